@@ -1,0 +1,1 @@
+"""Provider simulator: OpenAI and Anthropic wire protocols with deterministic replies and faults."""
