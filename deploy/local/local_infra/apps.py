@@ -1,0 +1,103 @@
+"""The platform's own processes under `make dev`: started detached with pid files, stopped together."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from local_infra.config import ROOT, InfraError, LocalConfig
+from local_infra.processes import describe_port_owner, port_open, running_pid, spawn_detached, stop_processes
+
+__all__ = ["AppProcess", "app_processes", "check_free", "http_ok", "stop_apps"]
+
+
+@dataclass
+class AppProcess:
+    """One service process: its name (pid file, log), module and arguments."""
+
+    name: str
+    module: str
+    args: list[str] = field(default_factory=list)
+    port: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args]
+
+    def pidfile_name(self) -> str:
+        return f"app-{self.name}"
+
+    def start(self, cfg: LocalConfig, env: dict[str, str]) -> None:
+        """Start detached (own session) so a terminal's Ctrl-C reaches only `make dev`, which stops it."""
+        self.proc = spawn_detached(
+            self.command(),
+            log=cfg.logfile(self.name),
+            pidfile=cfg.pidfile(self.pidfile_name()),
+            env=env,
+            cwd=ROOT,
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+
+def app_processes(cfg: LocalConfig) -> list[AppProcess]:
+    """Everything `make dev` runs besides infrastructure, in start order."""
+    sim, gateway = cfg.provider_sim_port, cfg.gateway_port
+    return [
+        AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
+        AppProcess("gateway", "gateway", ["--host", "127.0.0.1", "--port", str(gateway)], gateway),
+        AppProcess("usage_writer", "gateway.usage_writer"),
+        AppProcess("outbox_relay", "gateway.outbox_relay"),
+    ]
+
+
+def check_free(cfg: LocalConfig, apps: list[AppProcess]) -> None:
+    """Fail clearly when a previous `make dev` still runs or a port is taken by another program."""
+    for app in apps:
+        pid = running_pid(cfg.pidfile(app.pidfile_name()), app.module)
+        if pid is not None:
+            raise InfraError(
+                f"{app.name} is already running (pid {pid}) from an earlier `make dev`; "
+                "use that one, or stop it with `make down`."
+            )
+        if app.port is not None and port_open("127.0.0.1", app.port):
+            raise InfraError(f"Port {app.port} for {app.name} is in use by {describe_port_owner(app.port)}.")
+
+
+def stop_apps(cfg: LocalConfig, apps: list[AppProcess], timeout_s: float = 45.0) -> dict[str, int]:
+    """Stop every app with a live pid file: the gateway first (it drains), then the rest together.
+
+    Returns name -> pid stopped; an app still running after `timeout_s` is killed and reported.
+    """
+    running = {}
+    for app in apps:
+        pid = running_pid(cfg.pidfile(app.pidfile_name()), app.module)
+        if pid is not None:
+            running[app.name] = pid
+    first = {name: pid for name, pid in running.items() if name == "gateway"}
+    rest = {name: pid for name, pid in running.items() if name != "gateway"}
+    for group in (first, rest):
+        for pid in stop_processes(list(group.values()), sig=signal.SIGTERM, timeout_s=timeout_s):
+            name = next(name for name, p in group.items() if p == pid)
+            print(
+                f"{name} (pid {pid}) did not stop within {timeout_s:.0f}s of SIGTERM: killed", file=sys.stderr
+            )
+    for app in apps:
+        if app.proc is not None:
+            app.proc.poll()  # reap our own child
+        cfg.pidfile(app.pidfile_name()).unlink(missing_ok=True)
+    return running
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    """True when GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback URL we built
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,1 @@
+"""Shared building blocks for every platform service (one of each, reused everywhere)."""

@@ -1,0 +1,116 @@
+"""API keys: generation, hashing, and resolving a bearer key to its tenant.
+
+Only a SHA-256 of the key is stored (keys are 192-bit random, so a slow hash
+adds nothing). Resolution goes through the SECURITY DEFINER function
+`auth_lookup_api_key`, the one sanctioned way for the RLS-bound runtime role to
+find a key before it knows the tenant. Results are cached briefly in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aiaas.errors import Unauthorized
+
+__all__ = ["Principal", "NewApiKey", "generate_api_key", "hash_api_key", "ApiKeyResolver", "KEY_PREFIX"]
+
+KEY_PREFIX = "sk-aiaas-"
+_VISIBLE = len(KEY_PREFIX) + 8
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    plaintext: str
+    prefix: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant's API key with its scopes and limits."""
+
+    tenant_id: uuid.UUID
+    key_id: uuid.UUID
+    scopes: tuple[str, ...]
+    key_rpm: int | None
+    key_tpm: int | None
+    tenant_rpm: int | None
+    tenant_tpm: int | None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or "*" in self.scopes
+
+
+def hash_api_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def generate_api_key() -> NewApiKey:
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(24)
+    return NewApiKey(plaintext=plaintext, prefix=plaintext[:_VISIBLE], key_hash=hash_api_key(plaintext))
+
+
+_LOOKUP = text(
+    "select key_id, tenant_id, scopes, key_rpm, key_tpm, tenant_rpm, tenant_tpm, active "
+    "from auth_lookup_api_key(:key_hash)"
+)
+
+
+class ApiKeyResolver:
+    """Resolves `Authorization: Bearer <key>` to a `Principal`, with a short in-process cache."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_ttl_s: float = 5.0, max_entries: int = 100_000) -> None:
+        self._engine = engine
+        self._ttl = cache_ttl_s
+        self._max = max_entries
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    def forget(self, key_hash: str | None = None) -> None:
+        """Drop one cached key (after a revoke in this process) or all of them."""
+        if key_hash is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_hash, None)
+
+    async def resolve(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'.", code="missing_api_key")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
+            raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
+        key_hash = hash_api_key(token)
+        now = time.monotonic()
+        hit = self._cache.get(key_hash)
+        if hit is not None and hit[0] > now:
+            principal = hit[1]
+        else:
+            principal = await self._lookup(key_hash)
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            self._cache[key_hash] = (now + self._ttl, principal)
+        if principal is None:
+            raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
+        return principal
+
+    async def _lookup(self, key_hash: str) -> Principal | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).first()
+        if row is None or not row.active:
+            return None
+        return Principal(
+            tenant_id=row.tenant_id,
+            key_id=row.key_id,
+            scopes=tuple(row.scopes or ()),
+            key_rpm=row.key_rpm,
+            key_tpm=row.key_tpm,
+            tenant_rpm=row.tenant_rpm,
+            tenant_tpm=row.tenant_tpm,
+        )

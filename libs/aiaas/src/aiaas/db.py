@@ -1,0 +1,60 @@
+"""Async SQLAlchemy engines and the tenant-scoped session.
+
+Every tenant transaction starts with `set_config('app.tenant_id', :tid, true)`:
+the setting is transaction-local, so a pooled connection never carries one
+tenant's id into another tenant's transaction. Cross-tenant work uses a
+separate engine that connects as the named `platform_admin` role.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+__all__ = ["create_engine", "session_factory", "tenant_session", "admin_session", "TenantId"]
+
+TenantId = uuid.UUID | str
+
+_SET_TENANT = text("select set_config('app.tenant_id', :tid, true)")
+
+
+def create_engine(url: str, *, pool_size: int = 10, application_name: str = "aiaas") -> AsyncEngine:
+    """Engine for one role; `pool_pre_ping` keeps it healthy across Postgres restarts."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _tenant_str(tenant_id: TenantId) -> str:
+    # Validates the id so a malformed value can never reach the policy cast.
+    return str(tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)))
+
+
+@asynccontextmanager
+async def tenant_session(
+    sessions: async_sessionmaker[AsyncSession], tenant_id: TenantId
+) -> AsyncIterator[AsyncSession]:
+    """One transaction bound to `tenant_id`: commits on success, rolls back on error."""
+    tid = _tenant_str(tenant_id)
+    async with sessions() as session, session.begin():
+        await session.execute(_SET_TENANT, {"tid": tid})
+        yield session
+
+
+@asynccontextmanager
+async def admin_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One cross-tenant transaction; `sessions` must come from the platform_admin engine."""
+    async with sessions() as session, session.begin():
+        yield session

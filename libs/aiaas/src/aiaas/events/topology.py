@@ -1,0 +1,89 @@
+"""Streams and durable consumers, declared in one place and created idempotently at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+__all__ = ["StreamSpec", "ConsumerSpec", "STREAMS", "CONSUMERS", "ensure_topology", "ensure_consumer", "dlq_subject"]
+
+_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: float = 30 * 24 * _HOUR
+    # Long enough to swallow a publish retried after a NATS restart or an outbox relay.
+    duplicate_window_s: float = 2 * _HOUR
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subject: str
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 20_000
+    # After this many deliveries the runner moves the message to the DLQ stream.
+    max_deliveries: int = 5
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+STREAMS: dict[str, StreamSpec] = {
+    "USAGE": StreamSpec("USAGE", ("usage.>",)),
+    "DLQ": StreamSpec("DLQ", ("dlq.>",), max_age_s=90 * 24 * _HOUR),
+}
+
+CONSUMERS: dict[str, ConsumerSpec] = {
+    # The gateway's usage writer: usage events -> `requests` rows.
+    "usage-writer": ConsumerSpec("USAGE", "usage-writer", "usage.recorded.>"),
+}
+
+
+def dlq_subject(spec: ConsumerSpec) -> str:
+    return f"dlq.{spec.stream}.{spec.durable}"
+
+
+async def _ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    config = StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=spec.max_age_s,
+        duplicate_window=spec.duplicate_window_s,
+    )
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    config = ConsumerConfig(
+        durable_name=spec.durable,
+        filter_subject=spec.filter_subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=spec.ack_wait_s,
+        max_ack_pending=spec.max_ack_pending,
+        # The runner dead-letters by itself; the server must keep redelivering until then.
+        max_deliver=-1,
+    )
+    await js.add_consumer(spec.stream, config)
+
+
+async def ensure_topology(js: JetStreamContext, consumers: tuple[str, ...] | None = None) -> None:
+    """Create or update every stream, then the named durable consumers (all by default)."""
+    for stream in STREAMS.values():
+        await _ensure_stream(js, stream)
+    for name, spec in CONSUMERS.items():
+        if consumers is None or name in consumers:
+            await ensure_consumer(js, spec)

@@ -1,0 +1,38 @@
+"""Settings base: every service subclasses `ServiceSettings` with its own env prefix.
+
+Infrastructure URLs are shared by all services and read from un-prefixed names
+(`DATABASE_URL`, `NATS_URL`, `REDIS_URL`, ...); everything else is per service.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "LOCAL_DEFAULTS"]
+
+# Project-local ports used by deploy/local/infra.py when no URL is configured.
+LOCAL_DEFAULTS = {
+    "DATABASE_URL": "postgresql+asyncpg://app_runtime:app_runtime@127.0.0.1:55432/aiaas",
+    "ADMIN_DATABASE_URL": "postgresql+asyncpg://platform_admin:platform_admin@127.0.0.1:55432/aiaas",
+    "NATS_URL": "nats://127.0.0.1:54222",
+    "REDIS_URL": "redis://127.0.0.1:56379/0",
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set `env_prefix` for their own fields."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "aiaas"
+    database_url: str = Field(LOCAL_DEFAULTS["DATABASE_URL"], validation_alias="DATABASE_URL")
+    admin_database_url: str = Field(
+        LOCAL_DEFAULTS["ADMIN_DATABASE_URL"], validation_alias="ADMIN_DATABASE_URL"
+    )
+    nats_url: str = Field(LOCAL_DEFAULTS["NATS_URL"], validation_alias="NATS_URL")
+    redis_url: str = Field(LOCAL_DEFAULTS["REDIS_URL"], validation_alias="REDIS_URL")
+    db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_json: bool = Field(True, validation_alias="LOG_JSON")
+    otel_exporter: str = Field("none", validation_alias="OTEL_TRACES_EXPORTER")

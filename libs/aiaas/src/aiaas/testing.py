@@ -1,0 +1,245 @@
+"""pytest plugin shared by every test suite: real infrastructure, factories for tenants and keys.
+
+Loaded from the root conftest.py. URLs come from the environment (what
+`deploy/local/infra.py env` prints), defaulting to the project-local ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import pytest
+import pytest_asyncio
+import redis.asyncio as redis_asyncio
+from nats.aio.client import Client as NatsClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.settings import LOCAL_DEFAULTS
+from aiaas.tenancy import TenantRow, create_api_key, create_tenant
+
+__all__ = ["InfraUrls", "TenantWithKey", "ServiceProcess", "NatsServer", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """A real service started as an OS process for a test, stopped (or killed) by the test."""
+
+    def __init__(
+        self, args: Sequence[str], *, env: dict[str, str], log_path: Path, ready_url: str | None = None
+    ) -> None:
+        self.args = [sys.executable, *args]
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.ready_url = ready_url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if self.ready_url:
+            self._wait_ready(timeout_s)
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.args} exited early; log:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=1) as resp:  # noqa: S310 - test-local URL
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass  # not listening yet
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.args} not ready in {timeout_s}s; log:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@dataclass(frozen=True)
+class InfraUrls:
+    database_url: str
+    admin_database_url: str
+    nats_url: str
+    redis_url: str
+
+
+@dataclass(frozen=True)
+class TenantWithKey:
+    tenant: TenantRow
+    api_key: str
+    key_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.tenant.id
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture(scope="session")
+def infra_urls() -> InfraUrls:
+    return InfraUrls(
+        database_url=os.environ.get("DATABASE_URL", LOCAL_DEFAULTS["DATABASE_URL"]),
+        admin_database_url=os.environ.get("ADMIN_DATABASE_URL", LOCAL_DEFAULTS["ADMIN_DATABASE_URL"]),
+        nats_url=os.environ.get("NATS_URL", LOCAL_DEFAULTS["NATS_URL"]),
+        redis_url=os.environ.get("REDIS_URL", LOCAL_DEFAULTS["REDIS_URL"]),
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def runtime_engine(infra_urls: InfraUrls) -> AsyncIterator[AsyncEngine]:
+    """Engine connected as app_runtime (RLS-bound)."""
+    engine = create_engine(infra_urls.database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def admin_engine(infra_urls: InfraUrls) -> AsyncIterator[AsyncEngine]:
+    """Engine connected as platform_admin (cross-tenant)."""
+    engine = create_engine(infra_urls.admin_database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def runtime_sessions(runtime_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(runtime_engine)
+
+
+@pytest.fixture(scope="session")
+def admin_sessions(admin_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(admin_engine)
+
+
+@pytest.fixture(scope="session")
+def make_tenant(
+    admin_sessions: async_sessionmaker[AsyncSession],
+) -> Callable[..., Awaitable[TenantWithKey]]:
+    """Factory: a fresh tenant with one API key (unique slug per call)."""
+
+    async def _make(
+        *,
+        rate_limit_rpm: int | None = None,
+        rate_limit_tpm: int | None = None,
+        key_rpm: int | None = None,
+        key_tpm: int | None = None,
+        scopes: list[str] | None = None,
+    ) -> TenantWithKey:
+        slug = f"t-{uuid.uuid4().hex[:12]}"
+        async with admin_session(admin_sessions) as session:
+            tenant = await create_tenant(
+                session, name=f"Tenant {slug}", slug=slug, rate_limit_rpm=rate_limit_rpm, rate_limit_tpm=rate_limit_tpm
+            )
+            key_row, new = await create_api_key(
+                session,
+                tenant_id=tenant.id,
+                name="test key",
+                scopes=scopes or ["chat"],
+                rpm_limit=key_rpm,
+                tpm_limit=key_tpm,
+            )
+        return TenantWithKey(tenant=tenant, api_key=new.plaintext, key_id=key_row.id)
+
+    return _make
+
+
+@pytest_asyncio.fixture
+async def nats_client(infra_urls: InfraUrls) -> AsyncIterator[NatsClient]:
+    nc = await nats.connect(infra_urls.nats_url)
+    yield nc
+    await nc.drain()
+
+
+@pytest_asyncio.fixture
+async def redis_client(infra_urls: InfraUrls) -> AsyncIterator[redis_asyncio.Redis]:
+    client = redis_asyncio.from_url(infra_urls.redis_url)
+    yield client
+    await client.aclose()
+
+
+class NatsServer:
+    """A private NATS+JetStream server for tests that stop and restart the broker."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        candidate = Path(sys.executable).parent / "nats-server"
+        return str(candidate) if candidate.exists() else "nats-server"
+
+    def start(self, timeout_s: float = 10.0) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.store_dir / "nats.log").open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    if sock.recv(4).startswith(b"INFO"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nats-server on {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

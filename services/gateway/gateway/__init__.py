@@ -1,0 +1,1 @@
+"""The gateway: tenant-facing, OpenAI-compatible chat API."""

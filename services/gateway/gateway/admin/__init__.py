@@ -1,0 +1,1 @@
+"""Platform-admin API: tenants and their API keys."""

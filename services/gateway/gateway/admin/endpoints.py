@@ -1,0 +1,48 @@
+"""/admin: create tenants; create, list and revoke their API keys (platform-admin key)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+
+from fastapi import APIRouter, status
+
+from aiaas.db import admin_session
+from aiaas.tenancy import create_api_key, create_tenant, list_api_keys, revoke_api_key
+from gateway.admin.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantOut
+from gateway.deps import AdminDep, StateDep
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+async def post_tenant(body: TenantCreate, state: StateDep) -> TenantOut:
+    """Create a tenant."""
+    async with admin_session(state.admin_sessions) as session:
+        tenant = await create_tenant(session, **body.model_dump())
+    return TenantOut(**asdict(tenant))
+
+
+@router.post("/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+async def post_key(tenant_id: uuid.UUID, body: ApiKeyCreate, state: StateDep) -> ApiKeyCreated:
+    """Create an API key; the secret is in this response only."""
+    async with admin_session(state.admin_sessions) as session:
+        row, new = await create_api_key(session, tenant_id=tenant_id, **body.model_dump())
+    return ApiKeyCreated(**asdict(row), key=new.plaintext)
+
+
+@router.get("/tenants/{tenant_id}/keys", response_model=list[ApiKeyOut])
+async def get_keys(tenant_id: uuid.UUID, state: StateDep) -> list[ApiKeyOut]:
+    """List a tenant's keys (prefixes only)."""
+    async with admin_session(state.admin_sessions) as session:
+        rows = await list_api_keys(session, tenant_id)
+    return [ApiKeyOut(**asdict(row)) for row in rows]
+
+
+@router.post("/tenants/{tenant_id}/keys/{key_id}/revoke", response_model=ApiKeyOut)
+async def post_revoke(tenant_id: uuid.UUID, key_id: uuid.UUID, state: StateDep) -> ApiKeyOut:
+    """Revoke a key; effective at once in this process, within the auth cache TTL elsewhere."""
+    async with admin_session(state.admin_sessions) as session:
+        row = await revoke_api_key(session, tenant_id, key_id)
+    state.resolver.forget()
+    return ApiKeyOut(**asdict(row))

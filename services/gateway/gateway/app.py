@@ -1,0 +1,144 @@
+"""Builds the gateway FastAPI app; every resource is born in `lifespan`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import nats
+import redis.asyncio as redis_asyncio
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from aiaas.auth import ApiKeyResolver
+from aiaas.db import create_engine, session_factory
+from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import BREAKER_STATE, mount_metrics
+from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from aiaas.resilience import BreakerConfig, BreakerRegistry, BreakerState, RetryPolicy
+from gateway.admin.endpoints import router as admin_router
+from gateway.catalog import load_catalog
+from gateway.chat.endpoints import register_schemas
+from gateway.chat.endpoints import router as chat_router
+from gateway.config import GatewaySettings
+from gateway.failover import Failover
+from gateway.health import router as health_router
+from gateway.metering import UsageMeter
+from gateway.providers.anthropic_adapter import AnthropicAdapter
+from gateway.providers.openai_passthrough import OpenAIPassthrough
+from gateway.rate_limit import RateLimiter
+from gateway.state import GatewayState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def _credentials(settings: GatewaySettings) -> Any:
+    known = {"openai": settings.openai_api_key, "anthropic": settings.anthropic_api_key, "sim": "sim-key"}
+
+    def resolve(ref: str) -> str:
+        value = known.get(ref) or settings.credentials.get(ref)
+        if not value:
+            raise KeyError(f"no credential configured for '{ref}'")
+        return value
+
+    return resolve
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: GatewaySettings = app.state.settings
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="gateway")
+    admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="gateway-admin")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                            name="gateway")
+    js = nc.jetstream()
+    await ensure_topology(js, consumers=())
+    redis = redis_asyncio.from_url(settings.redis_url)
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+    credentials = _credentials(settings)
+    anthropic_adapter = AnthropicAdapter(credentials)
+    breakers = BreakerRegistry(
+        BreakerConfig(failure_threshold=settings.breaker_failure_threshold,
+                      cooldown_seconds=settings.breaker_cooldown_s),
+        on_state_change=lambda key, _old, new: BREAKER_STATE.labels(key=key).set(_STATE_VALUE[new]),
+    )
+    sessions = session_factory(engine)
+    emitter = DurableEmitter(EventPublisher(js, timeout_s=settings.publish_timeout_s), sessions,
+                             is_connected=lambda: nc.is_connected)
+    state = GatewayState(
+        settings=settings,
+        engine=engine,
+        admin_engine=admin_engine,
+        sessions=sessions,
+        admin_sessions=session_factory(admin_engine),
+        nats=nc,
+        redis=redis,
+        http=http,
+        anthropic=anthropic_adapter,
+        resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+        limiter=RateLimiter(redis),
+        catalog=load_catalog(settings),
+        breakers=breakers,
+        failover=Failover(
+            {"openai": OpenAIPassthrough(http, credentials), "openai_compatible": OpenAIPassthrough(http, credentials),
+             "anthropic": anthropic_adapter},
+            breakers,
+            RetryPolicy(max_attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_s,
+                        max_delay=settings.retry_max_delay_s),
+            upstream_timeout_s=settings.upstream_timeout_s,
+        ),
+        emitter=emitter,
+        meter=UsageMeter(emitter),
+    )
+    app.state.gateway = state
+    try:
+        yield
+    finally:
+        # Drain: every usage event still in flight becomes durable before we exit.
+        await emitter.drain()
+        for task in list(state.background):
+            await task
+        await anthropic_adapter.aclose()
+        await http.close()
+        await redis.aclose()
+        await nc.drain()
+        await engine.dispose()
+        await admin_engine.dispose()
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastAPI(title="AIaaS gateway", version="0.1.0", lifespan=_lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(chat_router)
+    app.include_router(admin_router)
+    app.include_router(health_router)
+    mount_metrics(app)
+    if settings.tracing:
+        setup_tracing(settings.service_name, settings.otel_exporter)
+        instrument_fastapi(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            register_schemas(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

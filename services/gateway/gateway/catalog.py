@@ -1,0 +1,114 @@
+"""Model aliases: each maps to an ordered group of deployments (provider, model, credentials, price).
+
+Loaded from `GATEWAY_MODELS_FILE` (YAML or JSON) or built from defaults: real
+providers when their API keys are configured, the provider simulator otherwise.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.config import GatewaySettings
+
+__all__ = ["Deployment", "ModelAlias", "Catalog", "load_catalog"]
+
+Provider = Literal["openai", "anthropic", "openai_compatible"]
+
+
+class Deployment(BaseModel):
+    """One upstream model at one provider endpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    provider: Provider
+    model: str = Field(min_length=1)
+    base_url: str
+    # Name of the credential in settings: "openai", "anthropic", "sim", or a key of GATEWAY_CREDENTIALS.
+    credentials_ref: str = "sim"
+    input_price_per_1k: Decimal = Decimal("0")
+    output_price_per_1k: Decimal = Decimal("0")
+    timeout_s: float | None = None
+
+    @field_validator("input_price_per_1k", "output_price_per_1k", mode="before")
+    @classmethod
+    def _no_float_prices(cls, value: object) -> object:
+        # YAML floats would carry binary rounding into money: go through their text.
+        return str(value) if isinstance(value, float) else value
+
+    def cost(self, tokens_in: int, tokens_out: int) -> Decimal:
+        return (self.input_price_per_1k * tokens_in + self.output_price_per_1k * tokens_out) / 1000
+
+
+class ModelAlias(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    deployments: tuple[Deployment, ...] = Field(min_length=1)
+    owned_by: str = "aiaas"
+
+
+class Catalog:
+    """Alias lookup; aliases are what tenants put in `model`."""
+
+    def __init__(self, aliases: list[ModelAlias]) -> None:
+        self._aliases = {alias.name: alias for alias in aliases}
+
+    def resolve(self, name: str) -> ModelAlias | None:
+        return self._aliases.get(name)
+
+    def aliases(self) -> list[ModelAlias]:
+        return list(self._aliases.values())
+
+    def deployments(self) -> list[Deployment]:
+        seen: dict[str, Deployment] = {}
+        for alias in self._aliases.values():
+            for dep in alias.deployments:
+                seen.setdefault(dep.name, dep)
+        return list(seen.values())
+
+
+def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
+    sim = settings.provider_sim_url.rstrip("/")
+    mini = {"input_price_per_1k": "0.00015", "output_price_per_1k": "0.0006"}
+    large = {"input_price_per_1k": "0.0025", "output_price_per_1k": "0.01"}
+    sonnet = {"input_price_per_1k": "0.003", "output_price_per_1k": "0.015"}
+    if settings.openai_api_key:
+        gpt_mini = [{"name": "openai-gpt-4o-mini", "provider": "openai", "model": "gpt-4o-mini",
+                     "base_url": "https://api.openai.com/v1", "credentials_ref": "openai", **mini}]
+        gpt = [{"name": "openai-gpt-4o", "provider": "openai", "model": "gpt-4o",
+                "base_url": "https://api.openai.com/v1", "credentials_ref": "openai", **large}]
+    else:
+        gpt_mini = [
+            {"name": "sim-openai-primary", "provider": "openai", "model": "sim-gpt-small",
+             "base_url": f"{sim}/v1", **mini},
+            {"name": "sim-openai-secondary", "provider": "openai", "model": "sim-gpt-small-b",
+             "base_url": f"{sim}/v1", **mini},
+        ]
+        gpt = [{"name": "sim-openai-large", "provider": "openai", "model": "sim-gpt-large",
+                "base_url": f"{sim}/v1", **large}]
+    if settings.anthropic_api_key:
+        claude = [{"name": "anthropic-sonnet", "provider": "anthropic", "model": "claude-sonnet-4-5",
+                   "base_url": "https://api.anthropic.com", "credentials_ref": "anthropic", **sonnet}]
+    else:
+        claude = [{"name": "sim-anthropic", "provider": "anthropic", "model": "sim-claude",
+                   "base_url": sim, **sonnet}]
+    return [
+        {"name": "gpt-4o-mini", "deployments": gpt_mini},
+        {"name": "gpt-4o", "deployments": gpt},
+        {"name": "claude-sonnet", "deployments": claude},
+    ]
+
+
+def load_catalog(settings: GatewaySettings) -> Catalog:
+    if settings.models_file is not None:
+        raw = yaml.safe_load(Path(settings.models_file).read_text())
+        entries = raw["aliases"] if isinstance(raw, dict) else raw
+    else:
+        entries = _default_aliases(settings)
+    return Catalog([ModelAlias.model_validate(entry) for entry in entries])

@@ -1,0 +1,212 @@
+"""The life of one chat request: validate, limit, serve with failover, stream, meter exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from aiaas.auth import Principal
+from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
+from gateway.catalog import ModelAlias
+from gateway.chat.schemas import ChatCompletionRequest
+from gateway.failover import AllDeploymentsFailed, Served
+from gateway.metering import RequestRecord
+from gateway.metrics import RATE_LIMIT_REJECTIONS, REQUEST_LATENCY, REQUESTS, TTFT
+from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
+from gateway.rate_limit import LimitDecision, Limits
+from gateway.state import GatewayState
+
+__all__ = ["parse_request", "ChatCall"]
+
+
+def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
+    """Bytes -> validated request plus the raw dict that is forwarded upstream."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            "We could not parse the JSON body of your request: it must be valid UTF-8 JSON.", code="invalid_json"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    try:
+        request = ChatCompletionRequest.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        param = ".".join(str(part) for part in first["loc"])
+        raise Unprocessable(f"Invalid value for '{param}': {first['msg']}", code="invalid_request", param=param) from exc
+    return request, payload
+
+
+def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
+    chars = 0
+    for message in payload.get("messages", ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    return chars // 4 + 4 * len(payload.get("messages", ()))
+
+
+class ChatCall:
+    """One request's journey; created per request by the endpoint."""
+
+    def __init__(self, state: GatewayState, principal: Principal, request: ChatCompletionRequest,
+                 payload: dict[str, Any]) -> None:
+        self.state = state
+        self.principal = principal
+        self.request = request
+        self.payload = payload
+        self.record = RequestRecord(principal=principal, model_alias=request.model, stream=request.stream)
+        self.prompt_estimate = _estimate_prompt_tokens(payload)
+        max_out = request.max_output_tokens() or state.settings.default_max_tokens_estimate
+        self.estimated_tokens = self.prompt_estimate + max_out
+        self.decision: LimitDecision | None = None
+        self.tenant = str(principal.tenant_id)
+
+    # -- admission ---------------------------------------------------------
+    def resolve_alias(self) -> ModelAlias:
+        if not self.principal.has_scope("chat"):
+            raise Forbidden("This API key lacks the 'chat' scope.", code="insufficient_scope")
+        alias = self.state.catalog.resolve(self.request.model)
+        if alias is None:
+            raise NotFound(
+                f"The model '{self.request.model}' does not exist or you do not have access to it.",
+                code="model_not_found", param="model",
+            )
+        return alias
+
+    def _limits(self) -> tuple[Limits, Limits]:
+        settings = self.state.settings
+        p = self.principal
+        tenant = Limits(
+            requests_per_minute=p.tenant_rpm or (settings.default_tenant_rpm or None),
+            tokens_per_minute=p.tenant_tpm or (settings.default_tenant_tpm or None),
+        )
+        return tenant, Limits(requests_per_minute=p.key_rpm, tokens_per_minute=p.key_tpm)
+
+    async def admit(self) -> None:
+        tenant_limits, key_limits = self._limits()
+        if not any((tenant_limits.requests_per_minute, tenant_limits.tokens_per_minute,
+                    key_limits.requests_per_minute, key_limits.tokens_per_minute)):
+            return
+        decision = await self.state.limiter.acquire(
+            tenant_id=self.tenant, key_id=str(self.principal.key_id), tenant_limits=tenant_limits,
+            key_limits=key_limits, estimated_tokens=self.estimated_tokens,
+        )
+        self.decision = decision
+        if not decision.allowed:
+            RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit=decision.blocked_by or "unknown").inc()
+            raise RateLimited(
+                f"Rate limit reached ({decision.blocked_by}). Retry after {decision.retry_after_s:.1f}s.",
+                code="rate_limit_exceeded", headers=decision.headers(),
+            )
+
+    def response_headers(self) -> dict[str, str]:
+        headers = {"x-request-id": self.record.request_id}
+        if self.decision is not None:
+            headers.update(self.decision.headers())
+        if self.record.deployment is not None:
+            headers["x-aiaas-deployment"] = self.record.deployment.name
+        return headers
+
+    # -- serving -------------------------------------------------------------
+    async def serve(self, alias: ModelAlias) -> Served:
+        deadline = time.monotonic() + self.state.settings.request_deadline_s
+        try:
+            served = await self.state.failover.serve(alias, self.payload, stream=self.request.stream,
+                                                     deadline=deadline)
+        except ProviderError as exc:  # the provider rejected the request itself: no failover
+            self._finish("error", Usage(), http_status=exc.status, error_code=exc.code, reached=True)
+            raise BadRequest(exc.message, code=exc.code) from exc
+        except AllDeploymentsFailed as exc:
+            last = exc.last_error
+            self.record.attempts = exc.attempts
+            self._finish("error", Usage(), http_status=last.status if last else None,
+                         error_code=last.code if last else "no_deployment_available", reached=exc.reached_provider)
+            raise _unavailable(exc) from exc
+        except asyncio.CancelledError:
+            # Failover only awaits provider calls and retry pauses: a provider was reached.
+            self._finish("cancelled", Usage(self.prompt_estimate, 0, exact=False), http_status=None)
+            raise
+        self.record.deployment = served.deployment
+        self.record.attempts = served.attempts
+        return served
+
+    def completion_body(self, completion: Completion) -> bytes:
+        self._finish("success", completion.usage, http_status=200)
+        return completion.body
+
+    async def stream_events(self, served: Served) -> AsyncIterator[bytes]:
+        stream = served.result
+        assert isinstance(stream, ChatStream) and stream.events is not None and served.first_event is not None
+        status, http_status, error_code = "cancelled", 200, None
+        try:
+            self.record.mark_first_token()
+            TTFT.labels(tenant=self.tenant, model=self.record.model_alias).observe(self.record.ttft_ms / 1000)
+            yield served.first_event
+            async for event in stream.events:
+                yield event
+            if self.request.wants_usage_chunk and stream.usage_chunk is not None:
+                yield stream.usage_chunk
+            yield SSE_DONE
+            status = "success"
+        except ProviderError as exc:
+            status, http_status, error_code = "error", exc.status, exc.code
+            yield sse(orjson.dumps({"error": {"type": "api_error", "code": exc.code,
+                                              "message": f"The upstream stream failed: {exc.message}"}}))
+        finally:
+            usage = stream.usage
+            if not usage.exact and usage.tokens_in == 0:
+                usage = Usage(self.prompt_estimate, usage.tokens_out, exact=False)
+            self._finish(status, usage, http_status=http_status, error_code=error_code)
+            await stream.aclose()
+
+    def ensure_recorded(self, served: Served) -> None:
+        """Safety net after the response: a stream the server never started iterating still meters."""
+        if self.record.recorded:
+            return
+        stream = served.result
+        assert isinstance(stream, ChatStream)
+        self._finish("cancelled", Usage(self.prompt_estimate, 0, exact=False), http_status=None)
+        self.state.spawn(stream.aclose())
+
+    # -- bookkeeping -----------------------------------------------------------
+    def _finish(self, status: str, usage: Usage, *, http_status: int | None, error_code: str | None = None,
+                reached: bool = True) -> None:
+        elapsed = time.perf_counter() - self.record.started
+        REQUESTS.labels(tenant=self.tenant, model=self.record.model_alias, status=status).inc()
+        REQUEST_LATENCY.labels(tenant=self.tenant, model=self.record.model_alias, status=status).observe(elapsed)
+        if reached:
+            self.state.meter.record(self.record, status=status, usage=usage, http_status=http_status,  # type: ignore[arg-type]
+                                    error_code=error_code)
+        if self.decision is not None:
+            tenant_limits, key_limits = self._limits()
+            self.state.spawn(self.state.limiter.settle(
+                tenant_id=self.tenant, key_id=str(self.principal.key_id), tenant_limits=tenant_limits,
+                key_limits=key_limits, estimated_tokens=self.estimated_tokens,
+                actual_tokens=usage.tokens_in + usage.tokens_out,
+            ))
+
+
+def _unavailable(exc: AllDeploymentsFailed) -> PlatformError:
+    last = exc.last_error
+    if last is None:
+        return PlatformError(
+            "No deployment of this model is available right now (all circuit breakers are open).",
+            status=503, type="api_error", code="no_deployment_available", headers={"Retry-After": "1"},
+        )
+    if last.status == 429:
+        return PlatformError(
+            "The upstream provider is rate limiting this model; retry later.", status=429,
+            type="rate_limit_error", code="upstream_rate_limited",
+            headers={"Retry-After": str(max(1, int(last.retry_after or 1)))},
+        )
+    status = 504 if last.code in ("upstream_timeout", "deadline_exceeded") else 502
+    return PlatformError(f"All deployments failed: {last.message}", status=status, type="api_error", code=last.code)

@@ -1,0 +1,48 @@
+"""Gateway settings (env prefix `GATEWAY_`); provider keys keep their usual names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "gateway"
+    # Platform-admin bearer key for /admin/*; the admin API is off while it is empty.
+    admin_key: str = ""
+    # Model aliases -> ordered deployments. A YAML/JSON file; without one, defaults
+    # point at real providers when their keys are set, else at the provider simulator.
+    models_file: Path | None = None
+    provider_sim_url: str = "http://127.0.0.1:8090"
+    openai_api_key: str = Field("", validation_alias="OPENAI_API_KEY")
+    anthropic_api_key: str = Field("", validation_alias="ANTHROPIC_API_KEY")
+    # Further credentials by name, referenced by deployments' `credentials_ref` (JSON object).
+    credentials: dict[str, str] = {}
+
+    max_body_bytes: int = 1_048_576
+    # Whole-request budget across retries and failover.
+    request_deadline_s: float = 60.0
+    upstream_timeout_s: float = 30.0
+    retry_attempts: int = 2
+    retry_base_delay_s: float = 0.05
+    retry_max_delay_s: float = 1.0
+    breaker_failure_threshold: int = 5
+    breaker_cooldown_s: float = 10.0
+
+    auth_cache_ttl_s: float = 5.0
+    # Applied when a tenant or key has no limit of its own; 0 = unlimited.
+    default_tenant_rpm: int = 0
+    default_tenant_tpm: int = 0
+    default_max_tokens_estimate: int = 256
+
+    publish_timeout_s: float = 2.0
+    usage_writer_metrics_port: int = 9101
+    tracing: bool = True

@@ -1,0 +1,131 @@
+"""Provider orchestration: retry with jitter inside the deadline, breaker per deployment, failover.
+
+A stream can fail over only until its first event has been received; after
+that the caller turns a failure into an error event for the client.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from aiaas.resilience import BreakerRegistry, RetryPolicy, retry_async
+from gateway.catalog import Deployment, ModelAlias
+from gateway.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_LATENCY
+from gateway.providers.base import ChatStream, Completion, ProviderAdapter, ProviderError
+
+__all__ = ["Failover", "Served", "AllDeploymentsFailed"]
+
+_tracer = trace.get_tracer("gateway.failover")
+
+
+class AllDeploymentsFailed(Exception):
+    """No deployment of the alias served the request (all failed or their breakers are open)."""
+
+    def __init__(self, last_error: ProviderError | None, attempts: int, reached_provider: bool) -> None:
+        super().__init__(last_error.message if last_error else "no deployment available")
+        self.last_error = last_error
+        self.attempts = attempts
+        self.reached_provider = reached_provider
+
+
+@dataclass
+class Served:
+    deployment: Deployment
+    attempts: int
+    result: Completion | ChatStream
+    first_event: bytes | None = None
+
+
+class Failover:
+    def __init__(
+        self,
+        adapters: dict[str, ProviderAdapter],
+        breakers: BreakerRegistry,
+        policy: RetryPolicy,
+        *,
+        upstream_timeout_s: float,
+    ) -> None:
+        self._adapters = adapters
+        self._breakers = breakers
+        self._policy = policy
+        self._upstream_timeout_s = upstream_timeout_s
+
+    async def serve(self, alias: ModelAlias, request: dict[str, Any], *, stream: bool, deadline: float) -> Served:
+        """Try each deployment in order; raises ProviderError for a client error, else AllDeploymentsFailed."""
+        attempts = 0
+        last_error: ProviderError | None = None
+        for deployment in alias.deployments:
+            if not self._breakers.allow(deployment.name):
+                continue
+            adapter = self._adapters[deployment.provider]
+
+            async def attempt(dep: Deployment = deployment, adapter: ProviderAdapter = adapter) -> Served:
+                nonlocal attempts
+                attempts += 1
+                return await self._attempt(adapter, dep, request, stream=stream, deadline=deadline)
+
+            def failed(_attempt: int, exc: BaseException, _delay: float, dep: Deployment = deployment) -> None:
+                self._breakers.record_failure(dep.name)
+
+            try:
+                served = await retry_async(
+                    attempt,
+                    policy=self._policy,
+                    is_retryable=lambda exc: isinstance(exc, ProviderError) and exc.retryable,
+                    deadline=deadline,
+                    on_retry=failed,
+                )
+            except ProviderError as exc:
+                if not exc.retryable:
+                    raise
+                self._breakers.record_failure(deployment.name)
+                last_error = exc
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            self._breakers.record_success(deployment.name)
+            served.attempts = attempts
+            return served
+        raise AllDeploymentsFailed(last_error, attempts, reached_provider=attempts > 0)
+
+    async def _attempt(
+        self, adapter: ProviderAdapter, dep: Deployment, request: dict[str, Any], *, stream: bool, deadline: float
+    ) -> Served:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProviderError("request deadline exceeded", status=504, retryable=False, code="deadline_exceeded")
+        timeout = min(dep.timeout_s or self._upstream_timeout_s, remaining)
+        started = time.perf_counter()
+        outcome = "error"
+        with _tracer.start_as_current_span(
+            f"chat {dep.provider}", kind=SpanKind.CLIENT,
+            attributes={"gen_ai.system": dep.provider, "gen_ai.request.model": dep.model, "aiaas.deployment": dep.name},
+        ) as span:
+            try:
+                if not stream:
+                    completion = await adapter.complete(dep, request, timeout)
+                    outcome = "success"
+                    return Served(dep, 0, completion)
+                chat_stream = await adapter.open_stream(dep, request, timeout)
+                assert chat_stream.events is not None
+                try:
+                    first = await anext(chat_stream.events)
+                except StopAsyncIteration as exc:
+                    raise ProviderError("upstream stream was empty", status=502, retryable=True) from exc
+                except BaseException:
+                    await chat_stream.aclose()
+                    raise
+                outcome = "success"
+                return Served(dep, 0, chat_stream, first_event=first)
+            except ProviderError as exc:
+                span.set_attribute("error.type", exc.code)
+                outcome = exc.code
+                raise
+            finally:
+                UPSTREAM_ATTEMPTS.labels(deployment=dep.name, outcome=outcome).inc()
+                UPSTREAM_LATENCY.labels(deployment=dep.name).observe(time.perf_counter() - started)

@@ -1,0 +1,96 @@
+"""Usage metering: exactly one `usage.recorded` event per request that reached a provider."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from aiaas.auth import Principal
+from aiaas.events import DurableEmitter, EventEnvelope, event_id
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.observability.tracing import inject_trace_headers
+from gateway.catalog import Deployment
+from gateway.providers.base import Usage
+
+__all__ = ["RequestRecord", "UsageMeter"]
+
+Status = Literal["success", "error", "cancelled"]
+
+
+@dataclass
+class RequestRecord:
+    """What the gateway knows about one request while it runs."""
+
+    principal: Principal
+    model_alias: str
+    stream: bool
+    request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
+    started_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    deployment: Deployment | None = None
+    attempts: int = 0
+    recorded: bool = False
+
+    def mark_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token_at is None else (self.first_token_at - self.started) * 1000
+
+
+class UsageMeter:
+    """Builds the usage event and hands it to the durable emitter (JetStream or outbox)."""
+
+    def __init__(self, emitter: DurableEmitter) -> None:
+        self._emitter = emitter
+
+    def record(
+        self,
+        record: RequestRecord,
+        *,
+        status: Status,
+        usage: Usage,
+        http_status: int | None,
+        error_code: str | None = None,
+    ) -> None:
+        """Emit once per request; a second call for the same request is ignored."""
+        if record.recorded:
+            return
+        record.recorded = True
+        elapsed = time.perf_counter() - record.started
+        dep = record.deployment
+        cost = dep.cost(usage.tokens_in, usage.tokens_out) if dep is not None else 0
+        data = UsageRecorded(
+            request_id=record.request_id,
+            api_key_id=record.principal.key_id,
+            model_alias=record.model_alias,
+            provider=dep.provider if dep else None,
+            deployment=dep.name if dep else None,
+            upstream_model=dep.model if dep else None,
+            stream=record.stream,
+            status=status,
+            http_status=http_status,
+            error_code=error_code,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost=cost,
+            latency_ms=elapsed * 1000,
+            ttft_ms=record.ttft_ms,
+            attempts=max(record.attempts, 1),
+            started_at=record.started_wall,
+            completed_at=record.started_wall + timedelta(seconds=elapsed),
+        )
+        event = EventEnvelope(
+            id=event_id(USAGE_RECORDED, record.request_id),
+            type=USAGE_RECORDED,
+            tenant_id=record.principal.tenant_id,
+            trace=inject_trace_headers({}),
+            data=data.model_dump(mode="json"),
+        )
+        self._emitter.emit_soon(event)

@@ -1,0 +1,49 @@
+"""Outbox relay process: `python -m gateway.outbox_relay` (cross-tenant, as platform_admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import nats
+
+from aiaas.db import create_engine, session_factory
+from aiaas.events import EventPublisher, OutboxRelay, ensure_topology
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.tracing import setup_tracing
+from gateway.config import GatewaySettings
+
+__all__ = ["main"]
+
+
+async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    engine = create_engine(settings.admin_database_url, pool_size=2, application_name="outbox-relay")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                            name="outbox-relay")
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, consumers=())
+        relay = OutboxRelay(session_factory(engine), EventPublisher(js, timeout_s=settings.publish_timeout_s))
+        await relay.run(stop)
+    finally:
+        await nc.drain()
+        await engine.dispose()
+
+
+def main() -> None:
+    settings = GatewaySettings(service_name="outbox-relay")
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    setup_tracing(settings.service_name, settings.otel_exporter)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Provider adapters behind one interface: OpenAI-format pass-through and Anthropic (official SDK)."""

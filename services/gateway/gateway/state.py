@@ -1,0 +1,50 @@
+"""Everything the gateway creates at start-up, handed to handlers through one typed object."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import aiohttp
+import redis.asyncio as redis_asyncio
+from nats.aio.client import Client as NatsClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from aiaas.auth import ApiKeyResolver
+from aiaas.events import DurableEmitter
+from aiaas.resilience import BreakerRegistry
+from gateway.catalog import Catalog
+from gateway.config import GatewaySettings
+from gateway.failover import Failover
+from gateway.metering import UsageMeter
+from gateway.providers.anthropic_adapter import AnthropicAdapter
+from gateway.rate_limit import RateLimiter
+
+__all__ = ["GatewayState"]
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    engine: AsyncEngine
+    admin_engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    admin_sessions: async_sessionmaker[AsyncSession]
+    nats: NatsClient
+    redis: redis_asyncio.Redis
+    http: aiohttp.ClientSession
+    anthropic: AnthropicAdapter
+    resolver: ApiKeyResolver
+    limiter: RateLimiter
+    catalog: Catalog
+    breakers: BreakerRegistry
+    failover: Failover
+    emitter: DurableEmitter
+    meter: UsageMeter
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, coro: object) -> None:
+        """Run a fire-and-forget coroutine, keeping a reference until it is done."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)

@@ -1,0 +1,132 @@
+"""Gateway test fixtures: a real provider simulator, real gateway processes, a real usage writer."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiaas.testing import InfraUrls, ServiceProcess, free_port
+
+ADMIN_KEY = "admin-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway-run")
+
+
+@pytest.fixture(scope="session")
+def sim_url(run_dir: Path) -> Iterator[str]:
+    """The provider simulator as its own process."""
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port)],
+        env={}, log_path=run_dir / "sim.log", ready_url=f"http://127.0.0.1:{port}/health",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+def _dep(name: str, model: str, sim: str, provider: str = "openai", **extra: object) -> dict[str, object]:
+    base = f"{sim}/v1" if provider != "anthropic" else sim
+    return {"name": name, "provider": provider, "model": model, "base_url": base,
+            "input_price_per_1k": "0.5", "output_price_per_1k": "1.5", **extra}
+
+
+@pytest.fixture(scope="session")
+def models_file(run_dir: Path, sim_url: str) -> Path:
+    """Aliases used by the gateway tests, every deployment on the simulator."""
+    aliases = [
+        {"name": "chat", "deployments": [_dep("chat-a", "sim-chat-a", sim_url), _dep("chat-b", "sim-chat-b", sim_url)]},
+        {"name": "claude", "deployments": [_dep("claude-a", "sim-claude", sim_url, provider="anthropic")]},
+        {"name": "failover", "deployments": [_dep("fo-primary", "fo-primary", sim_url),
+                                             _dep("fo-secondary", "fo-secondary", sim_url)]},
+        {"name": "slow", "deployments": [_dep("slow-primary", "slow-primary", sim_url, timeout_s=0.5),
+                                         _dep("slow-secondary", "slow-secondary", sim_url)]},
+        {"name": "stream-drop", "deployments": [_dep("drop-primary", "drop-primary", sim_url),
+                                                _dep("drop-secondary", "drop-secondary", sim_url)]},
+    ]
+    path = run_dir / "models.yaml"
+    path.write_text(yaml.safe_dump({"aliases": aliases}))
+    return path
+
+
+def gateway_env(infra_urls: InfraUrls, models_file: Path, sim_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": infra_urls.database_url,
+        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
+        "NATS_URL": infra_urls.nats_url,
+        "REDIS_URL": infra_urls.redis_url,
+        "GATEWAY_MODELS_FILE": str(models_file),
+        "GATEWAY_PROVIDER_SIM_URL": sim_url,
+        "GATEWAY_ADMIN_KEY": ADMIN_KEY,
+        "GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
+        "GATEWAY_BREAKER_COOLDOWN_S": "1.0",
+        "GATEWAY_RETRY_ATTEMPTS": "2",
+        "GATEWAY_AUTH_CACHE_TTL_S": "0.5",
+        "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
+        "OPENAI_API_KEY": "",
+        "ANTHROPIC_API_KEY": "",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(overrides)
+    return env
+
+
+def start_gateway(run_dir: Path, env: dict[str, str], name: str = "gateway") -> tuple[ServiceProcess, str]:
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, log_path=run_dir / f"{name}-{port}.log", ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def gateway_url(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_url: str) -> Iterator[str]:
+    """One gateway process shared by the gateway tests."""
+    proc, url = start_gateway(run_dir, gateway_env(infra_urls, models_file, sim_url))
+    yield url
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def usage_writer(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_url: str) -> Iterator[ServiceProcess]:
+    proc = ServiceProcess(["-m", "gateway.usage_writer"], env=gateway_env(infra_urls, models_file, sim_url),
+                          log_path=run_dir / "usage-writer.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def fuzz_tenant_key(make_tenant) -> str:
+    return (await make_tenant()).api_key
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture(scope="session")
+def spawn_gateway(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_url: str):
+    """Start extra gateway processes (stopped at session end): `spawn_gateway(name=..., **env)`."""
+    procs: list[ServiceProcess] = []
+
+    def _spawn(name: str = "gateway-extra", **env: str) -> str:
+        proc, url = start_gateway(run_dir, gateway_env(infra_urls, models_file, sim_url, **env), name=name)
+        procs.append(proc)
+        return url
+
+    yield _spawn
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_base_env(infra_urls: InfraUrls, models_file: Path, sim_url: str) -> dict[str, str]:
+    return gateway_env(infra_urls, models_file, sim_url)
