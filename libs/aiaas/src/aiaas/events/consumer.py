@@ -14,16 +14,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, FetchTimeoutError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from aiaas.events.envelope import EventEnvelope
-from aiaas.events.publisher import EventPublisher
+from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
 from aiaas.events.topology import ConsumerSpec, dlq_subject
 from aiaas.observability.metrics import CONSUMER_PENDING, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 from aiaas.observability.tracing import extract_trace_context
@@ -33,8 +31,6 @@ __all__ = ["Received", "BatchHandler", "ConsumerRunner"]
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("aiaas.events")
 
-# Errors of the NATS connection itself: the runner waits and fetches again.
-_TRANSIENT_NATS = (ConnectionClosedError, NoServersError, NatsTimeoutError, APIError, OSError)
 
 
 @dataclass(frozen=True)
@@ -87,14 +83,19 @@ class ConsumerRunner:
                         durable=self._spec.durable, stream=self._spec.stream
                     )
                 msgs = await sub.fetch(self._batch_size, timeout=self._fetch_timeout_s)
-            except FetchTimeoutError:
-                continue
-            except _TRANSIENT_NATS as exc:
+            except NatsTimeoutError:
+                continue  # nothing to fetch right now
+            except NATS_UNAVAILABLE as exc:
                 log.warning("fetch failed, retrying", extra={"error": repr(exc), **self._labels})
                 sub = None
                 await _sleep_unless(stop, 0.5)
                 continue
-            await self.process(msgs)
+            try:
+                await self.process(msgs)
+            except NATS_UNAVAILABLE as exc:
+                # Acks or DLQ moves failed: unacked messages come back after ack_wait.
+                log.warning("processing interrupted by NATS", extra={"error": repr(exc), **self._labels})
+                sub = None
 
     async def process(self, msgs: Sequence[Msg]) -> None:
         """Handle one fetched batch: parse, dead-letter the unparsable, run the handler, ack."""
@@ -164,7 +165,7 @@ class ConsumerRunner:
     async def _report_pending(self) -> None:
         try:
             info = await self._js.consumer_info(self._spec.stream, self._spec.durable)
-        except _TRANSIENT_NATS:
+        except NATS_UNAVAILABLE:
             return
         CONSUMER_PENDING.labels(**self._labels).set((info.num_pending or 0) + (info.num_ack_pending or 0))
 

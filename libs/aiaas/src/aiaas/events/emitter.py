@@ -11,22 +11,17 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from nats.errors import ConnectionClosedError, NoServersError
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import APIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.outbox import write_outbox
-from aiaas.events.publisher import EventPublisher
+from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
 from aiaas.observability.metrics import EVENTS_TO_OUTBOX
 
 __all__ = ["DurableEmitter"]
 
 log = logging.getLogger(__name__)
-
-_NATS_DOWN = (ConnectionClosedError, NoServersError, NatsTimeoutError, APIError, OSError)
 
 
 class DurableEmitter:
@@ -50,7 +45,7 @@ class DurableEmitter:
             try:
                 await self._publisher.publish(event)
                 return "jetstream"
-            except _NATS_DOWN as exc:
+            except NATS_UNAVAILABLE as exc:
                 log.warning("publish failed, using outbox", extra={"error": repr(exc), "event_id": str(event.id)})
         async with tenant_session(self._sessions, event.tenant_id) as session:
             await write_outbox(session, event)

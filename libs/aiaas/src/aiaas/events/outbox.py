@@ -13,15 +13,14 @@ import asyncio
 import logging
 
 import orjson
-from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import APIError
+from nats.errors import NoRespondersError
+from nats.js.errors import NoStreamResponseError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
 from aiaas.events.envelope import EventEnvelope
-from aiaas.events.publisher import EventPublisher
+from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
 from aiaas.observability.metrics import OUTBOX_PENDING
 
 __all__ = ["write_outbox", "OutboxRelay"]
@@ -43,8 +42,6 @@ _PENDING = text("select count(*) from event_outbox where published_at is null an
 _PURGE = text(
     "delete from event_outbox where published_at < now() - make_interval(secs => :keep_s)"
 )
-
-_NATS_DOWN = (ConnectionClosedError, NoServersError, NatsTimeoutError, APIError, OSError)
 
 
 async def write_outbox(session: AsyncSession, event: EventEnvelope, *, subject: str | None = None) -> None:
@@ -91,7 +88,9 @@ class OutboxRelay:
                 event = EventEnvelope.model_validate(orjson.loads(row.payload))
                 try:
                     await self._publisher.publish(event, subject=row.subject)
-                except NoRespondersError:
+                except (NoRespondersError, NoStreamResponseError):
+                    if await self._publisher.has_stream_for(row.subject):
+                        raise  # JetStream is still starting: leave the row for the next round
                     # No stream takes this subject: NATS is up, the row is the problem.
                     await session.execute(_FAILED, {"id": row.id, "error": f"no stream for {row.subject}"})
                     log.error("outbox row has no stream", extra={"subject": row.subject, "row": row.id})
@@ -113,9 +112,10 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 published = await self.relay_once()
-            except _NATS_DOWN as exc:
+            except NATS_UNAVAILABLE as exc:
                 log.warning("outbox relay: NATS unavailable", extra={"error": repr(exc)})
                 published = 0
+                await asyncio.sleep(self._idle_s)
             cycles += 1
             if cycles % 1000 == 0:
                 await self.purge_published()

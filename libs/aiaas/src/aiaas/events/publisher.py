@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import nats.errors
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -10,7 +12,10 @@ from aiaas.events.envelope import EventEnvelope
 from aiaas.observability.metrics import EVENTS_PUBLISHED
 from aiaas.observability.tracing import extract_trace_context, inject_trace_headers
 
-__all__ = ["EventPublisher"]
+__all__ = ["EventPublisher", "NATS_UNAVAILABLE"]
+
+# Everything NATS raises while the server is down, restarting or JetStream is recovering.
+NATS_UNAVAILABLE: tuple[type[BaseException], ...] = (nats.errors.Error, OSError)
 
 _tracer = trace.get_tracer("aiaas.events")
 
@@ -41,6 +46,14 @@ class EventPublisher:
             span.set_attribute("messaging.nats.duplicate", bool(ack.duplicate))
         EVENTS_PUBLISHED.labels(stream=ack.stream, type=event.type).inc()
         return ack.seq
+
+    async def has_stream_for(self, subject: str) -> bool:
+        """Does any stream take `subject`? (False means a publish can never succeed.)"""
+        try:
+            await self._js.find_stream_name_by_subject(subject)
+        except NotFoundError:
+            return False
+        return True
 
     async def publish_raw(self, subject: str, payload: bytes, headers: dict[str, str]) -> int:
         """Publish bytes as they are (DLQ moves and replays); headers must carry Nats-Msg-Id."""

@@ -1,7 +1,17 @@
 """Logs (JSON with trace ids), Prometheus metrics, OpenTelemetry traces across HTTP and NATS."""
 
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.logging import JsonFormatter, configure_logging
+from aiaas.observability.metrics import (
+    BREAKER_STATE,
+    CONSUMER_PENDING,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_PUBLISHED,
+    EVENTS_TO_OUTBOX,
+    OUTBOX_PENDING,
+    mount_metrics,
+    record_breaker_state,
+)
 from aiaas.observability.tracing import (
     current_trace_ids,
     extract_trace_context,
@@ -12,6 +22,14 @@ from aiaas.observability.tracing import (
 )
 
 __all__ = [
+    "BREAKER_STATE",
+    "CONSUMER_PENDING",
+    "EVENTS_CONSUMED",
+    "EVENTS_DEAD_LETTERED",
+    "EVENTS_PUBLISHED",
+    "EVENTS_TO_OUTBOX",
+    "OUTBOX_PENDING",
+    "JsonFormatter",
     "configure_logging",
     "current_trace_ids",
     "extract_trace_context",
@@ -19,5 +37,6 @@ __all__ = [
     "inject_trace_headers",
     "instrument_fastapi",
     "mount_metrics",
+    "record_breaker_state",
     "setup_tracing",
 ]

@@ -7,11 +7,18 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 __all__ = [
+    "EXPORTERS",
     "setup_tracing",
     "get_memory_exporter",
     "instrument_fastapi",
@@ -20,47 +27,66 @@ __all__ = [
     "current_trace_ids",
 ]
 
-_memory_exporter: InMemorySpanExporter | None = None
+EXPORTERS = ("none", "console", "otlp", "memory")
 
 
-def setup_tracing(service_name: str, exporter: str = "none") -> TracerProvider | None:
-    """Install the global tracer provider once. exporter: none | console | memory | otlp."""
-    global _memory_exporter
+class _Installed:
+    """What this process installed: OTel's provider is process-global, so our record of it is too."""
+
+    memory_exporter: InMemorySpanExporter | None = None
+
+
+def setup_tracing(service_name: str, exporter: str = "none") -> TracerProvider:
+    """Install the global SDK tracer provider once and return it.
+
+    exporter: "none" (spans are made, so logs and NATS headers carry trace ids, but not
+    exported), "console", "otlp" (needs opentelemetry-exporter-otlp-proto-http), or "memory"
+    (kept for tests, see `get_memory_exporter`). A later call returns the installed provider;
+    asking it for "memory" adds the in-memory exporter to it.
+    """
+    if exporter not in EXPORTERS:
+        raise ValueError(f"unknown trace exporter {exporter!r}; expected one of {EXPORTERS}")
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
-        if exporter == "memory" and _memory_exporter is None:
-            _memory_exporter = InMemorySpanExporter()
-            current.add_span_processor(SimpleSpanProcessor(_memory_exporter))
+        if exporter == "memory":
+            _add_memory_exporter(current)
         return current
-    if exporter == "none":
-        return None
-    from opentelemetry.sdk.resources import Resource
-
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter == "memory":
-        _memory_exporter = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(_memory_exporter))
-    elif exporter == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError as exc:
-            raise RuntimeError("OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http") from exc
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    else:
-        raise ValueError(f"unknown trace exporter {exporter!r}")
+        _add_memory_exporter(provider)
+    elif exporter != "none":
+        provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
     trace.set_tracer_provider(provider)
     return provider
 
 
+def _exporter(name: str) -> SpanExporter:
+    if name == "console":
+        return ConsoleSpanExporter()
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise RuntimeError(
+            "trace exporter 'otlp' needs the opentelemetry-exporter-otlp-proto-http package"
+        ) from exc
+    return OTLPSpanExporter()
+
+
+def _add_memory_exporter(provider: TracerProvider) -> None:
+    if _Installed.memory_exporter is None:
+        _Installed.memory_exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(_Installed.memory_exporter))
+
+
 def get_memory_exporter() -> InMemorySpanExporter:
-    if _memory_exporter is None:
+    """The exporter installed by `setup_tracing(..., "memory")`."""
+    if _Installed.memory_exporter is None:
         raise RuntimeError("setup_tracing(..., 'memory') was not called")
-    return _memory_exporter
+    return _Installed.memory_exporter
 
 
 def instrument_fastapi(app: FastAPI, excluded_urls: str = "health/.*,metrics") -> None:
+    """Server spans for every request to `app` except `excluded_urls` (comma-separated regexes)."""
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls=excluded_urls)
@@ -73,10 +99,12 @@ def inject_trace_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def extract_trace_context(headers: Mapping[str, str] | None) -> otel_context.Context:
-    return propagate.extract(dict(headers or {}))
+    """The remote parent carried by message `headers` (names matched case-insensitively)."""
+    return propagate.extract({key.lower(): value for key, value in (headers or {}).items()})
 
 
 def current_trace_ids() -> tuple[str | None, str | None]:
+    """(trace_id, span_id) of the current span as W3C hex, or (None, None) outside a span."""
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid:
         return None, None
