@@ -73,7 +73,9 @@ def describe_environment(plan: object, args: object) -> dict:
         "nginx": _command_output(["nginx", "-v"]),
         "wrk": _command_output(["wrk", "-v"]),
         "packages": _versions(),
-        "plan": dataclasses.asdict(plan) if dataclasses.is_dataclass(plan) else str(plan),
+        "plan": dataclasses.asdict(plan)
+        if dataclasses.is_dataclass(plan) and not isinstance(plan, type)
+        else str(plan),
         "quick": bool(getattr(args, "quick", False)),
         "pinning": {
             "load_generator_core": LOAD_CORE,

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, wait_http
 
-__all__ = ["GatewayRun", "infra_env", "prepare_database", "start_gateway", "count_metered_rows"]
+__all__ = [
+    "GatewayRun",
+    "count_metered_rows",
+    "infra_env",
+    "prepare_database",
+    "start_gateway",
+    "summarise_log",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -158,9 +165,7 @@ async def _count_rows(dsn: str, tenant_id: str) -> int:
         await conn.close()
 
 
-def count_metered_rows(
-    env: dict[str, str], tenant_id: str, expected_at_least: int, wait_s: float = 60
-) -> int:
+def count_metered_rows(env: dict[str, str], tenant_id: str, expected_at_least: int, wait_s: float = 60) -> int:
     """Rows the usage writer committed for the tenant; waits until `expected_at_least` or no progress."""
     dsn = env["ADMIN_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
     deadline = time.monotonic() + wait_s
@@ -174,3 +179,25 @@ def count_metered_rows(
             return rows
         previous = rows
         time.sleep(2)
+
+
+def summarise_log(path: Path, distinct: int = 5) -> dict:
+    """Counts of WARNING/ERROR lines in a JSON-lines service log and the first distinct messages of each."""
+    counts = {"WARNING": 0, "ERROR": 0, "CRITICAL": 0}
+    examples: dict[str, list[str]] = {level: [] for level in counts}
+    if not path.exists():
+        return {"missing": str(path)}
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        level = record.get("level") if isinstance(record, dict) else None
+        if level not in counts:
+            continue
+        counts[level] += 1
+        exc = (record.get("exc") or "").strip().splitlines()
+        message = f"{record.get('logger')}: {record.get('msg')}" + (f" | {exc[-1]}" if exc else "")
+        if message not in examples[level] and len(examples[level]) < distinct:
+            examples[level].append(message[:400])
+    return {"counts": counts, "examples": {k: v for k, v in examples.items() if v}, "path": str(path)}

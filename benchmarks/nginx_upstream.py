@@ -103,8 +103,8 @@ http {{
 """
 
 
-def start_nginx(procs: ProcessSet, workdir: Path, port: int, core: int = SERVER_CORE) -> str:
-    """Write nginx.conf into `workdir`, run nginx in the foreground pinned to `core`; returns its base URL."""
+def start_nginx(procs: ProcessSet, workdir: Path, port: int, core: int = SERVER_CORE) -> tuple[str, int]:
+    """Write nginx.conf into `workdir`, run nginx in the foreground pinned to `core`; base URL and pid."""
     prefix = workdir / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
@@ -113,4 +113,4 @@ def start_nginx(procs: ProcessSet, workdir: Path, port: int, core: int = SERVER_
     proc, log = procs.start("nginx", [nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"], core)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", timeout_s=15, proc=proc, log=log)
-    return base
+    return base, proc.pid

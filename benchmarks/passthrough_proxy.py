@@ -26,9 +26,7 @@ def create_app(upstream: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
-        ) as http:
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
             app.state.http = http
             yield
 
@@ -44,9 +42,7 @@ def create_app(upstream: str) -> FastAPI:
         """Forward one POST upstream; stream the reply when it is an event stream."""
         http: aiohttp.ClientSession = request.app.state.http
         body = await request.body()
-        upstream_resp = await http.post(
-            f"{base}/{path}", data=body, headers={"content-type": "application/json"}
-        )
+        upstream_resp = await http.post(f"{base}/{path}", data=body, headers={"content-type": "application/json"})
         content_type = upstream_resp.headers.get("content-type", "application/json")
         if content_type.startswith("text/event-stream"):
 

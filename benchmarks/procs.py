@@ -48,9 +48,7 @@ def require_tools() -> None:
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
         )
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(
-            f"[bench] could not install nginx/wrk ({exc}); run: apt-get install -y nginx wrk"
-        ) from exc
+        raise SystemExit(f"[bench] could not install nginx/wrk ({exc}); run: apt-get install -y nginx wrk") from exc
     still = [name for name in ("nginx", "wrk") if not _which(name)]
     if still:
         raise SystemExit(f"[bench] still missing after apt-get: {', '.join(still)}")
@@ -62,9 +60,7 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 
-def wait_http(
-    url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None, log: Path | None = None
-) -> None:
+def wait_http(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
     """Poll `url` until it answers 2xx; raise with the child's log tail if it dies or times out."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"

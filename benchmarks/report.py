@@ -83,9 +83,7 @@ def _judge(derived: dict) -> list[dict]:
             passed = value <= limit
         else:
             passed = value < limit
-        verdicts.append(
-            {"target": name, "meaning": meaning, "value": value, "limit": f"{op} {limit}", "pass": passed}
-        )
+        verdicts.append({"target": name, "meaning": meaning, "value": value, "limit": f"{op} {limit}", "pass": passed})
     return verdicts
 
 

@@ -12,7 +12,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -24,7 +23,14 @@ from pathlib import Path
 
 import psutil
 from environment import describe_environment
-from gateway_stack import GatewayRun, count_metered_rows, infra_env, prepare_database, start_gateway
+from gateway_stack import (
+    GatewayRun,
+    count_metered_rows,
+    infra_env,
+    prepare_database,
+    start_gateway,
+    summarise_log,
+)
 from load import Target, WrkResult, measure_ttft, run_wrk
 from nginx_upstream import JSON_PATH, SSE_PATH, start_nginx
 from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, pin_self, require_tools, wait_http
@@ -100,9 +106,7 @@ class Counter:
     def __init__(self) -> None:
         self.completed = 0
 
-    def wrk(
-        self, targets: Target | list[Target], connections: int, duration_s: float, workdir: Path
-    ) -> WrkResult:
+    def wrk(self, targets: Target | list[Target], connections: int, duration_s: float, workdir: Path) -> WrkResult:
         result = run_wrk(targets, connections, duration_s, workdir)
         self.completed += result.requests - result.errors["non_2xx"]
         if not result.ok:
@@ -110,14 +114,29 @@ class Counter:
         return result
 
 
-def measure_system(name: str, chat: Target, stream: Target, plan: Plan, workdir: Path, sent: Counter) -> dict:
-    """rps at c=64, latency at c=1, TTFT; each after its own warm-up."""
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of `pid` and its children (nginx's worker is a child of its master)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure_system(
+    name: str, chat: Target, stream: Target, plan: Plan, workdir: Path, sent: Counter, server_pid: int
+) -> dict:
+    """rps at c=64 (with the server's CPU use), latency at c=1, TTFT; each after its own warm-up."""
     _check(chat)
     _check(stream)
     sent.wrk(chat, 64, plan.warmup_s, workdir)
     _say(f"{name}: requests/s at c=64 for {plan.duration_s:.0f}s")
+    cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
     rps = sent.wrk(chat, 64, plan.duration_s, workdir)
-    _say(f"  {rps.rps:.0f} rps, p50 {rps.p50_ms:.3f} ms, p99 {rps.p99_ms:.3f} ms")
+    # Well under 100 % while requests queue means the server waits on something rather than computes.
+    cpu_pct = round(100 * (_cpu_seconds(server_pid) - cpu_before) / (time.monotonic() - wall_before), 1)
+    _say(f"  {rps.rps:.0f} rps, p50 {rps.p50_ms:.3f} ms, p99 {rps.p99_ms:.3f} ms, server CPU {cpu_pct}%")
     sent.wrk(chat, 1, plan.warmup_s, workdir)
     _say(f"{name}: latency at c=1 for {plan.duration_s:.0f}s")
     latency = sent.wrk(chat, 1, plan.duration_s, workdir)
@@ -126,12 +145,12 @@ def measure_system(name: str, chat: Target, stream: Target, plan: Plan, workdir:
     ttft = measure_ttft(stream, plan.ttft_count, warmup=20)
     sent.completed += plan.ttft_count + 20 + 1
     _say(f"  TTFT p50 {ttft['ttft_p50_ms']:.3f} ms, p99 {ttft['ttft_p99_ms']:.3f} ms")
-    return {"rps_c64": rps, "latency_c1": latency, "ttft": ttft}
+    return {"rps_c64": rps, "server_cpu_pct_c64": cpu_pct, "latency_c1": latency, "ttft": ttft}
 
 
-def run_direct(upstream: str, plan: Plan, workdir: Path) -> dict:
+def run_direct(upstream: str, nginx_pid: int, plan: Plan, workdir: Path) -> dict:
     chat, stream = Target(upstream, JSON_PATH, CHAT_BODY), Target(upstream, SSE_PATH, STREAM_BODY)
-    return measure_system("(a) nginx direct", chat, stream, plan, workdir, Counter())
+    return measure_system("(a) nginx direct", chat, stream, plan, workdir, Counter(), nginx_pid)
 
 
 def run_passthrough(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path) -> dict:
@@ -145,7 +164,7 @@ def run_passthrough(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path)
     try:
         wait_http(f"{base}/health", timeout_s=30, proc=proc, log=log)
         chat, stream = Target(base, JSON_PATH, CHAT_BODY), Target(base, SSE_PATH, STREAM_BODY)
-        result = measure_system("(b) passthrough", chat, stream, plan, workdir, Counter())
+        result = measure_system("(b) passthrough", chat, stream, plan, workdir, Counter(), proc.pid)
         result["rss_mb"] = round(psutil.Process(proc.pid).memory_info().rss / 2**20, 2)
         return result
     finally:
@@ -161,7 +180,7 @@ def _profile(gateway: GatewayRun, chat: Target, plan: Plan, workdir: Path, sent:
     raw = RESULTS_DIR / "profile-gateway.txt"
     svg = RESULTS_DIR / "profile-gateway.svg"
     summary: dict = {
-        "tool": "py-spy record --rate 200 (blocking sampler)",
+        "tool": "py-spy record --rate 200 --nonblocking",
         "raw": str(raw.relative_to(HERE.parent)),
         "flamegraph": str(svg.relative_to(HERE.parent)),
     }
@@ -172,7 +191,7 @@ def _profile(gateway: GatewayRun, chat: Target, plan: Plan, workdir: Path, sent:
         run = sent.wrk(chat, 64, plan.profile_s + 1, workdir)
         finish_py_spy(spy)
         summary[f"rps_while_sampling_{fmt}"] = run.rps
-    summary.update(summarise_collapsed(raw))
+    summary.update(summarise_collapsed(raw, top=20, expected_samples=200 * plan.profile_s))
     return summary
 
 
@@ -209,7 +228,7 @@ def run_gateway(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path, tra
     _say(f"(c) gateway: warm-up {plan.gateway_warmup_s:.0f}s (JSON+SSE mix, c=64)")
     sent.wrk([chat, stream], 64, plan.gateway_warmup_s, workdir)
     rss_warm = _rss_mb(gateway.pid)
-    result = measure_system("(c) gateway", chat, stream, plan, workdir, sent)
+    result = measure_system("(c) gateway", chat, stream, plan, workdir, sent, gateway.pid)
     result["profile"] = _profile(gateway, chat, plan, workdir, sent)
     rss_before_soak = _rss_mb(gateway.pid)
     _say(f"(c) gateway: soak {plan.soak_s:.0f}s at c=64 (JSON+SSE mix), RSS {rss_before_soak} MB")
@@ -234,6 +253,8 @@ def run_gateway(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path, tra
         "complete": rows >= sent.completed,
     }
     _say(f"  metered rows {rows} for {sent.completed} completed requests")
+    logs = ("gateway", "usage-writer")
+    result["log_summary"] = {name: summarise_log(workdir / f"{name}.log") for name in logs}
     result["tracing"] = {
         "instrumentation": "on (GATEWAY_TRACING default true)",
         "OTEL_TRACES_EXPORTER": tracing,
@@ -245,9 +266,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=10.0, help="each measured wrk run")
     parser.add_argument("--warmup-s", type=float, default=3.0, help="warm-up before each measurement")
-    parser.add_argument(
-        "--soak-s", type=float, default=None, help="gateway soak for the RSS check (default 300)"
-    )
+    parser.add_argument("--soak-s", type=float, default=None, help="gateway soak for the RSS check (default 300)")
     parser.add_argument("--ttft-count", type=int, default=300, help="sequential streams for TTFT")
     parser.add_argument("--profile-s", type=int, default=10, help="py-spy sampling time")
     parser.add_argument("--tracing", default="none", help="OTEL_TRACES_EXPORTER for the gateway")
@@ -263,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     plan = _plan(args)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    if os.cpu_count() is None or os.cpu_count() < 2:
+    if (os.cpu_count() or 1) < 2:
         _say("WARNING: fewer than 2 cores; load generator and server will share a core")
     # SIGTERM must unwind through `finally` so no nginx or gateway is left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -274,11 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"meta": describe_environment(plan, args), "errors": {}}
     _say(f"work dir {workdir}; plan {plan}")
     try:
-        upstream = start_nginx(procs, workdir, free_port())
+        upstream, nginx_pid = start_nginx(procs, workdir, free_port())
         for system in systems:
             try:
                 if system == "direct":
-                    results["direct"] = run_direct(upstream, plan, workdir)
+                    results["direct"] = run_direct(upstream, nginx_pid, plan, workdir)
                 elif system == "passthrough":
                     results["passthrough"] = run_passthrough(procs, upstream, plan, workdir)
                 elif system == "gateway":
@@ -290,10 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["errors"][system] = traceback.format_exc()
     finally:
         procs.close()
-    if results["errors"]:
-        _say(f"child logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    _say(f"child logs (nginx, passthrough, gateway, usage writer) kept in {workdir}")
     path, document = write_results(results)
     print_summary(document)
     _say(f"wrote {path} and {RESULTS_DIR / 'latest.json'}")

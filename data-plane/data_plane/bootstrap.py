@@ -73,7 +73,9 @@ async def bootstrap(settings: DataPlaneSettings) -> None:
             await conn.execute(f"grant usage on schema public to {_quote_ident(role)}")
         # Owning a function needs CREATE on its schema; key_resolver cannot log in.
         await conn.execute("grant create on schema public to key_resolver")
-        await conn.execute(f"grant connect on database {_quote_ident(database)} to {_quote_ident(runtime)}, {_quote_ident(admin)}")
+        await conn.execute(
+            f"grant connect on database {_quote_ident(database)} to {_quote_ident(runtime)}, {_quote_ident(admin)}"
+        )
         available = await conn.fetchval("select 1 from pg_available_extensions where name = 'vector'")
         if available:
             await conn.execute("create extension if not exists vector")

@@ -12,7 +12,6 @@ from aiaas.auth import ApiKeyResolver
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.errors import Unauthorized
 from aiaas.tenancy import create_api_key, create_tenant, get_tenant_by_slug
-
 from data_plane.config import DataPlaneSettings
 
 __all__ = ["seed_demo"]
@@ -27,8 +26,8 @@ async def seed_demo(settings: DataPlaneSettings, key_file: Path, *, slug: str = 
             tenant = await get_tenant_by_slug(session, slug)
             if tenant is None:
                 tenant = await create_tenant(session, name="Demo Tenant", slug=slug)
-        if key_file.exists():
-            key = key_file.read_text().strip()
+        if key_file.exists():  # noqa: ASYNC240 - a one-shot CLI, not a server
+            key = key_file.read_text().strip()  # noqa: ASYNC240 - a one-shot CLI, not a server
             try:
                 principal = await ApiKeyResolver(runtime_engine).resolve(f"Bearer {key}")
                 if principal.tenant_id == tenant.id:
@@ -38,8 +37,8 @@ async def seed_demo(settings: DataPlaneSettings, key_file: Path, *, slug: str = 
         async with admin_session(sessions) as session:
             _, new = await create_api_key(session, tenant_id=tenant.id, name="demo key", scopes=["chat"])
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(new.plaintext + "\n")
-        key_file.chmod(0o600)
+        key_file.write_text(new.plaintext + "\n")  # noqa: ASYNC240 - a one-shot CLI, not a server
+        key_file.chmod(0o600)  # noqa: ASYNC240 - a one-shot CLI, not a server
         return {"tenant_id": str(tenant.id), "api_key": new.plaintext}
     finally:
         await admin_engine.dispose()

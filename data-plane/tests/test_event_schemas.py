@@ -27,17 +27,29 @@ def _registry() -> Registry:
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((EVENTS_DIR / name).read_text())
-    return jsonschema.Draft202012Validator(
-        schema, registry=_registry(), format_checker=jsonschema.FormatChecker()
-    )
+    return jsonschema.Draft202012Validator(schema, registry=_registry(), format_checker=jsonschema.FormatChecker())
 
 
 def _usage() -> UsageRecorded:
     now = datetime.now(UTC)
     return UsageRecorded(
-        request_id="req-1", api_key_id=uuid.uuid4(), model_alias="gpt", provider="openai", deployment="d1",
-        upstream_model="m", stream=True, status="success", http_status=200, error_code=None, tokens_in=10,
-        tokens_out=20, cost=Decimal("0.0000123"), latency_ms=12.5, ttft_ms=3.0, attempts=1, started_at=now,
+        request_id="req-1",
+        api_key_id=uuid.uuid4(),
+        model_alias="gpt",
+        provider="openai",
+        deployment="d1",
+        upstream_model="m",
+        stream=True,
+        status="success",
+        http_status=200,
+        error_code=None,
+        tokens_in=10,
+        tokens_out=20,
+        cost=Decimal("0.0000123"),
+        latency_ms=12.5,
+        ttft_ms=3.0,
+        attempts=1,
+        started_at=now,
         completed_at=now,
     )
 
@@ -59,8 +71,11 @@ def test_model_fields_match_schema(event_type):
 def test_pydantic_envelope_validates_against_json_schema():
     usage = _usage()
     envelope = EventEnvelope(
-        id=event_id(USAGE_RECORDED, usage.request_id), type=USAGE_RECORDED, tenant_id=uuid.uuid4(),
-        trace={"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}, data=usage.model_dump(mode="json"),
+        id=event_id(USAGE_RECORDED, usage.request_id),
+        type=USAGE_RECORDED,
+        tenant_id=uuid.uuid4(),
+        trace={"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"},
+        data=usage.model_dump(mode="json"),
     )
     instance = json.loads(envelope.to_json())
     _validator("envelope.json").validate(instance)
@@ -83,8 +98,12 @@ def test_schema_and_model_reject_the_same_bad_data(mutate):
     data = _usage().model_dump(mode="json")
     mutate(data)
     instance = {
-        "id": str(uuid.uuid4()), "type": USAGE_RECORDED, "tenant_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(UTC).isoformat(), "trace": {}, "data": data,
+        "id": str(uuid.uuid4()),
+        "type": USAGE_RECORDED,
+        "tenant_id": str(uuid.uuid4()),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "trace": {},
+        "data": data,
     }
     with pytest.raises(jsonschema.ValidationError):
         _validator(f"{USAGE_RECORDED}.json").validate(instance)

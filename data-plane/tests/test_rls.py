@@ -13,7 +13,12 @@ from aiaas.db import create_engine, session_factory, tenant_session
 from aiaas.events.envelope import EventEnvelope, event_id
 from aiaas.events.outbox import write_outbox
 
-TENANT_TABLES = {"tenants": "id", "api_keys": "tenant_id", "requests": "tenant_id", "event_outbox": "tenant_id"}
+TENANT_TABLES = {
+    "tenants": "id",
+    "api_keys": "tenant_id",
+    "requests": "tenant_id",
+    "event_outbox": "tenant_id",
+}
 
 
 async def _insert_request(session, tenant_id: uuid.UUID, key_id: uuid.UUID) -> None:
@@ -33,7 +38,10 @@ async def _seed_rows(sessions, tenant) -> None:
     async with tenant_session(sessions, tenant.id) as session:
         await _insert_request(session, tenant.id, tenant.key_id)
         event = EventEnvelope(
-            id=event_id("test.seeded", str(uuid.uuid4())), type="test.seeded", tenant_id=tenant.id, data={"x": 1}
+            id=event_id("test.seeded", str(uuid.uuid4())),
+            type="test.seeded",
+            tenant_id=tenant.id,
+            data={"x": 1},
         )
         await write_outbox(session, event)
 
@@ -49,9 +57,7 @@ async def two_tenants(make_tenant, runtime_sessions):
 async def test_app_runtime_is_not_owner_and_has_no_bypassrls(runtime_engine):
     async with runtime_engine.connect() as conn:
         role = (
-            await conn.execute(
-                text("select rolsuper, rolbypassrls from pg_roles where rolname = current_user")
-            )
+            await conn.execute(text("select rolsuper, rolbypassrls from pg_roles where rolname = current_user"))
         ).one()
         owned = (
             await conn.execute(

@@ -27,6 +27,10 @@ APP_READY_TIMEOUT_S = 90.0
 MODEL = "gpt-4o-mini"
 
 
+class _Stop(Exception):
+    """Leaves the foreground loop: Ctrl-C/SIGTERM, or `make down` from another shell."""
+
+
 def _say(message: str) -> None:
     print(f"[dev] {message}", file=sys.stderr, flush=True)
 
@@ -43,9 +47,7 @@ def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
         text=True,
     )
     if result.returncode != 0:
-        raise InfraError(
-            f"`python -m data_plane {' '.join(args)}` failed with exit code {result.returncode}."
-        )
+        raise InfraError(f"`python -m data_plane {' '.join(args)}` failed with exit code {result.returncode}.")
     return result.stdout or ""
 
 
@@ -57,9 +59,7 @@ def _seed(cfg: LocalConfig, env: dict[str, str]) -> dict[str, str]:
         seeded = json.loads(lines[-1])
         return {"tenant_id": str(seeded["tenant_id"]), "api_key": str(seeded["api_key"])}
     except (IndexError, ValueError, KeyError) as exc:
-        raise InfraError(
-            f"`data_plane seed --print-json` printed no JSON with tenant_id and api_key:\n{out}"
-        ) from exc
+        raise InfraError(f"`data_plane seed --print-json` printed no JSON with tenant_id and api_key:\n{out}") from exc
 
 
 def _wait_for_gateway(cfg: LocalConfig, apps: list[AppProcess]) -> None:
@@ -79,6 +79,8 @@ def _wait_for_gateway(cfg: LocalConfig, apps: list[AppProcess]) -> None:
 def _raise_if_any_died(cfg: LocalConfig, apps: list[AppProcess]) -> None:
     for app in apps:
         code = app.exit_code()
+        if code is not None and app.stop_requested(cfg):
+            raise _Stop(f"{app.name} stopped by `make down`")
         if code is not None:
             raise InfraError(
                 f"{app.name} exited with code {code}. Last lines of {cfg.logfile(app.name)}:\n"
@@ -139,12 +141,14 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
     )
 
 
-class _Stop(Exception):
-    """Raised from the signal handler to leave the foreground loop."""
-
-
 def _on_signal(signum: int, _frame: object) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    raise _Stop(f"{signal.Signals(signum).name} received")
+
+
+def _record(infra: list[Component], component: Component) -> None:
+    """Note each component as it becomes ready, so a Ctrl-C midway still stops the ones this run started."""
+    infra.append(component)
+    _say(f"{component.name}: {component.origin} {mask_url(component.url)}")
 
 
 def run(cfg: LocalConfig) -> int:
@@ -156,7 +160,7 @@ def run(cfg: LocalConfig) -> int:
     code = 0
     try:
         check_free(cfg, apps)
-        infra = stack.up(cfg, on_ready=lambda c: _say(f"{c.name}: {c.origin} {mask_url(c.url)}"))
+        stack.up(cfg, on_ready=lambda component: _record(infra, component))
         env = {
             **os.environ,
             **stack.env_vars(cfg),
@@ -175,7 +179,7 @@ def run(cfg: LocalConfig) -> int:
             _raise_if_any_died(cfg, apps)
             time.sleep(0.5)
     except _Stop as stop:
-        _say(f"{stop} received, stopping")
+        _say(f"stopping: {stop}")
     except InfraError as exc:
         _say(f"error: {exc}")
         code = 1
@@ -198,8 +202,8 @@ def down(cfg: LocalConfig) -> int:
     """Stop the services of any `make dev` (pid files), then the project-local infrastructure."""
     for name, pid in stop_apps(cfg, app_processes(cfg)).items():
         _say(f"stopped {name} (pid {pid})")
-    for name, pid in stack.down(cfg).items():
-        _say(f"{name}: {'stopped pid ' + str(pid) if pid else 'was not running'}")
+    for name, infra_pid in stack.down(cfg).items():
+        _say(f"{name}: {'stopped pid ' + str(infra_pid) if infra_pid else 'was not running'}")
     return 0
 
 

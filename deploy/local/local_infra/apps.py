@@ -44,6 +44,10 @@ class AppProcess:
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    def stop_requested(self, cfg: LocalConfig) -> bool:
+        """True once `make down` (or our own shutdown) removed this app's pid file."""
+        return self.proc is not None and not cfg.pidfile(self.pidfile_name()).exists()
+
 
 def app_processes(cfg: LocalConfig) -> list[AppProcess]:
     """Everything `make dev` runs besides infrastructure, in start order."""
@@ -72,11 +76,14 @@ def check_free(cfg: LocalConfig, apps: list[AppProcess]) -> None:
 def stop_apps(cfg: LocalConfig, apps: list[AppProcess], timeout_s: float = 45.0) -> dict[str, int]:
     """Stop every app with a live pid file: the gateway first (it drains), then the rest together.
 
+    Pid files go first, so a `make dev` watching its children knows the stop was asked for.
     Returns name -> pid stopped; an app still running after `timeout_s` is killed and reported.
     """
     running = {}
     for app in apps:
-        pid = running_pid(cfg.pidfile(app.pidfile_name()), app.module)
+        pidfile = cfg.pidfile(app.pidfile_name())
+        pid = running_pid(pidfile, app.module)
+        pidfile.unlink(missing_ok=True)
         if pid is not None:
             running[app.name] = pid
     first = {name: pid for name, pid in running.items() if name == "gateway"}
@@ -84,13 +91,10 @@ def stop_apps(cfg: LocalConfig, apps: list[AppProcess], timeout_s: float = 45.0)
     for group in (first, rest):
         for pid in stop_processes(list(group.values()), sig=signal.SIGTERM, timeout_s=timeout_s):
             name = next(name for name, p in group.items() if p == pid)
-            print(
-                f"{name} (pid {pid}) did not stop within {timeout_s:.0f}s of SIGTERM: killed", file=sys.stderr
-            )
+            print(f"{name} (pid {pid}) did not stop within {timeout_s:.0f}s of SIGTERM: killed", file=sys.stderr)
     for app in apps:
         if app.proc is not None:
             app.proc.poll()  # reap our own child
-        cfg.pidfile(app.pidfile_name()).unlink(missing_ok=True)
     return running
 
 
@@ -98,6 +102,6 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
     """True when GET `url` answers 200."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback URL we built
-            return resp.status == 200
+            return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -15,7 +15,7 @@ from local_infra.processes import (
     describe_port_owner,
     port_open,
     running_pid,
-    spawn_detached,
+    start_and_wait,
     stop_process,
     wait_ready,
 )
@@ -27,9 +27,7 @@ def server_info(url: str, timeout_s: float = 2.0) -> dict[str, object] | None:
     """The INFO a NATS server greets clients with (first server of a comma list), or None."""
     parts = urlsplit(url.split(",")[0].strip())
     try:
-        with socket.create_connection(
-            (parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout_s
-        ) as sock:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout_s) as sock:
             greeting = b""
             while b"\r\n" not in greeting and len(greeting) < 65536:
                 chunk = sock.recv(4096)
@@ -64,7 +62,7 @@ def _jetstream_ready(monitor: str) -> bool:
     if not health or health.get("status") != "ok":
         return False
     jsz = _http_json(f"{monitor}/jsz")
-    return bool(jsz) and not jsz.get("disabled") and "config" in jsz
+    return jsz is not None and not jsz.get("disabled") and "config" in jsz
 
 
 def configured_url(cfg: LocalConfig, *, verbose: bool = False) -> str | None:
@@ -144,15 +142,15 @@ def up(cfg: LocalConfig) -> Component:
         "--server_name",
         "aiaas-local",
     ]
-    proc = spawn_detached(args, log=log, pidfile=cfg.pidfile("nats"))
-    wait_ready(
+    pid = start_and_wait(
+        args,
         lambda: _jetstream_ready(monitor),
         what="NATS JetStream",
         log=log,
+        pidfile=cfg.pidfile("nats"),
         timeout_s=cfg.ready_timeout_s,
-        proc=proc,
     )
-    return Component("nats", url, "started", proc.pid)
+    return Component("nats", url, "started", pid)
 
 
 def down(cfg: LocalConfig) -> int | None:
@@ -174,6 +172,5 @@ def state(cfg: LocalConfig) -> str:
         return f"down (project-local port {cfg.nats_port})"
     health = "up" if _jetstream_ready(cfg.local_nats_monitor_url()) else "not ready"
     return (
-        f"{health} (project-local, pid {pid}, JetStream, monitor {cfg.local_nats_monitor_url()}) "
-        f"{cfg.local_nats_url()}"
+        f"{health} (project-local, pid {pid}, JetStream, monitor {cfg.local_nats_monitor_url()}) {cfg.local_nats_url()}"
     )

@@ -18,7 +18,7 @@ from local_infra.processes import (
     log_tail,
     port_open,
     running_pid,
-    spawn_detached,
+    start_and_wait,
     stop_process,
     wait_ready,
 )
@@ -82,8 +82,7 @@ def configured_url(cfg: LocalConfig, *, verbose: bool = False) -> str | None:
         return url
     if verbose:
         print(
-            f"PG_SUPERUSER_URL={mask_url(url)} is not reachable ({problem}); "
-            "using the project-local Postgres",
+            f"PG_SUPERUSER_URL={mask_url(url)} is not reachable ({problem}); using the project-local Postgres",
             file=sys.stderr,
         )
     return None
@@ -109,14 +108,21 @@ def _server_account() -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
     try:
-        account = pwd.getpwnam(SERVER_USER)
+        return _prepare_install(pwd.getpwnam(SERVER_USER))
     except KeyError:
-        subprocess.run(
+        created = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )
-        account = pwd.getpwnam(SERVER_USER)
+    if created.returncode != 0:
+        raise InfraError(f"Postgres cannot run as root and `useradd {SERVER_USER}` failed: {created.stderr}")
+    return _prepare_install(pwd.getpwnam(SERVER_USER))
+
+
+def _prepare_install(account: pwd.struct_passwd) -> pwd.struct_passwd:
+    """Let the server user reach and read the Postgres binaries, libraries and share files."""
     install = _pginstall()
     for parent in install.parents:  # CI may clone under /root (mode 700): let the server user through
         _add_mode(parent, stat.S_IXOTH)
@@ -171,9 +177,7 @@ def _initdb(cfg: LocalConfig, data: Path, account: pwd.struct_passwd | None) -> 
             extra_groups=[] if account else None,
         )
     except subprocess.CalledProcessError as exc:
-        raise InfraError(
-            f"initdb failed for {data} (exit {exc.returncode}):\n{exc.stdout}{exc.stderr}"
-        ) from exc
+        raise InfraError(f"initdb failed for {data} (exit {exc.returncode}):\n{exc.stdout}{exc.stderr}") from exc
     finally:
         pwfile.unlink(missing_ok=True)
 
@@ -222,12 +226,19 @@ def up(cfg: LocalConfig) -> Component:
         "",
         *PG_EXTRA_SETTINGS,
     ]
-    proc = spawn_detached(
-        args, log=log, pidfile=cfg.pidfile("postgres"), cwd=data, user=account.pw_name if account else None
+    pid = start_and_wait(
+        args,
+        lambda: ping(url, 1.0) is None,
+        what="Postgres",
+        log=log,
+        pidfile=cfg.pidfile("postgres"),
+        timeout_s=timeout,
+        cwd=data,
+        user=account.pw_name if account else None,
+        stop_signal=signal.SIGINT,
     )
-    wait_ready(lambda: ping(url, 1.0) is None, what="Postgres", log=log, timeout_s=timeout, proc=proc)
     _check_vector(url, log)
-    return Component("postgres", url, "started", proc.pid)
+    return Component("postgres", url, "started", pid)
 
 
 def down(cfg: LocalConfig) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pwd
 import signal
 import socket
@@ -21,6 +23,7 @@ __all__ = [
     "read_pid",
     "running_pid",
     "spawn_detached",
+    "start_and_wait",
     "stop_process",
     "stop_processes",
     "wait_ready",
@@ -138,11 +141,57 @@ def wait_ready(
             return
         if proc is not None and proc.poll() is not None:
             raise InfraError(
-                f"{what} exited with code {proc.returncode} while starting. Last lines of {log}:\n"
-                f"{log_tail(log)}"
+                f"{what} exited with code {proc.returncode} while starting. Last lines of {log}:\n{log_tail(log)}"
             )
         time.sleep(0.1)
     raise InfraError(f"{what} was not ready after {timeout_s:.0f}s. Last lines of {log}:\n{log_tail(log)}")
+
+
+def start_and_wait(
+    args: Sequence[str],
+    check: Callable[[], bool],
+    *,
+    what: str,
+    log: Path,
+    pidfile: Path,
+    timeout_s: float,
+    cwd: Path | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> int:
+    """Start a detached server and wait until `check` passes; on failure stop it, drop its pid file, raise."""
+    proc = spawn_detached(args, log=log, pidfile=pidfile, cwd=cwd, user=user)
+    try:
+        wait_ready(check, what=what, log=log, timeout_s=timeout_s, proc=proc)
+    except InfraError:
+        stop_processes([proc.pid], sig=stop_signal, timeout_s=10)
+        proc.poll()
+        pidfile.unlink(missing_ok=True)
+        raise
+    return proc.pid
+
+
+def _exited(proc: psutil.Process) -> bool:
+    """Gone or a zombie: an orphan's zombie lingers until init reaps it, which can take seconds."""
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.NoSuchProcess:
+        return True
+    with contextlib.suppress(ChildProcessError):  # reap it now if it is our child; else init will
+        os.waitpid(proc.pid, os.WNOHANG)
+    return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until every process has exited or `timeout_s` passed; the ones still running."""
+    deadline = time.monotonic() + timeout_s
+    alive = list(procs)
+    while alive and time.monotonic() < deadline:
+        alive = [proc for proc in alive if not _exited(proc)]
+        if alive:
+            time.sleep(0.05)
+    return alive
 
 
 def stop_process(pid: int, *, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
@@ -160,11 +209,11 @@ def stop_processes(pids: Sequence[int], *, sig: int = signal.SIGTERM, timeout_s:
         except psutil.NoSuchProcess:
             continue
         procs.append(proc)
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    alive = _wait_gone(procs, timeout_s)
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             continue
-    psutil.wait_procs(alive, timeout=5)
+    _wait_gone(alive, 5)
     return [proc.pid for proc in alive]

@@ -15,7 +15,7 @@ from local_infra.processes import (
     describe_port_owner,
     port_open,
     running_pid,
-    spawn_detached,
+    start_and_wait,
     stop_process,
     wait_ready,
 )
@@ -40,9 +40,7 @@ def ping(url: str, timeout_s: float = 2.0) -> str | None:
             )
             if parts.password:
                 auth = (
-                    (unquote(parts.username), unquote(parts.password))
-                    if parts.username
-                    else (unquote(parts.password),)
+                    (unquote(parts.username), unquote(parts.password)) if parts.username else (unquote(parts.password),)
                 )
                 sock.sendall(_command("AUTH", *auth))
                 reply = sock.recv(256)
@@ -94,9 +92,7 @@ def up(cfg: LocalConfig) -> Component:
     url, log = cfg.local_redis_url(), cfg.logfile("redis")
     pid = running_pid(cfg.pidfile("redis"), "redis-server")
     if pid is not None:
-        wait_ready(
-            lambda: ping(url, 0.5) is None, what=f"Redis (pid {pid})", log=log, timeout_s=cfg.ready_timeout_s
-        )
+        wait_ready(lambda: ping(url, 0.5) is None, what=f"Redis (pid {pid})", log=log, timeout_s=cfg.ready_timeout_s)
         return Component("redis", url, "reused", pid)
     if port_open("127.0.0.1", cfg.redis_port):
         raise InfraError(
@@ -123,11 +119,15 @@ def up(cfg: LocalConfig) -> Component:
         "--protected-mode",
         "yes",
     ]
-    proc = spawn_detached(args, log=log, pidfile=cfg.pidfile("redis"))
-    wait_ready(
-        lambda: ping(url, 0.5) is None, what="Redis", log=log, timeout_s=cfg.ready_timeout_s, proc=proc
+    pid = start_and_wait(
+        args,
+        lambda: ping(url, 0.5) is None,
+        what="Redis",
+        log=log,
+        pidfile=cfg.pidfile("redis"),
+        timeout_s=cfg.ready_timeout_s,
     )
-    return Component("redis", url, "started", proc.pid)
+    return Component("redis", url, "started", pid)
 
 
 def down(cfg: LocalConfig) -> int | None:

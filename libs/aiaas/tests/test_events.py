@@ -34,8 +34,12 @@ async def js(nats_server):
 
 
 def _event(tenant_id: uuid.UUID, key: str, **data) -> EventEnvelope:
-    return EventEnvelope(id=event_id("usage.recorded", key), type="usage.recorded", tenant_id=tenant_id,
-                         data={"key": key, **data})
+    return EventEnvelope(
+        id=event_id("usage.recorded", key),
+        type="usage.recorded",
+        tenant_id=tenant_id,
+        data={"key": key, **data},
+    )
 
 
 async def _count(js, subject: str) -> int:
@@ -112,8 +116,7 @@ async def test_poison_message_goes_to_dlq_after_n_deliveries_and_replays(js):
                 raise ValueError("cannot store this one")
         stored.extend(item.event.data["key"] for item in batch)
 
-    before = REGISTRY.get_sample_value(
-        "events_dead_lettered_total", {"stream": "USAGE", "consumer": "t-poison"}) or 0
+    before = REGISTRY.get_sample_value("events_dead_lettered_total", {"stream": "USAGE", "consumer": "t-poison"}) or 0
     stop = asyncio.Event()
     task = asyncio.create_task(ConsumerRunner(js, spec, handler, nak_delay_s=0.05).run(stop))
     dead: list[dict] = []
@@ -162,8 +165,9 @@ async def test_outbox_holds_events_while_nats_is_down_and_relay_publishes_once(
 ):
     tenant = await make_tenant()
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    emitter = DurableEmitter(EventPublisher(nc.jetstream(), timeout_s=0.5), runtime_sessions,
-                             is_connected=lambda: nc.is_connected)
+    emitter = DurableEmitter(
+        EventPublisher(nc.jetstream(), timeout_s=0.5), runtime_sessions, is_connected=lambda: nc.is_connected
+    )
     nats_server.stop()
     for _ in range(50):
         if not nc.is_connected:
@@ -174,8 +178,9 @@ async def test_outbox_holds_events_while_nats_is_down_and_relay_publishes_once(
     await emitter.emit(events[0])  # a retry of the same event adds no row
 
     async with tenant_session(runtime_sessions, tenant.id) as session:
-        assert (await session.execute(text(
-            "select count(*) from event_outbox where published_at is null"))).scalar_one() == 3
+        assert (
+            await session.execute(text("select count(*) from event_outbox where published_at is null"))
+        ).scalar_one() == 3
 
     nats_server.start()
     for _ in range(100):
@@ -187,8 +192,9 @@ async def test_outbox_holds_events_while_nats_is_down_and_relay_publishes_once(
     for _ in range(20):
         published += await relay.relay_once()
         async with tenant_session(runtime_sessions, tenant.id) as session:
-            left = (await session.execute(text(
-                "select count(*) from event_outbox where published_at is null"))).scalar_one()
+            left = (
+                await session.execute(text("select count(*) from event_outbox where published_at is null"))
+            ).scalar_one()
         if left == 0:
             break
     assert published >= 3 and left == 0

@@ -105,9 +105,7 @@ async def test_never_sleeps_past_the_deadline():
     policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=100.0, jitter="none")
     # Delays 1, 2, 4 end at t=1, 3, 7; the next (8) would end at 15 >= deadline 10.
     with pytest.raises(_Flaky):
-        await retry_async(
-            fn, policy=policy, is_retryable=_retryable, deadline=10.0, sleep=clock.sleep, clock=clock
-        )
+        await retry_async(fn, policy=policy, is_retryable=_retryable, deadline=10.0, sleep=clock.sleep, clock=clock)
     assert clock.sleeps == [1.0, 2.0, 4.0]
     assert calls["n"] == 4
     assert clock.now == 7.0

@@ -58,8 +58,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="gateway")
     admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="gateway-admin")
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name="gateway")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="gateway")
     js = nc.jetstream()
     await ensure_topology(js, consumers=())
     redis = redis_asyncio.from_url(settings.redis_url)
@@ -70,13 +69,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     credentials = _credentials(settings)
     anthropic_adapter = AnthropicAdapter(credentials)
     breakers = BreakerRegistry(
-        BreakerConfig(failure_threshold=settings.breaker_failure_threshold,
-                      cooldown_seconds=settings.breaker_cooldown_s),
+        BreakerConfig(
+            failure_threshold=settings.breaker_failure_threshold, cooldown_seconds=settings.breaker_cooldown_s
+        ),
         on_state_change=lambda key, _old, new: BREAKER_STATE.labels(key=key).set(_STATE_VALUE[new]),
     )
     sessions = session_factory(engine)
-    emitter = DurableEmitter(EventPublisher(js, timeout_s=settings.publish_timeout_s), sessions,
-                             is_connected=lambda: nc.is_connected)
+    emitter = DurableEmitter(
+        EventPublisher(js, timeout_s=settings.publish_timeout_s),
+        sessions,
+        is_connected=lambda: nc.is_connected,
+    )
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -92,11 +95,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         catalog=load_catalog(settings),
         breakers=breakers,
         failover=Failover(
-            {"openai": OpenAIPassthrough(http, credentials), "openai_compatible": OpenAIPassthrough(http, credentials),
-             "anthropic": anthropic_adapter},
+            {
+                "openai": OpenAIPassthrough(http, credentials),
+                "openai_compatible": OpenAIPassthrough(http, credentials),
+                "anthropic": anthropic_adapter,
+            },
             breakers,
-            RetryPolicy(max_attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_s,
-                        max_delay=settings.retry_max_delay_s),
+            RetryPolicy(
+                max_attempts=settings.retry_attempts,
+                base_delay=settings.retry_base_delay_s,
+                max_delay=settings.retry_max_delay_s,
+            ),
             upstream_timeout_s=settings.upstream_timeout_s,
         ),
         emitter=emitter,

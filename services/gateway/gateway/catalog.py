@@ -79,25 +79,73 @@ def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
     large = {"input_price_per_1k": "0.0025", "output_price_per_1k": "0.01"}
     sonnet = {"input_price_per_1k": "0.003", "output_price_per_1k": "0.015"}
     if settings.openai_api_key:
-        gpt_mini = [{"name": "openai-gpt-4o-mini", "provider": "openai", "model": "gpt-4o-mini",
-                     "base_url": "https://api.openai.com/v1", "credentials_ref": "openai", **mini}]
-        gpt = [{"name": "openai-gpt-4o", "provider": "openai", "model": "gpt-4o",
-                "base_url": "https://api.openai.com/v1", "credentials_ref": "openai", **large}]
+        gpt_mini = [
+            {
+                "name": "openai-gpt-4o-mini",
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": "https://api.openai.com/v1",
+                "credentials_ref": "openai",
+                **mini,
+            }
+        ]
+        gpt = [
+            {
+                "name": "openai-gpt-4o",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "base_url": "https://api.openai.com/v1",
+                "credentials_ref": "openai",
+                **large,
+            }
+        ]
     else:
         gpt_mini = [
-            {"name": "sim-openai-primary", "provider": "openai", "model": "sim-gpt-small",
-             "base_url": f"{sim}/v1", **mini},
-            {"name": "sim-openai-secondary", "provider": "openai", "model": "sim-gpt-small-b",
-             "base_url": f"{sim}/v1", **mini},
+            {
+                "name": "sim-openai-primary",
+                "provider": "openai",
+                "model": "sim-gpt-small",
+                "base_url": f"{sim}/v1",
+                **mini,
+            },
+            {
+                "name": "sim-openai-secondary",
+                "provider": "openai",
+                "model": "sim-gpt-small-b",
+                "base_url": f"{sim}/v1",
+                **mini,
+            },
         ]
-        gpt = [{"name": "sim-openai-large", "provider": "openai", "model": "sim-gpt-large",
-                "base_url": f"{sim}/v1", **large}]
+        gpt = [
+            {
+                "name": "sim-openai-large",
+                "provider": "openai",
+                "model": "sim-gpt-large",
+                "base_url": f"{sim}/v1",
+                **large,
+            }
+        ]
     if settings.anthropic_api_key:
-        claude = [{"name": "anthropic-sonnet", "provider": "anthropic", "model": "claude-sonnet-4-5",
-                   "base_url": "https://api.anthropic.com", "credentials_ref": "anthropic", **sonnet}]
+        claude = [
+            {
+                "name": "anthropic-sonnet",
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "base_url": "https://api.anthropic.com",
+                "credentials_ref": "anthropic",
+                **sonnet,
+            }
+        ]
     else:
-        claude = [{"name": "sim-anthropic", "provider": "anthropic", "model": "sim-claude",
-                   "base_url": sim, **sonnet}]
+        claude = [
+            {
+                "name": "sim-anthropic",
+                "provider": "anthropic",
+                "model": "sim-claude",
+                "base_url": sim,
+                **sonnet,
+            }
+        ]
     return [
         {"name": "gpt-4o-mini", "deployments": gpt_mini},
         {"name": "gpt-4o", "deployments": gpt},

@@ -94,7 +94,13 @@ class Failover:
         raise AllDeploymentsFailed(last_error, attempts, reached_provider=attempts > 0)
 
     async def _attempt(
-        self, adapter: ProviderAdapter, dep: Deployment, request: dict[str, Any], *, stream: bool, deadline: float
+        self,
+        adapter: ProviderAdapter,
+        dep: Deployment,
+        request: dict[str, Any],
+        *,
+        stream: bool,
+        deadline: float,
     ) -> Served:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -103,8 +109,13 @@ class Failover:
         started = time.perf_counter()
         outcome = "error"
         with _tracer.start_as_current_span(
-            f"chat {dep.provider}", kind=SpanKind.CLIENT,
-            attributes={"gen_ai.system": dep.provider, "gen_ai.request.model": dep.model, "aiaas.deployment": dep.name},
+            f"chat {dep.provider}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.system": dep.provider,
+                "gen_ai.request.model": dep.model,
+                "aiaas.deployment": dep.name,
+            },
         ) as span:
             try:
                 if not stream:

@@ -43,8 +43,8 @@ async def ready(state: StateDep) -> ORJSONResponse:
             raise ConnectionError("nats disconnected")
         await state.nats.flush(timeout=1)
 
-    results = dict(await asyncio.gather(
-        _check("postgres", pg()), _check("nats", nats_ok()), _check("redis", state.redis.ping())
-    ))
+    results = dict(
+        await asyncio.gather(_check("postgres", pg()), _check("nats", nats_ok()), _check("redis", state.redis.ping()))
+    )
     ok = all(value == "ok" for value in results.values())
     return ORJSONResponse({"status": "ok" if ok else "degraded", "checks": results}, status_code=200 if ok else 503)

@@ -18,13 +18,17 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 REQUESTS = Counter("gateway_requests_total", "Chat requests by outcome", ["tenant", "model", "status"])
 REQUEST_LATENCY = Histogram(
-    "gateway_request_duration_seconds", "Chat request latency", ["tenant", "model", "status"],
+    "gateway_request_duration_seconds",
+    "Chat request latency",
+    ["tenant", "model", "status"],
     buckets=_LATENCY_BUCKETS,
 )
 TTFT = Histogram("gateway_ttft_seconds", "Time to first streamed token", ["tenant", "model"], buckets=_LATENCY_BUCKETS)
 UPSTREAM_ATTEMPTS = Counter("gateway_upstream_attempts_total", "Upstream calls", ["deployment", "outcome"])
 UPSTREAM_LATENCY = Histogram(
-    "gateway_upstream_duration_seconds", "Upstream call latency (to response or first event)", ["deployment"],
+    "gateway_upstream_duration_seconds",
+    "Upstream call latency (to response or first event)",
+    ["deployment"],
     buckets=_LATENCY_BUCKETS,
 )
 RATE_LIMIT_REJECTIONS = Counter("gateway_rate_limit_rejections_total", "429s from limits", ["tenant", "limit"])

@@ -18,8 +18,7 @@ __all__ = ["main"]
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.admin_database_url, pool_size=2, application_name="outbox-relay")
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name="outbox-relay")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="outbox-relay")
     try:
         js = nc.jetstream()
         await ensure_topology(js, consumers=())

@@ -136,9 +136,7 @@ class RateLimiter:
         allowed = bool(int(reply[0]))
         buckets = [
             _Bucket(name, cap, min(max(cost, 1), cap), float(raw))
-            for name, cap, cost, raw in zip(
-                _BUCKET_NAMES, capacities, (1, estimated) * 2, reply[1:], strict=True
-            )
+            for name, cap, cost, raw in zip(_BUCKET_NAMES, capacities, (1, estimated) * 2, reply[1:], strict=True)
             if cap
         ]
         return _decide(allowed, buckets)
@@ -158,9 +156,7 @@ class RateLimiter:
         token_capacities = [0, tenant_limits.tokens_per_minute or 0, 0, key_limits.tokens_per_minute or 0]
         if delta == 0 or not any(token_capacities):
             return
-        await self._script(
-            keys=self.bucket_keys(tenant_id, key_id), args=["settle", *token_capacities, 0, delta]
-        )
+        await self._script(keys=self.bucket_keys(tenant_id, key_id), args=["settle", *token_capacities, 0, delta])
 
 
 def _capacities(tenant_limits: Limits, key_limits: Limits) -> list[int]:

@@ -60,8 +60,7 @@ async def write_usage(sessions: async_sessionmaker[AsyncSession], batch: Sequenc
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.database_url, pool_size=2, application_name="usage-writer")
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                            name="usage-writer")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="usage-writer")
     try:
         js = nc.jetstream()
         await ensure_topology(js, consumers=("usage-writer",))

@@ -25,7 +25,9 @@ def sim_url(run_dir: Path) -> Iterator[str]:
     port = free_port()
     proc = ServiceProcess(
         ["-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port)],
-        env={}, log_path=run_dir / "sim.log", ready_url=f"http://127.0.0.1:{port}/health",
+        env={},
+        log_path=run_dir / "sim.log",
+        ready_url=f"http://127.0.0.1:{port}/health",
     ).start()
     yield f"http://127.0.0.1:{port}"
     proc.stop()
@@ -33,22 +35,47 @@ def sim_url(run_dir: Path) -> Iterator[str]:
 
 def _dep(name: str, model: str, sim: str, provider: str = "openai", **extra: object) -> dict[str, object]:
     base = f"{sim}/v1" if provider != "anthropic" else sim
-    return {"name": name, "provider": provider, "model": model, "base_url": base,
-            "input_price_per_1k": "0.5", "output_price_per_1k": "1.5", **extra}
+    return {
+        "name": name,
+        "provider": provider,
+        "model": model,
+        "base_url": base,
+        "input_price_per_1k": "0.5",
+        "output_price_per_1k": "1.5",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
 def models_file(run_dir: Path, sim_url: str) -> Path:
     """Aliases used by the gateway tests, every deployment on the simulator."""
     aliases = [
-        {"name": "chat", "deployments": [_dep("chat-a", "sim-chat-a", sim_url), _dep("chat-b", "sim-chat-b", sim_url)]},
+        {
+            "name": "chat",
+            "deployments": [_dep("chat-a", "sim-chat-a", sim_url), _dep("chat-b", "sim-chat-b", sim_url)],
+        },
         {"name": "claude", "deployments": [_dep("claude-a", "sim-claude", sim_url, provider="anthropic")]},
-        {"name": "failover", "deployments": [_dep("fo-primary", "fo-primary", sim_url),
-                                             _dep("fo-secondary", "fo-secondary", sim_url)]},
-        {"name": "slow", "deployments": [_dep("slow-primary", "slow-primary", sim_url, timeout_s=0.5),
-                                         _dep("slow-secondary", "slow-secondary", sim_url)]},
-        {"name": "stream-drop", "deployments": [_dep("drop-primary", "drop-primary", sim_url),
-                                                _dep("drop-secondary", "drop-secondary", sim_url)]},
+        {
+            "name": "failover",
+            "deployments": [
+                _dep("fo-primary", "fo-primary", sim_url),
+                _dep("fo-secondary", "fo-secondary", sim_url),
+            ],
+        },
+        {
+            "name": "slow",
+            "deployments": [
+                _dep("slow-primary", "slow-primary", sim_url, timeout_s=0.5),
+                _dep("slow-secondary", "slow-secondary", sim_url),
+            ],
+        },
+        {
+            "name": "stream-drop",
+            "deployments": [
+                _dep("drop-primary", "drop-primary", sim_url),
+                _dep("drop-secondary", "drop-secondary", sim_url),
+            ],
+        },
     ]
     path = run_dir / "models.yaml"
     path.write_text(yaml.safe_dump({"aliases": aliases}))
@@ -81,7 +108,9 @@ def start_gateway(run_dir: Path, env: dict[str, str], name: str = "gateway") -> 
     port = free_port()
     proc = ServiceProcess(
         ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, log_path=run_dir / f"{name}-{port}.log", ready_url=f"http://127.0.0.1:{port}/health/ready",
+        env=env,
+        log_path=run_dir / f"{name}-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
     ).start()
     return proc, f"http://127.0.0.1:{port}"
 
@@ -96,8 +125,11 @@ def gateway_url(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_url
 
 @pytest.fixture(scope="session")
 def usage_writer(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_url: str) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess(["-m", "gateway.usage_writer"], env=gateway_env(infra_urls, models_file, sim_url),
-                          log_path=run_dir / "usage-writer.log").start()
+    proc = ServiceProcess(
+        ["-m", "gateway.usage_writer"],
+        env=gateway_env(infra_urls, models_file, sim_url),
+        log_path=run_dir / "usage-writer.log",
+    ).start()
     yield proc
     proc.stop()
 

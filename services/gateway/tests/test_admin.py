@@ -10,7 +10,6 @@ import openai
 import pytest
 
 
-
 @pytest.fixture
 async def http(gateway_url):
     async with aiohttp.ClientSession(base_url=gateway_url) as session:

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-
 def _assert_error_shape(body: dict, status: int) -> None:
     assert set(body) == {"error"}, body
     error = body["error"]
@@ -46,14 +45,18 @@ GOOD = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
         (b'{"model": 5, "messages": []}', 422, "invalid_request"),
         (b'{"model": "chat", "messages": []}', 422, "invalid_request"),
         (b'{"model": "chat", "messages": [{"role": "wizard", "content": "x"}]}', 422, "invalid_request"),
-        (b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 422,
-         "invalid_request"),
+        (
+            b'{"model": "chat", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            422,
+            "invalid_request",
+        ),
         (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "model_not_found"),
     ],
 )
 async def test_bad_bodies(http, gateway_url, tenant, body, status, code):
-    got, payload = await _post(http, gateway_url, data=body,
-                               headers={**tenant.auth, "Content-Type": "application/json"})
+    got, payload = await _post(
+        http, gateway_url, data=body, headers={**tenant.auth, "Content-Type": "application/json"}
+    )
     assert got == status, payload
     _assert_error_shape(payload, got)
     assert payload["error"]["code"] == code
@@ -68,7 +71,15 @@ async def test_oversize_body_is_413(http, gateway_url, tenant):
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer nope", "Basic abc", "Bearer sk-aiaas-" + "x" * 32, "Bearer " + "sk-aiaas-" * 50],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer nope",
+        "Basic abc",
+        "Bearer sk-aiaas-" + "x" * 32,
+        "Bearer " + "sk-aiaas-" * 50,
+    ],
 )
 async def test_bad_keys_are_401(http, gateway_url, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
@@ -98,23 +109,38 @@ message = st.fixed_dictionaries(
 bodies = st.one_of(
     st.binary(max_size=200),
     st.fixed_dictionaries(
-        {"model": st.sampled_from(["chat", "claude", "nope"]) | json_values,
-         "messages": st.lists(message, max_size=3) | json_values},
-        optional={"temperature": json_values, "max_tokens": json_values, "stream": json_values,
-                  "stop": json_values, "tools": json_values, "n": json_values},
+        {
+            "model": st.sampled_from(["chat", "claude", "nope"]) | json_values,
+            "messages": st.lists(message, max_size=3) | json_values,
+        },
+        optional={
+            "temperature": json_values,
+            "max_tokens": json_values,
+            "stream": json_values,
+            "stop": json_values,
+            "tools": json_values,
+            "n": json_values,
+        },
     ),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=bodies, extra_header=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30))
+@given(
+    body=bodies,
+    extra_header=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+)
 async def test_fuzz_no_5xx(gateway_url, fuzz_tenant_key, body, extra_header):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Authorization": f"Bearer {fuzz_tenant_key}", "Content-Type": "application/json",
-               "X-Fuzz": extra_header}
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{gateway_url}/v1/chat/completions", data=data, headers=headers
-    ) as resp:
+    headers = {
+        "Authorization": f"Bearer {fuzz_tenant_key}",
+        "Content-Type": "application/json",
+        "X-Fuzz": extra_header,
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway_url}/v1/chat/completions", data=data, headers=headers) as resp,
+    ):
         raw = await resp.read()
         assert resp.status < 500, raw
         if resp.status >= 400:

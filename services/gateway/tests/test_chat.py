@@ -6,7 +6,10 @@ import anthropic
 import openai
 import pytest
 
-MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Tell me about tides."}]
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Tell me about tides."},
+]
 
 
 @pytest.fixture
@@ -48,7 +51,8 @@ async def test_streaming_reply_equals_non_streaming(client):
     assert "".join(parts) == whole.choices[0].message.content
     assert usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens) == (
-        whole.usage.prompt_tokens, whole.usage.completion_tokens,
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
     )
 
 
@@ -67,8 +71,19 @@ async def test_max_tokens_and_stop_are_forwarded(client):
 
 
 async def test_tool_calls_pass_through(client):
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
     reply = await client.chat.completions.create(
         model="chat", messages=[{"role": "user", "content": "weather?"}], tools=tools, tool_choice="required"
     )
@@ -93,7 +108,9 @@ async def test_response_carries_request_id_and_deployment(client):
 async def test_anthropic_alias_through_openai_interface(client, sim_url):
     direct = anthropic.AsyncAnthropic(base_url=sim_url, api_key="direct", max_retries=0)
     expected = await direct.messages.create(
-        model="sim-claude", max_tokens=64, system="You are terse.",
+        model="sim-claude",
+        max_tokens=64,
+        system="You are terse.",
         messages=[{"role": "user", "content": [{"type": "text", "text": "Tell me about tides."}]}],
     )
     reply = await client.chat.completions.create(model="claude", messages=MESSAGES, max_tokens=64)

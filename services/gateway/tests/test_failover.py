@@ -86,9 +86,7 @@ async def test_transient_429_is_retried_on_the_same_deployment(client, sim):
 
 async def test_stream_failing_before_first_token_fails_over(client, sim):
     await set_fault(sim, "drop-primary", "500")
-    stream = await client.chat.completions.with_raw_response.create(
-        model="stream-drop", messages=MESSAGES, stream=True
-    )
+    stream = await client.chat.completions.with_raw_response.create(model="stream-drop", messages=MESSAGES, stream=True)
     assert stream.headers["x-aiaas-deployment"] == "drop-secondary"
     text = "".join([c.choices[0].delta.content or "" async for c in stream.parse() if c.choices])
     assert text
@@ -99,7 +97,7 @@ async def test_stream_failing_after_first_token_ends_with_error_event(client, si
     stream = await client.chat.completions.create(model="stream-drop", messages=MESSAGES, stream=True)
     received = 0
     with pytest.raises(openai.APIError, match="upstream stream failed"):
-        async for chunk in stream:
+        async for _chunk in stream:
             received += 1
     assert received >= 1
 

@@ -7,7 +7,6 @@ import asyncio
 import aiohttp
 import pytest
 
-
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "count me"}], "max_tokens": 5}
 
 

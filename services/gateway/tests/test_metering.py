@@ -36,10 +36,12 @@ def metering_stack(private_nats, spawn_gateway, run_dir, gateway_base_env):
     env = {"NATS_URL": private_nats.url, "GATEWAY_PUBLISH_TIMEOUT_S": "0.5"}
     url = spawn_gateway(name="gateway-metering", **env)
     base_env = {**gateway_base_env, **env}
-    writer = ServiceProcess(["-m", "gateway.usage_writer"], env=base_env,
-                            log_path=run_dir / "writer-metering.log").start()
-    relay = ServiceProcess(["-m", "gateway.outbox_relay"], env=base_env,
-                           log_path=run_dir / "relay-metering.log").start()
+    writer = ServiceProcess(
+        ["-m", "gateway.usage_writer"], env=base_env, log_path=run_dir / "writer-metering.log"
+    ).start()
+    relay = ServiceProcess(
+        ["-m", "gateway.outbox_relay"], env=base_env, log_path=run_dir / "relay-metering.log"
+    ).start()
     yield url
     writer.stop()
     relay.stop()
@@ -47,13 +49,19 @@ def metering_stack(private_nats, spawn_gateway, run_dir, gateway_base_env):
 
 async def _one(http, url, headers, i: int, seen: dict[str, dict]) -> None:
     kind = ("plain", "stream", "stream", "cancel")[i % 4]
-    body = {"model": "chat", "messages": [{"role": "user", "content": f"metering request {i} " * (1 + i % 5)}]}
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": f"metering request {i} " * (1 + i % 5)}],
+    }
     if kind == "plain":
         async with http.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp:
             assert resp.status == 200, await resp.text()
             usage = (await resp.json())["usage"]
-            seen[resp.headers["x-request-id"]] = {"kind": kind, "in": usage["prompt_tokens"],
-                                                  "out": usage["completion_tokens"]}
+            seen[resp.headers["x-request-id"]] = {
+                "kind": kind,
+                "in": usage["prompt_tokens"],
+                "out": usage["completion_tokens"],
+            }
         return
     body |= {"stream": True, "stream_options": {"include_usage": True}}
     async with http.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp:
@@ -103,8 +111,9 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
     rows = []
     for _ in range(600):
         async with tenant_session(runtime_sessions, tenant.id) as session:
-            rows = (await session.execute(text(
-                "select request_id, status, tokens_in, tokens_out, cost from requests"))).all()
+            rows = (
+                await session.execute(text("select request_id, status, tokens_in, tokens_out, cost from requests"))
+            ).all()
         if len(rows) >= TOTAL:
             break
         await asyncio.sleep(0.1)
@@ -112,8 +121,9 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
 
     async with tenant_session(runtime_sessions, tenant.id) as session:
         outboxed = (await session.execute(text("select count(*) from event_outbox"))).scalar_one()
-        unpublished = (await session.execute(
-            text("select count(*) from event_outbox where published_at is null"))).scalar_one()
+        unpublished = (
+            await session.execute(text("select count(*) from event_outbox where published_at is null"))
+        ).scalar_one()
 
     nc = await nats.connect(private_nats.url)
     try:

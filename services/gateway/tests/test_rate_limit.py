@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis_asyncio
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter, format_reset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from gateway.rate_limit import LimitDecision, Limits, RateLimiter, format_reset
 
 NO_LIMITS = Limits()
 
@@ -187,9 +188,7 @@ async def test_none_means_unlimited(limiter: RateLimiter, redis_client: redis_as
     assert all(d.allowed for d in unlimited) and unlimited[0].headers() == {}
     assert await redis_client.exists(*limiter.bucket_keys("t1", "k1")) == 0
 
-    requests_only = [
-        await _acquire(limiter, tenant=Limits(requests_per_minute=100), tokens=10**9) for _ in range(3)
-    ]
+    requests_only = [await _acquire(limiter, tenant=Limits(requests_per_minute=100), tokens=10**9) for _ in range(3)]
     assert all(d.allowed and d.limit_tokens is None for d in requests_only)
     assert await redis_client.exists(*limiter.bucket_keys("t1", "k1")) == 1
 
@@ -204,16 +203,12 @@ async def test_idle_buckets_expire(limiter: RateLimiter, redis_client: redis_asy
     assert await redis_client.exists(*keys) == 0
 
 
-async def test_script_is_cached_on_the_server(
-    limiter: RateLimiter, redis_client: redis_asyncio.Redis
-) -> None:
+async def test_script_is_cached_on_the_server(limiter: RateLimiter, redis_client: redis_asyncio.Redis) -> None:
     await _acquire(limiter, tenant=Limits(requests_per_minute=1))
     assert await redis_client.script_exists(limiter._script.sha) == [True]
 
 
-async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(
-    limiter: RateLimiter, infra_urls
-) -> None:
+async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(limiter: RateLimiter, infra_urls) -> None:
     clients = [redis_asyncio.from_url(infra_urls.redis_url) for _ in range(2)]
     try:
         limiters = [RateLimiter(client, prefix=limiter.prefix) for client in clients]
@@ -304,10 +299,7 @@ def test_format_reset_matches_openai_style(seconds: float, text: str) -> None:
 def test_retry_after_is_a_whole_number_of_seconds_at_least_one() -> None:
     decision = LimitDecision(False, 0.2, 5, 0, 0.2, None, None, None, "tenant_requests")
     assert decision.headers()["Retry-After"] == "1"
-    assert (
-        LimitDecision(False, 2.01, 5, 0, 2.0, None, None, None, "key_requests").headers()["Retry-After"]
-        == "3"
-    )
+    assert LimitDecision(False, 2.01, 5, 0, 2.0, None, None, None, "key_requests").headers()["Retry-After"] == "3"
 
 
 _steps = st.lists(

@@ -19,19 +19,27 @@ from gateway.config import GatewaySettings
 from gateway.usage_writer import write_usage
 
 
-async def test_request_trace_spans_http_provider_and_nats(infra_urls, models_file, sim_url, make_tenant,
-                                                          runtime_sessions):
+async def test_request_trace_spans_http_provider_and_nats(
+    infra_urls, models_file, sim_url, make_tenant, runtime_sessions
+):
     setup_tracing("gateway-test", "memory")
     exporter = get_memory_exporter()
     exporter.clear()
     settings = GatewaySettings(
-        database_url=infra_urls.database_url, admin_database_url=infra_urls.admin_database_url,
-        nats_url=infra_urls.nats_url, redis_url=infra_urls.redis_url, models_file=models_file,
-        provider_sim_url=sim_url, tracing=True, otel_exporter="memory", log_json=False,
+        database_url=infra_urls.database_url,
+        admin_database_url=infra_urls.admin_database_url,
+        nats_url=infra_urls.nats_url,
+        redis_url=infra_urls.redis_url,
+        models_file=models_file,
+        provider_sim_url=sim_url,
+        tracing=True,
+        otel_exporter="memory",
+        log_json=False,
     )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
     serving = asyncio.create_task(server.serve())
     tenant = await make_tenant()
     nc = await nats.connect(infra_urls.nats_url)

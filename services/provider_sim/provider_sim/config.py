@@ -7,9 +7,10 @@ from typing import Literal
 
 import orjson
 import yaml
-from aiaas.settings import ServiceSettings
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
 
 __all__ = ["FaultName", "ModelProfile", "Settings"]
 

@@ -9,6 +9,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
+
 from aiaas.testing import ServiceProcess, free_port
 
 # Models configured through PROVIDER_SIM_MODELS_JSON, exercised by the config tests.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anthropic
 import httpx2
 import pytest
+
 from provider_sim.textgen import MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, count_tokens
 
 MESSAGES = [{"role": "user", "content": "Describe a quiet harbor at dawn."}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from provider_sim.app import create_app
 from provider_sim.config import Settings
 

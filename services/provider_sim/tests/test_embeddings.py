@@ -6,6 +6,7 @@ import math
 
 import httpx2
 import openai
+
 from provider_sim.textgen import count_tokens
 
 

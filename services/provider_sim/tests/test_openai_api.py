@@ -7,6 +7,7 @@ import json
 import httpx2
 import openai
 import pytest
+
 from provider_sim.textgen import MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, count_tokens
 
 MESSAGES = [

@@ -29,9 +29,7 @@ def enable_tenant_rls(table: str, column: str) -> None:
         f"create policy tenant_isolation on {table} for all to app_runtime "
         f"using ({column} = app_current_tenant()) with check ({column} = app_current_tenant())"
     )
-    op.execute(
-        f"create policy platform_admin_all on {table} for all to platform_admin using (true) with check (true)"
-    )
+    op.execute(f"create policy platform_admin_all on {table} for all to platform_admin using (true) with check (true)")
     op.execute(f"grant select, insert, update, delete on {table} to app_runtime, platform_admin")
 
 

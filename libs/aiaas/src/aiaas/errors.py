@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -167,7 +169,7 @@ def _safe(text: str, limit: int = _MAX_TEXT) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _json(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Response:
     try:
         content = orjson.dumps(body)
     except TypeError:
@@ -278,6 +280,9 @@ class _UnhandledErrorMiddleware:
             if started:
                 raise  # too late for a JSON answer: let the server log it and drop the connection
             _log.error("unhandled error", exc_info=exc, extra={"path": scope.get("path")})
+            span = trace.get_current_span()
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             await _internal_error()(scope, receive, send)
 
 

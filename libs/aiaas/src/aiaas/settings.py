@@ -27,9 +27,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "aiaas"
     database_url: str = Field(LOCAL_DEFAULTS["DATABASE_URL"], validation_alias="DATABASE_URL")
-    admin_database_url: str = Field(
-        LOCAL_DEFAULTS["ADMIN_DATABASE_URL"], validation_alias="ADMIN_DATABASE_URL"
-    )
+    admin_database_url: str = Field(LOCAL_DEFAULTS["ADMIN_DATABASE_URL"], validation_alias="ADMIN_DATABASE_URL")
     nats_url: str = Field(LOCAL_DEFAULTS["NATS_URL"], validation_alias="NATS_URL")
     redis_url: str = Field(LOCAL_DEFAULTS["REDIS_URL"], validation_alias="REDIS_URL")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")

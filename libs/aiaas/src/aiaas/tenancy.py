@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aiaas.auth import NewApiKey, generate_api_key
 from aiaas.errors import BadRequest, NotFound
 
-__all__ = ["TenantRow", "ApiKeyRow", "create_tenant", "get_tenant_by_slug", "create_api_key", "list_api_keys", "revoke_api_key"]
+__all__ = [
+    "TenantRow",
+    "ApiKeyRow",
+    "create_tenant",
+    "get_tenant_by_slug",
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+]
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,19 @@ _KEY_COLS = "id, tenant_id, name, prefix, scopes, rpm_limit, tpm_limit, created_
 
 
 async def create_tenant(
-    session: AsyncSession, *, name: str, slug: str, rate_limit_rpm: int | None = None, rate_limit_tpm: int | None = None
+    session: AsyncSession,
+    *,
+    name: str,
+    slug: str,
+    rate_limit_rpm: int | None = None,
+    rate_limit_tpm: int | None = None,
 ) -> TenantRow:
     try:
         async with session.begin_nested():
             row = (
                 await session.execute(
                     text(
-                        f"insert into tenants (name, slug, rate_limit_rpm, rate_limit_tpm) "
+                        f"insert into tenants (name, slug, rate_limit_rpm, rate_limit_tpm) "  # noqa: S608 - column lists are module constants
                         f"values (:name, :slug, :rpm, :tpm) returning {_TENANT_COLS}"
                     ),
                     {"name": name, "slug": slug, "rpm": rate_limit_rpm, "tpm": rate_limit_tpm},
@@ -69,7 +82,7 @@ async def create_tenant(
 
 async def get_tenant_by_slug(session: AsyncSession, slug: str) -> TenantRow | None:
     row = (
-        await session.execute(text(f"select {_TENANT_COLS} from tenants where slug = :slug"), {"slug": slug})
+        await session.execute(text(f"select {_TENANT_COLS} from tenants where slug = :slug"), {"slug": slug})  # noqa: S608 - column lists are module constants
     ).first()
     return TenantRow(**row._mapping) if row else None
 
@@ -91,7 +104,7 @@ async def create_api_key(
     row = (
         await session.execute(
             text(
-                f"insert into api_keys (tenant_id, name, prefix, key_hash, scopes, rpm_limit, tpm_limit) "
+                f"insert into api_keys (tenant_id, name, prefix, key_hash, scopes, rpm_limit, tpm_limit) "  # noqa: S608 - column lists are module constants
                 f"values (:tenant_id, :name, :prefix, :key_hash, :scopes, :rpm, :tpm) returning {_KEY_COLS}"
             ),
             {
@@ -110,7 +123,8 @@ async def create_api_key(
 
 async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[ApiKeyRow]:
     rows = await session.execute(
-        text(f"select {_KEY_COLS} from api_keys where tenant_id = :tid order by created_at"), {"tid": tenant_id}
+        text(f"select {_KEY_COLS} from api_keys where tenant_id = :tid order by created_at"),  # noqa: S608 - column lists are module constants
+        {"tid": tenant_id},
     )
     return [ApiKeyRow(**row._mapping) for row in rows]
 
@@ -119,7 +133,7 @@ async def revoke_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uu
     row = (
         await session.execute(
             text(
-                f"update api_keys set revoked_at = coalesce(revoked_at, now()) "
+                f"update api_keys set revoked_at = coalesce(revoked_at, now()) "  # noqa: S608 - column lists are module constants
                 f"where id = :kid and tenant_id = :tid returning {_KEY_COLS}"
             ),
             {"kid": key_id, "tid": tenant_id},

@@ -54,12 +54,13 @@ class ServiceProcess:
     def start(self, timeout_s: float = 30.0) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - test helper starting our own services
         if self.ready_url:
             self._wait_ready(timeout_s)
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
+        assert self.ready_url is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -172,7 +173,11 @@ def make_tenant(
         slug = f"t-{uuid.uuid4().hex[:12]}"
         async with admin_session(admin_sessions) as session:
             tenant = await create_tenant(
-                session, name=f"Tenant {slug}", slug=slug, rate_limit_rpm=rate_limit_rpm, rate_limit_tpm=rate_limit_tpm
+                session,
+                name=f"Tenant {slug}",
+                slug=slug,
+                rate_limit_rpm=rate_limit_rpm,
+                rate_limit_tpm=rate_limit_tpm,
             )
             key_row, new = await create_api_key(
                 session,
@@ -221,9 +226,10 @@ class NatsServer:
     def start(self, timeout_s: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = (self.store_dir / "nats.log").open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - test helper starting our own services
             [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

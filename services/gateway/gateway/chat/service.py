@@ -30,7 +30,8 @@ def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(
-            "We could not parse the JSON body of your request: it must be valid UTF-8 JSON.", code="invalid_json"
+            "We could not parse the JSON body of your request: it must be valid UTF-8 JSON.",
+            code="invalid_json",
         ) from exc
     if not isinstance(payload, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
@@ -39,7 +40,9 @@ def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         param = ".".join(str(part) for part in first["loc"])
-        raise Unprocessable(f"Invalid value for '{param}': {first['msg']}", code="invalid_request", param=param) from exc
+        raise Unprocessable(
+            f"Invalid value for '{param}': {first['msg']}", code="invalid_request", param=param
+        ) from exc
     return request, payload
 
 
@@ -57,8 +60,13 @@ def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
 class ChatCall:
     """One request's journey; created per request by the endpoint."""
 
-    def __init__(self, state: GatewayState, principal: Principal, request: ChatCompletionRequest,
-                 payload: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        state: GatewayState,
+        principal: Principal,
+        request: ChatCompletionRequest,
+        payload: dict[str, Any],
+    ) -> None:
         self.state = state
         self.principal = principal
         self.request = request
@@ -78,7 +86,8 @@ class ChatCall:
         if alias is None:
             raise NotFound(
                 f"The model '{self.request.model}' does not exist or you do not have access to it.",
-                code="model_not_found", param="model",
+                code="model_not_found",
+                param="model",
             )
         return alias
 
@@ -93,19 +102,29 @@ class ChatCall:
 
     async def admit(self) -> None:
         tenant_limits, key_limits = self._limits()
-        if not any((tenant_limits.requests_per_minute, tenant_limits.tokens_per_minute,
-                    key_limits.requests_per_minute, key_limits.tokens_per_minute)):
+        if not any(
+            (
+                tenant_limits.requests_per_minute,
+                tenant_limits.tokens_per_minute,
+                key_limits.requests_per_minute,
+                key_limits.tokens_per_minute,
+            )
+        ):
             return
         decision = await self.state.limiter.acquire(
-            tenant_id=self.tenant, key_id=str(self.principal.key_id), tenant_limits=tenant_limits,
-            key_limits=key_limits, estimated_tokens=self.estimated_tokens,
+            tenant_id=self.tenant,
+            key_id=str(self.principal.key_id),
+            tenant_limits=tenant_limits,
+            key_limits=key_limits,
+            estimated_tokens=self.estimated_tokens,
         )
         self.decision = decision
         if not decision.allowed:
             RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit=decision.blocked_by or "unknown").inc()
             raise RateLimited(
                 f"Rate limit reached ({decision.blocked_by}). Retry after {decision.retry_after_s:.1f}s.",
-                code="rate_limit_exceeded", headers=decision.headers(),
+                code="rate_limit_exceeded",
+                headers=decision.headers(),
             )
 
     def response_headers(self) -> dict[str, str]:
@@ -120,16 +139,20 @@ class ChatCall:
     async def serve(self, alias: ModelAlias) -> Served:
         deadline = time.monotonic() + self.state.settings.request_deadline_s
         try:
-            served = await self.state.failover.serve(alias, self.payload, stream=self.request.stream,
-                                                     deadline=deadline)
+            served = await self.state.failover.serve(alias, self.payload, stream=self.request.stream, deadline=deadline)
         except ProviderError as exc:  # the provider rejected the request itself: no failover
             self._finish("error", Usage(), http_status=exc.status, error_code=exc.code, reached=True)
             raise BadRequest(exc.message, code=exc.code) from exc
         except AllDeploymentsFailed as exc:
             last = exc.last_error
             self.record.attempts = exc.attempts
-            self._finish("error", Usage(), http_status=last.status if last else None,
-                         error_code=last.code if last else "no_deployment_available", reached=exc.reached_provider)
+            self._finish(
+                "error",
+                Usage(),
+                http_status=last.status if last else None,
+                error_code=last.code if last else "no_deployment_available",
+                reached=exc.reached_provider,
+            )
             raise _unavailable(exc) from exc
         except asyncio.CancelledError:
             # Failover only awaits provider calls and retry pauses: a provider was reached.
@@ -159,8 +182,17 @@ class ChatCall:
             status = "success"
         except ProviderError as exc:
             status, http_status, error_code = "error", exc.status, exc.code
-            yield sse(orjson.dumps({"error": {"type": "api_error", "code": exc.code,
-                                              "message": f"The upstream stream failed: {exc.message}"}}))
+            yield sse(
+                orjson.dumps(
+                    {
+                        "error": {
+                            "type": "api_error",
+                            "code": exc.code,
+                            "message": f"The upstream stream failed: {exc.message}",
+                        }
+                    }
+                )
+            )
         finally:
             usage = stream.usage
             if not usage.exact and usage.tokens_in == 0:
@@ -178,21 +210,38 @@ class ChatCall:
         self.state.spawn(stream.aclose())
 
     # -- bookkeeping -----------------------------------------------------------
-    def _finish(self, status: str, usage: Usage, *, http_status: int | None, error_code: str | None = None,
-                reached: bool = True) -> None:
+    def _finish(
+        self,
+        status: str,
+        usage: Usage,
+        *,
+        http_status: int | None,
+        error_code: str | None = None,
+        reached: bool = True,
+    ) -> None:
         elapsed = time.perf_counter() - self.record.started
         REQUESTS.labels(tenant=self.tenant, model=self.record.model_alias, status=status).inc()
         REQUEST_LATENCY.labels(tenant=self.tenant, model=self.record.model_alias, status=status).observe(elapsed)
         if reached:
-            self.state.meter.record(self.record, status=status, usage=usage, http_status=http_status,  # type: ignore[arg-type]
-                                    error_code=error_code)
+            self.state.meter.record(
+                self.record,
+                status=status,
+                usage=usage,
+                http_status=http_status,  # type: ignore[arg-type]
+                error_code=error_code,
+            )
         if self.decision is not None:
             tenant_limits, key_limits = self._limits()
-            self.state.spawn(self.state.limiter.settle(
-                tenant_id=self.tenant, key_id=str(self.principal.key_id), tenant_limits=tenant_limits,
-                key_limits=key_limits, estimated_tokens=self.estimated_tokens,
-                actual_tokens=usage.tokens_in + usage.tokens_out,
-            ))
+            self.state.spawn(
+                self.state.limiter.settle(
+                    tenant_id=self.tenant,
+                    key_id=str(self.principal.key_id),
+                    tenant_limits=tenant_limits,
+                    key_limits=key_limits,
+                    estimated_tokens=self.estimated_tokens,
+                    actual_tokens=usage.tokens_in + usage.tokens_out,
+                )
+            )
 
 
 def _unavailable(exc: AllDeploymentsFailed) -> PlatformError:
@@ -200,12 +249,17 @@ def _unavailable(exc: AllDeploymentsFailed) -> PlatformError:
     if last is None:
         return PlatformError(
             "No deployment of this model is available right now (all circuit breakers are open).",
-            status=503, type="api_error", code="no_deployment_available", headers={"Retry-After": "1"},
+            status=503,
+            type="api_error",
+            code="no_deployment_available",
+            headers={"Retry-After": "1"},
         )
     if last.status == 429:
         return PlatformError(
-            "The upstream provider is rate limiting this model; retry later.", status=429,
-            type="rate_limit_error", code="upstream_rate_limited",
+            "The upstream provider is rate limiting this model; retry later.",
+            status=429,
+            type="rate_limit_error",
+            code="upstream_rate_limited",
             headers={"Retry-After": str(max(1, int(last.retry_after or 1)))},
         )
     status = 504 if last.code in ("upstream_timeout", "deadline_exceeded") else 502

@@ -27,8 +27,13 @@ def _map_error(exc: anthropic.APIError) -> ProviderError:
         hint = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         retryable = status in (408, 409, 429) or status >= 500
         code = "upstream_rate_limited" if status == 429 else "upstream_error"
-        return ProviderError(f"upstream {status}: {exc.message}", status=status, retryable=retryable,
-                             retry_after=hint, code=code)
+        return ProviderError(
+            f"upstream {status}: {exc.message}",
+            status=status,
+            retryable=retryable,
+            retry_after=hint,
+            code=code,
+        )
     return ProviderError(f"upstream error: {exc}", status=502, retryable=True)
 
 

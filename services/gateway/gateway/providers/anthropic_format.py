@@ -43,8 +43,13 @@ def _text_of(content: Any) -> str:
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     role = message.get("role")
     if role == "tool":
-        return [{"type": "tool_result", "tool_use_id": str(message.get("tool_call_id") or ""),
-                 "content": _text_of(message.get("content"))}]
+        return [
+            {
+                "type": "tool_result",
+                "tool_use_id": str(message.get("tool_call_id") or ""),
+                "content": _text_of(message.get("content")),
+            }
+        ]
     blocks: list[dict[str, Any]] = []
     text = _text_of(message.get("content"))
     if text:
@@ -124,8 +129,11 @@ def to_openai_completion(message: Any, alias: str) -> dict[str, Any]:
     """Anthropic Message -> OpenAI chat.completion object."""
     text = "".join(block.text for block in message.content if block.type == "text")
     tool_calls = [
-        {"id": block.id, "type": "function",
-         "function": {"name": block.name, "arguments": orjson.dumps(block.input).decode()}}
+        {
+            "id": block.id,
+            "type": "function",
+            "function": {"name": block.name, "arguments": orjson.dumps(block.input).decode()},
+        }
         for block in message.content
         if block.type == "tool_use"
     ]
@@ -138,10 +146,19 @@ def to_openai_completion(message: Any, alias: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": alias,
-        "choices": [{"index": 0, "message": out_message, "logprobs": None,
-                     "finish_reason": FINISH_REASONS.get(message.stop_reason or "end_turn", "stop")}],
-        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-                  "total_tokens": usage.input_tokens + usage.output_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "message": out_message,
+                "logprobs": None,
+                "finish_reason": FINISH_REASONS.get(message.stop_reason or "end_turn", "stop"),
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage.input_tokens,
+            "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+        },
     }
 
 
@@ -158,17 +175,31 @@ class StreamTranslator:
         self._tool_index: dict[int, int] = {}
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return orjson.dumps({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.alias,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        })
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.alias,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
+        )
 
     def usage_chunk(self) -> bytes:
-        return orjson.dumps({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.alias,
-            "choices": [], "usage": {"prompt_tokens": self.tokens_in, "completion_tokens": self.tokens_out,
-                                     "total_tokens": self.tokens_in + self.tokens_out},
-        })
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.alias,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": self.tokens_in,
+                    "completion_tokens": self.tokens_out,
+                    "total_tokens": self.tokens_in + self.tokens_out,
+                },
+            }
+        )
 
     def translate(self, event: Any) -> list[bytes]:
         kind = event.type
@@ -180,15 +211,28 @@ class StreamTranslator:
         if kind == "content_block_start" and event.content_block.type == "tool_use":
             index = len(self._tool_index)
             self._tool_index[event.index] = index
-            return [self._chunk({"tool_calls": [{"index": index, "id": event.content_block.id, "type": "function",
-                                                 "function": {"name": event.content_block.name, "arguments": ""}}]})]
+            return [
+                self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": event.content_block.id,
+                                "type": "function",
+                                "function": {"name": event.content_block.name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            ]
         if kind == "content_block_delta":
             if event.delta.type == "text_delta":
                 return [self._chunk({"content": event.delta.text})]
             if event.delta.type == "input_json_delta":
                 index = self._tool_index.get(event.index, 0)
-                return [self._chunk({"tool_calls": [{"index": index,
-                                                     "function": {"arguments": event.delta.partial_json}}]})]
+                return [
+                    self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta.partial_json}}]})
+                ]
         if kind == "message_delta":
             if event.usage is not None and event.usage.output_tokens is not None:
                 self.tokens_out = event.usage.output_tokens

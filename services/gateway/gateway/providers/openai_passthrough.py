@@ -76,9 +76,7 @@ class OpenAIPassthrough:
             usage = orjson.loads(raw).get("usage") or {}
         except (orjson.JSONDecodeError, AttributeError) as exc:
             raise ProviderError("upstream sent invalid JSON", status=502, retryable=True) from exc
-        return Completion(
-            raw, Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        )
+        return Completion(raw, Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)))
 
     async def open_stream(self, deployment: Deployment, request: dict[str, Any], timeout_s: float) -> ChatStream:
         # Always ask for usage upstream: metering needs it even when the client did not.

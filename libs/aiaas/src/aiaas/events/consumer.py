@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("aiaas.events")
 
 
-
 @dataclass(frozen=True)
 class Received:
     event: EventEnvelope
@@ -79,9 +78,7 @@ class ConsumerRunner:
                 await self._report_pending()
             try:
                 if sub is None:
-                    sub = await self._js.pull_subscribe_bind(
-                        durable=self._spec.durable, stream=self._spec.stream
-                    )
+                    sub = await self._js.pull_subscribe_bind(durable=self._spec.durable, stream=self._spec.stream)
                 msgs = await sub.fetch(self._batch_size, timeout=self._fetch_timeout_s)
             except NatsTimeoutError:
                 continue  # nothing to fetch right now

@@ -36,14 +36,16 @@ async def list_dead_letters(js: JetStreamContext) -> list[dict[str, object]]:
         except NotFoundError:
             continue  # already replayed or deleted
         headers = msg.headers or {}
-        out.append({
-            "seq": seq,
-            "subject": msg.subject,
-            "original_subject": headers.get("Aiaas-Original-Subject"),
-            "original_seq": headers.get("Aiaas-Original-Seq"),
-            "deliveries": headers.get("Aiaas-Deliveries"),
-            "error": headers.get("Aiaas-Error"),
-        })
+        out.append(
+            {
+                "seq": seq,
+                "subject": msg.subject,
+                "original_subject": headers.get("Aiaas-Original-Subject"),
+                "original_seq": headers.get("Aiaas-Original-Seq"),
+                "deliveries": headers.get("Aiaas-Deliveries"),
+                "error": headers.get("Aiaas-Error"),
+            }
+        )
     return out
 
 
@@ -58,7 +60,9 @@ async def replay(js: JetStreamContext, seqs: list[int]) -> int:
         if not subject:
             raise ValueError(f"DLQ message {seq} has no original subject")
         await publisher.publish_raw(
-            subject, msg.data or b"", {"Nats-Msg-Id": f"replay-{seq}-{time.time_ns()}", "Aiaas-Replayed-From": str(seq)}
+            subject,
+            msg.data or b"",
+            {"Nats-Msg-Id": f"replay-{seq}-{time.time_ns()}", "Aiaas-Replayed-From": str(seq)},
         )
         await js.delete_msg(_DLQ, seq)
         replayed += 1
@@ -72,7 +76,7 @@ async def _main(args: argparse.Namespace) -> int:
         if args.command == "list":
             print(json.dumps(await list_dead_letters(js), indent=2))
             return 0
-        seqs = [int(item["seq"]) for item in await list_dead_letters(js)] if args.all else args.seq
+        seqs = [int(str(item["seq"])) for item in await list_dead_letters(js)] if args.all else args.seq
         if not seqs:
             print("nothing to replay", file=sys.stderr)
             return 1

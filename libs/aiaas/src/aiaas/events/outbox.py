@@ -39,9 +39,7 @@ _CLAIM = text(
 _MARK = text("update event_outbox set published_at = now() where id = any(:ids)")
 _FAILED = text("update event_outbox set attempts = attempts + 1, last_error = :error where id = :id")
 _PENDING = text("select count(*) from event_outbox where published_at is null and attempts < :max_attempts")
-_PURGE = text(
-    "delete from event_outbox where published_at < now() - make_interval(secs => :keep_s)"
-)
+_PURGE = text("delete from event_outbox where published_at < now() - make_interval(secs => :keep_s)")
 
 
 async def write_outbox(session: AsyncSession, event: EventEnvelope, *, subject: str | None = None) -> None:

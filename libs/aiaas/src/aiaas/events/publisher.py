@@ -33,16 +33,12 @@ class EventPublisher:
         # Parent: the live span if there is one, else the context captured in the envelope
         # (an outbox relay publishing long after the request is gone).
         parent = None if trace.get_current_span().get_span_context().is_valid else extract_trace_context(event.trace)
-        with _tracer.start_as_current_span(
-            f"publish {event.type}", context=parent, kind=SpanKind.PRODUCER
-        ) as span:
+        with _tracer.start_as_current_span(f"publish {event.type}", context=parent, kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", subject)
             span.set_attribute("messaging.message.id", str(event.id))
             headers = inject_trace_headers({"Nats-Msg-Id": str(event.id)})
-            ack = await self._js.publish(
-                subject, event.to_json(), timeout=self._timeout_s, headers=headers
-            )
+            ack = await self._js.publish(subject, event.to_json(), timeout=self._timeout_s, headers=headers)
             span.set_attribute("messaging.nats.duplicate", bool(ack.duplicate))
         EVENTS_PUBLISHED.labels(stream=ack.stream, type=event.type).inc()
         return ack.seq

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
-
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 

@@ -8,7 +8,15 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-__all__ = ["StreamSpec", "ConsumerSpec", "STREAMS", "CONSUMERS", "ensure_topology", "ensure_consumer", "dlq_subject"]
+__all__ = [
+    "StreamSpec",
+    "ConsumerSpec",
+    "STREAMS",
+    "CONSUMERS",
+    "ensure_topology",
+    "ensure_consumer",
+    "dlq_subject",
+]
 
 _HOUR = 3600.0
 

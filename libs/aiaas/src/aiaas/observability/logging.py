@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as _stdlib_json
 import logging
 import sys
 from datetime import UTC, datetime
@@ -47,8 +46,18 @@ class JsonFormatter(logging.Formatter):
         try:
             return orjson.dumps(line, default=str).decode()
         except TypeError:
-            # orjson refuses lone surrogates (e.g. logged client input); the stdlib escapes them.
-            return _stdlib_json.dumps(line, default=str)
+            # orjson refuses lone surrogates (e.g. logged client input): escape them as text.
+            return orjson.dumps(_escape_surrogates(line), default=lambda o: _escape_surrogates(str(o))).decode()
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escape_surrogates(str(k)): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_surrogates(v) for v in value]
+    return value
 
 
 class TextFormatter(logging.Formatter):
@@ -65,9 +74,7 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-def configure_logging(
-    service: str, level: str = "INFO", json: bool = True, *, stream: TextIO | None = None
-) -> None:
+def configure_logging(service: str, level: str = "INFO", json: bool = True, *, stream: TextIO | None = None) -> None:
     """Send the root logger to `stream` (stdout) as JSON lines or text; calling again replaces ours."""
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -23,13 +23,9 @@ __all__ = [
 
 EVENTS_PUBLISHED = Counter("events_published_total", "Events acked by JetStream", ["stream", "type"])
 EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled and acked", ["stream", "consumer"])
-EVENTS_DEAD_LETTERED = Counter(
-    "events_dead_lettered_total", "Events moved to the DLQ", ["stream", "consumer"]
-)
+EVENTS_DEAD_LETTERED = Counter("events_dead_lettered_total", "Events moved to the DLQ", ["stream", "consumer"])
 EVENTS_TO_OUTBOX = Counter("events_to_outbox_total", "Events parked in the outbox (NATS down)", ["type"])
-CONSUMER_PENDING = Gauge(
-    "consumer_pending_messages", "Unprocessed + unacked messages (lag)", ["stream", "consumer"]
-)
+CONSUMER_PENDING = Gauge("consumer_pending_messages", "Unprocessed + unacked messages (lag)", ["stream", "consumer"])
 OUTBOX_PENDING = Gauge("outbox_pending_rows", "Outbox rows not yet relayed")
 BREAKER_STATE = Gauge("circuit_breaker_state", "0 closed, 1 half-open, 2 open", ["key"])
 

@@ -66,9 +66,7 @@ def _exporter(name: str) -> SpanExporter:
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
-        raise RuntimeError(
-            "trace exporter 'otlp' needs the opentelemetry-exporter-otlp-proto-http package"
-        ) from exc
+        raise RuntimeError("trace exporter 'otlp' needs the opentelemetry-exporter-otlp-proto-http package") from exc
     return OTLPSpanExporter()
 
 
