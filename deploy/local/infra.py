@@ -30,13 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra.py", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status", "env"])
     parser.add_argument(
-        "components",
-        nargs="*",
-        choices=[[], *COMPONENT_NAMES],
-        metavar="component",
-        help=f"any of {', '.join(COMPONENT_NAMES)} (default: all)",
+        "components", nargs="*", metavar="component", help=f"any of {', '.join(COMPONENT_NAMES)} (default: all)"
     )
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.components) - set(COMPONENT_NAMES))
+    if unknown:
+        parser.error(f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENT_NAMES)}")
     names = args.components or list(COMPONENT_NAMES)
     try:
         cfg = LocalConfig.from_env()

@@ -61,7 +61,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="gateway")
     js = nc.jetstream()
     await ensure_topology(js, consumers=())
-    redis = redis_asyncio.from_url(settings.redis_url)
+    # A blocking pool waits for a free connection instead of failing under bursts.
+    redis = redis_asyncio.Redis(
+        connection_pool=redis_asyncio.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=512, timeout=5
+        )
+    )
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
         timeout=aiohttp.ClientTimeout(total=None),

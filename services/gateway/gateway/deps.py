@@ -14,7 +14,7 @@ from gateway.state import GatewayState
 __all__ = ["StateDep", "PrincipalDep", "AdminDep"]
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "UPSTREAM_ATTEMPTS",
     "UPSTREAM_LATENCY",
     "RATE_LIMIT_REJECTIONS",
+    "RATE_LIMIT_BYPASSED",
     "USAGE_EVENTS",
 ]
 
@@ -32,4 +33,5 @@ UPSTREAM_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 RATE_LIMIT_REJECTIONS = Counter("gateway_rate_limit_rejections_total", "429s from limits", ["tenant", "limit"])
+RATE_LIMIT_BYPASSED = Counter("gateway_rate_limit_bypassed_total", "Requests admitted while Redis was down", ["tenant"])
 USAGE_EVENTS = Counter("gateway_usage_events_total", "Usage events by where they were made durable", ["status"])

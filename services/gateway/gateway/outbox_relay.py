@@ -25,7 +25,8 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         relay = OutboxRelay(session_factory(engine), EventPublisher(js, timeout_s=settings.publish_timeout_s))
         await relay.run(stop)
     finally:
-        await nc.drain()
+        # Everything handled is acked already: close without waiting on the drain timeout.
+        await nc.close()
         await engine.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.rate_limit import RateLimiter
 
 __all__ = ["GatewayState"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,4 +52,9 @@ class GatewayState:
         """Run a fire-and-forget coroutine, keeping a reference until it is done."""
         task = asyncio.ensure_future(coro)
         self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background task failed", exc_info=task.exception())

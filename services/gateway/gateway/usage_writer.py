@@ -71,7 +71,8 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
         await ConsumerRunner(js, CONSUMERS["usage-writer"], handle, batch_size=500).run(stop)
     finally:
-        await nc.drain()
+        # Everything handled is acked already: close without waiting on the drain timeout.
+        await nc.close()
         await engine.dispose()
 
 

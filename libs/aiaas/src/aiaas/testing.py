@@ -67,7 +67,7 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.args} exited early; log:\n{self.tail()}")
             try:
-                with urllib.request.urlopen(self.ready_url, timeout=1) as resp:  # noqa: S310 - test-local URL
+                with urllib.request.urlopen(self.ready_url, timeout=1) as resp:  # noqa: S310  # nosec B310 - test-local URL
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, OSError):

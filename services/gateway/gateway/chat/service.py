@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from aiaas.auth import Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
@@ -16,12 +18,14 @@ from gateway.catalog import ModelAlias
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.failover import AllDeploymentsFailed, Served
 from gateway.metering import RequestRecord
-from gateway.metrics import RATE_LIMIT_REJECTIONS, REQUEST_LATENCY, REQUESTS, TTFT
+from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, REQUEST_LATENCY, REQUESTS, TTFT
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.rate_limit import LimitDecision, Limits
 from gateway.state import GatewayState
 
 __all__ = ["parse_request", "ChatCall"]
+
+log = logging.getLogger(__name__)
 
 
 def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
@@ -111,13 +115,19 @@ class ChatCall:
             )
         ):
             return
-        decision = await self.state.limiter.acquire(
-            tenant_id=self.tenant,
-            key_id=str(self.principal.key_id),
-            tenant_limits=tenant_limits,
-            key_limits=key_limits,
-            estimated_tokens=self.estimated_tokens,
-        )
+        try:
+            decision = await self.state.limiter.acquire(
+                tenant_id=self.tenant,
+                key_id=str(self.principal.key_id),
+                tenant_limits=tenant_limits,
+                key_limits=key_limits,
+                estimated_tokens=self.estimated_tokens,
+            )
+        except (RedisError, OSError) as exc:
+            # Limits protect budgets, they are not worth an outage: serve, and say so loudly.
+            RATE_LIMIT_BYPASSED.labels(tenant=self.tenant).inc()
+            log.warning("rate limiter unavailable, request admitted", extra={"error": repr(exc)})
+            return
         self.decision = decision
         if not decision.allowed:
             RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit=decision.blocked_by or "unknown").inc()
