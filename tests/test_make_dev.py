@@ -1,0 +1,84 @@
+"""`make dev` (deploy/local/dev.py): the printed curl and openai snippet work; Ctrl-C stops what it started.
+
+Run against the infrastructure the suite already uses, so this also shows that a
+second `make dev` reuses running infrastructure and leaves it running on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiaas.testing import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_banner(proc: subprocess.Popen[str], timeout_s: float = 120) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("dev.py exited early:\n" + "".join(lines))
+        lines.append(line.rstrip("\n"))
+        if line.startswith("          print(chunk.choices[0].delta.content"):
+            return lines
+    raise AssertionError("no banner in time:\n" + "\n".join(lines))
+
+
+def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_urls):
+    gateway_port, sim_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "AIAAS_GATEWAY_PORT": str(gateway_port),
+        "AIAAS_PROVIDER_SIM_PORT": str(sim_port),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy/local/dev.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        banner = _read_banner(proc)
+        key = next(line.split(": ", 1)[1] for line in banner if line.startswith("API key: "))
+        assert key.startswith("sk-aiaas-")
+
+        start = banner.index("curl:") + 1
+        curl = " ".join(line.strip().rstrip("\\") for line in banner[start : start + 3])
+        out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, check=True, timeout=30).stdout
+        assert '"chat.completion"' in out and '"usage"' in out
+
+        start = banner.index("Python (pip install openai):") + 1
+        snippet = "\n".join(line[2:] for line in banner[start:])
+        result = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        reply, streamed = result.stdout.split("\n", 1)
+        assert reply.strip() and streamed.strip()
+        assert streamed.strip() == reply.strip(), "streaming and non-streaming replies agree"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    assert code == 0
+    assert not _port_open(gateway_port) and not _port_open(sim_port)
+    local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
+    assert not list((local / "run").glob("app-*.pid"))
+    # It reused the suite's infrastructure, so it left it running.
+    host_port = infra_urls.redis_url.rsplit(":", 1)[1].split("/")[0]
+    assert _port_open(int(host_port))
