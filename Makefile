@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
+# Service processes started by tests import a lot; let them keep .pyc caches (this env may disable them).
+unexport PYTHONDONTWRITEBYTECODE
 
 PY := .venv/bin/python
 UV := .venv/bin/uv

@@ -18,9 +18,9 @@ from aiaas.db import create_engine, session_factory
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
 from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import BREAKER_STATE, mount_metrics
+from aiaas.observability.metrics import mount_metrics, record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
-from aiaas.resilience import BreakerConfig, BreakerRegistry, BreakerState, RetryPolicy
+from aiaas.resilience import BreakerConfig, BreakerRegistry, RetryPolicy
 from gateway.admin.endpoints import router as admin_router
 from gateway.catalog import load_catalog
 from gateway.chat.endpoints import register_schemas
@@ -37,8 +37,6 @@ from gateway.state import GatewayState
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-
-_STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def _credentials(settings: GatewaySettings) -> Any:
@@ -77,7 +75,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         BreakerConfig(
             failure_threshold=settings.breaker_failure_threshold, cooldown_seconds=settings.breaker_cooldown_s
         ),
-        on_state_change=lambda key, _old, new: BREAKER_STATE.labels(key=key).set(_STATE_VALUE[new]),
+        on_state_change=record_breaker_state,
     )
     sessions = session_factory(engine)
     emitter = DurableEmitter(

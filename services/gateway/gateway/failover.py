@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from aiaas.resilience import BreakerRegistry, RetryPolicy, retry_async
+from aiaas.resilience import BreakerRegistry, BreakerState, RetryPolicy, retry_async
 from gateway.catalog import Deployment, ModelAlias
 from gateway.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_LATENCY
 from gateway.providers.base import ChatStream, Completion, ProviderAdapter, ProviderError
@@ -69,21 +69,20 @@ class Failover:
                 attempts += 1
                 return await self._attempt(adapter, dep, request, stream=stream, deadline=deadline)
 
-            def failed(_attempt: int, exc: BaseException, _delay: float, dep: Deployment = deployment) -> None:
-                self._breakers.record_failure(dep.name)
+            def retry_here(exc: BaseException, dep: Deployment = deployment) -> bool:
+                # Each failed attempt was already recorded; once that opened the breaker
+                # (or used up a half-open probe) this deployment is done for this request.
+                return (
+                    isinstance(exc, ProviderError)
+                    and exc.retryable
+                    and self._breakers.state(dep.name) is BreakerState.CLOSED
+                )
 
             try:
-                served = await retry_async(
-                    attempt,
-                    policy=self._policy,
-                    is_retryable=lambda exc: isinstance(exc, ProviderError) and exc.retryable,
-                    deadline=deadline,
-                    on_retry=failed,
-                )
+                served = await retry_async(attempt, policy=self._policy, is_retryable=retry_here, deadline=deadline)
             except ProviderError as exc:
                 if not exc.retryable:
                     raise
-                self._breakers.record_failure(deployment.name)
                 last_error = exc
                 if time.monotonic() >= deadline:
                     break
@@ -134,6 +133,8 @@ class Failover:
                 outcome = "success"
                 return Served(dep, 0, chat_stream, first_event=first)
             except ProviderError as exc:
+                if exc.retryable:
+                    self._breakers.record_failure(dep.name)
                 span.set_attribute("error.type", exc.code)
                 outcome = exc.code
                 raise

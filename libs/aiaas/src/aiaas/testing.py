@@ -51,7 +51,7 @@ class ServiceProcess:
         self.ready_url = ready_url
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ServiceProcess:
+    def start(self, timeout_s: float = 90.0) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - test helper starting our own services
