@@ -60,6 +60,23 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         key = next(line.split(": ", 1)[1] for line in banner if line.startswith("API key: "))
         assert key.startswith("sk-aiaas-")
 
+        admin = next(line.split(": ", 1)[1] for line in banner if line.startswith("Platform-admin key"))
+        tenant = next(line.split()[-1] for line in banner if line.startswith("Demo tenant "))
+        listing = subprocess.run(
+            [
+                "curl",
+                "-sf",
+                f"http://127.0.0.1:{gateway_port}/admin/tenants/{tenant}/keys",
+                "-H",
+                f"Authorization: Bearer {admin}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        assert key[:17] in listing
+
         start = banner.index("curl:") + 1
         curl = " ".join(line.strip().rstrip("\\") for line in banner[start : start + 3])
         out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, check=True, timeout=30).stdout

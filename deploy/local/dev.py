@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -49,6 +50,18 @@ def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
     if result.returncode != 0:
         raise InfraError(f"`python -m data_plane {' '.join(args)}` failed with exit code {result.returncode}.")
     return result.stdout or ""
+
+
+def _admin_key(cfg: LocalConfig) -> str:
+    """The platform-admin key: GATEWAY_ADMIN_KEY if set, else one generated once and kept in the local dir."""
+    if os.environ.get("GATEWAY_ADMIN_KEY"):
+        return os.environ["GATEWAY_ADMIN_KEY"]
+    path = cfg.local_dir / "admin-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("admin-" + secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _seed(cfg: LocalConfig, env: dict[str, str]) -> dict[str, str]:
@@ -120,6 +133,7 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             "",
             f"Demo tenant {seeded['tenant_id']}",
             f"API key: {key}",
+            f"Platform-admin key (for /admin): {seeded['admin_key']}",
             "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
@@ -165,10 +179,11 @@ def run(cfg: LocalConfig) -> int:
             **os.environ,
             **stack.env_vars(cfg),
             "GATEWAY_PROVIDER_SIM_URL": f"http://127.0.0.1:{cfg.provider_sim_port}",
+            "GATEWAY_ADMIN_KEY": _admin_key(cfg),
         }
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")
-        seeded = _seed(cfg, env)
+        seeded = {**_seed(cfg, env), "admin_key": env["GATEWAY_ADMIN_KEY"]}
         for app in apps:
             _say(f"starting {' '.join(app.command()[1:])}")
             app.start(cfg, env)
