@@ -69,3 +69,16 @@ async def test_admin_bad_input(http, admin_headers):
         assert (await resp.json())["error"]["code"] == "tenant_not_found"
     async with http.get("/admin/tenants/not-a-uuid/keys", headers=ADMIN) as resp:
         assert resp.status == 422
+
+
+async def test_admin_limits_at_their_bounds(http, admin_headers):
+    slug = f"big-{uuid.uuid4().hex[:8]}"
+    body = {"name": "Big", "slug": slug, "rate_limit_rpm": 10_000_000, "rate_limit_tpm": 10_000_000_000}
+    async with http.post("/admin/tenants", json=body, headers=admin_headers) as resp:
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["rate_limit_tpm"] == 10_000_000_000
+    over = {**body, "slug": slug + "x", "rate_limit_rpm": 10_000_001}
+    async with http.post("/admin/tenants", json=over, headers=admin_headers) as resp:
+        assert resp.status == 422
+        assert (await resp.json())["error"]["param"] == "rate_limit_rpm"
+

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -276,6 +277,10 @@ class _UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client went away mid-request: nobody to answer, nothing went wrong here.
+            _log.debug("client disconnected", extra={"path": scope.get("path")})
+            return
         except Exception as exc:
             if started:
                 raise  # too late for a JSON answer: let the server log it and drop the connection
