@@ -81,4 +81,3 @@ async def test_admin_limits_at_their_bounds(http, admin_headers):
     async with http.post("/admin/tenants", json=over, headers=admin_headers) as resp:
         assert resp.status == 422
         assert (await resp.json())["error"]["param"] == "rate_limit_rpm"
-
