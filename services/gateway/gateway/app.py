@@ -133,7 +133,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastAPI(title="AIaaS gateway", version="0.1.0", lifespan=_lifespan)
+    # Spans come from opentelemetry-instrumentation-fastapi (below); FastAPI's own native
+    # telemetry would instrument every request a second time.
+    app = FastAPI(
+        title="AIaaS gateway",
+        version="0.1.0",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(chat_router)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import nats
 
 from aiaas.db import create_engine, session_factory
 from aiaas.events import EventPublisher, OutboxRelay, ensure_topology
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.tracing import setup_tracing
+from aiaas.worker import run_worker
 from gateway.config import GatewaySettings
 
 __all__ = ["main"]
@@ -32,17 +30,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = GatewaySettings(service_name="outbox-relay")
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    setup_tracing(settings.service_name, settings.otel_exporter)
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(_main())
+    run_worker(settings, lambda stop: run(settings, stop))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import create_engine, session_factory, tenant_session
 from aiaas.events import CONSUMERS, ConsumerRunner, Received, ensure_topology
 from aiaas.events.schemas import UsageRecorded
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.tracing import setup_tracing
+from aiaas.worker import run_worker
 from gateway.config import GatewaySettings
 
 __all__ = ["write_usage", "main"]
@@ -78,19 +76,9 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = GatewaySettings(service_name="usage-writer")
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    setup_tracing(settings.service_name, settings.otel_exporter)
     if settings.usage_writer_metrics_port:
         start_http_server(settings.usage_writer_metrics_port, addr="127.0.0.1")
-
-    async def _main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    asyncio.run(_main())
+    run_worker(settings, lambda stop: run(settings, stop))
 
 
 if __name__ == "__main__":

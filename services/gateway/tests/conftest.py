@@ -6,10 +6,11 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 import yaml
 
-from aiaas.testing import InfraUrls, ServiceProcess, free_port
+from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
 ADMIN_KEY = "admin-" + secrets.token_hex(16)
 
@@ -162,3 +163,15 @@ def spawn_gateway(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_u
 @pytest.fixture(scope="session")
 def gateway_base_env(infra_urls: InfraUrls, models_file: Path, sim_url: str) -> dict[str, str]:
     return gateway_env(infra_urls, models_file, sim_url)
+
+
+@pytest.fixture
+async def tenant(make_tenant) -> TenantWithKey:
+    """A fresh tenant with one key, per test."""
+    return await make_tenant()
+
+
+@pytest.fixture
+def client(gateway_url: str, tenant: TenantWithKey) -> openai.AsyncOpenAI:
+    """The official SDK pointed at the shared gateway with the test tenant's key."""
+    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=tenant.api_key, max_retries=0)

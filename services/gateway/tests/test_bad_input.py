@@ -18,11 +18,6 @@ def _assert_error_shape(body: dict, status: int) -> None:
 
 
 @pytest.fixture
-async def tenant(make_tenant):
-    return await make_tenant()
-
-
-@pytest.fixture
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session

@@ -13,16 +13,6 @@ MESSAGES = [
 
 
 @pytest.fixture
-async def tenant(make_tenant):
-    return await make_tenant()
-
-
-@pytest.fixture
-def client(gateway_url, tenant):
-    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=tenant.api_key, max_retries=0)
-
-
-@pytest.fixture
 def sim_openai(sim_url):
     return openai.AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="direct", max_retries=0)
 

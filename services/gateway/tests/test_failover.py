@@ -13,16 +13,6 @@ MESSAGES = [{"role": "user", "content": "failover please"}]
 
 
 @pytest.fixture
-async def tenant(make_tenant):
-    return await make_tenant()
-
-
-@pytest.fixture
-def client(gateway_url, tenant):
-    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=tenant.api_key, max_retries=0)
-
-
-@pytest.fixture
 async def sim(sim_url):
     async with aiohttp.ClientSession(base_url=sim_url) as http:
         await http.delete("/_sim/faults")
