@@ -107,9 +107,7 @@ def _content(completion: Completion) -> list[dict[str, Any]]:
     """Content blocks of the finished message."""
     call = completion.tool_call
     if call is not None:
-        return [
-            {"type": "tool_use", "id": f"toolu_{call.id_suffix}", "name": call.name, "input": call.arguments}
-        ]
+        return [{"type": "tool_use", "id": f"toolu_{call.id_suffix}", "name": call.name, "input": call.arguments}]
     return [{"type": "text", "text": completion.reply.text if completion.reply else ""}]
 
 

@@ -51,9 +51,7 @@ class Completion:
 def complete(conversation: Conversation, reply_range: tuple[int, int]) -> Completion:
     """Answer `conversation` deterministically; reply length drawn from `reply_range`."""
     usage_in = prompt_tokens(conversation.message_texts, conversation.tools_json)
-    call = plan_tool_call(
-        conversation.tools, conversation.tool_choice, conversation.last_user_text, conversation.seed
-    )
+    call = plan_tool_call(conversation.tools, conversation.tool_choice, conversation.last_user_text, conversation.seed)
     if call is not None:
         return Completion(usage_in, None, call)
     length = reply_length(conversation.seed, *reply_range)

@@ -43,9 +43,7 @@ async def _hold_until_disconnect(request: Request, seconds: float) -> None:
             continue
 
 
-async def _apply_status_fault(
-    request: Request, fault: Fault | None, retry_after_s: int, hold_s: float
-) -> None:
+async def _apply_status_fault(request: Request, fault: Fault | None, retry_after_s: int, hold_s: float) -> None:
     """Raise the SimError for error-status faults; hold the request open for "timeout"."""
     if fault is None or fault.kind == "drop_stream":
         return
@@ -80,9 +78,7 @@ async def start_answer(
         )
     else:
         state.stats.record(endpoint, exchange.model, f"fault_{fault.kind}", stream=exchange.stream)
-        await _apply_status_fault(
-            exchange.request, fault, state.settings.retry_after_s, state.settings.timeout_hold_s
-        )
+        await _apply_status_fault(exchange.request, fault, state.settings.retry_after_s, state.settings.timeout_hold_s)
     if behaviour.ttft_s > 0:
         await asyncio.sleep(behaviour.ttft_s)
 
@@ -145,9 +141,7 @@ class TruncatedResponse(Response):
         """Send headers (with the full content-length) and half the body, then stop."""
         _log.warning("drop_stream fault: cutting the response (uvicorn reports an incomplete response)")
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send(
-            {"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True}
-        )
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
 
 
 def stream_response(frames: Iterator[Frame], behaviour: Behaviour, headers: dict[str, str]) -> SSEResponse:

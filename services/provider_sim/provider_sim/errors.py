@@ -12,9 +12,7 @@ from starlette.responses import Response
 __all__ = ["ErrorKind", "Provider", "SimError", "error_response", "validation_error"]
 
 Provider = Literal["openai", "anthropic"]
-ErrorKind = Literal[
-    "invalid_request", "authentication", "not_found", "rate_limit", "server", "overloaded", "timeout"
-]
+ErrorKind = Literal["invalid_request", "authentication", "not_found", "rate_limit", "server", "overloaded", "timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +28,7 @@ class _WireError:
 
 _WIRE: dict[ErrorKind, _WireError] = {
     "invalid_request": _WireError(400, "invalid_request_error", None, 400, "invalid_request_error"),
-    "authentication": _WireError(
-        401, "invalid_request_error", "invalid_api_key", 401, "authentication_error"
-    ),
+    "authentication": _WireError(401, "invalid_request_error", "invalid_api_key", 401, "authentication_error"),
     "not_found": _WireError(404, "invalid_request_error", "not_found", 404, "not_found_error"),
     "rate_limit": _WireError(429, "requests", "rate_limit_exceeded", 429, "rate_limit_error"),
     "server": _WireError(500, "server_error", None, 500, "api_error"),

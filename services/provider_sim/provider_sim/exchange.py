@@ -54,9 +54,7 @@ def sim_endpoint(
             except SimError as err:
                 outcome = _CLIENT_ERROR_OUTCOMES.get(err.kind)
                 if outcome is not None:
-                    exchange.state.stats.record(
-                        endpoint_name, exchange.model, outcome, stream=exchange.stream
-                    )
+                    exchange.state.stats.record(endpoint_name, exchange.model, outcome, stream=exchange.stream)
                 return error_response(err, provider, exchange.request_id)
 
         endpoint.__name__ = handler.__name__

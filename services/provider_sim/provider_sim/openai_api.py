@@ -128,18 +128,14 @@ def _chat_body(completion_id: str, model: str, completion: Completion) -> dict[s
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(completion)}
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(completion)}],
         "usage": _usage(completion),
         "service_tier": "default",
         "system_fingerprint": _FINGERPRINT,
     }
 
 
-def _chat_frames(
-    completion_id: str, model: str, completion: Completion, include_usage: bool
-) -> Iterator[Frame]:
+def _chat_frames(completion_id: str, model: str, completion: Completion, include_usage: bool) -> Iterator[Frame]:
     """SSE frames of a streamed chat completion, ending with `data: [DONE]`."""
     base = {
         "id": completion_id,
@@ -190,9 +186,7 @@ async def chat_completions(exchange: Exchange) -> Response:
     headers = {"x-request-id": exchange.request_id, "openai-processing-ms": "1"}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return stream_response(
-            _chat_frames(completion_id, body.model, completion, include_usage), behaviour, headers
-        )
+        return stream_response(_chat_frames(completion_id, body.model, completion, include_usage), behaviour, headers)
     await wait_generation(behaviour, completion.completion_tokens)
     return json_response(orjson.dumps(_chat_body(completion_id, body.model, completion)), behaviour, headers)
 

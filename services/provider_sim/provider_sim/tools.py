@@ -51,9 +51,7 @@ class ToolCall:
         return split_tokens(self.arguments_json)
 
 
-def plan_tool_call(
-    tools: list[ToolSpec], choice: ToolChoice, last_user_text: str | None, seed: int
-) -> ToolCall | None:
+def plan_tool_call(tools: list[ToolSpec], choice: ToolChoice, last_user_text: str | None, seed: int) -> ToolCall | None:
     """The tool call the model makes, if any.
 
     `last_user_text` is None when the conversation ends with a tool result: in

@@ -32,9 +32,7 @@ RAW_EVENT_ORDER_TAIL = ["content_block_stop", "message_delta", "message_stop"]
 
 async def test_message_is_deterministic_with_exact_usage(claude: anthropic.AsyncAnthropic) -> None:
     first = await claude.messages.create(model="sim-claude", max_tokens=200, system=SYSTEM, messages=MESSAGES)
-    second = await claude.messages.create(
-        model="sim-claude", max_tokens=200, system=SYSTEM, messages=MESSAGES
-    )
+    second = await claude.messages.create(model="sim-claude", max_tokens=200, system=SYSTEM, messages=MESSAGES)
     assert first.type == "message" and first.role == "assistant" and first.model == "sim-claude"
     assert first.id.startswith("msg_") and first.id != second.id
     assert first.stop_reason == "end_turn" and first.stop_sequence is None
@@ -86,9 +84,7 @@ async def test_stream_helper_final_message_matches_plain(claude: anthropic.Async
 async def test_ping_is_on_the_wire(control: httpx2.AsyncClient) -> None:
     body = {"model": "sim-claude", "max_tokens": 3, "messages": MESSAGES, "stream": True}
     response = await control.post("/v1/messages", json=body, headers=HEADERS)
-    names = [
-        line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event: ")
-    ]
+    names = [line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event: ")]
     assert names == [
         "message_start",
         "content_block_start",
@@ -125,9 +121,7 @@ async def test_max_tokens_and_stop_sequences(claude: anthropic.AsyncAnthropic) -
 
 async def test_tool_use_plain_and_streamed(claude: anthropic.AsyncAnthropic) -> None:
     messages = [{"role": "user", "content": "Call lookup_order for my last purchase"}]
-    plain = await claude.messages.create(
-        model="sim-claude", max_tokens=300, messages=messages, tools=[LOOKUP_TOOL]
-    )
+    plain = await claude.messages.create(model="sim-claude", max_tokens=300, messages=messages, tools=[LOOKUP_TOOL])
     assert plain.stop_reason == "tool_use"
     block = plain.content[0]
     assert block.type == "tool_use" and block.name == "lookup_order" and block.id.startswith("toolu_")
@@ -160,9 +154,7 @@ async def test_tool_choice_any_and_tool_result_turn(claude: anthropic.AsyncAnthr
             {"role": "assistant", "content": [forced.content[0].model_dump()]},
             {
                 "role": "user",
-                "content": [
-                    {"type": "tool_result", "tool_use_id": forced.content[0].id, "content": "shipped"}
-                ],
+                "content": [{"type": "tool_result", "tool_use_id": forced.content[0].id, "content": "shipped"}],
             },
         ],
     )

@@ -24,9 +24,7 @@ async def test_stats_count_models_endpoints_outcomes_and_tokens(
     async for _ in stream:
         pass
     message = await claude.messages.create(model="sim-claude", max_tokens=50, messages=MESSAGES)
-    await control.post(
-        "/v1/chat/completions", json={"model": "sim-gpt-small"}, headers={"authorization": "Bearer k"}
-    )
+    await control.post("/v1/chat/completions", json={"model": "sim-gpt-small"}, headers={"authorization": "Bearer k"})
     await control.post("/v1/chat/completions", json={"model": "sim-gpt-small", "messages": MESSAGES})
     stats = (await control.get("/_sim/stats")).json()
     assert stats["total_requests"] == 5
@@ -71,16 +69,12 @@ async def test_latency_override_and_clear(control: httpx2.AsyncClient, oai: open
     await oai.chat.completions.create(model="lagging", messages=MESSAGES)
     assert time.monotonic() - started >= 0.2
     started = time.monotonic()
-    await oai.chat.completions.create(
-        model="lagging", messages=MESSAGES, extra_headers={"x-sim-ttft-ms": "0"}
-    )
+    await oai.chat.completions.create(model="lagging", messages=MESSAGES, extra_headers={"x-sim-ttft-ms": "0"})
     assert time.monotonic() - started < 0.2
     assert (await control.delete("/_sim/latency")).json() == {"cleared": 1}
 
 
-async def test_reset_clears_rules_latency_and_counters(
-    control: httpx2.AsyncClient, oai: openai.AsyncOpenAI
-) -> None:
+async def test_reset_clears_rules_latency_and_counters(control: httpx2.AsyncClient, oai: openai.AsyncOpenAI) -> None:
     await control.post("/_sim/faults", json={"fault": "500"})
     await control.post("/_sim/latency", json={"ttft_ms": 5000})
     assert (await control.post("/_sim/reset")).json() == {"reset": True}

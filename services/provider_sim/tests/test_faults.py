@@ -72,9 +72,7 @@ async def test_529_is_overloaded_for_anthropic_and_503_for_openai(
     assert openai_error.value.status_code == 503
 
 
-async def test_anthropic_rate_limit_shape(
-    control: httpx2.AsyncClient, claude: anthropic.AsyncAnthropic
-) -> None:
+async def test_anthropic_rate_limit_shape(control: httpx2.AsyncClient, claude: anthropic.AsyncAnthropic) -> None:
     await add_fault(control, model="sim-claude", fault="429", count=1)
     with pytest.raises(anthropic.RateLimitError) as caught:
         await claude.messages.create(model="sim-claude", max_tokens=10, messages=MESSAGES, stream=True)
@@ -103,9 +101,7 @@ async def test_anthropic_timeout(control: httpx2.AsyncClient, sim_url: str) -> N
     await client.close()
 
 
-async def test_openai_stream_drops_after_k_chunks(
-    control: httpx2.AsyncClient, oai: openai.AsyncOpenAI
-) -> None:
+async def test_openai_stream_drops_after_k_chunks(control: httpx2.AsyncClient, oai: openai.AsyncOpenAI) -> None:
     await add_fault(control, model="sim-gpt-small", fault="drop_stream", count=1, after_tokens=3)
     received: list[str] = []
     stream = await oai.chat.completions.create(model="sim-gpt-small", messages=MESSAGES, stream=True)
@@ -149,9 +145,7 @@ async def test_embeddings_fault(control: httpx2.AsyncClient, oai: openai.AsyncOp
     assert (await oai.embeddings.create(model="sim-embedding", input="hello")).data
 
 
-async def test_fault_header_overrides_everything(
-    control: httpx2.AsyncClient, oai: openai.AsyncOpenAI
-) -> None:
+async def test_fault_header_overrides_everything(control: httpx2.AsyncClient, oai: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.RateLimitError):
         await oai.chat.completions.create(
             model="sim-gpt-small", messages=MESSAGES, extra_headers={"x-sim-fault": "429"}
@@ -186,9 +180,7 @@ async def test_latency_headers(oai: openai.AsyncOpenAI) -> None:
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     assert len(gaps) == 5 and min(gaps) >= 0.03
     with pytest.raises(openai.BadRequestError):
-        await oai.chat.completions.create(
-            model="m", messages=MESSAGES, extra_headers={"x-sim-ttft-ms": "soon"}
-        )
+        await oai.chat.completions.create(model="m", messages=MESSAGES, extra_headers={"x-sim-ttft-ms": "soon"})
 
 
 async def test_configured_models(oai: openai.AsyncOpenAI, claude: anthropic.AsyncAnthropic) -> None:

@@ -124,9 +124,7 @@ async def test_stream_respects_token_cap(oai: openai.AsyncOpenAI) -> None:
     chunks = [chunk async for chunk in stream]
     contents = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(contents) == 3
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
-        "length"
-    ]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
 
 
@@ -141,9 +139,7 @@ async def test_stop_sequence_cuts_the_reply_before_it(oai: openai.AsyncOpenAI) -
     assert stop_word not in text
     assert cut.choices[0].finish_reason == "stop"
     assert cut.usage is not None and cut.usage.completion_tokens == count_tokens(text)
-    stream = await oai.chat.completions.create(
-        model="sim-gpt-small", messages=MESSAGES, stop=stop_word, stream=True
-    )
+    stream = await oai.chat.completions.create(model="sim-gpt-small", messages=MESSAGES, stop=stop_word, stream=True)
     streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert streamed == text
 
@@ -166,9 +162,7 @@ async def test_tool_call_when_user_names_the_function(oai: openai.AsyncOpenAI) -
     assert isinstance(arguments["days"], int) and 1 <= arguments["days"] <= 7
     assert arguments["unit"] in ("celsius", "fahrenheit")
     assert first.usage is not None
-    assert first.usage.completion_tokens == count_tokens("get_weather") + count_tokens(
-        call.function.arguments
-    )
+    assert first.usage.completion_tokens == count_tokens("get_weather") + count_tokens(call.function.arguments)
     assert first.usage.total_tokens == first.usage.prompt_tokens + first.usage.completion_tokens
 
 
@@ -223,9 +217,7 @@ async def test_streamed_tool_call_deltas_rebuild_the_call(oai: openai.AsyncOpenA
     head = chunks[0].choices[0].delta.tool_calls[0]
     assert head.index == 0 and head.function.name == "get_weather"
     arguments = "".join(
-        c.choices[0].delta.tool_calls[0].function.arguments or ""
-        for c in chunks
-        if c.choices[0].delta.tool_calls
+        c.choices[0].delta.tool_calls[0].function.arguments or "" for c in chunks if c.choices[0].delta.tool_calls
     )
     expected = plain.choices[0].message.tool_calls[0]
     assert head.id == expected.id
@@ -288,9 +280,7 @@ async def test_bad_body_is_400_in_openai_shape(
 
 
 async def test_malformed_json_is_400(control: httpx2.AsyncClient, oai: openai.AsyncOpenAI) -> None:
-    response = await control.post(
-        "/v1/chat/completions", content=b"{not json", headers={"authorization": "Bearer k"}
-    )
+    response = await control.post("/v1/chat/completions", content=b"{not json", headers={"authorization": "Bearer k"})
     assert response.status_code == 400
     assert "parse the JSON body" in response.json()["error"]["message"]
     with pytest.raises(openai.BadRequestError) as caught:
