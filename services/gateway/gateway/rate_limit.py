@@ -15,9 +15,11 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import redis.asyncio as redis_asyncio
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 __all__ = ["Limits", "LimitDecision", "RateLimiter", "format_reset"]
 
@@ -114,8 +116,16 @@ class RateLimiter:
 
     def __init__(self, redis: redis_asyncio.Redis, *, prefix: str = "rl") -> None:
         self.prefix = prefix
-        # register_script hashes once and calls EVALSHA, loading the script only on NOSCRIPT.
+        self._redis = redis
+        # Kept for its SHA and for loading the script on NOSCRIPT; calls go straight to EVALSHA
+        # because AsyncScript.__call__ pays a typing.Protocol isinstance check on every call.
         self._script: AsyncScript = redis.register_script(_script_source())
+
+    async def _run(self, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await self._redis.evalsha(self._script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._script(keys=keys, args=args)
 
     def bucket_keys(self, tenant_id: str, key_id: str) -> list[str]:
         """The four Redis keys, hash-tagged by tenant so one script's keys share a cluster slot."""
@@ -130,9 +140,7 @@ class RateLimiter:
         if not any(capacities):
             return LimitDecision(True, 0.0, None, None, None, None, None, None, None)
         estimated = max(0, estimated_tokens)
-        reply = await self._script(
-            keys=self.bucket_keys(tenant_id, key_id), args=["acquire", *capacities, 1, estimated]
-        )
+        reply = await self._run(self.bucket_keys(tenant_id, key_id), ["acquire", *capacities, 1, estimated])
         allowed = bool(int(reply[0]))
         buckets = [
             _Bucket(name, cap, min(max(cost, 1), cap), float(raw))
@@ -156,7 +164,7 @@ class RateLimiter:
         token_capacities = [0, tenant_limits.tokens_per_minute or 0, 0, key_limits.tokens_per_minute or 0]
         if delta == 0 or not any(token_capacities):
             return
-        await self._script(keys=self.bucket_keys(tenant_id, key_id), args=["settle", *token_capacities, 0, delta])
+        await self._run(self.bucket_keys(tenant_id, key_id), ["settle", *token_capacities, 0, delta])
 
 
 def _capacities(tenant_limits: Limits, key_limits: Limits) -> list[int]:
