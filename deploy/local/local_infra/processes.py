@@ -217,3 +217,12 @@ def stop_processes(pids: Sequence[int], *, sig: int = signal.SIGTERM, timeout_s:
             continue
     _wait_gone(alive, 5)
     return [proc.pid for proc in alive]
+
+
+def stop_pidfile(pidfile: Path, marker: str, *, timeout_s: float = 30.0) -> int | None:
+    """Stop the process a pid file names (if it is still `marker`'s) and drop the file; its pid, or None."""
+    pid = running_pid(pidfile, marker)
+    if pid is not None:
+        stop_process(pid, timeout_s=timeout_s)
+    pidfile.unlink(missing_ok=True)
+    return pid

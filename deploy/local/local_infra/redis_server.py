@@ -16,7 +16,7 @@ from local_infra.processes import (
     port_open,
     running_pid,
     start_and_wait,
-    stop_process,
+    stop_pidfile,
     wait_ready,
 )
 
@@ -132,11 +132,7 @@ def up(cfg: LocalConfig) -> Component:
 
 def down(cfg: LocalConfig) -> int | None:
     """Stop the project-local Redis if it runs; its pid, or None."""
-    pid = running_pid(cfg.pidfile("redis"), "redis-server")
-    if pid is not None:
-        stop_process(pid, timeout_s=30)
-    cfg.pidfile("redis").unlink(missing_ok=True)
-    return pid
+    return stop_pidfile(cfg.pidfile("redis"), "redis-server")
 
 
 def state(cfg: LocalConfig) -> str:
