@@ -5,25 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from aiaas.testing import free_port
+
 __all__ = ["LOAD_CORE", "SERVER_CORE", "ProcessSet", "free_port", "pin_self", "require_tools", "wait_http"]
 
 # The load generator (and this orchestrator) runs on core 0, the server under test on core 1.
 LOAD_CORE = 0
 SERVER_CORE = 1
-
-
-def free_port() -> int:
-    """An ephemeral TCP port that is free right now on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pin_self(core: int = LOAD_CORE) -> None:

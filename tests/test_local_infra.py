@@ -23,6 +23,8 @@ import psutil
 import pytest
 import redis.asyncio as redis_asyncio
 
+from aiaas.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = [sys.executable, str(ROOT / "deploy" / "local" / "infra.py")]
 COMPONENTS = ("postgres", "nats", "redis")
@@ -39,12 +41,6 @@ NO_CONFIGURED_URLS = {
         "REDIS_URL",
     )
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _running(pid: int) -> bool:
@@ -88,7 +84,7 @@ def _private_env(local_dir: Path, **ports: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def private_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateInfra]:
     local_dir = tmp_path_factory.mktemp("infra") / ".local"
-    ports = {"pg": _free_port(), "nats": _free_port(), "nats_monitor": _free_port(), "redis": _free_port()}
+    ports = {"pg": free_port(), "nats": free_port(), "nats_monitor": free_port(), "redis": free_port()}
     infra = PrivateInfra(local_dir, _private_env(local_dir, **ports), ports)
     first = infra.run("up")
     assert first.returncode == 0, first.stderr
@@ -185,7 +181,7 @@ def test_down_stops_only_ours_then_up_starts_again(private_infra: PrivateInfra) 
 
 def test_stale_pid_file_is_replaced(tmp_path: Path) -> None:
     local_dir = tmp_path / ".local"
-    env = _private_env(local_dir, nats=_free_port(), nats_monitor=_free_port())
+    env = _private_env(local_dir, nats=free_port(), nats_monitor=free_port())
     pidfile = local_dir / "run" / "nats.pid"
     pidfile.parent.mkdir(parents=True)
     pidfile.write_text(f"{os.getpid()}\n")  # alive, but not a nats-server: stale
@@ -211,7 +207,7 @@ def test_port_taken_by_another_program_fails_clearly(tmp_path: Path, component: 
         stranger.bind(("127.0.0.1", 0))
         stranger.listen()
         port = stranger.getsockname()[1]
-        env = _private_env(tmp_path / ".local", **{port_name: port, "nats_monitor": _free_port()})
+        env = _private_env(tmp_path / ".local", **{port_name: port, "nats_monitor": free_port()})
         result = _infra(env, "up", component)
     assert result.returncode == 1
     assert f"Port {port} is in use by pid {os.getpid()}" in result.stderr
@@ -219,7 +215,7 @@ def test_port_taken_by_another_program_fails_clearly(tmp_path: Path, component: 
 
 
 def test_component_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
-    port = _free_port()  # client and monitoring on one port: nats-server exits at start-up
+    port = free_port()  # client and monitoring on one port: nats-server exits at start-up
     env = _private_env(tmp_path / ".local", nats=port, nats_monitor=port)
     result = _infra(env, "up", "nats")
     assert result.returncode == 1

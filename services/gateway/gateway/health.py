@@ -23,8 +23,6 @@ async def _check(name: str, probe: object) -> tuple[str, str]:
     try:
         async with asyncio.timeout(2):
             await probe  # type: ignore[misc]
-    except (OSError, TimeoutError, ConnectionError) as exc:
-        return name, f"down: {type(exc).__name__}"
     except Exception as exc:  # noqa: BLE001 - any failing dependency means "not ready", reported by name
         return name, f"down: {type(exc).__name__}"
     return name, "ok"

@@ -81,6 +81,7 @@ class ChatCall:
         self.estimated_tokens = self.prompt_estimate + max_out
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
+        self.tenant_limits, self.key_limits = self._limits()
 
     # -- admission ---------------------------------------------------------
     def resolve_alias(self) -> ModelAlias:
@@ -105,7 +106,7 @@ class ChatCall:
         return tenant, Limits(requests_per_minute=p.key_rpm, tokens_per_minute=p.key_tpm)
 
     async def admit(self) -> None:
-        tenant_limits, key_limits = self._limits()
+        tenant_limits, key_limits = self.tenant_limits, self.key_limits
         if not any(
             (
                 tenant_limits.requests_per_minute,
@@ -241,13 +242,12 @@ class ChatCall:
                 error_code=error_code,
             )
         if self.decision is not None:
-            tenant_limits, key_limits = self._limits()
             self.state.spawn(
                 self.state.limiter.settle(
                     tenant_id=self.tenant,
                     key_id=str(self.principal.key_id),
-                    tenant_limits=tenant_limits,
-                    key_limits=key_limits,
+                    tenant_limits=self.tenant_limits,
+                    key_limits=self.key_limits,
                     estimated_tokens=self.estimated_tokens,
                     actual_tokens=usage.tokens_in + usage.tokens_out,
                 )
