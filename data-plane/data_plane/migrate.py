@@ -18,7 +18,7 @@ def alembic_config(settings: DataPlaneSettings) -> Config:
     return config
 
 
-def upgrade(settings: DataPlaneSettings, revision: str = "head") -> None:
+def upgrade(settings: DataPlaneSettings, revision: str = "heads") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 

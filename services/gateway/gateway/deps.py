@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.auth import Principal
-from aiaas.errors import Forbidden, Unauthorized
+from aiaas.auth import Principal, verify_admin_bearer
 from gateway.state import GatewayState
 
 __all__ = ["StateDep", "PrincipalDep", "AdminDep"]
@@ -30,13 +28,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def require_admin(request: Request, state: StateDep) -> None:
-    authorization = request.headers.get("authorization")
-    expected = state.settings.admin_key
-    if not expected:
-        raise Forbidden("The admin API is disabled: set GATEWAY_ADMIN_KEY.", code="admin_disabled")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("A platform-admin key is required.", code="invalid_admin_key")
+    # GATEWAY_ADMIN_KEY, else the platform-wide PLATFORM_ADMIN_KEY every service accepts.
+    settings = state.settings
+    verify_admin_bearer(request.headers.get("authorization"), settings.admin_key or settings.platform_admin_key)
 
 
 AdminDep = Depends(require_admin)

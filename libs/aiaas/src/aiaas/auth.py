@@ -9,6 +9,7 @@ find a key before it knows the tenant. Results are cached briefly in-process.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -17,9 +18,17 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aiaas.errors import Unauthorized
+from aiaas.errors import Forbidden, Unauthorized
 
-__all__ = ["Principal", "NewApiKey", "generate_api_key", "hash_api_key", "ApiKeyResolver", "KEY_PREFIX"]
+__all__ = [
+    "Principal",
+    "NewApiKey",
+    "generate_api_key",
+    "hash_api_key",
+    "ApiKeyResolver",
+    "KEY_PREFIX",
+    "verify_admin_bearer",
+]
 
 KEY_PREFIX = "sk-aiaas-"
 _VISIBLE = len(KEY_PREFIX) + 8
@@ -114,3 +123,12 @@ class ApiKeyResolver:
             tenant_rpm=row.tenant_rpm,
             tenant_tpm=row.tenant_tpm,
         )
+
+
+def verify_admin_bearer(authorization: str | None, expected: str) -> None:
+    """Accept only `Bearer <expected>` (constant-time); an empty `expected` disables the admin API."""
+    if not expected:
+        raise Forbidden("The admin API is disabled: set PLATFORM_ADMIN_KEY.", code="admin_disabled")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Unauthorized("A platform-admin key is required.", code="invalid_admin_key")

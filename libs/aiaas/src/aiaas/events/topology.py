@@ -44,12 +44,22 @@ class ConsumerSpec:
 
 STREAMS: dict[str, StreamSpec] = {
     "USAGE": StreamSpec("USAGE", ("usage.>",)),
+    # Billing's own facts (usage metered, quota thresholds, invoices finalized, plan changes).
+    "BILLING": StreamSpec("BILLING", ("billing.>",)),
     "DLQ": StreamSpec("DLQ", ("dlq.>",), max_age_s=90 * 24 * _HOUR),
 }
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     # The gateway's usage writer: usage events -> `requests` rows.
     "usage-writer": ConsumerSpec("USAGE", "usage-writer", "usage.recorded.>"),
+    # Billing's meter: usage events -> usage ledger and counters, credits, quota state in Redis.
+    "billing-meter": ConsumerSpec("USAGE", "billing-meter", "usage.recorded.>"),
+    # Billing's Stripe sync: metered usage and finalized invoices -> Stripe (idempotent writes).
+    "billing-stripe-sync": ConsumerSpec("BILLING", "billing-stripe-sync", "billing.>"),
+    # Analytics read models (CQRS): usage events -> per-tenant rollups.
+    "analytics-usage": ConsumerSpec("USAGE", "analytics-usage", "usage.recorded.>"),
+    # Analytics read models fed by billing events (invoices, thresholds).
+    "analytics-billing": ConsumerSpec("BILLING", "analytics-billing", "billing.>"),
 }
 
 
