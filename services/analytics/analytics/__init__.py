@@ -1,0 +1,1 @@
+"""Analytics: CQRS read models built from usage and billing events, and the tenant KPI API."""

@@ -1,0 +1,63 @@
+"""`python -m analytics [serve] [--host H] [--port P]` runs the KPI API; `python -m analytics rebuild` rebuilds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+
+from aiaas.observability.logging import configure_logging
+from analytics.config import AnalyticsSettings
+
+__all__ = ["main"]
+
+
+def _serve(host: str, port: int) -> int:
+    uvicorn.run(
+        "analytics.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _rebuild(allow_partial: bool) -> int:
+    from analytics.rebuild import RebuildError, rebuild
+
+    settings = AnalyticsSettings(service_name="analytics-rebuild")
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    try:
+        result = asyncio.run(rebuild(settings, allow_partial=allow_partial))
+    except RebuildError as exc:
+        print(f"rebuild failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"rebuilt: replayed up to stream sequences {result.targets}; events applied {result.applied}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = AnalyticsSettings()
+    parser = argparse.ArgumentParser(prog="python -m analytics")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the KPI API (the default)")
+    rebuild = sub.add_parser("rebuild", help="truncate the read models and replay USAGE and BILLING into them")
+    rebuild.add_argument("--allow-partial", action="store_true", help="rebuild even if old events expired")
+    for p in (parser, serve):
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=settings.port)
+    args = parser.parse_args(argv)
+    if args.command == "rebuild":
+        return _rebuild(args.allow_partial)
+    return _serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Builds the KPI API; every resource is born in `lifespan`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aiaas.auth import ApiKeyResolver
+from aiaas.db import create_engine, session_factory
+from aiaas.errors import install_error_handlers
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from analytics.config import AnalyticsSettings
+from analytics.health import router as health_router
+from analytics.kpis.endpoints import admin_router, router
+from analytics.state import AnalyticsState
+
+__all__ = ["create_app"]
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: AnalyticsSettings = app.state.settings
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="analytics")
+    admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="analytics-admin")
+    app.state.analytics = AnalyticsState(
+        settings=settings,
+        engine=engine,
+        admin_engine=admin_engine,
+        sessions=session_factory(engine),
+        admin_sessions=session_factory(admin_engine),
+        resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+    )
+    try:
+        yield
+    finally:
+        await engine.dispose()
+        await admin_engine.dispose()
+
+
+def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
+    settings = settings or AnalyticsSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    # Spans come from opentelemetry-instrumentation-fastapi; FastAPI's native telemetry would double them.
+    app = FastAPI(
+        title="AIaaS analytics",
+        version="0.1.0",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(admin_router)
+    app.include_router(health_router)
+    mount_metrics(app)
+    if settings.tracing:
+        setup_tracing(settings.service_name, settings.otel_exporter)
+        instrument_fastapi(app)
+    return app

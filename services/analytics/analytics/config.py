@@ -1,0 +1,26 @@
+"""Analytics settings (env prefix `ANALYTICS_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
+
+__all__ = ["AnalyticsSettings"]
+
+
+class AnalyticsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "analytics"
+    # Platform-admin bearer key for /admin/analytics/*; falls back to the shared PLATFORM_ADMIN_KEY.
+    admin_key: str = ""
+    port: int = 8083
+    # Prometheus /metrics of the consumer process (consumer lag lives there); 0 = not served.
+    consumer_metrics_port: int = 9103
+    consumer_metrics_host: str = "127.0.0.1"
+    consumer_batch_size: int = 500
+    auth_cache_ttl_s: float = 5.0
+    # How long `python -m analytics rebuild` waits to catch up with the streams.
+    rebuild_timeout_s: float = 1800.0
+    tracing: bool = True

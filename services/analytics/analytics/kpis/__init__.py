@@ -1,0 +1,1 @@
+"""KPIs over the read models: query validation, repository (SQL), aggregation, endpoints, CSV."""

@@ -1,0 +1,104 @@
+"""Turns rollup rows into KPIs: counters are summed, sketches merged (percentiles are never averaged)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from analytics import sketches
+from analytics.buckets import as_utc
+from analytics.kpis.query import KpiQuery
+from analytics.kpis.schemas import (
+    AdminKpiReport,
+    ApiKeyKpis,
+    KpiReport,
+    Kpis,
+    ModelKpis,
+    Percentiles,
+    SeriesPoint,
+    TenantKpis,
+)
+from analytics.rollup import Rollup
+
+__all__ = ["build_report", "build_admin_report", "TOP_MODELS"]
+
+TOP_MODELS = 10
+
+
+def _kpis(cell: Rollup) -> dict[str, Any]:
+    lat, ttft = sketches.quantiles(cell.latency), sketches.quantiles(cell.ttft)
+    return {
+        "requests": cell.requests,
+        "succeeded": cell.succeeded,
+        "errored": cell.errored,
+        "cancelled": cell.cancelled,
+        "tokens_in": cell.tokens_in,
+        "tokens_out": cell.tokens_out,
+        "cost": cell.cost,
+        "error_rate": cell.errored / cell.requests if cell.requests else None,
+        "latency_ms": Percentiles(p50=lat[0], p95=lat[1], p99=lat[2]),
+        "ttft_ms": Percentiles(p50=ttft[0], p95=ttft[1], p99=ttft[2]),
+        "cache_hit_rate": cell.cache_hits / cell.cache_observed if cell.cache_observed else None,
+    }
+
+
+@dataclass
+class _Grouped:
+    total: Rollup = field(default_factory=Rollup)
+    by_bucket: dict[datetime, Rollup] = field(default_factory=lambda: defaultdict(Rollup))
+    by_model: dict[str, Rollup] = field(default_factory=lambda: defaultdict(Rollup))
+    by_key: dict[uuid.UUID, Rollup] = field(default_factory=lambda: defaultdict(Rollup))
+    by_tenant: dict[uuid.UUID, Rollup] = field(default_factory=lambda: defaultdict(Rollup))
+
+
+def _group(rows: Iterable[Row]) -> _Grouped:
+    grouped = _Grouped()
+    for row in rows:
+        latency, ttft = sketches.decode(row.latency_sketch), sketches.decode(row.ttft_sketch)
+        for totals in (
+            grouped.total,
+            grouped.by_bucket[as_utc(row.bucket)],
+            grouped.by_model[row.model_alias],
+            grouped.by_key[row.api_key_id],
+            grouped.by_tenant[row.tenant_id],
+        ):
+            totals.add_row(row, latency, ttft)
+    return grouped
+
+
+def _ranked(groups: dict[Any, Rollup]) -> list[tuple[Hashable, Rollup]]:
+    """Most requests first, then highest cost, then by key for a stable order."""
+    return sorted(groups.items(), key=lambda item: (-item[1].requests, -item[1].cost, str(item[0])))
+
+
+def _report_fields(query: KpiQuery, grouped: _Grouped, billing: dict[str, int]) -> dict[str, Any]:
+    return {
+        "granularity": query.granularity,
+        "start": query.start,
+        "end": query.end,
+        "model": query.model,
+        "api_key_id": query.api_key_id,
+        "totals": Kpis(**_kpis(grouped.total)),
+        "series": [SeriesPoint(bucket=b, **_kpis(t)) for b, t in sorted(grouped.by_bucket.items())],
+        "top_models": [ModelKpis(model=str(m), **_kpis(t)) for m, t in _ranked(grouped.by_model)[:TOP_MODELS]],
+        "api_keys": [ApiKeyKpis(api_key_id=k, **_kpis(t)) for k, t in _ranked(grouped.by_key)],
+        "billing_events": billing,
+    }
+
+
+def build_report(query: KpiQuery, rows: Iterable[Row], billing: dict[str, int]) -> KpiReport:
+    return KpiReport(**_report_fields(query, _group(rows), billing))
+
+
+def build_admin_report(
+    query: KpiQuery, tenant_id: uuid.UUID | None, rows: Iterable[Row], billing: dict[str, int]
+) -> AdminKpiReport:
+    grouped = _group(rows)
+    tenants = [TenantKpis(tenant_id=t, **_kpis(totals)) for t, totals in _ranked(grouped.by_tenant)]
+    return AdminKpiReport(**_report_fields(query, grouped, billing), tenant_id=tenant_id, tenants=tenants)

@@ -1,0 +1,243 @@
+"""Analytics test fixtures: a private NATS, the real consumer and API processes, usage-event factories.
+
+The analytics tests get their own nats-server (session-scoped): the rebuild test replays
+whole streams, which must hold only this session's events, and nothing here disturbs the
+shared broker other engineers' tests use. Postgres is the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology, event_id
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
+
+ADMIN_KEY = "admin-" + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    nats_url: str
+    metrics_url: str
+    env: dict[str, str]
+    run_dir: Path
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("analytics-run")
+
+
+@pytest.fixture(scope="session")
+def private_nats(run_dir: Path) -> Iterator[NatsServer]:
+    server = NatsServer(run_dir / "nats").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def js(private_nats: NatsServer) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(private_nats.url)
+    jsc = nc.jetstream()
+    await ensure_topology(jsc, consumers=())
+    yield jsc
+    await nc.close()
+
+
+@pytest.fixture(scope="session")
+def stack(run_dir: Path, infra_urls: InfraUrls, private_nats: NatsServer, js: JetStreamContext) -> Iterator[Stack]:
+    """The consumer (`python -m analytics.consumer`) and the API (`python -m analytics`) as processes."""
+    metrics_port, api_port = free_port(), free_port()
+    env = {
+        "DATABASE_URL": infra_urls.database_url,
+        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
+        "NATS_URL": private_nats.url,
+        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
+        "ANALYTICS_CONSUMER_METRICS_PORT": str(metrics_port),
+        "ANALYTICS_AUTH_CACHE_TTL_S": "0.5",
+        "ANALYTICS_CONSUMER_BATCH_SIZE": "200",
+        "LOG_LEVEL": "WARNING",
+    }
+    consumer = ServiceProcess(["-m", "analytics.consumer"], env=env, log_path=run_dir / "consumer.log").start()
+    api = ServiceProcess(
+        ["-m", "analytics", "--host", "127.0.0.1", "--port", str(api_port)],
+        env=env,
+        log_path=run_dir / "api.log",
+        ready_url=f"http://127.0.0.1:{api_port}/health/ready",
+    ).start()
+    yield Stack(
+        api_url=f"http://127.0.0.1:{api_port}",
+        nats_url=private_nats.url,
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        env=env,
+        run_dir=run_dir,
+    )
+    api.stop()
+    consumer.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def usage_event(
+    tenant_id: uuid.UUID,
+    api_key_id: uuid.UUID,
+    started_at: datetime,
+    *,
+    model: str = "chat",
+    status: str = "success",
+    tokens_in: int = 10,
+    tokens_out: int = 20,
+    cost: str = "0.0010000000",
+    latency_ms: float = 100.0,
+    ttft_ms: float | None = None,
+    cache_hit: bool | None = None,
+    request_id: str | None = None,
+) -> EventEnvelope:
+    """A `usage.recorded` event as the gateway's UsageMeter builds it (deterministic id from request_id)."""
+    rid = request_id or f"req_{uuid.uuid4().hex}"
+    data = UsageRecorded(
+        request_id=rid,
+        api_key_id=api_key_id,
+        model_alias=model,
+        provider="openai",
+        deployment=f"{model}-a",
+        upstream_model=f"sim-{model}",
+        stream=ttft_ms is not None,
+        status=status,  # type: ignore[arg-type]
+        http_status={"success": 200, "error": 502, "cancelled": None}[status],
+        error_code="upstream_error" if status == "error" else None,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=Decimal(cost),
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        attempts=1,
+        started_at=started_at,
+        completed_at=started_at + timedelta(milliseconds=latency_ms),
+    ).model_dump(mode="json")
+    if cache_hit is not None:
+        data["cache_hit"] = cache_hit
+    return EventEnvelope(
+        id=event_id(USAGE_RECORDED, rid),
+        type=USAGE_RECORDED,
+        tenant_id=tenant_id,
+        occurred_at=started_at + timedelta(milliseconds=latency_ms),
+        data=data,
+    )
+
+
+async def publish_all(js: JetStreamContext, events: Iterable[EventEnvelope], *, chunk: int = 100) -> None:
+    publisher = EventPublisher(js, timeout_s=10)
+    pending = list(events)
+    for i in range(0, len(pending), chunk):
+        await asyncio.gather(*(publisher.publish(ev) for ev in pending[i : i + chunk]))
+
+
+async def wait_caught_up(js: JetStreamContext, timeout_s: float = 60.0) -> None:
+    """Until both analytics consumers have acked everything in their streams."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    for name in ("analytics-usage", "analytics-billing"):
+        spec = CONSUMERS[name]
+        while True:
+            try:
+                info = await js.consumer_info(spec.stream, spec.durable)
+                if not info.num_pending and not info.num_ack_pending:
+                    break
+            except nats.js.errors.NotFoundError:
+                pass  # not created yet (consumer still starting) or mid-rebuild
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{name} did not catch up in {timeout_s}s")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def publish(js: JetStreamContext, stack: Stack) -> Callable[[Iterable[EventEnvelope]], Awaitable[None]]:
+    """Publish events to the private JetStream and wait until the consumer process applied them."""
+
+    async def _publish(events: Iterable[EventEnvelope]) -> None:
+        await publish_all(js, events)
+        await wait_caught_up(js)
+
+    return _publish
+
+
+async def get_json(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], **params: Any
+) -> tuple[int, dict[str, Any]]:
+    query = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in params.items() if v is not None}
+    async with http.get(url, params=query, headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+def assert_error_shape(body: dict[str, Any]) -> None:
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error["type"], str) and isinstance(error["code"], str) and isinstance(error["message"], str)
+    assert "Traceback" not in error["message"]
+
+
+def expected_kpis(events: Iterable[EventEnvelope]) -> dict[str, Any]:
+    """Counters computed independently from the raw events (what the API's totals must equal)."""
+    usages = [UsageRecorded.model_validate({k: v for k, v in ev.data.items() if k != "cache_hit"}) for ev in events]
+    flags = [ev.data["cache_hit"] for ev in events if "cache_hit" in ev.data]
+    requests = len(usages)
+    errored = sum(u.status == "error" for u in usages)
+    return {
+        "requests": requests,
+        "succeeded": sum(u.status == "success" for u in usages),
+        "errored": errored,
+        "cancelled": sum(u.status == "cancelled" for u in usages),
+        "tokens_in": sum(u.tokens_in for u in usages),
+        "tokens_out": sum(u.tokens_out for u in usages),
+        "cost": sum((u.cost for u in usages), Decimal(0)),
+        "error_rate": errored / requests if requests else None,
+        "cache_hit_rate": sum(flags) / len(flags) if flags else None,
+    }
+
+
+def counters_of(kpis: dict[str, Any]) -> dict[str, Any]:
+    """The counter fields of an API KPI object, cost as Decimal."""
+    keys = ("requests", "succeeded", "errored", "cancelled", "tokens_in", "tokens_out", "error_rate", "cache_hit_rate")
+    return {**{k: kpis[k] for k in keys}, "cost": Decimal(kpis["cost"])}
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """Plain helpers for the test modules (pytest's importlib mode gives them no import path to conftest)."""
+
+    usage_event = staticmethod(usage_event)
+    publish_all = staticmethod(publish_all)
+    wait_caught_up = staticmethod(wait_caught_up)
+    get_json = staticmethod(get_json)
+    assert_error_shape = staticmethod(assert_error_shape)
+    expected_kpis = staticmethod(expected_kpis)
+    counters_of = staticmethod(counters_of)
+
+
+@pytest.fixture(scope="session")
+def h() -> Helpers:
+    return Helpers()
