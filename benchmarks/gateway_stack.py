@@ -35,6 +35,9 @@ _ENV_DEFAULTS = {
 # tenants.rate_limit_tpm is an int4 column (the API's own ceiling, 1e10, fails with a 500).
 TENANT_RPM = 10_000_000
 TENANT_TPM = 2_000_000_000
+# A plan quota the bench never reaches, so the gateway runs its quota check with a hash present (billing
+# may have subscribed the tenant to a plan whose quota a benchmark would use up in seconds).
+BENCH_QUOTA = {"token_limit": 10**15, "request_limit": 10**12}
 
 
 @dataclass
@@ -145,6 +148,8 @@ def start_gateway(
         },
     )
     key = _admin_post(base, f"/admin/tenants/{tenant['id']}/keys", admin_key, {"name": "bench"})
+    asyncio.run(subscribe_unlimited_plan(env, str(tenant["id"])))
+    asyncio.run(set_bench_quota(env["REDIS_URL"], str(tenant["id"])))
     return GatewayRun(
         base_url=base,
         pid=gateway.pid,
@@ -153,6 +158,44 @@ def start_gateway(
         usage_writer_pid=writer.pid,
         tracing=tracing,
     )
+
+
+_UNLIMITED_PLAN = """
+    insert into subscriptions (tenant_id, plan_code, current_period_start, current_period_end, plan_since)
+    values ($1::uuid, 'enterprise', date_trunc('month', now()), date_trunc('month', now()) + interval '1 month', now())
+    on conflict (tenant_id) do update set plan_code = 'enterprise'
+"""
+
+
+async def subscribe_unlimited_plan(env: dict[str, str], tenant_id: str) -> None:
+    """Put the bench tenant on billing's 'enterprise' plan (no request limit, overage billed, no hard cap).
+
+    A running billing meter subscribes every metered tenant to 'free' and publishes that plan's quota
+    (1,000 requests), which would block the benchmark within seconds. Skipped without billing's tables.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(env["ADMIN_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(_UNLIMITED_PLAN, tenant_id)
+    except asyncpg.UndefinedTableError:
+        pass
+    finally:
+        await conn.close()
+
+
+async def set_bench_quota(redis_url: str, tenant_id: str) -> None:
+    """Publish BENCH_QUOTA for the bench tenant the way billing does (aiaas.quota.reconcile)."""
+    import redis.asyncio as redis_asyncio
+
+    from aiaas.quota import QuotaState, reconcile
+
+    client = redis_asyncio.from_url(redis_url)
+    try:
+        state = QuotaState("bench", BENCH_QUOTA["token_limit"], BENCH_QUOTA["request_limit"], 0, 0, 0, "bench")
+        await reconcile(client, tenant_id, state)
+    finally:
+        await client.aclose()
 
 
 async def _count_rows(dsn: str, tenant_id: str) -> int:

@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from aiaas.resilience import BreakerRegistry, BreakerState, RetryPolicy, retry_async
 from gateway.catalog import Deployment, ModelAlias
-from gateway.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_LATENCY
+from gateway.metrics import upstream_series
 from gateway.providers.base import ChatStream, Completion, ProviderAdapter, ProviderError
 
 __all__ = ["Failover", "Served", "AllDeploymentsFailed"]
@@ -139,5 +139,6 @@ class Failover:
                 outcome = exc.code
                 raise
             finally:
-                UPSTREAM_ATTEMPTS.labels(deployment=dep.name, outcome=outcome).inc()
-                UPSTREAM_LATENCY.labels(deployment=dep.name).observe(time.perf_counter() - started)
+                attempts_total, latency = upstream_series(dep.name, outcome)
+                attempts_total.inc()
+                latency.observe(time.perf_counter() - started)

@@ -7,21 +7,32 @@ then debits all of them; a rejected request debits nothing. A request bucket nee
 needs the estimated tokens, or a full bucket when the estimate exceeds the limit, so one big request can
 still pass when idle (and leaves the bucket in debt). `settle` charges the difference between the actual and
 the estimated tokens once the response is known; overuse leaves debt that later requests wait out.
+
+The same script call also enforces the plan quota (aiaas.quota, written by billing): `acquire` checks the
+tenant's `quota:{tenant_id}` hash first and refuses without debiting any bucket when the period's tokens or
+requests are used up; `settle` adds what the request used to it. So quota costs no extra round trip, and
+`settle_soon` batches the settles of concurrent requests into one pipelined round trip.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import redis.asyncio as redis_asyncio
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
+
+from aiaas.quota import ADD_USAGE_LUA, CHECK_LUA, quota_message
 
 __all__ = ["Limits", "LimitDecision", "RateLimiter", "format_reset"]
+
+log = logging.getLogger(__name__)
 
 _WINDOW_S = 60.0
 _BUCKET_NAMES = ("tenant_requests", "tenant_tokens", "key_requests", "key_tokens")
@@ -48,6 +59,11 @@ class LimitDecision:
     remaining_tokens: int | None
     reset_tokens_s: float | None
     blocked_by: str | None
+    # Set when the plan quota refused the request: "tokens" or "requests", and the words for the 429.
+    quota_exceeded: str | None = None
+    quota_message: str | None = None
+    # True when admission reserved 1 request and the estimated tokens in the quota hash (settle corrects it).
+    quota_reserved: bool = False
 
     def headers(self) -> dict[str, str]:
         """OpenAI-style x-ratelimit-* headers, plus Retry-After when the request was rejected."""
@@ -60,7 +76,7 @@ class LimitDecision:
             headers["x-ratelimit-limit-tokens"] = str(self.limit_tokens)
             headers["x-ratelimit-remaining-tokens"] = str(self.remaining_tokens)
             headers["x-ratelimit-reset-tokens"] = format_reset(self.reset_tokens_s or 0.0)
-        if not self.allowed:
+        if not self.allowed and self.quota_exceeded is None:  # a used-up quota returns next period
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))
         return headers
 
@@ -82,7 +98,12 @@ def format_reset(seconds: float) -> str:
 
 @cache
 def _script_source() -> str:
-    return resources.files("gateway").joinpath("rate_limit.lua").read_text(encoding="utf-8")
+    # Billing's quota snippets, wrapped as Lua functions (their KEYS/ARGV become parameters).
+    quota = (
+        f"local function quota_check(KEYS)\n{CHECK_LUA}\nend\n"
+        f"local function quota_add(KEYS, ARGV)\n{ADD_USAGE_LUA}\nend\n"
+    )
+    return quota + resources.files("gateway").joinpath("rate_limit.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,8 @@ class RateLimiter:
         # Kept for its SHA and for loading the script on NOSCRIPT; calls go straight to EVALSHA
         # because AsyncScript.__call__ pays a typing.Protocol isinstance check on every call.
         self._script: AsyncScript = redis.register_script(_script_source())
+        self._pending: list[tuple[list[str], list[str | int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def _run(self, keys: list[str], args: list[str | int]) -> Any:
         try:
@@ -133,21 +156,40 @@ class RateLimiter:
         return [f"{tenant}:req", f"{tenant}:tok", f"{tenant}:key:{key_id}:req", f"{tenant}:key:{key_id}:tok"]
 
     async def acquire(
-        self, *, tenant_id: str, key_id: str, tenant_limits: Limits, key_limits: Limits, estimated_tokens: int
+        self,
+        *,
+        tenant_id: str,
+        key_id: str,
+        tenant_limits: Limits,
+        key_limits: Limits,
+        estimated_tokens: int,
+        quota_key: str | None = None,
     ) -> LimitDecision:
-        """Admit one request of `estimated_tokens` and debit every bucket, or reject and debit nothing."""
+        """Admit one request of `estimated_tokens` and debit every bucket, or reject and debit nothing.
+
+        With `quota_key` (aiaas.quota.quota_key) the plan quota is checked first, in the same call.
+        """
         capacities = _capacities(tenant_limits, key_limits)
-        if not any(capacities):
-            return LimitDecision(True, 0.0, None, None, None, None, None, None, None)
+        if not any(capacities) and quota_key is None:
+            return _UNLIMITED
         estimated = max(0, estimated_tokens)
-        reply = await self._run(self.bucket_keys(tenant_id, key_id), ["acquire", *capacities, 1, estimated])
-        allowed = bool(int(reply[0]))
+        keys = self.bucket_keys(tenant_id, key_id)
+        if quota_key is not None:
+            keys.append(quota_key)
+        reply = _text(await self._run(keys, ["acquire", *capacities, 1, estimated])).split("|", 7)
+        allowed = reply[0] == "1"
         buckets = [
             _Bucket(name, cap, min(max(cost, 1), cap), float(raw))
-            for name, cap, cost, raw in zip(_BUCKET_NAMES, capacities, (1, estimated) * 2, reply[1:], strict=True)
+            for name, cap, cost, raw in zip(_BUCKET_NAMES, capacities, (1, estimated) * 2, reply[1:5], strict=True)
             if cap
         ]
-        return _decide(allowed, buckets)
+        if exceeded := reply[5]:
+            return _decide_quota(exceeded, reply[7], buckets)
+        reserved = reply[6] == "1"
+        if not buckets:
+            return _UNLIMITED_RESERVED if reserved else _UNLIMITED
+        decision = _decide(allowed, buckets)
+        return replace(decision, quota_reserved=True) if reserved else decision
 
     async def settle(
         self,
@@ -158,13 +200,109 @@ class RateLimiter:
         key_limits: Limits,
         estimated_tokens: int,
         actual_tokens: int,
+        quota_key: str | None = None,
+        quota_delta: tuple[int, int] | None = None,
     ) -> None:
-        """Charge the token buckets `actual - estimated` (a refund when negative; overuse becomes debt)."""
-        delta = max(0, actual_tokens) - max(0, estimated_tokens)
+        """Charge the token buckets `actual - estimated` (a refund when negative; overuse becomes debt).
+
+        With `quota_key`, also add `quota_delta` (tokens, requests) to the plan quota: by default the request
+        and its `actual_tokens`; after a reservation at admission, only the correction.
+        """
+        call = self._settle_call(
+            tenant_id, key_id, tenant_limits, key_limits, estimated_tokens, actual_tokens, quota_key, quota_delta
+        )
+        if call is not None:
+            await self._run(*call)
+
+    def settle_soon(
+        self,
+        *,
+        tenant_id: str,
+        key_id: str,
+        tenant_limits: Limits,
+        key_limits: Limits,
+        estimated_tokens: int,
+        actual_tokens: int,
+        quota_key: str | None = None,
+        quota_delta: tuple[int, int] | None = None,
+    ) -> None:
+        """`settle` without waiting: queued, then sent with every other queued settle in one pipeline.
+
+        One flush at a time: settles queued while a flush waits for Redis go out together in the next,
+        so under load a round trip carries many of them, and when idle one goes out on the next loop turn.
+        """
+        call = self._settle_call(
+            tenant_id, key_id, tenant_limits, key_limits, estimated_tokens, actual_tokens, quota_key, quota_delta
+        )
+        if call is None:
+            return
+        self._pending.append(call)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_while_pending(), name="rate-limit settle")
+
+    async def _flush_while_pending(self) -> None:
+        try:
+            while self._pending:
+                await self.flush()
+        finally:
+            self._flusher = None
+
+    async def flush(self) -> None:
+        """Send every queued settle in one pipeline (one round trip); a Redis failure is logged, not raised."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in batch:
+                    pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
+            for (keys, args), result in zip(batch, results, strict=True):
+                if isinstance(result, NoScriptError):  # Redis restarted: load the script and redo it
+                    await self._run(keys, args)
+                elif isinstance(result, Exception):
+                    raise result
+        except (RedisError, OSError) as exc:
+            # Limits and the edge's quota counter are best effort; billing reconciles the quota from Postgres.
+            log.warning("rate limiter: settles not applied", extra={"count": len(batch), "error": repr(exc)})
+
+    async def drain(self) -> None:
+        """Apply every queued settle now (graceful shutdown)."""
+        if self._flusher is not None:
+            await self._flusher
+        await self.flush()
+
+    def _settle_call(
+        self,
+        tenant_id: str,
+        key_id: str,
+        tenant_limits: Limits,
+        key_limits: Limits,
+        estimated_tokens: int,
+        actual_tokens: int,
+        quota_key: str | None,
+        quota_delta: tuple[int, int] | None,
+    ) -> tuple[list[str], list[str | int]] | None:
+        actual = max(0, actual_tokens)
+        delta = actual - max(0, estimated_tokens)
         token_capacities = [0, tenant_limits.tokens_per_minute or 0, 0, key_limits.tokens_per_minute or 0]
         if delta == 0 or not any(token_capacities):
-            return
-        await self._run(self.bucket_keys(tenant_id, key_id), ["settle", *token_capacities, 0, delta])
+            if quota_key is None:
+                return None
+            token_capacities = [0, 0, 0, 0]
+        keys = self.bucket_keys(tenant_id, key_id)
+        if quota_key is not None:
+            keys.append(quota_key)
+        quota_tokens, quota_requests = quota_delta if quota_delta is not None else (actual, 1)
+        return keys, ["settle", *token_capacities, 0, delta, quota_tokens, quota_requests]
+
+
+_UNLIMITED = LimitDecision(True, 0.0, None, None, None, None, None, None, None)
+_UNLIMITED_RESERVED = replace(_UNLIMITED, quota_reserved=True)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _capacities(tenant_limits: Limits, key_limits: Limits) -> list[int]:
@@ -191,6 +329,24 @@ def _decide(allowed: bool, buckets: list[_Bucket]) -> LimitDecision:
         remaining_tokens=tokens.remaining if tokens else None,
         reset_tokens_s=tokens.reset_s if tokens else None,
         blocked_by=blocker.name if blocker else None,
+    )
+
+
+def _decide_quota(exceeded: str, limit_name: str, buckets: list[_Bucket]) -> LimitDecision:
+    """Refused by the plan quota: the buckets (untouched) still report their levels."""
+    decision = _decide(True, buckets)
+    return LimitDecision(
+        allowed=False,
+        retry_after_s=0.0,
+        limit_requests=decision.limit_requests,
+        remaining_requests=decision.remaining_requests,
+        reset_requests_s=decision.reset_requests_s,
+        limit_tokens=decision.limit_tokens,
+        remaining_tokens=decision.remaining_tokens,
+        reset_tokens_s=decision.reset_tokens_s,
+        blocked_by="quota",
+        quota_exceeded=exceeded,
+        quota_message=quota_message(exceeded, limit_name),
     )
 
 

@@ -161,6 +161,12 @@ def spawn_gateway(run_dir: Path, infra_urls: InfraUrls, models_file: Path, sim_u
 
 
 @pytest.fixture(scope="session")
+def second_gateway(spawn_gateway) -> str:
+    """A second gateway process on the same Postgres, NATS and Redis (shared limits and quotas)."""
+    return spawn_gateway(name="gateway-2")
+
+
+@pytest.fixture(scope="session")
 def gateway_base_env(infra_urls: InfraUrls, models_file: Path, sim_url: str) -> dict[str, str]:
     return gateway_env(infra_urls, models_file, sim_url)
 

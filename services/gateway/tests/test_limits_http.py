@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import pytest
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "count me"}], "max_tokens": 5}
 
@@ -43,11 +42,6 @@ async def test_key_tpm_limit_blocks(gateway_url, make_tenant):
     assert 429 in statuses and 200 in statuses
     limited = next(r for r in results if r[0] == 429)
     assert limited[1]["x-ratelimit-limit-tokens"] == "30"
-
-
-@pytest.fixture(scope="module")
-def second_gateway(spawn_gateway):
-    return spawn_gateway(name="gateway-2")
 
 
 async def test_two_gateway_processes_share_the_limit(gateway_url, second_gateway, make_tenant):

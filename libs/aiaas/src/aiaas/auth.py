@@ -3,11 +3,13 @@
 Only a SHA-256 of the key is stored (keys are 192-bit random, so a slow hash
 adds nothing). Resolution goes through the SECURITY DEFINER function
 `auth_lookup_api_key`, the one sanctioned way for the RLS-bound runtime role to
-find a key before it knows the tenant. Results are cached briefly in-process.
+find a key before it knows the tenant. Results are cached briefly in-process, and
+concurrent misses for one key share a single lookup (no stampede when it expires).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -80,6 +82,7 @@ class ApiKeyResolver:
         self._ttl = cache_ttl_s
         self._max = max_entries
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lookups: dict[str, asyncio.Task[Principal | None]] = {}
 
     def forget(self, key_hash: str | None = None) -> None:
         """Drop one cached key (after a revoke in this process) or all of them."""
@@ -101,12 +104,22 @@ class ApiKeyResolver:
         if hit is not None and hit[0] > now:
             principal = hit[1]
         else:
-            principal = await self._lookup(key_hash)
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-            self._cache[key_hash] = (now + self._ttl, principal)
+            lookup = self._lookups.get(key_hash)
+            if lookup is None:
+                lookup = asyncio.ensure_future(self._lookup_and_cache(key_hash))
+                self._lookups[key_hash] = lookup
+                lookup.add_done_callback(lambda _: self._lookups.pop(key_hash, None))
+            # Shielded: one caller giving up must not cancel the lookup the others wait for.
+            principal = await asyncio.shield(lookup)
         if principal is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
+        return principal
+
+    async def _lookup_and_cache(self, key_hash: str) -> Principal | None:
+        principal = await self._lookup(key_hash)
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[key_hash] = (time.monotonic() + self._ttl, principal)
         return principal
 
     async def _lookup(self, key_hash: str) -> Principal | None:

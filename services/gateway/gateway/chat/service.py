@@ -14,11 +14,12 @@ from redis.exceptions import RedisError
 
 from aiaas.auth import Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
+from aiaas.quota import quota_key
 from gateway.catalog import ModelAlias
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.failover import AllDeploymentsFailed, Served
 from gateway.metering import RequestRecord
-from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, REQUEST_LATENCY, REQUESTS, TTFT
+from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.rate_limit import LimitDecision, Limits
 from gateway.state import GatewayState
@@ -61,6 +62,17 @@ def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
     return chars // 4 + 4 * len(payload.get("messages", ()))
 
 
+_NO_LIMITS = Limits()
+
+
+class QuotaExceeded(PlatformError):
+    """The tenant's plan quota for the billing period is used up (aiaas.quota)."""
+
+    status = 429
+    type = "quota_exceeded"
+    default_code = "quota_exceeded"
+
+
 class ChatCall:
     """One request's journey; created per request by the endpoint."""
 
@@ -81,6 +93,7 @@ class ChatCall:
         self.estimated_tokens = self.prompt_estimate + max_out
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
+        self.quota_key = quota_key(self.tenant)
         self.tenant_limits, self.key_limits = self._limits()
 
     # -- admission ---------------------------------------------------------
@@ -106,23 +119,15 @@ class ChatCall:
         return tenant, Limits(requests_per_minute=p.key_rpm, tokens_per_minute=p.key_tpm)
 
     async def admit(self) -> None:
-        tenant_limits, key_limits = self.tenant_limits, self.key_limits
-        if not any(
-            (
-                tenant_limits.requests_per_minute,
-                tenant_limits.tokens_per_minute,
-                key_limits.requests_per_minute,
-                key_limits.tokens_per_minute,
-            )
-        ):
-            return
+        """Plan quota and rate limits, in one Redis call; raises 429 when either refuses."""
         try:
             decision = await self.state.limiter.acquire(
                 tenant_id=self.tenant,
                 key_id=str(self.principal.key_id),
-                tenant_limits=tenant_limits,
-                key_limits=key_limits,
+                tenant_limits=self.tenant_limits,
+                key_limits=self.key_limits,
                 estimated_tokens=self.estimated_tokens,
+                quota_key=self.quota_key,
             )
         except (RedisError, OSError) as exc:
             # Limits protect budgets, they are not worth an outage: serve, and say so loudly.
@@ -130,6 +135,9 @@ class ChatCall:
             log.warning("rate limiter unavailable, request admitted", extra={"error": repr(exc)})
             return
         self.decision = decision
+        if decision.quota_exceeded is not None:
+            RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit="quota").inc()
+            raise QuotaExceeded(decision.quota_message or "Quota exceeded.", headers=decision.headers())
         if not decision.allowed:
             RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit=decision.blocked_by or "unknown").inc()
             raise RateLimited(
@@ -183,7 +191,7 @@ class ChatCall:
         status, http_status, error_code = "cancelled", 200, None
         try:
             self.record.mark_first_token()
-            TTFT.labels(tenant=self.tenant, model=self.record.model_alias).observe(self.record.ttft_ms / 1000)
+            ttft_series(self.tenant, self.record.model_alias).observe((self.record.ttft_ms or 0.0) / 1000)
             yield served.first_event
             async for event in stream.events:
                 yield event
@@ -231,8 +239,9 @@ class ChatCall:
         reached: bool = True,
     ) -> None:
         elapsed = time.perf_counter() - self.record.started
-        REQUESTS.labels(tenant=self.tenant, model=self.record.model_alias, status=status).inc()
-        REQUEST_LATENCY.labels(tenant=self.tenant, model=self.record.model_alias, status=status).observe(elapsed)
+        count, latency = request_series(self.tenant, self.record.model_alias, status)
+        count.inc()
+        latency.observe(elapsed)
         if reached:
             self.state.meter.record(
                 self.record,
@@ -241,17 +250,25 @@ class ChatCall:
                 http_status=http_status,  # type: ignore[arg-type]
                 error_code=error_code,
             )
-        if self.decision is not None:
-            self.state.spawn(
-                self.state.limiter.settle(
-                    tenant_id=self.tenant,
-                    key_id=str(self.principal.key_id),
-                    tenant_limits=self.tenant_limits,
-                    key_limits=self.key_limits,
-                    estimated_tokens=self.estimated_tokens,
-                    actual_tokens=usage.tokens_in + usage.tokens_out,
-                )
-            )
+        # Buckets are settled only if acquire debited them; the quota counts every request that reached
+        # a provider. Admission reserved 1 request and the estimate in the quota, so settle corrects that
+        # reservation (or returns it when no provider was reached). All of it goes to Redis with other
+        # requests' settles in one pipelined round trip.
+        debited = self.decision is not None
+        actual = usage.tokens_in + usage.tokens_out
+        quota_delta: tuple[int, int] | None = None
+        if debited and self.decision.quota_reserved:  # type: ignore[union-attr]
+            quota_delta = (actual - self.estimated_tokens, 0) if reached else (-self.estimated_tokens, -1)
+        self.state.limiter.settle_soon(
+            tenant_id=self.tenant,
+            key_id=str(self.principal.key_id),
+            tenant_limits=self.tenant_limits if debited else _NO_LIMITS,
+            key_limits=self.key_limits if debited else _NO_LIMITS,
+            estimated_tokens=self.estimated_tokens,
+            actual_tokens=actual,
+            quota_key=self.quota_key if reached or quota_delta is not None else None,
+            quota_delta=quota_delta,
+        )
 
 
 def _unavailable(exc: AllDeploymentsFailed) -> PlatformError:

@@ -1,27 +1,34 @@
 """Durable emission: an event is safe once JetStream acked it or the outbox row committed.
 
-Hot paths call `emit_soon` and move on; `drain` at shutdown waits for every
-event still in flight, so a graceful stop loses nothing.
+Hot paths call `emit_soon` and move on: queued events are published in batches (one flush at a time;
+events emitted while a batch waits for its acks form the next one), and whatever JetStream did not ack
+goes to the tenant's outbox. `drain` at shutdown waits for every event still queued or in flight, so a
+graceful stop loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Literal
 
+from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.outbox import write_outbox
-from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
+from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher, PendingEvent
 from aiaas.observability.metrics import EVENTS_TO_OUTBOX
 
 __all__ = ["DurableEmitter"]
 
 log = logging.getLogger(__name__)
+
+Destination = Literal["jetstream", "outbox"]
+_Queued = tuple[PendingEvent, "asyncio.Future[Destination]"]
 
 
 class DurableEmitter:
@@ -37,9 +44,11 @@ class DurableEmitter:
         self._publisher = publisher
         self._sessions = sessions
         self._is_connected = is_connected
-        self._in_flight: set[asyncio.Task[str]] = set()
+        self._queue: list[_Queued] = []
+        self._flushing = 0
+        self._flusher: asyncio.Task[None] | None = None
 
-    async def emit(self, event: EventEnvelope) -> Literal["jetstream", "outbox"]:
+    async def emit(self, event: EventEnvelope) -> Destination:
         """Return only once the event is durable; says where it went."""
         if self._is_connected():
             try:
@@ -52,23 +61,67 @@ class DurableEmitter:
         EVENTS_TO_OUTBOX.labels(type=event.type).inc()
         return "outbox"
 
-    def emit_soon(self, event: EventEnvelope) -> asyncio.Task[str]:
-        """Start making `event` durable without waiting; tracked until done for `drain`."""
-        task = asyncio.create_task(self.emit(event), name=f"emit {event.id}")
-        self._in_flight.add(task)
-        task.add_done_callback(self._done)
-        return task
+    def emit_soon(self, event: EventEnvelope) -> asyncio.Future[Destination]:
+        """Start making `event` durable without waiting; tracked until done for `drain`.
 
-    def _done(self, task: asyncio.Task[str]) -> None:
-        self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event could not be made durable", exc_info=task.exception())
+        The returned future says where the event went; the publish span is a child of the current one.
+        """
+        done: asyncio.Future[Destination] = asyncio.get_running_loop().create_future()
+        self._queue.append((PendingEvent(event, otel_context.get_current()), done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_while_queued(), name="emit batches")
+        return done
+
+    async def _flush_while_queued(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                self._flushing = len(batch)
+                await self._flush(batch)
+        finally:
+            self._flushing = 0
+            self._flusher = None
+
+    async def _flush(self, batch: list[_Queued]) -> None:
+        pending = [item for item, _ in batch]
+        if self._is_connected():
+            errors = await self._publisher.publish_batch(pending)
+        else:
+            errors = [ConnectionError("NATS is not connected")] * len(batch)
+        to_outbox: dict[uuid.UUID, list[_Queued]] = {}
+        for (item, done), error in zip(batch, errors, strict=True):
+            if error is None:
+                done.set_result("jetstream")
+            else:
+                to_outbox.setdefault(item.event.tenant_id, []).append((item, done))
+        if to_outbox:
+            first_error = next(error for error in errors if error is not None)
+            count = sum(len(items) for items in to_outbox.values())
+            log.warning("publish failed, using outbox", extra={"error": repr(first_error), "events": count})
+        for tenant_id, items in to_outbox.items():
+            await self._to_outbox(tenant_id, items)
+
+    async def _to_outbox(self, tenant_id: uuid.UUID, items: list[_Queued]) -> None:
+        """One transaction for a tenant's events; each is durable once it commits."""
+        try:
+            async with tenant_session(self._sessions, tenant_id) as session:
+                for item, _ in items:
+                    await write_outbox(session, item.event)
+        except Exception as exc:  # not hidden: logged per event, and each future carries it
+            for item, done in items:
+                log.error("event could not be made durable", exc_info=exc, extra={"event_id": str(item.event.id)})
+                done.set_exception(exc)
+                done.exception()  # retrieved here: nobody has to await an emit_soon
+            return
+        for item, done in items:
+            EVENTS_TO_OUTBOX.labels(type=item.event.type).inc()
+            done.set_result("outbox")
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        return len(self._queue) + self._flushing
 
     async def drain(self, timeout_s: float = 30.0) -> None:
-        """Wait for every in-flight emission (graceful shutdown)."""
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+        """Wait for every queued and in-flight emission (graceful shutdown)."""
+        if self._flusher is not None:
+            await asyncio.wait({self._flusher}, timeout=timeout_s)

@@ -1,23 +1,41 @@
-"""JetStream publisher: deterministic `Nats-Msg-Id`, trace headers, awaits the stream's ack."""
+"""JetStream publisher: deterministic `Nats-Msg-Id`, trace headers, awaits the stream's ack.
+
+`publish` sends one event and waits for its ack; `publish_batch` sends many back to back and waits for
+all their acks together (one round trip's wait for the lot), each still acked, or failed, on its own.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import nats.errors
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aiaas.events.envelope import EventEnvelope
 from aiaas.observability.metrics import EVENTS_PUBLISHED
 from aiaas.observability.tracing import extract_trace_context, inject_trace_headers
 
-__all__ = ["EventPublisher", "NATS_UNAVAILABLE"]
+__all__ = ["EventPublisher", "NATS_UNAVAILABLE", "PendingEvent"]
 
 # Everything NATS raises while the server is down, restarting or JetStream is recovering.
 NATS_UNAVAILABLE: tuple[type[BaseException], ...] = (nats.errors.Error, OSError)
 
 _tracer = trace.get_tracer("aiaas.events")
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event waiting to be published, with the trace context it was emitted in."""
+
+    event: EventEnvelope
+    context: otel_context.Context
 
 
 class EventPublisher:
@@ -42,6 +60,59 @@ class EventPublisher:
             span.set_attribute("messaging.nats.duplicate", bool(ack.duplicate))
         EVENTS_PUBLISHED.labels(stream=ack.stream, type=event.type).inc()
         return ack.seq
+
+    async def publish_batch(self, pending: Sequence[PendingEvent]) -> list[BaseException | None]:
+        """Publish every event, then await all acks together (up to the timeout).
+
+        Returns, per event, None once JetStream acked it, else the error (NATS down, timeout, no stream).
+        Each event gets its own producer span, a child of the context it was emitted in.
+        """
+        spans = [self._start_span(item.event, item.event.subject, item.context) for item in pending]
+        errors: list[BaseException | None] = [None] * len(pending)
+        acks: list[asyncio.Future[PubAck] | None] = []
+        for i, (item, span) in enumerate(zip(pending, spans, strict=True)):
+            headers = {"Nats-Msg-Id": str(item.event.id)}
+            propagate.inject(headers, context=trace.set_span_in_context(span))
+            try:
+                acks.append(await self._js.publish_async(item.event.subject, item.event.to_json(), headers=headers))
+            except NATS_UNAVAILABLE as exc:
+                errors[i] = exc
+                acks.append(None)
+        waiting = [ack for ack in acks if ack is not None]
+        if waiting:
+            await asyncio.wait(waiting, timeout=self._timeout_s)
+        for i, (item, span, ack) in enumerate(zip(pending, spans, acks, strict=True)):
+            if ack is not None:
+                if not ack.done():
+                    ack.cancel()
+                    errors[i] = nats.errors.TimeoutError()
+                elif ack.exception() is not None:
+                    errors[i] = ack.exception()
+                else:
+                    result = ack.result()
+                    span.set_attribute("messaging.nats.duplicate", bool(result.duplicate))
+                    EVENTS_PUBLISHED.labels(stream=result.stream, type=item.event.type).inc()
+            if (error := errors[i]) is not None:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.end()
+        return errors
+
+    @staticmethod
+    def _start_span(event: EventEnvelope, subject: str, context: otel_context.Context) -> trace.Span:
+        # Parent: the span the event was emitted under, else the context captured in the envelope.
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            context = extract_trace_context(event.trace)
+        return _tracer.start_span(
+            f"publish {event.type}",
+            context=context,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": subject,
+                "messaging.message.id": str(event.id),
+            },
+        )
 
     async def has_stream_for(self, subject: str) -> bool:
         """Does any stream take `subject`? (False means a publish can never succeed.)"""
