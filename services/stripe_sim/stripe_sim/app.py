@@ -1,0 +1,54 @@
+"""Application factory of the Stripe stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aiaas.errors import install_error_handlers
+from stripe_sim.api_customers import catalog_routes
+from stripe_sim.api_events import event_routes
+from stripe_sim.api_invoices import invoice_routes
+from stripe_sim.api_metering import metering_routes
+from stripe_sim.api_subscriptions import subscription_routes
+from stripe_sim.config import Settings
+from stripe_sim.control_api import control_router
+from stripe_sim.state import SimState
+from stripe_sim.wire import unknown_route
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the state (objects, logs, webhook client) is born in lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, SimState]]:
+        state = SimState(settings)
+        await state.webhooks.start()
+        try:
+            yield {"sim": state}
+        finally:
+            await state.webhooks.close()
+
+    # The /v1 endpoints are plain Starlette routes sharing one pipeline (stripe_sim.wire) that
+    # decodes Stripe's form encoding and renders Stripe's error shape; only /_sim uses FastAPI models.
+    app = FastAPI(
+        title="stripe-sim",
+        description="Stand-in for the subset of Stripe's API that billing uses",
+        lifespan=lifespan,
+        routes=[
+            *catalog_routes(),
+            *metering_routes(),
+            *subscription_routes(),
+            *invoice_routes(),
+            *event_routes(),
+        ],
+    )
+    app.include_router(control_router)
+    app.router.routes.append(unknown_route())
+    install_error_handlers(app)
+    return app

@@ -1,0 +1,29 @@
+"""Settings of the Stripe stand-in (env prefix `STRIPE_SIM_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
+
+__all__ = ["API_VERSION", "Settings"]
+
+# The version the official SDK pinned in constraints.txt sends; echoed when a request names none.
+API_VERSION = "2026-10-28.endive"
+
+
+class Settings(ServiceSettings):
+    """Where to listen, which secret keys are valid, how webhooks are delivered."""
+
+    model_config = SettingsConfigDict(env_prefix="STRIPE_SIM_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "stripe-sim"
+    host: str = "127.0.0.1"
+    port: int = 8092
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Accepted secret keys; empty = any key that starts with `sk_test_` or `rk_test_`.",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60, description="Timeout of one webhook delivery.")
+    access_log: bool = False
