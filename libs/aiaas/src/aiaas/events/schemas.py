@@ -10,10 +10,37 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-__all__ = ["UsageRecorded", "USAGE_RECORDED", "EVENT_DATA_MODELS"]
+__all__ = [
+    "UsageRecorded",
+    "USAGE_RECORDED",
+    "UsageMetered",
+    "USAGE_METERED",
+    "QuotaThresholdReached",
+    "QUOTA_THRESHOLD_REACHED",
+    "InvoiceLine",
+    "InvoiceFinalized",
+    "INVOICE_FINALIZED",
+    "PlanChanged",
+    "PLAN_CHANGED",
+    "BalanceToppedUp",
+    "BALANCE_TOPPED_UP",
+    "EVENT_DATA_MODELS",
+]
 
 USAGE_RECORDED = "usage.recorded"
+USAGE_METERED = "billing.usage.metered"
+QUOTA_THRESHOLD_REACHED = "billing.quota.threshold_reached"
+INVOICE_FINALIZED = "billing.invoice.finalized"
+PLAN_CHANGED = "billing.plan.changed"
+BALANCE_TOPPED_UP = "billing.balance.topped_up"
 _PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def _plain_decimal(value: object, name: str) -> object:
+    """Money never travels as a float or in exponent notation."""
+    if isinstance(value, float) or (isinstance(value, str) and not _PLAIN_DECIMAL.match(value)):
+        raise ValueError(f"{name} must be a plain decimal string")
+    return value
 
 
 class UsageRecorded(BaseModel):
@@ -43,14 +70,113 @@ class UsageRecorded(BaseModel):
     @field_validator("cost", mode="before")
     @classmethod
     def _cost_is_plain_decimal(cls, value: object) -> object:
-        # Money never travels as a float or in exponent notation.
-        if isinstance(value, float) or (isinstance(value, str) and not _PLAIN_DECIMAL.match(value)):
-            raise ValueError("cost must be a plain decimal string")
-        return value
+        return _plain_decimal(value, "cost")
 
     @field_serializer("cost")
     def _cost_as_string(self, cost: Decimal) -> str:
         return format(cost, "f")
 
 
-EVENT_DATA_MODELS: dict[str, type[BaseModel]] = {USAGE_RECORDED: UsageRecorded}
+class UsageMetered(BaseModel):
+    """Billing metered one usage event: its period, tier and overage charge (minor units, unrounded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_event_id: uuid.UUID
+    period_start: datetime
+    model_alias: str
+    tier: str
+    tokens_in: int = Field(ge=0)
+    tokens_out: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    charge: Decimal = Field(ge=0)
+
+    @field_validator("charge", mode="before")
+    @classmethod
+    def _charge_is_plain_decimal(cls, value: object) -> object:
+        return _plain_decimal(value, "charge")
+
+    @field_serializer("charge")
+    def _charge_as_string(self, charge: Decimal) -> str:
+        return format(charge, "f")
+
+
+class QuotaThresholdReached(BaseModel):
+    """A tenant's usage in the period crossed one of its plan's soft-limit percentages (once per period)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period_start: datetime
+    threshold_pct: int = Field(ge=1)
+    used_tokens: int = Field(ge=0)
+    included_tokens: int = Field(ge=0)
+    plan: str
+
+
+class InvoiceLine(BaseModel):
+    """One line of a finalized invoice; `unit_amount` is per 1,000 tokens on token lines."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str
+    tier: str | None
+    quantity: int = Field(ge=0)
+    unit_amount: Decimal = Field(ge=0)
+    amount_minor: int = Field(ge=0)
+
+    @field_validator("unit_amount", mode="before")
+    @classmethod
+    def _unit_amount_is_plain_decimal(cls, value: object) -> object:
+        return _plain_decimal(value, "unit_amount")
+
+    @field_serializer("unit_amount")
+    def _unit_amount_as_string(self, unit_amount: Decimal) -> str:
+        return format(unit_amount, "f")
+
+
+class InvoiceFinalized(BaseModel):
+    """A period was closed into an immutable invoice (amounts in minor units of `currency`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    invoice_id: uuid.UUID
+    period_start: datetime
+    period_end: datetime
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+    subtotal_minor: int = Field(ge=0)
+    credits_applied_minor: int = Field(ge=0)
+    tax_minor: int = Field(ge=0)
+    total_minor: int = Field(ge=0)
+    lines: list[InvoiceLine]
+
+
+class PlanChanged(BaseModel):
+    """A tenant's subscription moved to another plan (applies to the open period from `changed_at`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    old_plan: str
+    new_plan: str
+    period_start: datetime
+    changed_at: datetime
+
+
+class BalanceToppedUp(BaseModel):
+    """Prepaid credit was added to a tenant's balance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credit_id: int = Field(ge=1)
+    amount_minor: int = Field(ge=1)
+    balance_minor: int = Field(ge=0)
+    idempotency_key: str
+
+
+EVENT_DATA_MODELS: dict[str, type[BaseModel]] = {
+    USAGE_RECORDED: UsageRecorded,
+    USAGE_METERED: UsageMetered,
+    QUOTA_THRESHOLD_REACHED: QuotaThresholdReached,
+    INVOICE_FINALIZED: InvoiceFinalized,
+    PLAN_CHANGED: PlanChanged,
+    BALANCE_TOPPED_UP: BalanceToppedUp,
+}

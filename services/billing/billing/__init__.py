@@ -1,0 +1,1 @@
+"""Billing: plans, usage metering, prepaid credits, quota state for the gateway, invoices, quota alerts."""

@@ -1,0 +1,1 @@
+"""HTTP API: tenant endpoints (/v1/billing, tenant API key) and platform-admin endpoints (/admin/billing)."""

@@ -1,0 +1,153 @@
+"""Tenant endpoints (`Authorization: Bearer <tenant API key>`); every query runs in the tenant's RLS session."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from aiaas.db import tenant_session
+from aiaas.errors import BadRequest
+from billing.alerts import set_endpoint
+from billing.api.schemas import (
+    AlertEndpointRequest,
+    PlanChoice,
+    TopUpRequest,
+    draft_json,
+    invoice_json,
+    subscription_json,
+    usage_json,
+)
+from billing.credits import balance, top_up
+from billing.deps import PrincipalDep, StateDep
+from billing.invoices import get_invoice, list_invoices
+from billing.invoicing import compute_invoice
+from billing.quota_sync import publish_quota_states, read_quota_states
+from billing.subscriptions import change_plan, read_subscription
+from billing.usage import parse_period, period_usage
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/billing", tags=["billing"])
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("/usage")
+async def get_usage(state: StateDep, principal: PrincipalDep, period: str | None = None) -> dict[str, Any]:
+    """Usage of the open period (`period=current`) or of the period starting on `period` (YYYY-MM-DD)."""
+    day = parse_period(period)
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        usage = await period_usage(session, catalogue, principal.tenant_id, day, _now())
+    return usage_json(usage)
+
+
+@router.get("/invoice/preview")
+async def preview_invoice(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The open period's invoice as it would be if the period closed now (not persisted)."""
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        sub = await read_subscription(session, principal.tenant_id, _now())
+        draft = await compute_invoice(session, catalogue, sub, state.settings.tax_rate)
+    return draft_json(draft)
+
+
+@router.get("/invoices")
+async def get_invoices(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Finalized invoices, newest first."""
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        invoices = await list_invoices(session, principal.tenant_id)
+    return {"data": [invoice_json(invoice) for invoice in invoices]}
+
+
+@router.get("/invoices/{invoice_id}")
+async def get_one_invoice(state: StateDep, principal: PrincipalDep, invoice_id: uuid.UUID) -> dict[str, Any]:
+    """One finalized invoice with its lines."""
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        invoice = await get_invoice(session, principal.tenant_id, invoice_id)
+    return invoice_json(invoice)
+
+
+@router.get("/subscription")
+async def get_subscription(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The tenant's plan and open period (a tenant without one is on 'free')."""
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        sub = await read_subscription(session, principal.tenant_id, _now())
+    return subscription_json(sub, catalogue.plan(sub.plan_code))
+
+
+@router.post("/subscription")
+async def post_subscription(state: StateDep, principal: PrincipalDep, body: PlanChoice) -> dict[str, Any]:
+    """Change plan; it applies to the open period at once and the gateway's limit follows within a second."""
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        _, after = await change_plan(session, catalogue, principal.tenant_id, body.plan, _now())
+        states = await read_quota_states(session, catalogue, principal.tenant_id)
+    await publish_quota_states(state.redis, states)
+    return subscription_json(after, catalogue.plan(after.plan_code))
+
+
+@router.get("/balance")
+async def get_balance(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Prepaid credit balance in minor units."""
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        sub = await read_subscription(session, principal.tenant_id, _now())
+        amount = await balance(session, principal.tenant_id)
+    catalogue = await state.catalogue.get()
+    return {"balance_minor": amount, "currency": catalogue.plan(sub.plan_code).currency}
+
+
+@router.post("/balance/top-ups", status_code=201)
+async def post_top_up(state: StateDep, principal: PrincipalDep, body: TopUpRequest, request: Request) -> JSONResponse:
+    """Add prepaid credit; the same `Idempotency-Key` returns the first result and credits nothing more."""
+    if body.amount_minor > state.settings.max_top_up_minor:
+        raise BadRequest(
+            f"amount_minor must be at most {state.settings.max_top_up_minor}.",
+            code="amount_too_large",
+            param="amount_minor",
+        )
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        key = f"auto-{uuid.uuid4()}"
+    elif not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequest(
+            "Idempotency-Key must be 1-200 printable ASCII characters.",
+            code="invalid_idempotency_key",
+            param="Idempotency-Key",
+        )
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        result = await top_up(session, principal.tenant_id, body.amount_minor, key, _now())
+        states = await read_quota_states(session, catalogue, principal.tenant_id)
+    if result.created:
+        await publish_quota_states(state.redis, states)
+    entry = result.entry
+    return JSONResponse(
+        {
+            "id": entry.id,
+            "amount_minor": entry.amount_minor,
+            "balance_minor": entry.balance_after_minor,
+            "idempotency_key": key,
+            "created_at": entry.created_at.isoformat(),
+            "replayed": not result.created,
+        },
+        status_code=201 if result.created else 200,
+    )
+
+
+@router.put("/alerts")
+async def put_alerts(state: StateDep, principal: PrincipalDep, body: AlertEndpointRequest) -> dict[str, Any]:
+    """Send quota alerts to `url`; the signing secret is returned this once (a new one on every PUT)."""
+    async with tenant_session(state.sessions, principal.tenant_id) as session:
+        secret = await set_endpoint(session, principal.tenant_id, body.url)
+    return {"url": body.url, "secret": secret, "signature_header": "X-AIaaS-Signature"}

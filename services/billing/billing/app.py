@@ -1,0 +1,83 @@
+"""Builds the billing FastAPI app; every resource is born in `lifespan`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as redis_asyncio
+from fastapi import FastAPI
+
+from aiaas.auth import ApiKeyResolver
+from aiaas.db import create_engine, session_factory
+from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from billing.api.admin import router as admin_router
+from billing.api.tenant import router as tenant_router
+from billing.catalogue import CatalogueCache
+from billing.config import BillingSettings
+from billing.health import router as health_router
+from billing.state import BillingState
+from billing.stripe_config import StripeSettings
+from billing.stripe_webhook import StripeWebhookContext
+from billing.stripe_webhook import router as stripe_webhook_router
+
+__all__ = ["create_app"]
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    settings: BillingSettings = app.state.settings
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="billing")
+    admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="billing-admin")
+    redis = redis_asyncio.Redis.from_url(settings.redis_url)
+    sessions = session_factory(engine)
+    admin_sessions = session_factory(admin_engine)
+    stripe_settings = StripeSettings()
+    app.state.billing = BillingState(
+        settings=settings,
+        engine=engine,
+        admin_engine=admin_engine,
+        sessions=sessions,
+        admin_sessions=admin_sessions,
+        redis=redis,
+        resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+        catalogue=CatalogueCache(sessions, settings.catalogue_ttl_s),
+    )
+    webhook = StripeWebhookContext(
+        stripe_settings.webhook_secret, sessions, admin_sessions, stripe_settings.webhook_tolerance_s
+    )
+    try:
+        # Lifespan state: what `POST /webhooks/stripe` reads per request.
+        yield {"stripe_webhook": webhook}
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+        await admin_engine.dispose()
+
+
+def create_app(settings: BillingSettings | None = None) -> FastAPI:
+    settings = settings or BillingSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastAPI(
+        title="AIaaS billing",
+        version="0.1.0",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(tenant_router)
+    app.include_router(admin_router)
+    # Stripe calls it: no tenant key; the Stripe-Signature header is the authentication.
+    app.include_router(stripe_webhook_router)
+    app.include_router(health_router)
+    mount_metrics(app)
+    if settings.tracing:
+        setup_tracing(settings.service_name, settings.otel_exporter)
+        instrument_fastapi(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,48 @@
+"""Billing settings (env prefix `BILLING_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
+
+__all__ = ["BillingSettings"]
+
+
+class BillingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "billing"
+    max_body_bytes: int = 65_536
+    auth_cache_ttl_s: float = 5.0
+    tracing: bool = True
+    # Sales tax applied to every invoice's subtotal (0.0825 = 8.25 %).
+    tax_rate: Decimal = Field(Decimal("0"), ge=0, le=1)
+    # Largest single prepaid top-up, minor units ($100,000).
+    max_top_up_minor: int = 10_000_000
+    # How long plans, prices and model tiers are cached in-process.
+    catalogue_ttl_s: float = 5.0
+
+    # The meter process (`python -m billing.meter`): which durable consumer it reads.
+    meter_stream: str = "USAGE"
+    meter_durable: str = "billing-meter"
+    meter_filter_subject: str = "usage.recorded.>"
+    meter_batch_size: int = 1000
+    # Tenants of a batch metered in parallel transactions (one connection each), and batches in flight.
+    meter_concurrency: int = 4
+    meter_runners: int = 1
+    meter_fetch_timeout_s: float = 0.2
+    meter_metrics_port: int = 9102
+    # Every tenant's quota state is re-published to Redis this often (and after each commit).
+    reconcile_interval_s: float = 5.0
+    run_outbox_relay: bool = True
+
+    # Quota alert webhooks: jittered exponential back-off between attempts, then give up.
+    alert_max_attempts: int = 8
+    alert_base_delay_s: float = 2.0
+    alert_max_delay_s: float = 600.0
+    alert_timeout_s: float = 5.0
+    alert_poll_s: float = 0.5

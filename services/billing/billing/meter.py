@@ -1,0 +1,152 @@
+"""The meter process: `python -m billing.meter`.
+
+Runs, in one event loop: the durable consumer "billing-meter" (usage.recorded -> ledger, counters,
+credits, outbox; then the batch's tenants' quota state to Redis), the outbox relay that publishes
+billing's events, the quota alert deliverer, and a timer re-publishing every subscribed tenant's quota
+state (at start and every BILLING_RECONCILE_INTERVAL_S).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import aiohttp
+import nats
+import redis.asyncio as redis_asyncio
+from prometheus_client import start_http_server
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
+from aiaas.events.topology import ConsumerSpec, ensure_consumer
+from aiaas.resilience import RetryPolicy
+from aiaas.worker import run_worker
+from billing.alerts import AlertDeliverer
+from billing.catalogue import CatalogueCache
+from billing.config import BillingSettings
+from billing.metering import meter_batch
+from billing.quota_sync import QuotaPublisher, publish_quota_states, read_quota_states
+
+__all__ = ["consumer_spec", "reconcile_all", "run", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def consumer_spec(settings: BillingSettings) -> ConsumerSpec:
+    """The platform's "billing-meter" consumer, unless settings point the meter elsewhere (benchmarks)."""
+    spec = CONSUMERS["billing-meter"]
+    if (settings.meter_stream, settings.meter_durable, settings.meter_filter_subject) == (
+        spec.stream,
+        spec.durable,
+        spec.filter_subject,
+    ):
+        return spec
+    return ConsumerSpec(settings.meter_stream, settings.meter_durable, settings.meter_filter_subject)
+
+
+async def reconcile_all(
+    admin_sessions: async_sessionmaker[AsyncSession], catalogue: CatalogueCache, redis: redis_asyncio.Redis
+) -> int:
+    """Publish every subscribed tenant's quota state; returns how many."""
+    current = await catalogue.get()
+    async with admin_session(admin_sessions) as session:
+        states = await read_quota_states(session, current)
+    await publish_quota_states(redis, states)
+    return len(states)
+
+
+async def _reconcile_loop(
+    admin_sessions: async_sessionmaker[AsyncSession],
+    catalogue: CatalogueCache,
+    redis: redis_asyncio.Redis,
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        try:
+            await reconcile_all(admin_sessions, catalogue, redis)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("quota reconcile failed", extra={"error": repr(exc)})
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except TimeoutError:
+            continue
+
+
+async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.meter_concurrency * settings.meter_runners,
+        application_name="billing-meter",
+    )
+    admin_engine = create_engine(settings.admin_database_url, pool_size=4, application_name="billing-meter-admin")
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="billing-meter")
+    redis = redis_asyncio.Redis.from_url(settings.redis_url)
+    http = aiohttp.ClientSession()
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, consumers=())
+        spec = consumer_spec(settings)
+        await ensure_consumer(js, spec)
+        sessions = session_factory(engine)
+        admin_sessions = session_factory(admin_engine)
+        catalogue = CatalogueCache(sessions, settings.catalogue_ttl_s)
+        quota = QuotaPublisher(redis)
+
+        async def handle(batch: Sequence[Received]) -> None:
+            states = await meter_batch(
+                sessions, catalogue, batch, datetime.now(UTC), concurrency=settings.meter_concurrency
+            )
+            quota.submit(states)  # after commit: Redis never runs ahead of Postgres
+
+        # Several runners on the same durable overlap one batch's database round trips with the next
+        # batch's fetching and parsing; the subscription row lock keeps each tenant's metering serial.
+        runners = [
+            ConsumerRunner(
+                js, spec, handle, batch_size=settings.meter_batch_size, fetch_timeout_s=settings.meter_fetch_timeout_s
+            )
+            for _ in range(settings.meter_runners)
+        ]
+        deliverer = AlertDeliverer(
+            admin_sessions,
+            http,
+            policy=RetryPolicy(
+                max_attempts=settings.alert_max_attempts,
+                base_delay=settings.alert_base_delay_s,
+                max_delay=settings.alert_max_delay_s,
+                jitter="equal",
+            ),
+            timeout_s=settings.alert_timeout_s,
+            poll_s=settings.alert_poll_s,
+        )
+        tasks = [
+            *(runner.run(stop) for runner in runners),
+            quota.run(stop),
+            deliverer.run(stop),
+            _reconcile_loop(admin_sessions, catalogue, redis, settings.reconcile_interval_s, stop),
+        ]
+        if settings.run_outbox_relay:
+            tasks.append(OutboxRelay(admin_sessions, EventPublisher(js)).run(stop))
+        await asyncio.gather(*tasks)
+    finally:
+        await http.close()
+        await redis.aclose()
+        # Everything handled is acked already: close without waiting on the drain timeout.
+        await nc.close()
+        await engine.dispose()
+        await admin_engine.dispose()
+
+
+def main() -> None:
+    settings = BillingSettings(service_name="billing-meter")
+    if settings.meter_metrics_port:
+        start_http_server(settings.meter_metrics_port, addr="127.0.0.1")
+    run_worker(settings, lambda stop: run(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Everything the billing API creates at start-up, handed to handlers through one typed object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as redis_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from aiaas.auth import ApiKeyResolver
+from billing.catalogue import CatalogueCache
+from billing.config import BillingSettings
+
+__all__ = ["BillingState"]
+
+
+@dataclass
+class BillingState:
+    settings: BillingSettings
+    engine: AsyncEngine
+    admin_engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    admin_sessions: async_sessionmaker[AsyncSession]
+    redis: redis_asyncio.Redis
+    resolver: ApiKeyResolver
+    catalogue: CatalogueCache

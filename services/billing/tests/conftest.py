@@ -1,0 +1,178 @@
+"""Billing test fixtures: the real API and meter processes on the shared Postgres, NATS and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import nats
+import pytest
+from sqlalchemy import text
+
+from aiaas.db import admin_session
+from aiaas.events import EventEnvelope, EventPublisher, event_id
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+
+ADMIN_KEY = "admin-" + secrets.token_hex(16)
+TAX_RATE = "0.1"
+
+
+def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": infra_urls.database_url,
+        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
+        "NATS_URL": infra_urls.nats_url,
+        "REDIS_URL": infra_urls.redis_url,
+        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
+        "BILLING_TAX_RATE": TAX_RATE,
+        "BILLING_AUTH_CACHE_TTL_S": "0.5",
+        "BILLING_CATALOGUE_TTL_S": "0.5",
+        "BILLING_METER_METRICS_PORT": "0",
+        "BILLING_RECONCILE_INTERVAL_S": "1",
+        "BILLING_ALERT_BASE_DELAY_S": "0.2",
+        "BILLING_ALERT_MAX_DELAY_S": "1",
+        "BILLING_ALERT_MAX_ATTEMPTS": "4",
+        "BILLING_ALERT_POLL_S": "0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("billing-run")
+
+
+@pytest.fixture(scope="session")
+def billing_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
+    """One billing API process shared by the tests."""
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "billing", "--host", "127.0.0.1", "--port", str(port)],
+        env=billing_env(infra_urls),
+        log_path=run_dir / f"billing-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def meter(run_dir: Path, infra_urls: InfraUrls) -> Iterator[ServiceProcess]:
+    """The meter process (consumer, outbox relay, alert deliverer, quota reconcile)."""
+    proc = ServiceProcess(["-m", "billing.meter"], env=billing_env(infra_urls), log_path=run_dir / "meter.log").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def publisher(infra_urls: InfraUrls) -> AsyncIterator[EventPublisher]:
+    nc = await nats.connect(infra_urls.nats_url)
+    yield EventPublisher(nc.jetstream())
+    await nc.close()
+
+
+@pytest.fixture
+async def tenant(make_tenant) -> TenantWithKey:
+    return await make_tenant()
+
+
+def usage_event(
+    tenant: TenantWithKey, model: str, tokens_in: int, tokens_out: int, request_id: str | None = None
+) -> EventEnvelope:
+    """A valid usage.recorded envelope, as the gateway emits it."""
+    now = datetime.now(UTC)
+    request_id = request_id or f"req-{uuid.uuid4().hex}"
+    data = UsageRecorded(
+        request_id=request_id,
+        api_key_id=tenant.key_id,
+        model_alias=model,
+        provider="sim",
+        deployment="d1",
+        upstream_model=model,
+        stream=False,
+        status="success",
+        http_status=200,
+        error_code=None,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost="0.001",
+        latency_ms=10.0,
+        ttft_ms=None,
+        attempts=1,
+        started_at=now,
+        completed_at=now,
+    )
+    return EventEnvelope(
+        id=event_id(USAGE_RECORDED, request_id),
+        type=USAGE_RECORDED,
+        tenant_id=tenant.id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+async def wait_for(predicate, timeout_s: float = 60.0, interval_s: float = 0.1):
+    """Poll an async predicate until it returns a truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s}s (last value {value!r})")
+        await asyncio.sleep(interval_s)
+
+
+async def ledger_count(admin_sessions, tenant_id: uuid.UUID) -> int:
+    async with admin_session(admin_sessions) as session:
+        return int(
+            (
+                await session.execute(text("select count(*) from usage_ledger where tenant_id = :t"), {"t": tenant_id})
+            ).scalar_one()
+        )
+
+
+async def wait_metered(admin_sessions, tenant_id: uuid.UUID, count: int) -> None:
+    async def done() -> bool:
+        return await ledger_count(admin_sessions, tenant_id) >= count
+
+    await wait_for(done)
+
+
+async def create_plan(http: aiohttp.ClientSession, url: str, headers: dict[str, str], **fields: object) -> str:
+    """A fresh plan through the admin API; returns its code."""
+    code = f"t{uuid.uuid4().hex[:12]}"
+    body = {"code": code, "name": f"Test {code}", **fields}
+    async with http.post(f"{url}/admin/billing/plans", json=body, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+    return code
+
+
+async def subscribe(admin_sessions, tenant_id: uuid.UUID, plan: str, start: datetime, end: datetime) -> None:
+    """Put a tenant on `plan` for a fixed period (deterministic invoices)."""
+    async with admin_session(admin_sessions) as session:
+        await session.execute(
+            text(
+                "insert into subscriptions (tenant_id, plan_code, current_period_start, current_period_end, plan_since)"
+                " values (:t, :p, :s, :e, :s)"
+            ),
+            {"t": tenant_id, "p": plan, "s": start, "e": end},
+        )

@@ -1,0 +1,143 @@
+"""Quota alert webhooks: signed, retried with back-off, delivered once per threshold and period."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy import text
+
+from aiaas.db import admin_session
+from billing.alerts import SIGNATURE_HEADER, verify_signature
+
+from .conftest import create_plan, subscribe, usage_event, wait_for, wait_metered
+
+PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+PRICES = {"standard": {"input_per_1k": "1", "output_per_1k": "1"}}
+
+
+class Receiver:
+    """A real local HTTP server that answers 500 to the first `failures` requests."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls: list[tuple[dict[str, str], bytes, int]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status = 500 if len(self.calls) < self.failures else 204
+        self.calls.append((dict(request.headers), body, status))
+        return web.Response(status=status)
+
+    async def start(self) -> tuple[web.AppRunner, str]:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return runner, f"http://127.0.0.1:{port}/hook"
+
+
+async def _deliveries(admin_sessions, tenant_id) -> list[tuple]:
+    async with admin_session(admin_sessions) as session:
+        rows = await session.execute(
+            text(
+                "select threshold_pct, status, attempts, last_error from alert_deliveries where tenant_id = :t"
+                " order by threshold_pct"
+            ),
+            {"t": tenant_id},
+        )
+        return [tuple(row) for row in rows.all()]
+
+
+async def _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url) -> str:
+    plan = await create_plan(
+        http, billing_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
+    )
+    await subscribe(admin_sessions, tenant.id, plan, *PERIOD)
+    async with http.put(f"{billing_url}/v1/billing/alerts", json={"url": url}, headers=tenant.auth) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["secret"].startswith("whsec_")
+    return body["secret"]
+
+
+async def test_thresholds_are_signed_and_delivered_once(
+    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+):
+    receiver = Receiver()
+    runner, url = await receiver.start()
+    try:
+        secret = await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await publisher.publish(usage_event(tenant, "m", 700, 0))  # 70 %: nothing
+        await publisher.publish(usage_event(tenant, "m", 150, 0))  # 85 %: crosses 80
+        await publisher.publish(usage_event(tenant, "m", 100, 100))  # 105 %: crosses 100
+        await publisher.publish(usage_event(tenant, "m", 500, 0))  # 155 %: nothing new
+        await wait_metered(admin_sessions, tenant.id, 4)
+
+        async def delivered():
+            rows = await _deliveries(admin_sessions, tenant.id)
+            return rows if [r[1] for r in rows] == ["delivered", "delivered"] else None
+
+        assert await wait_for(delivered) == [(80, "delivered", 1, None), (100, "delivered", 1, None)]
+        assert len(receiver.calls) == 2
+        seen = []
+        for headers, body, _ in receiver.calls:
+            assert verify_signature(secret, headers[SIGNATURE_HEADER], body)
+            assert not verify_signature("whsec_wrong", headers[SIGNATURE_HEADER], body)
+            event = json.loads(body)
+            assert headers["X-AIaaS-Event-Id"] == event["id"]
+            assert event["type"] == "billing.quota.threshold_reached"
+            seen.append(
+                (event["data"]["threshold_pct"], event["data"]["used_tokens"], event["data"]["included_tokens"])
+            )
+        assert sorted(seen) == [(80, 850, 1000), (100, 1050, 1000)]
+    finally:
+        await runner.cleanup()
+
+
+async def test_failing_receiver_is_retried_then_delivered(
+    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+):
+    receiver = Receiver(failures=2)
+    runner, url = await receiver.start()
+    try:
+        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await publisher.publish(usage_event(tenant, "m", 900, 0))  # crosses 80 % only
+        await wait_metered(admin_sessions, tenant.id, 1)
+
+        async def delivered():
+            rows = await _deliveries(admin_sessions, tenant.id)
+            return rows if rows and rows[0][1] == "delivered" else None
+
+        rows = await wait_for(delivered)
+        assert rows == [(80, "delivered", 3, "HTTP 500")]
+        assert [status for _, _, status in receiver.calls] == [500, 500, 204]
+        # The same body (same event) every time.
+        assert len({body for _, body, _ in receiver.calls}) == 1
+    finally:
+        await runner.cleanup()
+
+
+async def test_unreachable_receiver_gives_up_with_last_error(
+    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+):
+    receiver = Receiver(failures=100)
+    runner, url = await receiver.start()
+    try:
+        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 and 100
+        await wait_metered(admin_sessions, tenant.id, 1)
+
+        async def failed():
+            rows = await _deliveries(admin_sessions, tenant.id)
+            return rows if len(rows) == 2 and all(r[1] == "failed" for r in rows) else None
+
+        # BILLING_ALERT_MAX_ATTEMPTS=4 in the tests.
+        assert await wait_for(failed) == [(80, "failed", 4, "HTTP 500"), (100, "failed", 4, "HTTP 500")]
+        assert len(receiver.calls) == 8
+    finally:
+        await runner.cleanup()
