@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from aiaas.events.envelope import EventEnvelope
@@ -30,6 +29,7 @@ __all__ = ["Received", "BatchHandler", "ConsumerRunner"]
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("aiaas.events")
+_TRACEPARENT = frozenset({"traceparent", "Traceparent", "TRACEPARENT"})
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,10 @@ class ConsumerRunner:
                 if sub is None:
                     sub = await self._js.pull_subscribe_bind(durable=self._spec.durable, stream=self._spec.stream)
                 msgs = await sub.fetch(self._batch_size, timeout=self._fetch_timeout_s)
-            except NatsTimeoutError:
-                continue  # nothing to fetch right now
+            except (NatsTimeoutError, TimeoutError):
+                # Nothing to fetch right now. nats-py raises the builtin TimeoutError (an OSError) for an
+                # empty fetch, so this must come before NATS_UNAVAILABLE or every idle moment costs a pause.
+                continue
             except NATS_UNAVAILABLE as exc:
                 log.warning("fetch failed, retrying", extra={"error": repr(exc), **self._labels})
                 sub = None
@@ -129,21 +131,49 @@ class ConsumerRunner:
         EVENTS_CONSUMED.labels(**self._labels).inc()
 
     async def _handle_traced(self, batch: Sequence[Received]) -> None:
-        with ExitStack() as spans:
-            for item in batch:
-                spans.enter_context(
-                    _tracer.start_as_current_span(
-                        f"process {item.event.type}",
-                        context=extract_trace_context(item.msg.headers),
-                        kind=SpanKind.CONSUMER,
-                        attributes={
-                            "messaging.system": "nats",
-                            "messaging.consumer.group.name": self._spec.durable,
-                            "messaging.message.id": str(item.event.id),
-                        },
-                    )
+        # One span for the batch, plus one consumer span per message that continues a sampled trace (its
+        # producer's), so a traced request reaches its consumers. Messages without a sampled trace get no
+        # root span of their own: a span per untraced event is most of a large batch's overhead.
+        spans = [
+            _tracer.start_span(
+                f"process {self._spec.stream}",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.consumer.group.name": self._spec.durable,
+                    "messaging.batch.message_count": len(batch),
+                },
+            )
+        ]
+        for item in batch:
+            headers = item.msg.headers
+            if not headers or not _TRACEPARENT.intersection(headers):
+                continue
+            parent = extract_trace_context(headers)
+            if not trace.get_current_span(parent).get_span_context().trace_flags.sampled:
+                continue
+            spans.append(
+                _tracer.start_span(
+                    f"process {item.event.type}",
+                    context=parent,
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "nats",
+                        "messaging.consumer.group.name": self._spec.durable,
+                        "messaging.message.id": str(item.event.id),
+                    },
                 )
+            )
+        try:
             await self._handler(batch)
+        except BaseException as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, repr(exc)[:200]))
+            raise
+        finally:
+            for span in spans:
+                span.end()
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
         meta = msg.metadata
