@@ -41,10 +41,18 @@ def _read_banner(proc: subprocess.Popen[str], timeout_s: float = 120) -> list[st
 
 def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_urls):
     gateway_port, sim_port = free_port(), free_port()
+    billing_port, analytics_port, stripe_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIAAS_GATEWAY_PORT": str(gateway_port),
         "AIAAS_PROVIDER_SIM_PORT": str(sim_port),
+        "AIAAS_BILLING_PORT": str(billing_port),
+        "AIAAS_ANALYTICS_PORT": str(analytics_port),
+        "AIAAS_STRIPE_SIM_PORT": str(stripe_port),
+        # The dev stack's background workers would otherwise take the default metrics ports.
+        "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
+        "BILLING_METER_METRICS_PORT": "0",
+        "ANALYTICS_CONSUMER_METRICS_PORT": "0",
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
@@ -89,11 +97,18 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         reply, streamed = result.stdout.split("\n", 1)
         assert reply.strip() and streamed.strip()
         assert streamed.strip() == reply.strip(), "streaming and non-streaming replies agree"
+
+        # The billing and analytics lines of the banner work too.
+        for marker, expect in (("Billing API:", '"total_minor"'), ("Analytics API:", '"totals"')):
+            curl = banner[banner.index(next(line for line in banner if line.startswith(marker))) + 1].strip()
+            out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout
+            assert expect in out, (curl, out)
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(60)
     assert code == 0
-    assert not _port_open(gateway_port) and not _port_open(sim_port)
+    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port):
+        assert not _port_open(port), port
     local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
     assert not list((local / "run").glob("app-*.pid"))
     # It reused the suite's infrastructure, so it left it running.

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 from local_infra import stack
 from local_infra.apps import AppProcess, app_processes, check_free, http_ok, stop_apps
@@ -26,6 +27,8 @@ from local_infra.processes import log_tail
 
 APP_READY_TIMEOUT_S = 90.0
 MODEL = "gpt-4o-mini"
+# The Stripe stand-in signs webhooks with this secret and billing verifies them with it (local only).
+LOCAL_WEBHOOK_SECRET = "whsec_local_dev"
 
 
 class _Stop(Exception):
@@ -89,6 +92,28 @@ def _wait_for_gateway(cfg: LocalConfig, apps: list[AppProcess]) -> None:
     )
 
 
+def _register_stripe_webhook(cfg: LocalConfig, apps: list[AppProcess], env: dict[str, str]) -> None:
+    """Point the Stripe stand-in's webhooks at billing (only when billing talks to the stand-in)."""
+    sim = f"http://127.0.0.1:{cfg.stripe_sim_port}"
+    if env["STRIPE_API_BASE"] != sim:
+        return
+    deadline = time.monotonic() + APP_READY_TIMEOUT_S
+    while not (http_ok(f"{sim}/health") and http_ok(f"http://127.0.0.1:{cfg.billing_port}/health/ready")):
+        _raise_if_any_died(cfg, apps)
+        if time.monotonic() > deadline:
+            raise InfraError(f"the Stripe stand-in or billing did not get ready; see {cfg.log_dir}")
+        time.sleep(0.2)
+    body = {"url": f"http://127.0.0.1:{cfg.billing_port}/webhooks/stripe", "secret": env["STRIPE_WEBHOOK_SECRET"]}
+    request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+        f"{sim}/_sim/webhook_endpoints",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310  # nosec B310
+        resp.read()
+
+
 def _raise_if_any_died(cfg: LocalConfig, apps: list[AppProcess]) -> None:
     for app in apps:
         code = app.exit_code()
@@ -125,6 +150,7 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
     rows = [f"  {c.name:13} {c.origin:10} {mask_url(c.url)}" for c in infra]
     rows += [f"  {a.name:13} pid {a.proc.pid if a.proc else '?':<6} log {cfg.logfile(a.name)}" for a in apps]
     chat = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]})
+    today = datetime.now(UTC).date()
     return "\n".join(
         [
             "",
@@ -134,6 +160,14 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"Demo tenant {seeded['tenant_id']}",
             f"API key: {key}",
             f"Platform-admin key (for /admin): {seeded['admin_key']}",
+            "",
+            f"Billing API:   http://127.0.0.1:{cfg.billing_port}   (plans, usage, invoice preview, balance)",
+            f"  curl -s http://127.0.0.1:{cfg.billing_port}/v1/billing/invoice/preview"
+            f" -H 'Authorization: Bearer {key}'",
+            f"Analytics API: http://127.0.0.1:{cfg.analytics_port}   (KPIs per tenant)",
+            f"  curl -s 'http://127.0.0.1:{cfg.analytics_port}/v1/analytics/kpis?granularity=hour"
+            f"&start={today - timedelta(days=1):%Y-%m-%d}&end={today + timedelta(days=1):%Y-%m-%d}'"
+            f" -H 'Authorization: Bearer {key}'",
             "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
@@ -180,6 +214,11 @@ def run(cfg: LocalConfig) -> int:
             **stack.env_vars(cfg),
             "GATEWAY_PROVIDER_SIM_URL": f"http://127.0.0.1:{cfg.provider_sim_port}",
             "GATEWAY_ADMIN_KEY": _admin_key(cfg),
+            "PLATFORM_ADMIN_KEY": _admin_key(cfg),
+            # Billing talks to the Stripe stand-in unless real Stripe settings are given.
+            "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
+            "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{cfg.stripe_sim_port}"),
+            "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET),
         }
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")
@@ -188,6 +227,7 @@ def run(cfg: LocalConfig) -> int:
             _say(f"starting {' '.join(app.command()[1:])}")
             app.start(cfg, env)
         _wait_for_gateway(cfg, apps)
+        _register_stripe_webhook(cfg, apps, env)
         print(_banner(cfg, infra, apps, seeded), flush=True)
         _say(f"test request through the gateway: {_smoke_request(cfg, seeded['api_key'])}")
         while True:

@@ -51,12 +51,19 @@ class AppProcess:
 
 def app_processes(cfg: LocalConfig) -> list[AppProcess]:
     """Everything `make dev` runs besides infrastructure, in start order."""
-    sim, gateway = cfg.provider_sim_port, cfg.gateway_port
+    sim, gateway, stripe = cfg.provider_sim_port, cfg.gateway_port, cfg.stripe_sim_port
+    billing, analytics = cfg.billing_port, cfg.analytics_port
     return [
         AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
+        AppProcess("stripe_sim", "stripe_sim", ["--host", "127.0.0.1", "--port", str(stripe)], stripe),
         AppProcess("gateway", "gateway", ["--host", "127.0.0.1", "--port", str(gateway)], gateway),
         AppProcess("usage_writer", "gateway.usage_writer"),
         AppProcess("outbox_relay", "gateway.outbox_relay"),
+        AppProcess("billing", "billing", ["--host", "127.0.0.1", "--port", str(billing)], billing),
+        AppProcess("billing_meter", "billing.meter"),
+        AppProcess("billing_stripe_sync", "billing.stripe_sync"),
+        AppProcess("analytics", "analytics", ["--host", "127.0.0.1", "--port", str(analytics)], analytics),
+        AppProcess("analytics_consumer", "analytics.consumer"),
     ]
 
 

@@ -54,6 +54,9 @@ class LocalConfig:
     redis_port: int
     gateway_port: int
     provider_sim_port: int
+    billing_port: int
+    analytics_port: int
+    stripe_sim_port: int
     ready_timeout_s: float
     pg_superuser_url: str
     nats_url: str
@@ -74,6 +77,9 @@ class LocalConfig:
             redis_port=_port(env, "AIAAS_REDIS_PORT", 56379),
             gateway_port=_port(env, "AIAAS_GATEWAY_PORT", 8080),
             provider_sim_port=_port(env, "AIAAS_PROVIDER_SIM_PORT", 8090),
+            billing_port=_port(env, "AIAAS_BILLING_PORT", 8082),
+            analytics_port=_port(env, "AIAAS_ANALYTICS_PORT", 8083),
+            stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
             ready_timeout_s=float(env.get("AIAAS_INFRA_TIMEOUT_S") or 60),
             pg_superuser_url=env.get("PG_SUPERUSER_URL", ""),
             nats_url=env.get("NATS_URL", ""),
