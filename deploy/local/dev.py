@@ -56,9 +56,11 @@ def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 
 def _admin_key(cfg: LocalConfig) -> str:
-    """The platform-admin key: GATEWAY_ADMIN_KEY if set, else one generated once and kept in the local dir."""
-    if os.environ.get("GATEWAY_ADMIN_KEY"):
-        return os.environ["GATEWAY_ADMIN_KEY"]
+    """The platform-admin key: PLATFORM_ADMIN_KEY (or GATEWAY_ADMIN_KEY) if set, else one generated once
+    and kept in the local dir."""
+    for name in ("PLATFORM_ADMIN_KEY", "GATEWAY_ADMIN_KEY"):
+        if os.environ.get(name):
+            return os.environ[name]
     path = cfg.local_dir / "admin-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
