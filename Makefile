@@ -25,7 +25,7 @@ help:
 	@echo "make test    install, start infrastructure, migrate, run the whole test suite"
 	@echo "make down    stop what make dev started, and the project-local infrastructure"
 	@echo "make lint    ruff check, ruff format --check, mypy, bandit"
-	@echo "make bench   gateway benchmark -> benchmarks/results/"
+	@echo "make bench   gateway and metering benchmarks -> benchmarks/results/"
 	@echo "make venv | infra-up | infra-status | clean"
 
 $(PY):
@@ -70,8 +70,9 @@ lint: venv
 	$(PY) -m mypy $(MYPY_PATHS)
 	$(PY) -m bandit -q -r libs services --severity-level medium -x '*/tests/*'
 
-bench: venv
-	$(PY) benchmarks/run.py
+# The gateway benchmark, then the billing meter's (events/s and lag); JSON in benchmarks/results/.
+bench: migrate
+	@$(WITH_INFRA_ENV); $(PY) benchmarks/run.py && $(PY) benchmarks/metering.py
 
 clean: down
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
