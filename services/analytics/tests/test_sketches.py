@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from analytics import sketches
 
 ALPHA = sketches.RELATIVE_ACCURACY
