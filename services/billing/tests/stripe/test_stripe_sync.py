@@ -18,8 +18,6 @@ from aiaas.testing import TenantWithKey
 from billing.stripe_client import StripeApi
 from billing.stripe_sync import StripeSync
 
-pytest_plugins = ["tests.stripe_fixtures"]
-
 MakeTenant = Callable[..., Awaitable[TenantWithKey]]
 
 

@@ -1,6 +1,6 @@
 """pytest plugin for billing's Stripe tests: a Stripe stand-in process, a private NATS, factories.
 
-Loaded by the test modules with `pytest_plugins = ["stripe_fixtures"]`. The stand-in is
+Fixtures of the Stripe tests in this folder. The stand-in is
 shared by the whole session and never reset (a running sync worker holds its meter), so
 tests look only at their own tenant's customer and idempotency keys.
 """

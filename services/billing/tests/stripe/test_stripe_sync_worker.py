@@ -15,8 +15,6 @@ from aiaas.db import tenant_session
 from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology
 from aiaas.testing import NatsServer, ServiceProcess, TenantWithKey
 
-pytest_plugins = ["tests.stripe_fixtures"]
-
 
 async def test_worker_syncs_events_once_despite_replays(
     private_nats: NatsServer,

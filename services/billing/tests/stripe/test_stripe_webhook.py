@@ -26,8 +26,6 @@ from billing.stripe_client import StripeApi
 from billing.stripe_sync import StripeSync
 from billing.stripe_webhook import StripeWebhookContext, router, webhook_context
 
-pytest_plugins = ["tests.stripe_fixtures"]
-
 HANDLED = ["invoice.paid", "invoice.payment_failed", "customer.subscription.updated", "customer.subscription.deleted"]
 
 
