@@ -64,9 +64,13 @@ def billing_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
     proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def meter(run_dir: Path, infra_urls: InfraUrls) -> Iterator[ServiceProcess]:
-    """The meter process (consumer, outbox relay, alert deliverer, quota reconcile)."""
+    """The meter process (consumer, outbox relay, alert deliverer, quota reconcile).
+
+    Per module, not per session: left running, it would meter (and relay the outbox rows of) the later
+    suites' tenants against the shared NATS, under their feet.
+    """
     proc = ServiceProcess(["-m", "billing.meter"], env=billing_env(infra_urls), log_path=run_dir / "meter.log").start()
     yield proc
     proc.stop()
