@@ -10,10 +10,11 @@ UV := .venv/bin/uv
 UV_VERSION := 0.13.9
 INFRA := $(PY) deploy/local/infra.py
 # Every workspace package with a pyproject.toml, found by glob so new libs and services are picked up.
-PACKAGES := $(wildcard libs/*/pyproject.toml) $(wildcard data-plane/pyproject.toml) $(wildcard services/*/pyproject.toml)
+PACKAGES := $(wildcard libs/*/pyproject.toml) $(wildcard data-plane/pyproject.toml) $(wildcard services/*/pyproject.toml) \
+	$(wildcard control-plane/pyproject.toml)
 PACKAGE_DIRS := $(patsubst %/pyproject.toml,%,$(PACKAGES))
 STAMP := .venv/.installed
-MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) \
+MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) $(wildcard control-plane/control_plane) \
 	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py)))
 # Export the URLs `infra.py env` prints into this recipe's shell; fails when infra.py fails.
 WITH_INFRA_ENV = infra_env="$$($(INFRA) env)"; eval "$$infra_env"
@@ -68,7 +69,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy $(MYPY_PATHS)
-	$(PY) -m bandit -q -r libs services --severity-level medium -x '*/tests/*'
+	$(PY) -m bandit -q -r libs services control-plane --severity-level medium -x '*/tests/*'
 
 # The gateway benchmark, then the billing meter's (events/s and lag); JSON in benchmarks/results/.
 bench: migrate

@@ -41,7 +41,7 @@ def _read_banner(proc: subprocess.Popen[str], timeout_s: float = 120) -> list[st
 
 def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_urls):
     gateway_port, sim_port = free_port(), free_port()
-    billing_port, analytics_port, stripe_port = free_port(), free_port(), free_port()
+    billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIAAS_GATEWAY_PORT": str(gateway_port),
@@ -49,6 +49,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_BILLING_PORT": str(billing_port),
         "AIAAS_ANALYTICS_PORT": str(analytics_port),
         "AIAAS_STRIPE_SIM_PORT": str(stripe_port),
+        "AIAAS_CONTROL_PLANE_PORT": str(control_port),
         # The dev stack's background workers would otherwise take the default metrics ports.
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
@@ -98,6 +99,12 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         assert reply.strip() and streamed.strip()
         assert streamed.strip() == reply.strip(), "streaming and non-streaming replies agree"
 
+        # The control plane's CLI line works with the printed admin key.
+        line = banner[banner.index(next(line for line in banner if line.startswith("Control plane:"))) + 1]
+        cli = line.strip().replace("<admin key>", admin).replace(".venv/bin/python", sys.executable)
+        flags = subprocess.run(["bash", "-c", cli], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert flags.returncode == 0 and "streaming_enabled" in flags.stdout, flags.stderr
+
         # The billing and analytics lines of the banner work too.
         for marker, expect in (("Billing API:", '"total_minor"'), ("Analytics API:", '"totals"')):
             curl = banner[banner.index(next(line for line in banner if line.startswith(marker))) + 1].strip()
@@ -107,7 +114,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         proc.send_signal(signal.SIGINT)
         code = proc.wait(60)
     assert code == 0
-    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port):
+    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port):
         assert not _port_open(port), port
     local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
     assert not list((local / "run").glob("app-*.pid"))

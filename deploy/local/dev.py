@@ -171,6 +171,10 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"&start={today - timedelta(days=1):%Y-%m-%d}&end={today + timedelta(days=1):%Y-%m-%d}'"
             f" -H 'Authorization: Bearer {key}'",
             "",
+            f"Control plane: http://127.0.0.1:{cfg.control_plane_port}   (feature flags, registries; admin key)",
+            f"  CONTROL_PLANE_URL=http://127.0.0.1:{cfg.control_plane_port} PLATFORM_ADMIN_KEY=<admin key>"
+            " .venv/bin/python -m control_plane flags list",
+            "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
             f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",

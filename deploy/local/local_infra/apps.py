@@ -52,8 +52,9 @@ class AppProcess:
 def app_processes(cfg: LocalConfig) -> list[AppProcess]:
     """Everything `make dev` runs besides infrastructure, in start order."""
     sim, gateway, stripe = cfg.provider_sim_port, cfg.gateway_port, cfg.stripe_sim_port
-    billing, analytics = cfg.billing_port, cfg.analytics_port
+    billing, analytics, control = cfg.billing_port, cfg.analytics_port, cfg.control_plane_port
     return [
+        AppProcess("control_plane", "control_plane", ["--host", "127.0.0.1", "--port", str(control)], control),
         AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
         AppProcess("stripe_sim", "stripe_sim", ["--host", "127.0.0.1", "--port", str(stripe)], stripe),
         AppProcess("gateway", "gateway", ["--host", "127.0.0.1", "--port", str(gateway)], gateway),

@@ -57,6 +57,7 @@ class LocalConfig:
     billing_port: int
     analytics_port: int
     stripe_sim_port: int
+    control_plane_port: int
     ready_timeout_s: float
     pg_superuser_url: str
     nats_url: str
@@ -80,6 +81,7 @@ class LocalConfig:
             billing_port=_port(env, "AIAAS_BILLING_PORT", 8082),
             analytics_port=_port(env, "AIAAS_ANALYTICS_PORT", 8083),
             stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
+            control_plane_port=_port(env, "AIAAS_CONTROL_PLANE_PORT", 8084),
             ready_timeout_s=float(env.get("AIAAS_INFRA_TIMEOUT_S") or 60),
             pg_superuser_url=env.get("PG_SUPERUSER_URL", ""),
             nats_url=env.get("NATS_URL", ""),

@@ -1,0 +1,1 @@
+"""Control plane: feature flags and the model, agent and tool registries."""

@@ -1,0 +1,79 @@
+"""Builds the control-plane FastAPI app; every resource is born in `lifespan`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aiaas.db import create_engine, session_factory
+from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from control_plane.config import ControlPlaneSettings
+from control_plane.flags.endpoints import router as flags_router
+from control_plane.flags.publisher import FlagPublisher
+from control_plane.flags.service import FlagService
+from control_plane.health import router as health_router
+from control_plane.registry.endpoints import router as registry_router
+from control_plane.state import ControlPlaneState
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ControlPlaneSettings = app.state.settings
+    admin_engine = create_engine(
+        settings.admin_database_url, pool_size=settings.db_pool_size, application_name="control-plane"
+    )
+    admin_sessions = session_factory(admin_engine)
+    publisher = FlagPublisher(settings.nats_url, settings.flags_bucket, timeout_s=settings.publish_timeout_s)
+    flags = FlagService(admin_sessions, publisher)
+    app.state.control_plane = ControlPlaneState(
+        settings=settings, admin_engine=admin_engine, admin_sessions=admin_sessions, publisher=publisher
+    )
+    app.state.flag_service = flags
+    if settings.seed_flags:
+        created = await flags.seed()
+        if created:
+            _log.info("seed flags created: %s", ", ".join(created))
+    # Postgres is the source of truth: the reconciler fills KV now and keeps it equal.
+    reconciler = asyncio.create_task(publisher.run_reconciler(admin_sessions, settings.reconcile_interval_s))
+    try:
+        yield
+    finally:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        await publisher.close()
+        await admin_engine.dispose()
+
+
+def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
+    settings = settings or ControlPlaneSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastAPI(
+        title="AIaaS control plane",
+        version="0.1.0",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(flags_router)
+    app.include_router(registry_router)
+    app.include_router(health_router)
+    mount_metrics(app)
+    if settings.tracing:
+        setup_tracing(settings.service_name, settings.otel_exporter)
+        instrument_fastapi(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,39 @@
+"""Control-plane settings (env prefix `CONTROL_PLANE_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aiaas.settings import ServiceSettings
+
+__all__ = ["ControlPlaneSettings", "CliSettings"]
+
+
+class ControlPlaneSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONTROL_PLANE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    service_name: str = "control-plane"
+    max_body_bytes: int = 262_144
+    tracing: bool = True
+    # JetStream KV bucket the flags are published to (what every FlagClient watches).
+    flags_bucket: str = "flags"
+    # Postgres is the source of truth: KV is reconciled from it at start and this often.
+    reconcile_interval_s: float = Field(10.0, gt=0)
+    # A KV publish after a commit waits at most this long; a miss is fixed by the next reconcile.
+    publish_timeout_s: float = Field(2.0, gt=0)
+    # Create the seed flags (streaming_enabled, max_tokens_cap, ...) at start when missing.
+    seed_flags: bool = True
+
+
+class CliSettings(BaseSettings):
+    """What `python -m control_plane flags ...` needs: where the API is and the platform-admin key."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    url: str = Field(default="http://127.0.0.1:8084", validation_alias="CONTROL_PLANE_URL")
+    admin_key: str = Field(default="", validation_alias="PLATFORM_ADMIN_KEY")
+    actor: str = Field(default="", validation_alias="CONTROL_PLANE_ACTOR")
+    timeout_s: float = Field(default=10.0, validation_alias="CONTROL_PLANE_TIMEOUT_S")

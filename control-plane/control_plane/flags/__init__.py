@@ -1,0 +1,1 @@
+"""Feature flags: schemas, SQL, the change service, KV publication, admin endpoints."""

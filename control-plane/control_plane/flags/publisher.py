@@ -1,0 +1,179 @@
+"""Publication of flag documents to the JetStream KV bucket, and its reconcile from Postgres.
+
+Postgres is the source of truth. Every document carries a `version` taken from one ever-growing
+sequence, and a write only lands when it is newer than what the bucket holds (compare-and-set on
+the key's revision), so a slow publisher or a reconcile racing an API change can never put an
+older document over a newer one. A commit made while NATS is down reaches the bucket at the next
+reconcile (at start and every `reconcile_interval_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import nats
+import orjson
+from nats.aio.client import Client as NatsClient
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas.db import admin_session
+from aiaas.flags import Flag
+from control_plane.flags.repository import load_flags
+
+__all__ = ["FlagPublisher", "FLAGS_PUBLISHED", "FLAGS_RECONCILED"]
+
+_log = logging.getLogger(__name__)
+_CAS_ATTEMPTS = 5
+
+FLAGS_PUBLISHED = Counter("flags_published_total", "Flag documents written to KV", ["result"])
+FLAGS_RECONCILED = Counter("flags_reconciled_total", "KV keys fixed by a reconcile", ["action"])
+FLAGS_NATS_UP = Gauge("flags_publisher_connected", "1 while the control plane is connected to NATS")
+
+
+def _document(flag: Flag) -> bytes:
+    return orjson.dumps(flag.to_json())
+
+
+class FlagPublisher:
+    """Owns the NATS connection of the control plane; never raises to the API on a NATS failure."""
+
+    def __init__(self, nats_url: str, bucket: str, *, timeout_s: float = 2.0) -> None:
+        self._url = nats_url
+        self._bucket = bucket
+        self._timeout_s = timeout_s
+        self._nc: NatsClient | None = None
+        self._kv: KeyValue | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def _bucket_kv(self) -> KeyValue:
+        async with self._lock:
+            if self._nc is None or self._nc.is_closed:
+                self._nc = await nats.connect(
+                    self._url,
+                    name="control-plane",
+                    connect_timeout=2,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                )
+                self._kv = None
+            if self._kv is None:
+                js = self._nc.jetstream(timeout=self._timeout_s)
+                # Idempotent: the same config on an existing bucket is accepted as is.
+                self._kv = await js.create_key_value(bucket=self._bucket, history=5, description="feature flags")
+            FLAGS_NATS_UP.set(1 if self._nc.is_connected else 0)
+            return self._kv
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+    async def publish(self, flag: Flag) -> bool:
+        """Write the flag's document if newer than the bucket's; False when NATS could not be reached."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                kv = await self._bucket_kv()
+                await self._put_if_newer(kv, flag.key, flag.version, _document(flag))
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            FLAGS_PUBLISHED.labels("failed").inc()
+            _log.warning("flag %s v%d not published (%s); the reconcile will retry", flag.key, flag.version, exc)
+            return False
+        FLAGS_PUBLISHED.labels("ok").inc()
+        return True
+
+    async def unpublish(self, key: str) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                kv = await self._bucket_kv()
+                await kv.delete(key)
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            _log.warning("flag %s not deleted from KV (%s); the reconcile will retry", key, exc)
+            return False
+        return True
+
+    @staticmethod
+    async def _put_if_newer(kv: KeyValue, key: str, version: int, document: bytes) -> bool:
+        for _ in range(_CAS_ATTEMPTS):
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError as missing:  # never written, or a delete marker
+                last = missing.entry.revision if missing.entry is not None else 0
+            else:
+                if _version(entry.value) >= version:
+                    return False
+                last = entry.revision
+            try:
+                await kv.update(key, document, last=last)
+                return True
+            except KeyWrongLastSequenceError:
+                continue  # someone wrote meanwhile: look again
+        return False
+
+    async def reconcile(self, sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+        """Make the bucket equal Postgres: write missing or older documents, delete keys of deleted flags."""
+        kv = await self._bucket_kv()
+        # Read KV before Postgres: a change committed in between is newer and wins the compare-and-set.
+        present = await _kv_versions(kv)
+        async with admin_session(sessions) as session:
+            flags = await load_flags(session)
+        counts = {"put": 0, "deleted": 0}
+        for flag in flags:
+            if present.get(flag.key, -1) < flag.version and await self._put_if_newer(
+                kv, flag.key, flag.version, _document(flag)
+            ):
+                counts["put"] += 1
+        for key in set(present) - {flag.key for flag in flags}:
+            await kv.delete(key)
+            counts["deleted"] += 1
+        for action, n in counts.items():
+            FLAGS_RECONCILED.labels(action).inc(n)
+        return counts
+
+    async def run_reconciler(self, sessions: async_sessionmaker[AsyncSession], interval_s: float) -> None:
+        """Reconcile now and every `interval_s`, forever; failures are logged and retried."""
+        while True:
+            try:
+                async with asyncio.timeout(max(interval_s, 10.0)):
+                    counts = await self.reconcile(sessions)
+                if counts["put"] or counts["deleted"]:
+                    _log.info("flags reconciled into KV: %s", counts)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS or Postgres down: try again next round
+                FLAGS_NATS_UP.set(1 if self.connected else 0)
+                _log.warning("flag reconcile failed (%s: %s)", type(exc).__name__, exc)
+            await asyncio.sleep(interval_s)
+
+
+def _version(value: bytes | None) -> int:
+    try:
+        return int(orjson.loads(value or b"{}").get("version", -1))
+    except (ValueError, TypeError, AttributeError):
+        return -1
+
+
+async def _kv_versions(kv: KeyValue) -> dict[str, int]:
+    """key -> published version of every live key in the bucket."""
+    watcher = await kv.watchall()
+    versions: dict[str, int] = {}
+    try:
+        while True:
+            entry: Any = await watcher.updates(timeout=5.0)
+            if entry is None:
+                return versions
+            if entry.operation in (KV_DEL, KV_PURGE):
+                versions.pop(entry.key, None)
+            else:
+                versions[entry.key] = _version(entry.value)
+    finally:
+        await watcher.stop()

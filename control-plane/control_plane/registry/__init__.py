@@ -1,0 +1,1 @@
+"""Versioned registries: model aliases, agents, tools."""

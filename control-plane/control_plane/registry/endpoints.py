@@ -1,0 +1,77 @@
+"""`/admin/models`, `/admin/agents`, `/admin/tools`: versioned registries (platform admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from aiaas.db import admin_session
+from aiaas.errors import BadRequest, NotFound
+from control_plane.deps import ActorDep, AdminDep, StateDep
+from control_plane.registry import repository as repo
+from control_plane.registry.schemas import NAME_PATTERN, ModelConfig, SchemaEntryIn
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin", tags=["registries"], dependencies=[AdminDep])
+
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN)]
+VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+_KINDS: dict[str, repo.Registry] = {"agents": "agent_registry", "tools": "tool_registry"}
+
+
+async def _get(state: StateDep, table: repo.Registry, name: str, version: int | None) -> dict[str, Any]:
+    async with admin_session(state.admin_sessions) as session:
+        found = await repo.get_version(session, table, name, version)
+    if found is None:
+        which = f" version {version}" if version is not None else ""
+        raise NotFound(f"No '{name}'{which} in the {table.replace('_', ' ')}.", code="not_found")
+    return found
+
+
+@router.get("/models")
+async def list_models(state: StateDep) -> dict[str, Any]:
+    """The current version of every model alias."""
+    async with admin_session(state.admin_sessions) as session:
+        return {"data": await repo.list_current(session, "model_registry")}
+
+
+@router.put("/models/{alias}", status_code=201)
+async def put_model(state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep) -> dict[str, Any]:
+    """A new version of the alias's deployments config."""
+    if body.name != alias:
+        raise BadRequest("The body's name must equal the alias in the path.", code="name_mismatch", param="name")
+    async with admin_session(state.admin_sessions) as session:
+        return await repo.append_version(
+            session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor
+        )
+
+
+@router.get("/models/{alias}")
+async def get_model(state: StateDep, alias: NamePath, version: VersionQuery = None) -> dict[str, Any]:
+    """The current config of an alias, or `?version=n`."""
+    return await _get(state, "model_registry", alias, version)
+
+
+def _schema_routes(kind: str, table: repo.Registry) -> None:
+    async def list_entries(state: StateDep) -> dict[str, Any]:
+        async with admin_session(state.admin_sessions) as session:
+            return {"data": await repo.list_current(session, table)}
+
+    async def put_entry(state: StateDep, name: NamePath, body: SchemaEntryIn, actor: ActorDep) -> dict[str, Any]:
+        async with admin_session(state.admin_sessions) as session:
+            return await repo.append_version(session, table, name, body.model_dump(), actor)
+
+    async def get_entry(state: StateDep, name: NamePath, version: VersionQuery = None) -> dict[str, Any]:
+        return await _get(state, table, name, version)
+
+    router.add_api_route(f"/{kind}", list_entries, methods=["GET"], summary=f"Current {kind}")
+    router.add_api_route(
+        f"/{kind}/{{name}}", put_entry, methods=["PUT"], status_code=201, summary=f"New {kind} version"
+    )
+    router.add_api_route(f"/{kind}/{{name}}", get_entry, methods=["GET"], summary=f"One of the {kind}")
+
+
+for _kind, _table in _KINDS.items():
+    _schema_routes(_kind, _table)

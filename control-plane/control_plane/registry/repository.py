@@ -1,0 +1,78 @@
+"""All SQL of the registries: append a new version, read the current one or a given one."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["Registry", "append_version", "get_version", "list_current"]
+
+Registry = Literal["model_registry", "agent_registry", "tool_registry"]
+_NAME_COLUMN = {"model_registry": "alias", "agent_registry": "name", "tool_registry": "name"}
+_BODY_COLUMNS = {
+    "model_registry": ("config",),
+    "agent_registry": ("description", "input_schema", "output_schema"),
+    "tool_registry": ("description", "input_schema", "output_schema"),
+}
+_JSONB = {"config", "input_schema", "output_schema"}
+
+
+def _row(table: Registry, row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["created_at"] = data["created_at"].isoformat()
+    return data
+
+
+async def append_version(
+    session: AsyncSession, table: Registry, name: str, body: dict[str, Any], actor: str
+) -> dict[str, Any]:
+    """A new version (previous + 1) of `name`; concurrent writers of one name are serialised."""
+    column = _NAME_COLUMN[table]
+    await session.execute(text("select pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"{table}:{name}"})
+    columns = _BODY_COLUMNS[table]
+    values = ", ".join(f"cast(:{c} as jsonb)" if c in _JSONB else f":{c}" for c in columns)
+    params: dict[str, Any] = {c: orjson.dumps(body[c]).decode() if c in _JSONB else body[c] for c in columns}
+    row = (
+        await session.execute(
+            text(
+                f"insert into {table} ({column}, version, {', '.join(columns)}, created_by)"  # noqa: S608  # nosec B608 - constant table and column names
+                f" select :n, coalesce(max(version), 0) + 1, {values}, :a from {table} where {column} = :n"
+                f" returning {column}, version, {', '.join(columns)}, created_at, created_by"
+            ),
+            {**params, "n": name, "a": actor},
+        )
+    ).one()
+    return _row(table, row)
+
+
+async def get_version(session: AsyncSession, table: Registry, name: str, version: int | None) -> dict[str, Any] | None:
+    """One version, or the newest when `version` is None."""
+    column = _NAME_COLUMN[table]
+    columns = ", ".join(_BODY_COLUMNS[table])
+    where = "and version = :v" if version is not None else ""
+    row = (
+        await session.execute(
+            text(
+                f"select {column}, version, {columns}, created_at, created_by from {table}"  # noqa: S608  # nosec B608 - constant table and column names
+                f" where {column} = :n {where} order by version desc limit 1"
+            ),
+            {"n": name, "v": version},
+        )
+    ).first()
+    return None if row is None else _row(table, row)
+
+
+async def list_current(session: AsyncSession, table: Registry) -> list[dict[str, Any]]:
+    """The newest version of every name."""
+    column = _NAME_COLUMN[table]
+    columns = ", ".join(_BODY_COLUMNS[table])
+    rows = await session.execute(
+        text(
+            f"select distinct on ({column}) {column}, version, {columns}, created_at, created_by from {table}"  # noqa: S608  # nosec B608 - constant table and column names
+            f" order by {column}, version desc"
+        )
+    )
+    return [_row(table, row) for row in rows]

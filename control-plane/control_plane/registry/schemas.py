@@ -1,0 +1,66 @@
+"""Bodies of the registries: a model alias's deployments, an agent's or tool's input/output JSON Schemas."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from jsonschema import SchemaError
+from jsonschema.validators import validator_for
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "SchemaEntryIn"]
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+_Text = Annotated[str, Field(min_length=1, max_length=200)]
+_Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=20, decimal_places=10)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Deployment(_Body):
+    name: _Text
+    provider: _Text
+    model: _Text
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,500}$")] | None = None
+    # A reference to a secret (e.g. "vault:providers/openai"), never the secret itself.
+    credentials_ref: _Text | None = None
+    input_price_per_1k: _Price
+    output_price_per_1k: _Price
+    timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None
+
+
+class ModelConfig(_Body):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    deployments: Annotated[list[Deployment], Field(min_length=1, max_length=50)]
+
+    @field_validator("deployments")
+    @classmethod
+    def _unique_names(cls, deployments: list[Deployment]) -> list[Deployment]:
+        if len({d.name for d in deployments}) != len(deployments):
+            raise ValueError("deployment names must be unique")
+        return deployments
+
+
+def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc.message[:200]}") from None
+    except (TypeError, LookupError, RecursionError):
+        # e.g. a "$schema" that is not a string: jsonschema fails before it can say why.
+        raise ValueError("not a valid JSON Schema") from None
+    return schema
+
+
+class SchemaEntryIn(_Body):
+    description: Annotated[str, Field(max_length=1000)] = ""
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+    @field_validator("input_schema", "output_schema")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        return _json_schema(schema)

@@ -1,0 +1,61 @@
+"""`python -m control_plane flags ...` against the real service, as an operator would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+from .conftest import ADMIN_KEY, flag_key
+
+
+def _cli(url: str, *args: str, key: str = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONTROL_PLANE_URL": url, "PLATFORM_ADMIN_KEY": key, "CONTROL_PLANE_ACTOR": "cli-test"}
+    return subprocess.run(
+        [sys.executable, "-m", "control_plane", "flags", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_cli_round_trip(cp_url, make_tenant) -> None:
+    tenant = await make_tenant()
+    key = flag_key("cli")
+    done = _cli(cp_url, "create", key, "--type", "boolean", "--default", "true", "--description", "from the cli")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["default"] is True
+
+    done = _cli(cp_url, "set", key, "false", "--tenant", str(tenant.id), "--reason", "incident 42")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tenants"] == {str(tenant.id): False}
+    done = _cli(cp_url, "set", key, "false", "--plan", "free", "--reason", "free plan off")
+    assert done.returncode == 0 and json.loads(done.stdout)["plans"] == {"free": False}
+
+    got = json.loads(_cli(cp_url, "get", key).stdout)
+    assert (got["default"], got["tenants"], got["plans"]) == (True, {str(tenant.id): False}, {"free": False})
+    listed = json.loads(_cli(cp_url, "list").stdout)
+    assert key in {f["key"] for f in listed["data"]}
+
+    assert _cli(cp_url, "unset", key, "--tenant", str(tenant.id), "--reason", "resolved").returncode == 0
+    audit = json.loads(_cli(cp_url, "audit", "--flag", key).stdout)["data"]
+    assert [(r["action"], r["actor"], r["reason"]) for r in audit] == [
+        ("unset", "cli-test", "resolved"),
+        ("set", "cli-test", "free plan off"),
+        ("set", "cli-test", "incident 42"),
+        ("create", "cli-test", "created with the control-plane CLI"),
+    ]
+    assert _cli(cp_url, "delete", key, "--reason", "cleanup").returncode == 0
+
+
+async def test_cli_errors_are_clear_and_non_zero(cp_url) -> None:
+    done = _cli(cp_url, "set", "streaming_enabled", "maybe", "--tenant", str(uuid.uuid4()), "--reason", "r")
+    assert done.returncode == 1
+    assert "400 invalid_value" in done.stderr and "boolean" in done.stderr
+    done = _cli(cp_url, "get", flag_key())
+    assert done.returncode == 1 and "404 flag_not_found" in done.stderr
+    done = _cli(cp_url, "list", key="wrong")
+    assert done.returncode == 1 and "401 invalid_admin_key" in done.stderr
+    done = _cli("http://127.0.0.1:1", "list")
+    assert done.returncode == 3 and "cannot reach" in done.stderr
+    done = _cli(cp_url, "set", "streaming_enabled", "false", "--tenant", "nope", "--reason", "r")
+    assert done.returncode == 2 and "not a tenant UUID" in done.stderr  # argparse usage error
