@@ -96,6 +96,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         EventPublisher(js, timeout_s=settings.publish_timeout_s),
         sessions,
         is_connected=lambda: nc.is_connected,
+        linger_s=settings.emit_linger_s,
     )
     state = GatewayState(
         settings=settings,
@@ -108,7 +109,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         http=http,
         anthropic=anthropic_adapter,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
-        limiter=RateLimiter(redis),
+        limiter=RateLimiter(redis, linger_s=settings.settle_linger_s),
         catalog=load_catalog(settings),
         breakers=breakers,
         failover=Failover(

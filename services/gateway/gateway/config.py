@@ -43,6 +43,10 @@ class GatewaySettings(ServiceSettings):
     default_tenant_tpm: int = 0
     default_max_tokens_estimate: int = 256
 
+    # Rate-limit settles wait this long for the next request to carry them to Redis (rate_limit.py).
+    settle_linger_s: float = 0.01
     publish_timeout_s: float = 2.0
+    # How long the first usage event after a quiet spell waits for others to share its publish round trip.
+    emit_linger_s: float = 0.05
     usage_writer_metrics_port: int = 9101
     tracing: bool = True

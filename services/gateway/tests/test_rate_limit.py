@@ -139,6 +139,36 @@ async def test_settle_underuse_refunds_tokens(limiter: RateLimiter) -> None:
     assert refunded.allowed and refunded.remaining_tokens == 10
 
 
+def _settle_soon(limiter: RateLimiter, *, tenant: Limits, estimated: int, actual: int) -> None:
+    limiter.settle_soon(
+        tenant_id="t1",
+        key_id="k1",
+        tenant_limits=tenant,
+        key_limits=NO_LIMITS,
+        estimated_tokens=estimated,
+        actual_tokens=actual,
+    )
+
+
+async def test_queued_settle_rides_with_next_acquire(limiter: RateLimiter, redis_client: redis_asyncio.Redis) -> None:
+    lingering = RateLimiter(redis_client, prefix=limiter.prefix, linger_s=60.0)  # never flushes on its own
+    tenant = Limits(tokens_per_minute=100)
+    assert (await _acquire(lingering, tenant=tenant, tokens=90)).allowed
+    _settle_soon(lingering, tenant=tenant, estimated=90, actual=20)
+    refunded = await _acquire(lingering, tenant=tenant, tokens=70)
+    assert refunded.allowed and refunded.remaining_tokens == 10
+
+
+async def test_drain_sends_a_lingering_settle(limiter: RateLimiter, redis_client: redis_asyncio.Redis) -> None:
+    lingering = RateLimiter(redis_client, prefix=limiter.prefix, linger_s=60.0)
+    tenant = Limits(tokens_per_minute=100)
+    assert (await _acquire(lingering, tenant=tenant, tokens=90)).allowed
+    _settle_soon(lingering, tenant=tenant, estimated=90, actual=20)
+    await lingering.drain()
+    refunded = await _acquire(limiter, tenant=tenant, tokens=70)  # another process sees the refund
+    assert refunded.allowed and refunded.remaining_tokens == 10
+
+
 async def test_tenant_limit_is_shared_by_its_keys(limiter: RateLimiter) -> None:
     tenant = Limits(requests_per_minute=4)
     for key_id in ("a", "b", "a", "b"):

@@ -115,8 +115,11 @@ class ChatCompletionsEndpoint:
             await call.admit()
             served = await call.serve(alias)
             if isinstance(served.result, Completion):
-                body = call.completion_body(served.result)
-                await _respond(tracking_send, 200, body, call.response_headers().items())
+                # Answer first: metering, metrics and the settle are bookkeeping the client need not wait for.
+                try:
+                    await _respond(tracking_send, 200, served.result.body, call.response_headers().items())
+                finally:
+                    call.record_completion(served.result)
                 return 200
             try:
                 await _stream(scope, receive, tracking_send, call.stream_events(served), call.response_headers())

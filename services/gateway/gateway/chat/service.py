@@ -181,9 +181,9 @@ class ChatCall:
         self.record.attempts = served.attempts
         return served
 
-    def completion_body(self, completion: Completion) -> bytes:
+    def record_completion(self, completion: Completion) -> None:
+        """Meter a served completion (called once its bytes are on their way to the client)."""
         self._finish("success", completion.usage, http_status=200)
-        return completion.body
 
     async def stream_events(self, served: Served) -> AsyncIterator[bytes]:
         stream = served.result
