@@ -42,6 +42,7 @@ def _read_banner(proc: subprocess.Popen[str], timeout_s: float = 120) -> list[st
 def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_urls):
     gateway_port, sim_port = free_port(), free_port()
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
+    realtime_port = free_port()
     env = {
         **os.environ,
         "AIAAS_GATEWAY_PORT": str(gateway_port),
@@ -50,6 +51,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_ANALYTICS_PORT": str(analytics_port),
         "AIAAS_STRIPE_SIM_PORT": str(stripe_port),
         "AIAAS_CONTROL_PLANE_PORT": str(control_port),
+        "AIAAS_REALTIME_PORT": str(realtime_port),
         # The dev stack's background workers would otherwise take the default metrics ports.
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
@@ -114,7 +116,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         proc.send_signal(signal.SIGINT)
         code = proc.wait(60)
     assert code == 0
-    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port):
+    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port, realtime_port):
         assert not _port_open(port), port
     local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
     assert not list((local / "run").glob("app-*.pid"))

@@ -175,6 +175,9 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"  CONTROL_PLANE_URL=http://127.0.0.1:{cfg.control_plane_port} PLATFORM_ADMIN_KEY=<admin key>"
             " .venv/bin/python -m control_plane flags list",
             "",
+            f"Realtime:      ws://127.0.0.1:{cfg.realtime_port}/v1/realtime/ws?api_key={key}"
+            "   (WebSocket chat; protocol in services/realtime/README.md)",
+            "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
             f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
@@ -225,6 +228,7 @@ def run(cfg: LocalConfig) -> int:
             "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
             "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{cfg.stripe_sim_port}"),
             "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET),
+            "REALTIME_GATEWAY_URL": f"http://127.0.0.1:{cfg.gateway_port}",
         }
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")

@@ -53,6 +53,7 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
     """Everything `make dev` runs besides infrastructure, in start order."""
     sim, gateway, stripe = cfg.provider_sim_port, cfg.gateway_port, cfg.stripe_sim_port
     billing, analytics, control = cfg.billing_port, cfg.analytics_port, cfg.control_plane_port
+    realtime = cfg.realtime_port
     return [
         AppProcess("control_plane", "control_plane", ["--host", "127.0.0.1", "--port", str(control)], control),
         AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
@@ -65,6 +66,7 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
         AppProcess("billing_stripe_sync", "billing.stripe_sync"),
         AppProcess("analytics", "analytics", ["--host", "127.0.0.1", "--port", str(analytics)], analytics),
         AppProcess("analytics_consumer", "analytics.consumer"),
+        AppProcess("realtime", "realtime", ["--host", "127.0.0.1", "--port", str(realtime)], realtime),
     ]
 
 

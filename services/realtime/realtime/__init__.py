@@ -1,0 +1,1 @@
+"""Realtime WebSocket chat service: `GET /v1/realtime/ws`."""

@@ -1,0 +1,121 @@
+"""Builds the realtime FastAPI app; every resource is born in `lifespan`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import nats
+import redis.asyncio as redis_asyncio
+from fastapi import FastAPI
+from redis.exceptions import RedisError
+
+from aiaas.auth import ApiKeyResolver
+from aiaas.db import create_engine, session_factory
+from aiaas.errors import install_error_handlers
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import mount_metrics
+from realtime.broadcast import subscribe_broadcasts
+from realtime.config import RealtimeSettings
+from realtime.endpoint import router as ws_router
+from realtime.gateway_client import GatewayClient
+from realtime.health import router as health_router
+from realtime.live_log import LiveLog
+from realtime.registry import ConnectionRegistry
+from realtime.responder import Responder
+from realtime.state import RealtimeState
+from realtime.store import EventStore
+from realtime.tenant_limit import TenantConnectionLimit
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+async def _refresh_slots(state: RealtimeState) -> None:
+    """Keep this process's connection-limit entries alive (they expire if the process dies)."""
+    while True:
+        await asyncio.sleep(state.limit.ttl_s / 3)
+        for tenant_id, connection_ids in state.registry.tenants():
+            try:
+                await state.limit.refresh(tenant_id, connection_ids)
+            except RedisError as exc:
+                log.warning("connection slots not refreshed", exc_info=exc)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: RealtimeSettings = app.state.settings
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="realtime")
+    redis = redis_asyncio.Redis.from_url(settings.redis_url, max_connections=10_000)
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=settings.gateway_connect_timeout_s, sock_read=settings.gateway_read_timeout_s
+    )
+    http = aiohttp.ClientSession(
+        timeout=timeout, connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=settings.gateway_keepalive_s)
+    )
+    nc = await nats.connect(settings.nats_url, name="realtime", max_reconnect_attempts=-1)
+    sessions = session_factory(engine)
+    live = LiveLog(
+        redis, maxlen=settings.live_log_maxlen, ttl_s=settings.live_ttl_s, inflight_ttl_s=settings.inflight_ttl_s
+    )
+    store = EventStore(sessions)
+    responder = Responder(
+        GatewayClient(http, settings.gateway_url),
+        live,
+        store,
+        batch_size=settings.persist_batch_size,
+        interval_ms=settings.persist_interval_ms,
+        inflight_ttl_s=settings.inflight_ttl_s,
+        max_inflight=settings.max_inflight_responses,
+    )
+    registry = ConnectionRegistry()
+    state = RealtimeState(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        nats=nc,
+        resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+        store=store,
+        live=live,
+        responder=responder,
+        limit=TenantConnectionLimit(redis, limit=settings.max_connections_per_tenant, ttl_s=settings.connection_ttl_s),
+        registry=registry,
+    )
+    app.state.realtime = state
+    subscription = await subscribe_broadcasts(nc, settings.broadcast_subject_prefix, registry)
+    refresher = asyncio.create_task(_refresh_slots(state))
+    try:
+        yield
+    finally:
+        # Runs after the server closed every socket with 1012: let replies still streaming finish and persist.
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+        await subscription.unsubscribe()
+        await responder.drain(settings.drain_timeout_s)
+        await nc.drain()
+        await http.close()
+        await redis.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: RealtimeSettings | None = None) -> FastAPI:
+    settings = settings or RealtimeSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastAPI(
+        title="AIaaS realtime",
+        version="0.1.0",
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ws_router)
+    app.include_router(health_router)
+    mount_metrics(app)
+    return app

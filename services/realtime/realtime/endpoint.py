@@ -1,0 +1,77 @@
+"""`GET /v1/realtime/ws`: authenticate, admit under the tenant's connection limit, serve the socket."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, WebSocket
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from aiaas.errors import Unauthorized
+from realtime.connection import Connection
+from realtime.deps import StateDep
+from realtime.metrics import WS_ACTIVE, WS_CLOSES
+
+__all__ = ["router", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS"]
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+CLOSE_UNAVAILABLE = 1011
+
+router = APIRouter()
+
+
+def _authorization(websocket: WebSocket) -> str | None:
+    """`Authorization: Bearer <key>`, else `?api_key=<key>` (browsers cannot set headers on WebSockets)."""
+    header = websocket.headers.get("authorization")
+    if header:
+        return header
+    key = websocket.query_params.get("api_key")
+    return f"Bearer {key}" if key else None
+
+
+async def _reject(websocket: WebSocket, code: int, reason: str) -> None:
+    WS_CLOSES.labels(code=str(code)).inc()
+    await websocket.close(code, reason[:120])
+
+
+@router.websocket("/v1/realtime/ws")
+async def realtime_ws(websocket: WebSocket, state: StateDep) -> None:
+    """The realtime chat socket (protocol in services/realtime/README.md)."""
+    # Accept first: a close code (4401, 4429) can only be sent on an open socket.
+    await websocket.accept()
+    authorization = _authorization(websocket)
+    try:
+        principal = await state.resolver.resolve(authorization)
+    except Unauthorized as exc:
+        await _reject(websocket, CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}")
+        return
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("API key lookup failed", exc_info=exc)
+        await _reject(websocket, CLOSE_UNAVAILABLE, "authentication unavailable, retry")
+        return
+    assert authorization is not None
+    conn = Connection(websocket, state, principal.tenant_id, authorization.partition(" ")[2].strip())
+    try:
+        admitted = await state.limit.acquire(principal.tenant_id, conn.id)
+    except RedisError as exc:
+        log.warning("connection limit check failed", exc_info=exc)
+        await _reject(websocket, CLOSE_UNAVAILABLE, "service unavailable, retry")
+        return
+    if not admitted:
+        await _reject(websocket, CLOSE_TOO_MANY_CONNECTIONS, "too many connections for this tenant")
+        return
+    state.registry.add(conn)
+    WS_ACTIVE.inc()
+    try:
+        await conn.serve()
+    finally:
+        WS_ACTIVE.dec()
+        state.registry.remove(conn)
+        try:
+            await state.limit.release(principal.tenant_id, conn.id)
+        except RedisError:
+            log.warning("connection slot not released; it expires with its TTL")

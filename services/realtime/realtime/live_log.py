@@ -1,0 +1,135 @@
+"""The live side of a conversation in Redis: seq counter, event stream, in-flight reply marker.
+
+Keys share the hash tag `{<conversation_id>}`:
+
+    rt:{c}:seq       last seq handed out (INCR); seeded from Postgres when missing
+    rt:{c}:log       stream of events; the entry id is `<seq>-0`, so `XREAD` from `<n>-0` yields seq > n
+    rt:{c}:inflight  response id of the reply being streamed (SET NX, TTL refreshed by its producer)
+    rt:{c}:cmsg:<id> client_msg_id already accepted (dedupe of a re-sent message)
+
+Appending is one Lua script (INCR + XADD), so stream order is seq order across instances.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as redis_asyncio
+
+__all__ = ["LiveEvent", "LiveLog"]
+
+_APPEND = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'type', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return seq
+"""
+
+_ALLOCATE = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return seq
+"""
+
+_FINISH = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[5] .. '-0', 'type', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
+def _keys(conversation_id: uuid.UUID) -> tuple[str, str, str]:
+    tag = f"rt:{{{conversation_id}}}"
+    return f"{tag}:seq", f"{tag}:log", f"{tag}:inflight"
+
+
+class LiveLog:
+    def __init__(self, redis: redis_asyncio.Redis, *, maxlen: int, ttl_s: int, inflight_ttl_s: int) -> None:
+        self._redis = redis
+        self._maxlen = maxlen
+        self._ttl = ttl_s
+        self._inflight_ttl = inflight_ttl_s
+        self._append = redis.register_script(_APPEND)
+        self._allocate = redis.register_script(_ALLOCATE)
+        self._finish = redis.register_script(_FINISH)
+
+    async def seed_seq(self, conversation_id: uuid.UUID, persisted_max: int) -> None:
+        """Make sure the counter exists (after a Redis restart or expiry it restarts from Postgres)."""
+        seq_key, _, _ = _keys(conversation_id)
+        await self._redis.set(seq_key, persisted_max, nx=True, ex=self._ttl)
+
+    async def last_seq(self, conversation_id: uuid.UUID) -> int:
+        seq_key, _, _ = _keys(conversation_id)
+        value = await self._redis.get(seq_key)
+        return int(value) if value is not None else 0
+
+    async def append(self, conversation_id: uuid.UUID, kind: str, data: dict[str, Any]) -> int:
+        """Give the event the next seq and publish it to the live stream; returns the seq."""
+        seq_key, log_key, _ = _keys(conversation_id)
+        seq = await self._append(keys=[seq_key, log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl])
+        return int(seq)
+
+    async def allocate(self, conversation_id: uuid.UUID) -> int:
+        """Reserve the next seq without publishing (the reply's last event, published by `finish`)."""
+        seq_key, _, _ = _keys(conversation_id)
+        return int(await self._allocate(keys=[seq_key], args=[self._ttl]))
+
+    async def finish(
+        self, conversation_id: uuid.UUID, seq: int, kind: str, data: dict[str, Any], response_id: str
+    ) -> None:
+        """Publish a reply's last event (seq from `allocate`) and free the conversation, atomically.
+
+        The caller persists the event first, so a client that sees it can send the next message
+        at once: the conversation is free and its history complete.
+        """
+        _, log_key, inflight_key = _keys(conversation_id)
+        await self._finish(
+            keys=[log_key, inflight_key],
+            args=[kind, orjson.dumps(data), self._maxlen, self._ttl, seq, response_id],
+        )
+
+    async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int) -> list[LiveEvent]:
+        """Events with seq > `after_seq` (waits up to `block_ms` for the first); [] on timeout."""
+        _, log_key, _ = _keys(conversation_id)
+        reply: Any = await self._redis.xread({log_key: f"{after_seq}-0"}, count=512, block=block_ms)
+        events: list[LiveEvent] = []
+        for _stream, entries in reply or ():
+            for entry_id, fields in entries:
+                seq = int(bytes(entry_id).split(b"-", 1)[0])
+                events.append(LiveEvent(seq, bytes(fields[b"type"]).decode(), orjson.loads(fields[b"data"])))
+        return events
+
+    async def claim_inflight(self, conversation_id: uuid.UUID, response_id: str) -> bool:
+        """Mark `response_id` as the conversation's streaming reply; False when another one is."""
+        _, _, key = _keys(conversation_id)
+        return bool(await self._redis.set(key, response_id, nx=True, ex=self._inflight_ttl))
+
+    async def inflight(self, conversation_id: uuid.UUID) -> str | None:
+        _, _, key = _keys(conversation_id)
+        value: Any = await self._redis.get(key)
+        return bytes(value).decode() if value is not None else None
+
+    async def refresh_inflight(self, conversation_id: uuid.UUID) -> None:
+        _, _, key = _keys(conversation_id)
+        await self._redis.expire(key, self._inflight_ttl)
+
+    async def release_inflight(self, conversation_id: uuid.UUID) -> None:
+        _, _, key = _keys(conversation_id)
+        await self._redis.delete(key)
+
+    async def accept_client_msg(self, conversation_id: uuid.UUID, client_msg_id: str) -> bool:
+        """True the first time `client_msg_id` is seen in this conversation (within the live TTL)."""
+        key = f"rt:{{{conversation_id}}}:cmsg:{client_msg_id}"
+        return bool(await self._redis.set(key, 1, nx=True, ex=self._ttl))

@@ -1,0 +1,98 @@
+"""All SQL of the service: conversations and their event log, always inside the tenant's RLS context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas.db import tenant_session
+
+__all__ = ["StoredEvent", "EventStore"]
+
+_CREATE = text("insert into rt_conversations (id, tenant_id) values (:id, :tenant_id)")
+_EXISTS = text("select 1 from rt_conversations where id = :id")
+_MAX_SEQ = text("select coalesce(max(seq), 0) from rt_events where conversation_id = :id")
+_INSERT = text(
+    "insert into rt_events (conversation_id, seq, tenant_id, type, payload) "
+    "values (:conversation_id, :seq, :tenant_id, :type, cast(:payload as jsonb)) "
+    "on conflict (conversation_id, seq) do nothing"
+)
+_AFTER = text(
+    "select seq, type, payload from rt_events where conversation_id = :id and seq > :after and seq < :before "
+    "order by seq limit :limit"
+)
+_HISTORY = text(
+    "select type, payload from rt_events where conversation_id = :id "
+    "and type in ('message.created', 'response.completed') order by seq"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
+class EventStore:
+    """Repository of `rt_conversations` and `rt_events` (RLS: a tenant sees only its own rows)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create_conversation(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await session.execute(_CREATE, {"id": conversation_id, "tenant_id": tenant_id})
+
+    async def owned_max_seq(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> int | None:
+        """The last persisted seq of the tenant's conversation, or None when the tenant has no such one."""
+        async with tenant_session(self._sessions, tenant_id) as session:
+            if (await session.execute(_EXISTS, {"id": conversation_id})).first() is None:
+                return None
+            return int((await session.execute(_MAX_SEQ, {"id": conversation_id})).scalar_one())
+
+    async def append(
+        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, events: Sequence[tuple[int, str, dict[str, Any]]]
+    ) -> None:
+        """Persist `(seq, type, data)` events; a seq already stored is skipped (idempotent)."""
+        if not events:
+            return
+        rows = [
+            {
+                "conversation_id": conversation_id,
+                "seq": seq,
+                "tenant_id": tenant_id,
+                "type": kind,
+                "payload": orjson.dumps(data).decode(),
+            }
+            for seq, kind, data in events
+        ]
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await session.execute(_INSERT, rows)
+
+    async def events_between(
+        self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, after: int, before: int | None = None, limit: int = 1000
+    ) -> list[StoredEvent]:
+        """Persisted events with `after < seq < before`, in order, at most `limit`."""
+        params = {"id": conversation_id, "after": after, "before": before or 2**62, "limit": limit}
+        async with tenant_session(self._sessions, tenant_id) as session:
+            rows = (await session.execute(_AFTER, params)).all()
+        return [StoredEvent(int(row.seq), str(row.type), dict(row.payload)) for row in rows]
+
+    async def history(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> list[dict[str, str]]:
+        """Chat messages so far: each user message with its reply; messages whose reply failed are left out."""
+        async with tenant_session(self._sessions, tenant_id) as session:
+            rows = (await session.execute(_HISTORY, {"id": conversation_id})).all()
+        replies = {row.payload["response_id"]: row.payload["text"] for row in rows if row.type == "response.completed"}
+        messages: list[dict[str, str]] = []
+        for row in rows:
+            if row.type == "message.created" and row.payload["response_id"] in replies:
+                messages.append({"role": "user", "content": row.payload["content"]})
+                messages.append({"role": "assistant", "content": replies[row.payload["response_id"]]})
+        return messages

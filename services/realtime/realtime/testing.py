@@ -1,0 +1,58 @@
+"""Test client for the realtime protocol (`websockets` asyncio API), used by this service's tests and journeys."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+
+def open_ws(url: str, api_key: str | None, *, via: str = "header", **kwargs: Any) -> Any:
+    """`async with open_ws(...) as ws` with the key in the Authorization header or the `api_key` query."""
+    headers = {}
+    if api_key is not None and via == "header":
+        headers["Authorization"] = f"Bearer {api_key}"
+    elif api_key is not None:
+        url = f"{url}?api_key={api_key}"
+    return connect(url, additional_headers=headers, open_timeout=10, ping_interval=None, **kwargs)
+
+
+async def send(ws: ClientConnection, **frame: Any) -> None:
+    await ws.send(orjson.dumps({"v": 1, **frame}).decode())
+
+
+async def recv(ws: ClientConnection, wait_s: float = 10.0) -> dict[str, Any]:
+    return orjson.loads(await asyncio.wait_for(ws.recv(), wait_s))
+
+
+async def recv_until(
+    ws: ClientConnection, kinds: tuple[str, ...], wait_s: float = 20.0
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """Events up to and including the first whose type is in `kinds`, with their arrival times."""
+    events: list[dict[str, Any]] = []
+    times: list[float] = []
+    deadline = time.monotonic() + wait_s
+    while True:
+        event = await recv(ws, max(0.01, deadline - time.monotonic()))
+        events.append(event)
+        times.append(time.monotonic())
+        if event["type"] in kinds:
+            return events, times
+
+
+async def close_code(ws: ClientConnection, wait_s: float = 15.0) -> int | None:
+    """Read until the server closes; the close code it sent."""
+    try:
+        async with asyncio.timeout(wait_s):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd is not None else None
+
+
+def text_of(events: list[dict[str, Any]], response_id: str) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == "response.delta" and e["response_id"] == response_id)
