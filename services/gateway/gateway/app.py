@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
+from aiaas.events.wal import WriteAheadLog
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics, record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
@@ -92,12 +94,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_state_change=record_breaker_state,
     )
     sessions = session_factory(engine)
+    wal = WriteAheadLog(Path(settings.usage_wal_dir), "gateway-usage") if settings.usage_wal_dir else None
     emitter = DurableEmitter(
         EventPublisher(js, timeout_s=settings.publish_timeout_s),
         sessions,
         is_connected=lambda: nc.is_connected,
         linger_s=settings.emit_linger_s,
+        wal=wal,
     )
+    if wal is not None:
+        # Usage a killed gateway answered for but never made durable is emitted now, before we serve.
+        await wal.recover(emitter)
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -136,6 +143,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         # Drain: every usage event still in flight becomes durable before we exit.
         await emitter.drain()
+        if wal is not None:
+            wal.close(remove=emitter.in_flight == 0)
         for task in list(state.background):
             await task
         await state.limiter.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic import Field
@@ -48,5 +49,8 @@ class GatewaySettings(ServiceSettings):
     publish_timeout_s: float = 2.0
     # How long the first usage event after a quiet spell waits for others to share its publish round trip.
     emit_linger_s: float = 0.05
+    # Usage events waiting in memory are written ahead to a file here, and a restarted gateway re-emits
+    # what a killed one left undone (aiaas.events.wal). Per host/pod; empty = off.
+    usage_wal_dir: str = str(Path(tempfile.gettempdir()) / "aiaas-usage-wal")
     usage_writer_metrics_port: int = 9101
     tracing: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import yaml
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
 ADMIN_KEY = "admin-" + secrets.token_hex(16)
+# The gateways of this session write their usage write-ahead logs here, not in the host's shared default.
+WAL_DIR = tempfile.mkdtemp(prefix="gateway-tests-wal-")
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +98,7 @@ def gateway_env(infra_urls: InfraUrls, models_file: Path, sim_url: str, **overri
         "GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
         "GATEWAY_BREAKER_COOLDOWN_S": "1.0",
         "GATEWAY_RETRY_ATTEMPTS": "2",
+        "GATEWAY_USAGE_WAL_DIR": WAL_DIR,
         "GATEWAY_AUTH_CACHE_TTL_S": "0.5",
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "OPENAI_API_KEY": "",

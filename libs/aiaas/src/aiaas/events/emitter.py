@@ -23,6 +23,7 @@ from aiaas.db import tenant_session
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.outbox import write_outbox
 from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher, PendingEvent
+from aiaas.events.wal import WriteAheadLog
 from aiaas.observability.metrics import EVENTS_TO_OUTBOX
 
 __all__ = ["DurableEmitter"]
@@ -44,12 +45,15 @@ class DurableEmitter:
         is_connected: Callable[[], bool] = lambda: True,
         linger_s: float = 0.0,
         max_batch: int = 256,
+        wal: WriteAheadLog | None = None,
     ) -> None:
         self._publisher = publisher
         self._sessions = sessions
         self._is_connected = is_connected
         self._linger_s = linger_s
         self._max_batch = max_batch
+        # Events queued by emit_soon are written ahead here, so a killed process loses none of them.
+        self._wal = wal
         self._queue: list[_Queued] = []
         self._flushing = 0
         self._flusher: asyncio.Task[None] | None = None
@@ -75,6 +79,8 @@ class DurableEmitter:
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Destination] = loop.create_future()
+        if self._wal is not None:
+            self._wal.append(event)
         self._queue.append((PendingEvent(event, otel_context.get_current()), done))
         if self._flusher is None:
             if self._linger_s <= 0 or len(self._queue) >= self._max_batch:
@@ -107,11 +113,15 @@ class DurableEmitter:
         else:
             errors = [ConnectionError("NATS is not connected")] * len(batch)
         to_outbox: dict[uuid.UUID, list[_Queued]] = {}
+        published: list[EventEnvelope] = []
         for (item, done), error in zip(batch, errors, strict=True):
             if error is None:
                 done.set_result("jetstream")
+                published.append(item.event)
             else:
                 to_outbox.setdefault(item.event.tenant_id, []).append((item, done))
+        if self._wal is not None:
+            self._wal.done(published)
         if to_outbox:
             first_error = next(error for error in errors if error is not None)
             count = sum(len(items) for items in to_outbox.values())
@@ -134,6 +144,8 @@ class DurableEmitter:
         for item, done in items:
             EVENTS_TO_OUTBOX.labels(type=item.event.type).inc()
             done.set_result("outbox")
+        if self._wal is not None:
+            self._wal.done([item.event for item, _ in items])
 
     @property
     def in_flight(self) -> int:
