@@ -21,6 +21,7 @@ from aiaas.db import create_engine, session_factory
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
 from aiaas.events.wal import WriteAheadLog
+from aiaas.flags import FlagClient
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics, record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
@@ -105,6 +106,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if wal is not None:
         # Usage a killed gateway answered for but never made durable is emitted now, before we serve.
         await wal.recover(emitter)
+    flags = await FlagClient(settings.nats_url, name="gateway").start()
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -135,6 +137,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         emitter=emitter,
         meter=UsageMeter(emitter),
+        flags=flags,
     )
     app.state.gateway = state
     _tune_gc()
@@ -151,6 +154,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anthropic_adapter.aclose()
         await http.close()
         await redis.aclose()
+        await flags.close()
         await nc.drain()
         await engine.dispose()
         await admin_engine.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver
 from aiaas.events import DurableEmitter
+from aiaas.flags import FlagClient
 from aiaas.resilience import BreakerRegistry
 from gateway.catalog import Catalog
 from gateway.config import GatewaySettings
@@ -46,6 +47,8 @@ class GatewayState:
     failover: Failover
     emitter: DurableEmitter
     meter: UsageMeter
+    # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
+    flags: FlagClient
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -101,13 +101,34 @@ class ChatCall:
         if not self.principal.has_scope("chat"):
             raise Forbidden("This API key lacks the 'chat' scope.", code="insufficient_scope")
         alias = self.state.catalog.resolve(self.request.model)
-        if alias is None:
+        allowlist = self.state.flags.get_list("model_allowlist", self.tenant, default=[])
+        if alias is None or (allowlist and self.request.model not in allowlist):
             raise NotFound(
                 f"The model '{self.request.model}' does not exist or you do not have access to it.",
                 code="model_not_found",
                 param="model",
             )
+        self._apply_flags()
         return alias
+
+    def _apply_flags(self) -> None:
+        """Per-tenant switches the platform team flips in the control plane (live, no restart)."""
+        flags = self.state.flags
+        if self.request.stream and not flags.is_enabled("streaming_enabled", self.tenant, default=True):
+            raise Forbidden(
+                "Streaming is disabled for this account; retry with stream=false.",
+                code="streaming_disabled",
+                param="stream",
+            )
+        cap = flags.get_int("max_tokens_cap", self.tenant, default=0)
+        if cap > 0:
+            asked = self.request.max_output_tokens()
+            if asked is not None and asked > cap:
+                raise BadRequest(
+                    f"max_tokens may be at most {cap} for this account.", code="max_tokens_exceeded", param="max_tokens"
+                )
+            if asked is None:
+                self.payload["max_tokens"] = cap  # the implicit limit is clamped to the cap
 
     def _limits(self) -> tuple[Limits, Limits]:
         settings = self.state.settings
