@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from aiaas.db import admin_session
-from aiaas.events import EventEnvelope, EventPublisher, event_id
+from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
@@ -90,6 +90,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def publisher(infra_urls: InfraUrls) -> AsyncIterator[EventPublisher]:
     nc = await nats.connect(infra_urls.nats_url)
+    # On a fresh NATS the streams exist only once some service declared them: declare them here.
+    await ensure_topology(nc.jetstream(), consumers=())
     yield EventPublisher(nc.jetstream())
     await nc.close()
 
