@@ -17,10 +17,12 @@ from redis.exceptions import RedisError
 from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import install_error_handlers
+from aiaas.flags import FlagClient
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics
 from realtime.broadcast import subscribe_broadcasts
 from realtime.config import RealtimeSettings
+from realtime.endpoint import CLOSE_DISABLED
 from realtime.endpoint import router as ws_router
 from realtime.gateway_client import GatewayClient
 from realtime.health import router as health_router
@@ -45,6 +47,16 @@ async def _refresh_slots(state: RealtimeState) -> None:
                 await state.limit.refresh(tenant_id, connection_ids)
             except RedisError as exc:
                 log.warning("connection slots not refreshed", exc_info=exc)
+
+
+async def _enforce_realtime_flag(state: RealtimeState, every_s: float = 0.2) -> None:
+    """Close the sockets of tenants whose `realtime_enabled` flag went off (within `every_s` of the change)."""
+    while True:
+        await asyncio.sleep(every_s)
+        for tenant_id, _ in state.registry.tenants():
+            if not state.flags.is_enabled("realtime_enabled", tenant_id, default=True):
+                for conn in state.registry.of_tenant(tenant_id):
+                    conn.disable(CLOSE_DISABLED, "realtime is disabled for this tenant")
 
 
 @asynccontextmanager
@@ -74,6 +86,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_inflight=settings.max_inflight_responses,
     )
     registry = ConnectionRegistry()
+    flags = await FlagClient(settings.nats_url, name="realtime").start()
     state = RealtimeState(
         settings=settings,
         engine=engine,
@@ -85,19 +98,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         responder=responder,
         limit=TenantConnectionLimit(redis, limit=settings.max_connections_per_tenant, ttl_s=settings.connection_ttl_s),
         registry=registry,
+        flags=flags,
     )
     app.state.realtime = state
     subscription = await subscribe_broadcasts(nc, settings.broadcast_subject_prefix, registry)
     refresher = asyncio.create_task(_refresh_slots(state))
+    enforcer = asyncio.create_task(_enforce_realtime_flag(state))
     try:
         yield
     finally:
         # Runs after the server closed every socket with 1012: let replies still streaming finish and persist.
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in (refresher, enforcer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await subscription.unsubscribe()
         await responder.drain(settings.drain_timeout_s)
+        await flags.close()
         await nc.drain()
         await http.close()
         await redis.aclose()

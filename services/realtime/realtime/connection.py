@@ -51,6 +51,13 @@ class Connection:
             max_items=state.settings.send_queue_max_items, max_bytes=state.settings.send_queue_max_bytes
         )
         self._followers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._disabled = False
+
+    def disable(self, code: int, reason: str) -> None:
+        """Close this socket after what is queued (once), e.g. when the platform switched realtime off."""
+        if not self._disabled:
+            self._disabled = True
+            self._request_close(code, reason)
 
     def deliver(self, item: dict[str, Any]) -> None:
         """Queue an event for this client (never blocks; overflow closes the socket with 4008)."""

@@ -13,13 +13,15 @@ from realtime.connection import Connection
 from realtime.deps import StateDep
 from realtime.metrics import WS_ACTIVE, WS_CLOSES
 
-__all__ = ["router", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS"]
+__all__ = ["router", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_DISABLED"]
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_MANY_CONNECTIONS = 4429
 CLOSE_UNAVAILABLE = 1011
+# The platform switched realtime off for this tenant (control-plane flag `realtime_enabled`).
+CLOSE_DISABLED = 4503
 
 router = APIRouter()
 
@@ -52,6 +54,9 @@ async def realtime_ws(websocket: WebSocket, state: StateDep) -> None:
     except (SQLAlchemyError, OSError) as exc:
         log.warning("API key lookup failed", exc_info=exc)
         await _reject(websocket, CLOSE_UNAVAILABLE, "authentication unavailable, retry")
+        return
+    if not state.flags.is_enabled("realtime_enabled", principal.tenant_id, default=True):
+        await _reject(websocket, CLOSE_DISABLED, "realtime is disabled for this tenant")
         return
     assert authorization is not None
     conn = Connection(websocket, state, principal.tenant_id, authorization.partition(" ")[2].strip())

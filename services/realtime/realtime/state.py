@@ -9,6 +9,7 @@ from nats.aio.client import Client as NatsClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiaas.auth import ApiKeyResolver
+from aiaas.flags import FlagClient
 from realtime.config import RealtimeSettings
 from realtime.live_log import LiveLog
 from realtime.registry import ConnectionRegistry
@@ -31,3 +32,5 @@ class RealtimeState:
     responder: Responder
     limit: TenantConnectionLimit
     registry: ConnectionRegistry
+    # Live per-tenant flags from the control plane (`realtime_enabled`).
+    flags: FlagClient
