@@ -79,9 +79,8 @@ class DurableEmitter:
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Destination] = loop.create_future()
-        if self._wal is not None:
-            self._wal.append(event)
-        self._queue.append((PendingEvent(event, otel_context.get_current()), done))
+        payload = self._wal.append(event) if self._wal is not None else None
+        self._queue.append((PendingEvent(event, otel_context.get_current(), payload), done))
         if self._flusher is None:
             if self._linger_s <= 0 or len(self._queue) >= self._max_batch:
                 self._start_flush()

@@ -36,6 +36,8 @@ class PendingEvent:
 
     event: EventEnvelope
     context: otel_context.Context
+    # The event's JSON when the caller already has it (the write-ahead log serialized it): not done twice.
+    payload: bytes | None = None
 
 
 class EventPublisher:
@@ -74,7 +76,8 @@ class EventPublisher:
             headers = {"Nats-Msg-Id": str(item.event.id)}
             propagate.inject(headers, context=trace.set_span_in_context(span))
             try:
-                acks.append(await self._js.publish_async(item.event.subject, item.event.to_json(), headers=headers))
+                payload = item.payload if item.payload is not None else item.event.to_json()
+                acks.append(await self._js.publish_async(item.event.subject, payload, headers=headers))
             except NATS_UNAVAILABLE as exc:
                 errors[i] = exc
                 acks.append(None)

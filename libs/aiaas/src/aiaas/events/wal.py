@@ -46,10 +46,12 @@ class WriteAheadLog:
         self._pending = 0
         self._size = os.fstat(self._fd).st_size
 
-    def append(self, event: EventEnvelope) -> None:
-        line = _EVENT + event.to_json() + b"\n"
-        self._size += os.write(self._fd, line)
+    def append(self, event: EventEnvelope) -> bytes:
+        """Write the event ahead; returns its JSON so the publish need not serialize it again."""
+        payload = event.to_json()
+        self._size += os.write(self._fd, _EVENT + payload + b"\n")
         self._pending += 1
+        return payload
 
     def done(self, events: list[EventEnvelope]) -> None:
         if not events:
