@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,74 +29,26 @@ import redis.asyncio as redis_asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from aiaas.quota import ADD_USAGE_LUA, CHECK_LUA, quota_message
+from aiaas.quota import ADD_USAGE_LUA, CHECK_LUA
+from gateway.limit_decision import (
+    BUCKET_NAMES,
+    UNLIMITED,
+    UNLIMITED_RESERVED,
+    Bucket,
+    LimitDecision,
+    Limits,
+    capacities,
+    decide,
+    decide_quota,
+    format_reset,
+)
 
 __all__ = ["Limits", "LimitDecision", "RateLimiter", "format_reset"]
 
 log = logging.getLogger(__name__)
 
-_WINDOW_S = 60.0
-_BUCKET_NAMES = ("tenant_requests", "tenant_tokens", "key_requests", "key_tokens")
 # One script call: its keys and its arguments.
 _Call = tuple[list[str], list[str | int]]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-minute limits for one tenant or one API key; None means unlimited."""
-
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-
-
-@dataclass(frozen=True)
-class LimitDecision:
-    """The outcome of `RateLimiter.acquire`, reporting the most constraining request and token bucket."""
-
-    allowed: bool
-    retry_after_s: float
-    limit_requests: int | None
-    remaining_requests: int | None
-    reset_requests_s: float | None
-    limit_tokens: int | None
-    remaining_tokens: int | None
-    reset_tokens_s: float | None
-    blocked_by: str | None
-    # Set when the plan quota refused the request: "tokens" or "requests", and the words for the 429.
-    quota_exceeded: str | None = None
-    quota_message: str | None = None
-    # True when admission reserved 1 request and the estimated tokens in the quota hash (settle corrects it).
-    quota_reserved: bool = False
-
-    def headers(self) -> dict[str, str]:
-        """OpenAI-style x-ratelimit-* headers, plus Retry-After when the request was rejected."""
-        headers: dict[str, str] = {}
-        if self.limit_requests is not None:
-            headers["x-ratelimit-limit-requests"] = str(self.limit_requests)
-            headers["x-ratelimit-remaining-requests"] = str(self.remaining_requests)
-            headers["x-ratelimit-reset-requests"] = format_reset(self.reset_requests_s or 0.0)
-        if self.limit_tokens is not None:
-            headers["x-ratelimit-limit-tokens"] = str(self.limit_tokens)
-            headers["x-ratelimit-remaining-tokens"] = str(self.remaining_tokens)
-            headers["x-ratelimit-reset-tokens"] = format_reset(self.reset_tokens_s or 0.0)
-        if not self.allowed and self.quota_exceeded is None:  # a used-up quota returns next period
-            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))
-        return headers
-
-
-def format_reset(seconds: float) -> str:
-    """A duration the way OpenAI's reset headers write it: "20ms", "1.5s", "6m0s", "1h2m3s"."""
-    total_ms = max(0, round(seconds * 1000))
-    if total_ms < 1000:
-        return f"{total_ms}ms" if total_ms else "0s"
-    hours, rest_ms = divmod(total_ms, 3_600_000)
-    minutes, rest_ms = divmod(rest_ms, 60_000)
-    secs = f"{rest_ms / 1000:.3f}".rstrip("0").rstrip(".")
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 @cache
@@ -108,32 +59,6 @@ def _script_source() -> str:
         f"local function quota_add(KEYS, ARGV)\n{ADD_USAGE_LUA}\nend\n"
     )
     return quota + resources.files("gateway").joinpath("rate_limit.lua").read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class _Bucket:
-    """One bucket's capacity, what this request needs from it, and its level after the script ran."""
-
-    name: str
-    capacity: int
-    need: float
-    level: float
-
-    @property
-    def rate_per_s(self) -> float:
-        return self.capacity / _WINDOW_S
-
-    @property
-    def remaining(self) -> int:
-        return max(0, math.floor(self.level))
-
-    @property
-    def reset_s(self) -> float:
-        return max(0.0, (self.capacity - self.level) / self.rate_per_s)
-
-    @property
-    def wait_s(self) -> float:
-        return max(0.0, (self.need - self.level) / self.rate_per_s)
 
 
 class RateLimiter:
@@ -226,26 +151,26 @@ class RateLimiter:
 
         With `quota_key` (aiaas.quota.quota_key) the plan quota is checked first, in the same call.
         """
-        capacities = _capacities(tenant_limits, key_limits)
-        if not any(capacities) and quota_key is None:
-            return _UNLIMITED
+        caps = capacities(tenant_limits, key_limits)
+        if not any(caps) and quota_key is None:
+            return UNLIMITED
         estimated = max(0, estimated_tokens)
         keys = self.bucket_keys(tenant_id, key_id)
         if quota_key is not None:
             keys.append(quota_key)
-        reply = _text(await self._run_after_pending(keys, ["acquire", *capacities, 1, estimated])).split("|", 7)
+        reply = _text(await self._run_after_pending(keys, ["acquire", *caps, 1, estimated])).split("|", 7)
         allowed = reply[0] == "1"
         buckets = [
-            _Bucket(name, cap, min(max(cost, 1), cap), float(raw))
-            for name, cap, cost, raw in zip(_BUCKET_NAMES, capacities, (1, estimated) * 2, reply[1:5], strict=True)
+            Bucket(name, cap, min(max(cost, 1), cap), float(raw))
+            for name, cap, cost, raw in zip(BUCKET_NAMES, caps, (1, estimated) * 2, reply[1:5], strict=True)
             if cap
         ]
         if exceeded := reply[5]:
-            return _decide_quota(exceeded, reply[7], buckets)
+            return decide_quota(exceeded, reply[7], buckets)
         reserved = reply[6] == "1"
         if not buckets:
-            return _UNLIMITED_RESERVED if reserved else _UNLIMITED
-        decision = _decide(allowed, buckets)
+            return UNLIMITED_RESERVED if reserved else UNLIMITED
+        decision = decide(allowed, buckets)
         return replace(decision, quota_reserved=True) if reserved else decision
 
     async def settle(
@@ -366,59 +291,5 @@ def _settles_lost(batch: list[_Call], exc: BaseException) -> None:
     log.warning("rate limiter: settles not applied", extra={"count": len(batch), "error": repr(exc)})
 
 
-_UNLIMITED = LimitDecision(True, 0.0, None, None, None, None, None, None, None)
-_UNLIMITED_RESERVED = replace(_UNLIMITED, quota_reserved=True)
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _capacities(tenant_limits: Limits, key_limits: Limits) -> list[int]:
-    return [
-        tenant_limits.requests_per_minute or 0,
-        tenant_limits.tokens_per_minute or 0,
-        key_limits.requests_per_minute or 0,
-        key_limits.tokens_per_minute or 0,
-    ]
-
-
-def _decide(allowed: bool, buckets: list[_Bucket]) -> LimitDecision:
-    requests = _tightest([b for b in buckets if b.name.endswith("requests")])
-    tokens = _tightest([b for b in buckets if b.name.endswith("tokens")])
-    blocker = None if allowed else max(buckets, key=lambda b: b.wait_s)
-    return LimitDecision(
-        allowed=allowed,
-        # Buckets only refill, so the slowest blocking bucket alone decides when all of them have room.
-        retry_after_s=blocker.wait_s if blocker else 0.0,
-        limit_requests=requests.capacity if requests else None,
-        remaining_requests=requests.remaining if requests else None,
-        reset_requests_s=requests.reset_s if requests else None,
-        limit_tokens=tokens.capacity if tokens else None,
-        remaining_tokens=tokens.remaining if tokens else None,
-        reset_tokens_s=tokens.reset_s if tokens else None,
-        blocked_by=blocker.name if blocker else None,
-    )
-
-
-def _decide_quota(exceeded: str, limit_name: str, buckets: list[_Bucket]) -> LimitDecision:
-    """Refused by the plan quota: the buckets (untouched) still report their levels."""
-    decision = _decide(True, buckets)
-    return LimitDecision(
-        allowed=False,
-        retry_after_s=0.0,
-        limit_requests=decision.limit_requests,
-        remaining_requests=decision.remaining_requests,
-        reset_requests_s=decision.reset_requests_s,
-        limit_tokens=decision.limit_tokens,
-        remaining_tokens=decision.remaining_tokens,
-        reset_tokens_s=decision.reset_tokens_s,
-        blocked_by="quota",
-        quota_exceeded=exceeded,
-        quota_message=quota_message(exceeded, limit_name),
-    )
-
-
-def _tightest(buckets: list[_Bucket]) -> _Bucket | None:
-    """The bucket with the fewest whole units left; on a tie, the one that takes longest to refill."""
-    return min(buckets, key=lambda b: (b.remaining, -b.reset_s), default=None)
