@@ -91,15 +91,16 @@ class ProcessSet:
         self,
         name: str,
         argv: list[str],
-        core: int,
+        core: int | None,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> tuple[subprocess.Popen, Path]:
-        """Run `argv` under `taskset -c core` (taskset execs, so the pid is the program's own)."""
+        """Run `argv` under `taskset -c core` (taskset execs, so the pid is the program's own); None: unpinned."""
         log = self.log_dir / f"{name}.log"
         handle = log.open("ab")
+        pin = ["taskset", "-c", str(core)] if core is not None else []
         proc = subprocess.Popen(
-            ["taskset", "-c", str(core), *argv],
+            [*pin, *argv],
             stdout=handle,
             stderr=subprocess.STDOUT,
             env=env,

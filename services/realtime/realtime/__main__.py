@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         http="httptools",
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_size,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval_s or None,
         ws_ping_timeout=settings.ws_ping_interval_s or None,
         access_log=False,

@@ -22,8 +22,8 @@ from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics
 from realtime.broadcast import subscribe_broadcasts
 from realtime.config import RealtimeSettings
-from realtime.endpoint import CLOSE_DISABLED
-from realtime.endpoint import router as ws_router
+from realtime.connection import idle_sweep
+from realtime.endpoint import CLOSE_DISABLED, RealtimeASGI
 from realtime.gateway_client import GatewayClient
 from realtime.health import router as health_router
 from realtime.live_log import LiveLog
@@ -104,11 +104,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     subscription = await subscribe_broadcasts(nc, settings.broadcast_subject_prefix, registry)
     refresher = asyncio.create_task(_refresh_slots(state))
     enforcer = asyncio.create_task(_enforce_realtime_flag(state))
+    sweeper = asyncio.create_task(idle_sweep(registry, settings.idle_timeout_s))
     try:
         yield
     finally:
         # Runs after the server closed every socket with 1012: let replies still streaming finish and persist.
-        for task in (refresher, enforcer):
+        for task in (refresher, enforcer, sweeper):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -121,7 +122,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def create_app(settings: RealtimeSettings | None = None) -> FastAPI:
+def create_app(settings: RealtimeSettings | None = None) -> RealtimeASGI:
     settings = settings or RealtimeSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     app = FastAPI(
@@ -132,7 +133,6 @@ def create_app(settings: RealtimeSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(ws_router)
     app.include_router(health_router)
     mount_metrics(app)
-    return app
+    return RealtimeASGI(app, app.state)

@@ -37,6 +37,9 @@ class RealtimeSettings(ServiceSettings):
     socket_send_buffer_bytes: int = Field(0, ge=0)
     # A client that sends nothing (not even `ping`) for this long is closed with 4000.
     idle_timeout_s: float = Field(60.0, gt=0)
+    # permessage-deflate: off by default, because each compressing socket holds ~300 KiB of zlib state
+    # (10,000 sockets would need ~3 GiB); deltas are small, so compression saves little.
+    ws_per_message_deflate: bool = False
     # Protocol-level pings from the server (dead TCP peers), seconds; 0 disables.
     ws_ping_interval_s: float = 20.0
 
@@ -49,7 +52,7 @@ class RealtimeSettings(ServiceSettings):
 
     # Deltas are written to Postgres in batches: every this many deltas or milliseconds, and at the end.
     persist_batch_size: int = Field(32, ge=1)
-    persist_interval_ms: float = Field(50.0, ge=1)
+    persist_interval_ms: float = Field(250.0, ge=1)
     # Redis live log per conversation: approximate length cap and idle expiry.
     live_log_maxlen: int = Field(10_000, ge=100)
     live_ttl_s: int = Field(86_400, ge=60)

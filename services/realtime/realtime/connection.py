@@ -1,15 +1,24 @@
-"""One client socket: a receive loop, a send loop draining the bounded queue, and one follower per conversation.
+"""One client socket: frames handled in the socket's own task, a sender task while events wait.
+
+An idle socket costs one task (its handler, waiting in `receive`) and a few small objects: the
+sender task exists only while its queue holds events, the idle timeout is checked by one sweep
+over all sockets (`idle_sweep`), and followers exist only for conversations being followed.
 
 The follower of a conversation replays persisted events after the client's cursor
 (Postgres), then reads the Redis live log from there; the live-log entry id is the seq,
 so nothing is skipped or repeated, and a gap (entries trimmed from the live log) is
 filled from Postgres. Replies themselves run in the `Responder`, never on this socket.
+
+Closing: a close (idle timeout, forbidden conversation, flag off) is queued behind the events
+already waiting; when the sender reaches it, it stops the socket and the handler sends the close
+frame. A queue overflow (slow client) stops the socket at once with 4008.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +27,17 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from realtime.live_log import LiveEvent
 from realtime.metrics import WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_OUT
 from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, error_event, event, parse_client_frame
 from realtime.responder import ReplyJob
 from realtime.send_queue import SendQueue
 
 if TYPE_CHECKING:
+    from realtime.registry import ConnectionRegistry
     from realtime.state import RealtimeState
 
-__all__ = ["Connection", "CLOSE_IDLE", "CLOSE_FORBIDDEN", "CLOSE_SLOW_CONSUMER"]
+__all__ = ["Connection", "CLOSE_IDLE", "CLOSE_FORBIDDEN", "CLOSE_SLOW_CONSUMER", "idle_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -35,58 +46,104 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_SLOW_CONSUMER = 4008
 _CLOSE = "__close__"
 _SLOW_REASON = "slow consumer: send queue limit exceeded"
+_IDLE_REASON = "idle timeout: send ping at least every idle period"
 # Below the Redis client's socket timeout (5 s by default), or a quiet stream reads as a failure.
 _BLOCK_MS = 2_000
 
 
 class Connection:
+    __slots__ = (
+        "id",
+        "tenant_id",
+        "last_seen",
+        "queue",
+        "_ws",
+        "_state",
+        "_settings",
+        "_api_key",
+        "_followers",
+        "_handler",
+        "_sender",
+        "_closing",
+        "_stop_close",
+        "_stopped",
+        "_close_timer",
+    )
+
     def __init__(self, ws: WebSocket, state: RealtimeState, tenant_id: uuid.UUID, api_key: str) -> None:
         self.id = uuid.uuid4().hex
         self.tenant_id = tenant_id
+        self.last_seen = time.monotonic()
         self._ws = ws
         self._state = state
         self._settings = state.settings
         self._api_key = api_key
         self.queue = SendQueue(
-            max_items=state.settings.send_queue_max_items, max_bytes=state.settings.send_queue_max_bytes
+            max_items=state.settings.send_queue_max_items,
+            max_bytes=state.settings.send_queue_max_bytes,
+            on_ready=self._start_sender,
+            on_overflow=self._overflowed,
         )
         self._followers: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._disabled = False
+        self._handler: asyncio.Task[Any] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._closing = False  # a close is queued: further frames are ignored
+        self._stop_close: tuple[int, str] | None = None  # the close frame to send once stopped
+        self._stopped = False
+        self._close_timer: asyncio.TimerHandle | None = None
 
     def disable(self, code: int, reason: str) -> None:
         """Close this socket after what is queued (once), e.g. when the platform switched realtime off."""
-        if not self._disabled:
-            self._disabled = True
-            self._request_close(code, reason)
+        self.request_close(code, reason)
 
     def deliver(self, item: dict[str, Any]) -> None:
         """Queue an event for this client (never blocks; overflow closes the socket with 4008)."""
         self.queue.put(item)
 
+    def request_close(self, code: int, reason: str) -> None:
+        """Queue a close behind the pending events; a client too slow to take them is cut after a timeout."""
+        if self._closing or self._stopped:
+            return
+        self._closing = True
+        self.queue.put({"type": _CLOSE, "code": code, "reason": reason})
+        self._close_timer = asyncio.get_running_loop().call_later(
+            self._settings.slow_close_timeout_s, self.stop, code, reason
+        )
+
+    def stop(self, code: int | None = None, reason: str = "") -> None:
+        """End the socket now: the handler leaves `receive`, then sends a close frame if `code` is given."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_close = (code, reason) if code is not None else None
+        if self._sender is not None and self._sender is not asyncio.current_task():
+            self._sender.cancel()
+        if self._handler is not None and self._handler is not asyncio.current_task():
+            self._handler.cancel()
+
+    def _overflowed(self) -> None:
+        self.stop(CLOSE_SLOW_CONSUMER, _SLOW_REASON)
+
     async def serve(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
-        receiver = asyncio.create_task(self._receive_loop())
-        overflow = asyncio.create_task(self.queue.overflow.wait())
+        self._handler = asyncio.current_task()
         try:
-            done, _ = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            close: tuple[int, str] | None = None
-            if overflow in done:
-                # The sender may be blocked writing to this client: it is cancelled, the close frame is queued.
-                close = CLOSE_SLOW_CONSUMER, _SLOW_REASON
-            elif receiver in done and receiver.result() is not None:
-                # The receiver asked to close after its last events: let the sender flush them first.
-                try:
-                    close = await asyncio.wait_for(sender, self._settings.slow_close_timeout_s)
-                except TimeoutError:
-                    close = None
-            elif sender in done:
-                close = sender.result()
+            await self._receive_loop()
+        except asyncio.CancelledError:
+            if not self._stopped or self._handler is None:
+                raise
+            # Cancelled by `stop`, not by a shutdown: carry on to the close frame.
+            self._handler.uncancel()
         finally:
-            for task in (sender, receiver, overflow, *self._followers.values()):
+            self._stopped = True
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+            tasks = [t for t in (self._sender, *self._followers.values()) if t is not None]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(sender, receiver, overflow, *self._followers.values(), return_exceptions=True)
-        if close is not None:
-            await self._close(*close)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if self._stop_close is not None:
+            await self._close(*self._stop_close)
 
     async def _close(self, code: int, reason: str) -> None:
         WS_CLOSES.labels(code=str(code)).inc()
@@ -96,35 +153,36 @@ class Connection:
             log.debug("close frame not delivered", extra={"code": code})
 
     # -- sending -------------------------------------------------------------------------
-    async def _send_loop(self) -> tuple[int, str] | None:
-        """Send queued events; returns the close to perform, or None when the client went away."""
-        while True:
-            item = await self.queue.get()
-            if item is None:
-                return CLOSE_SLOW_CONSUMER, _SLOW_REASON
-            if item["type"] == _CLOSE:
-                return int(item["code"]), str(item["reason"])
-            try:
-                await self._ws.send_text(orjson.dumps(item).decode())
-            except (WebSocketDisconnect, OSError, RuntimeError):
-                return None
-            WS_MESSAGES_OUT.labels(type=item["type"]).inc()
+    def _start_sender(self) -> None:
+        if self._sender is None and not self._stopped:
+            self._sender = asyncio.create_task(self._send_loop())
 
-    def _request_close(self, code: int, reason: str) -> tuple[int, str]:
-        self.queue.put({"type": _CLOSE, "code": code, "reason": reason})
-        return code, reason
+    async def _send_loop(self) -> None:
+        """Send queued events until the queue is empty; a queued close stops the socket."""
+        try:
+            while (item := self.queue.pop()) is not None:
+                if item["type"] == _CLOSE:
+                    self.stop(int(item["code"]), str(item["reason"]))
+                    return
+                try:
+                    await self._ws.send_text(orjson.dumps(item).decode())
+                except (WebSocketDisconnect, OSError, RuntimeError):
+                    self.stop()  # the client went away: no close frame
+                    return
+                WS_MESSAGES_OUT.labels(type=item["type"]).inc()
+        finally:
+            self._sender = None
 
     # -- receiving -----------------------------------------------------------------------
-    async def _receive_loop(self) -> tuple[int, str] | None:
-        """Handle client frames; returns a close to perform after pending events, or None on disconnect."""
-        while True:
-            try:
-                async with asyncio.timeout(self._settings.idle_timeout_s):
-                    message = await self._ws.receive()
-            except TimeoutError:
-                return self._request_close(CLOSE_IDLE, "idle timeout: send ping at least every idle period")
+    async def _receive_loop(self) -> None:
+        """Handle client frames until the client disconnects or the socket is stopped."""
+        while not self._stopped:
+            message = await self._ws.receive()
+            self.last_seen = time.monotonic()
             if message["type"] == "websocket.disconnect":
-                return None
+                return
+            if self._closing:
+                continue  # a close is on its way: nothing more is accepted
             try:
                 parsed = parse_client_frame(
                     message.get("text") if message.get("text") is not None else message.get("bytes"),
@@ -142,7 +200,7 @@ class Connection:
                 self.deliver(error_event("service_unavailable", "Try again shortly."))
                 continue
             if close is not None:
-                return close
+                self.request_close(*close)
 
     async def _handle(self, message: MessageCreate | Resume | Ping) -> tuple[int, str] | None:
         if isinstance(message, Ping):
@@ -160,7 +218,7 @@ class Connection:
                 conversation_id=str(conversation_id),
             )
         )
-        return self._request_close(CLOSE_FORBIDDEN, "conversation not found for this tenant")
+        return CLOSE_FORBIDDEN, "conversation not found for this tenant"
 
     async def _resume(self, message: Resume) -> tuple[int, str] | None:
         cid = message.conversation_id
@@ -266,18 +324,70 @@ class Connection:
             if len(rows) < 1000 or self.queue.overflowed:
                 return after
 
+    async def _take(self, cid: uuid.UUID, cursor: int, live: LiveEvent) -> int:
+        """Deliver `live` if it is the next event (filling a gap first); returns the new cursor."""
+        if live.seq <= cursor:
+            return cursor
+        if live.seq > cursor + 1:
+            cursor = await self._replay(cid, cursor, live.seq)
+        self._deliver_stored(cid, live.seq, live.type, live.data)
+        return live.seq
+
+    async def _catch_up(self, cid: uuid.UUID, cursor: int, before: int | None = None) -> int:
+        """Deliver what the Redis live log holds after `cursor` (below `before`), without waiting."""
+        while True:
+            events = await self._state.live.read(cid, cursor, block_ms=None)
+            for live in events:
+                if before is not None and live.seq >= before:
+                    return cursor
+                cursor = await self._take(cid, cursor, live)
+            if len(events) < 512:
+                return cursor
+
+    async def _follow_local(self, cid: uuid.UUID, cursor: int) -> int:
+        """Take events from this process's producer until it stops; returns the cursor."""
+        fanout = self._state.live.local
+        sub = fanout.subscribe(cid)
+        try:
+            cursor = await self._catch_up(cid, cursor)  # appended before the subscription began
+            while not self.queue.overflowed:
+                if not sub.events:
+                    if not fanout.producing(cid):
+                        return cursor
+                    sub.ready.clear()
+                    await sub.ready.wait()
+                    continue
+                events, sub.events = sub.events, []
+                for live in events:
+                    if live.seq > cursor + 1:
+                        cursor = await self._catch_up(cid, cursor, before=live.seq)
+                    cursor = await self._take(cid, cursor, live)
+            return cursor
+        finally:
+            fanout.unsubscribe(cid, sub)
+
     async def _follower(self, cid: uuid.UUID, cursor: int) -> None:
+        live_log = self._state.live
         try:
             cursor = await self._replay(cid, cursor, None)
             while not self.queue.overflowed:
-                for live in await self._state.live.read(cid, cursor, block_ms=_BLOCK_MS):
-                    if live.seq <= cursor:
-                        continue
-                    if live.seq > cursor + 1:
-                        cursor = await self._replay(cid, cursor, live.seq)
-                    self._deliver_stored(cid, live.seq, live.type, live.data)
-                    cursor = live.seq
+                if live_log.local.producing(cid):
+                    cursor = await self._follow_local(cid, cursor)
+                    continue
+                for live in await live_log.read(cid, cursor, block_ms=_BLOCK_MS):
+                    cursor = await self._take(cid, cursor, live)
         except (RedisError, SQLAlchemyError, OSError) as exc:
             log.warning("conversation follower failed", exc_info=exc, extra={"conversation_id": str(cid)})
             self.deliver(error_event("follow_failed", "Lost the live stream; resume from your last seq."))
             self._followers.pop(cid, None)
+
+
+async def idle_sweep(registry: ConnectionRegistry, idle_timeout_s: float) -> None:
+    """Close sockets silent for `idle_timeout_s` with 4000 (one loop for all, instead of a timer per socket)."""
+    every = min(1.0, idle_timeout_s / 4)
+    while True:
+        await asyncio.sleep(every)
+        cutoff = time.monotonic() - idle_timeout_s
+        for conn in registry.all():
+            if conn.last_seen < cutoff:
+                conn.request_close(CLOSE_IDLE, _IDLE_REASON)

@@ -1,19 +1,27 @@
-"""`GET /v1/realtime/ws`: authenticate, admit under the tenant's connection limit, serve the socket."""
+"""`GET /v1/realtime/ws`: authenticate, admit under the tenant's connection limit, serve the socket.
+
+Served straight from ASGI (`RealtimeASGI`), not through FastAPI's router: its middleware and
+dependency frames would stay alive for the socket's whole life, several KiB per idle socket.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, WebSocket
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from aiaas.errors import Unauthorized
 from realtime.connection import Connection
-from realtime.deps import StateDep
 from realtime.metrics import WS_ACTIVE, WS_CLOSES
 
-__all__ = ["router", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_DISABLED"]
+if TYPE_CHECKING:
+    from realtime.state import RealtimeState
+
+__all__ = ["RealtimeASGI", "WS_PATH", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_DISABLED"]
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +31,21 @@ CLOSE_UNAVAILABLE = 1011
 # The platform switched realtime off for this tenant (control-plane flag `realtime_enabled`).
 CLOSE_DISABLED = 4503
 
-router = APIRouter()
+WS_PATH = "/v1/realtime/ws"
+
+
+class RealtimeASGI:
+    """The socket path goes to `realtime_ws`; everything else (HTTP, lifespan) to the FastAPI app."""
+
+    def __init__(self, app: ASGIApp, state_holder: object) -> None:
+        self.app = app
+        self._holder = state_holder  # the FastAPI app's `state`, filled in by its lifespan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await realtime_ws(WebSocket(scope, receive, send), self._holder.realtime)  # type: ignore[attr-defined]
+            return
+        await self.app(scope, receive, send)
 
 
 def _authorization(websocket: WebSocket) -> str | None:
@@ -40,8 +62,7 @@ async def _reject(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code, reason[:120])
 
 
-@router.websocket("/v1/realtime/ws")
-async def realtime_ws(websocket: WebSocket, state: StateDep) -> None:
+async def realtime_ws(websocket: WebSocket, state: RealtimeState) -> None:
     """The realtime chat socket (protocol in services/realtime/README.md)."""
     # Accept first: a close code (4401, 4429) can only be sent on an open socket.
     await websocket.accept()

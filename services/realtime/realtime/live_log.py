@@ -8,10 +8,17 @@ Keys share the hash tag `{<conversation_id>}`:
     rt:{c}:cmsg:<id> client_msg_id already accepted (dedupe of a re-sent message)
 
 Appending is one Lua script (INCR + XADD), so stream order is seq order across instances.
+
+`LocalFanout`: while this process produces a conversation's reply, its followers in this process
+take the events straight from the producer instead of a blocking `XREAD` per event (which costs a
+Redis round trip per delta and a Redis connection per follower). Redis stays the source of
+truth: a follower catches up from the live log when it switches to local delivery and whenever
+it sees a gap, and falls back to `XREAD` when no local producer is running.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +26,7 @@ from typing import Any
 import orjson
 import redis.asyncio as redis_asyncio
 
-__all__ = ["LiveEvent", "LiveLog"]
+__all__ = ["LiveEvent", "LiveLog", "LocalFanout", "LocalSubscription"]
 
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
@@ -50,6 +57,54 @@ class LiveEvent:
     data: dict[str, Any]
 
 
+class LocalSubscription:
+    """Events of one conversation published in this process since `subscribe`, in seq order."""
+
+    __slots__ = ("events", "ready")
+
+    def __init__(self) -> None:
+        self.events: list[LiveEvent] = []
+        self.ready = asyncio.Event()
+
+
+class LocalFanout:
+    def __init__(self) -> None:
+        self._producers: dict[uuid.UUID, int] = {}
+        self._subscribers: dict[uuid.UUID, set[LocalSubscription]] = {}
+
+    def producing(self, conversation_id: uuid.UUID) -> bool:
+        return conversation_id in self._producers
+
+    def start(self, conversation_id: uuid.UUID) -> None:
+        self._producers[conversation_id] = self._producers.get(conversation_id, 0) + 1
+
+    def stop(self, conversation_id: uuid.UUID) -> None:
+        left = self._producers.get(conversation_id, 0) - 1
+        if left > 0:
+            self._producers[conversation_id] = left
+        else:
+            self._producers.pop(conversation_id, None)
+        for sub in self._subscribers.get(conversation_id, ()):
+            sub.ready.set()  # followers re-check: back to XREAD once nothing is produced here
+
+    def publish(self, conversation_id: uuid.UUID, event: LiveEvent) -> None:
+        for sub in self._subscribers.get(conversation_id, ()):
+            sub.events.append(event)
+            sub.ready.set()
+
+    def subscribe(self, conversation_id: uuid.UUID) -> LocalSubscription:
+        sub = LocalSubscription()
+        self._subscribers.setdefault(conversation_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, conversation_id: uuid.UUID, sub: LocalSubscription) -> None:
+        subs = self._subscribers.get(conversation_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subscribers[conversation_id]
+
+
 def _keys(conversation_id: uuid.UUID) -> tuple[str, str, str]:
     tag = f"rt:{{{conversation_id}}}"
     return f"{tag}:seq", f"{tag}:log", f"{tag}:inflight"
@@ -64,6 +119,7 @@ class LiveLog:
         self._append = redis.register_script(_APPEND)
         self._allocate = redis.register_script(_ALLOCATE)
         self._finish = redis.register_script(_FINISH)
+        self.local = LocalFanout()
 
     async def seed_seq(self, conversation_id: uuid.UUID, persisted_max: int) -> None:
         """Make sure the counter exists (after a Redis restart or expiry it restarts from Postgres)."""
@@ -78,8 +134,9 @@ class LiveLog:
     async def append(self, conversation_id: uuid.UUID, kind: str, data: dict[str, Any]) -> int:
         """Give the event the next seq and publish it to the live stream; returns the seq."""
         seq_key, log_key, _ = _keys(conversation_id)
-        seq = await self._append(keys=[seq_key, log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl])
-        return int(seq)
+        seq = int(await self._append(keys=[seq_key, log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl]))
+        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
+        return seq
 
     async def allocate(self, conversation_id: uuid.UUID) -> int:
         """Reserve the next seq without publishing (the reply's last event, published by `finish`)."""
@@ -99,9 +156,10 @@ class LiveLog:
             keys=[log_key, inflight_key],
             args=[kind, orjson.dumps(data), self._maxlen, self._ttl, seq, response_id],
         )
+        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
 
-    async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int) -> list[LiveEvent]:
-        """Events with seq > `after_seq` (waits up to `block_ms` for the first); [] on timeout."""
+    async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int | None) -> list[LiveEvent]:
+        """Events with seq > `after_seq` (waits up to `block_ms` for the first, None: no wait); [] on timeout."""
         _, log_key, _ = _keys(conversation_id)
         reply: Any = await self._redis.xread({log_key: f"{after_seq}-0"}, count=512, block=block_ms)
         events: list[LiveEvent] = []

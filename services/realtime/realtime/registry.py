@@ -30,6 +30,10 @@ class ConnectionRegistry:
     def of_tenant(self, tenant_id: uuid.UUID) -> list[Connection]:
         return list(self._by_tenant.get(tenant_id, {}).values())
 
+    def all(self) -> Iterator[Connection]:
+        for conns in list(self._by_tenant.values()):
+            yield from list(conns.values())
+
     def tenants(self) -> Iterator[tuple[uuid.UUID, list[str]]]:
         for tenant_id, conns in list(self._by_tenant.items()):
             yield tenant_id, list(conns)

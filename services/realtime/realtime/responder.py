@@ -72,10 +72,13 @@ class Responder:
     def start(self, job: ReplyJob) -> None:
         task = asyncio.create_task(self._run(job), name=f"reply-{job.response_id}")
         self._tasks[task] = job
+        self._live.local.start(job.conversation_id)  # this process's followers take the events directly
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        job = self._tasks.pop(task, None)
+        if job is not None:
+            self._live.local.stop(job.conversation_id)
         if not task.cancelled() and task.exception() is not None:
             log.error("reply task failed", exc_info=task.exception())
 
@@ -128,7 +131,9 @@ class Responder:
             async for chunk in self._gateway.stream(job.api_key, job.model, job.messages):
                 if chunk.delta:
                     parts.append(chunk.delta)
-                    await self._emit(job, "response.delta", {"response_id": job.response_id, "delta": chunk.delta})
+                    # `ts`: when this service got the text from the gateway (clients can measure delivery delay).
+                    delta = {"response_id": job.response_id, "delta": chunk.delta, "ts": round(time.time(), 6)}
+                    await self._emit(job, "response.delta", delta)
                 if chunk.usage is not None:
                     usage = chunk.usage
                 now = time.monotonic()

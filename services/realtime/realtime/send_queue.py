@@ -7,12 +7,17 @@ Replays from Postgres wait for `wait_room` instead, so they are never coalesced.
 `max_items` events or `max_bytes` of payload the queue is marked overflowed: the
 connection closes with 4008 and the queue is emptied.
 `put` never blocks and never raises, so producers and fan-out never wait on a client.
+
+Nothing here waits: the owner gets `on_ready` when the queue turns non-empty (it starts a sender
+that `pop`s until empty) and `on_overflow` once. An idle socket's queue holds no deque, event or
+task, which keeps thousands of idle sockets cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -32,21 +37,39 @@ def _size(item: dict[str, Any]) -> int:
 
 
 class SendQueue:
-    def __init__(self, *, max_items: int, max_bytes: int, coalesce_at: int = 16) -> None:
+    __slots__ = (
+        "_max_items",
+        "_max_bytes",
+        "_coalesce_at",
+        "_items",
+        "_bytes",
+        "_room",
+        "_on_ready",
+        "_on_overflow",
+        "overflowed",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_items: int,
+        max_bytes: int,
+        coalesce_at: int = 16,
+        on_ready: Callable[[], None] | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._max_items = max_items
-        self._coalesce_at = coalesce_at
-        self._room = asyncio.Event()
-        self._room.set()
         self._max_bytes = max_bytes
-        self._items: deque[dict[str, Any]] = deque()
+        self._coalesce_at = coalesce_at
+        self._items: deque[dict[str, Any]] | None = None  # created on the first event
         self._bytes = 0
-        self._ready = asyncio.Event()
+        self._room: asyncio.Event | None = None  # created by the first `wait_room` that has to wait
+        self._on_ready = on_ready
+        self._on_overflow = on_overflow
         self.overflowed = False
-        # Set on overflow: the sender may be stuck in a send to this very client, so the socket watches this.
-        self.overflow = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     @property
     def bytes(self) -> int:
@@ -56,8 +79,11 @@ class SendQueue:
         """Queue `item` (merging a delta into the queued one when possible); past the limits: overflow."""
         if self.overflowed:
             return
-        if item["type"] == _DELTA and len(self._items) >= self._coalesce_at:
-            last = self._items[-1]
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        if item["type"] == _DELTA and len(items) >= self._coalesce_at:
+            last = items[-1]
             if (
                 last["type"] == _DELTA
                 and last["response_id"] == item["response_id"]
@@ -69,40 +95,45 @@ class SendQueue:
                 WS_BACKPRESSURE_DROPS.inc()
                 self._check()
                 return
-        self._items.append(dict(item) if item["type"] == _DELTA else item)
+        was_empty = not items
+        items.append(dict(item) if item["type"] == _DELTA else item)
         self._bytes += _size(item)
-        WS_SEND_QUEUE_DEPTH.observe(len(self._items))
-        self._ready.set()
-        if len(self._items) >= self._coalesce_at:
+        WS_SEND_QUEUE_DEPTH.observe(len(items))
+        if len(items) >= self._coalesce_at and self._room is not None:
             self._room.clear()
-        self._check()
+        if self._check() and was_empty and self._on_ready is not None:
+            self._on_ready()
 
-    def _check(self) -> None:
-        if len(self._items) > self._max_items or self._bytes > self._max_bytes:
-            self.overflowed = True
-            self.overflow.set()
-            self._items.clear()
-            self._bytes = 0
-            self._ready.set()  # wake the sender so it sees the overflow
+    def _check(self) -> bool:
+        """False (and the queue overflowed, emptied, `on_overflow` called) past a limit."""
+        if len(self) <= self._max_items and self._bytes <= self._max_bytes:
+            return True
+        self.overflowed = True
+        self._items = None
+        self._bytes = 0
+        if self._room is not None:
             self._room.set()
+        if self._on_overflow is not None:
+            self._on_overflow()
+        return False
 
     async def wait_room(self) -> None:
         """Wait until fewer than `coalesce_at` events are queued (or the queue overflowed)."""
-        while len(self._items) >= self._coalesce_at and not self.overflowed:
+        while len(self) >= self._coalesce_at and not self.overflowed:
+            if self._room is None:
+                self._room = asyncio.Event()
             self._room.clear()
             await self._room.wait()
 
-    async def get(self) -> dict[str, Any] | None:
-        """The next event, or None once the queue has overflowed."""
-        while not self._items:
-            if self.overflowed:
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        if self.overflowed:
+    def pop(self) -> dict[str, Any] | None:
+        """The next event, or None when the queue is empty (or has overflowed)."""
+        items = self._items
+        if not items or self.overflowed:
             return None
-        item = self._items.popleft()
+        item = items.popleft()
         self._bytes -= _size(item)
-        if len(self._items) < self._coalesce_at:
+        if not items:
+            self._items = None  # an idle socket keeps no deque
+        if self._room is not None and len(self) < self._coalesce_at:
             self._room.set()
         return item

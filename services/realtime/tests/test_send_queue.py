@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from realtime.send_queue import SendQueue
 
 
@@ -20,7 +22,8 @@ async def test_no_coalescing_while_the_client_keeps_up() -> None:
     queue = SendQueue(max_items=100, max_bytes=100_000, coalesce_at=4)
     for seq in range(1, 4):
         queue.put(_delta(seq, f"t{seq} "))
-    assert [(await queue.get())["seq"] for _ in range(3)] == [1, 2, 3]
+    assert [queue.pop()["seq"] for _ in range(3)] == [1, 2, 3]  # type: ignore[index]
+    assert queue.pop() is None
 
 
 async def test_deltas_of_one_reply_merge_keeping_the_last_seq() -> None:
@@ -31,8 +34,8 @@ async def test_deltas_of_one_reply_merge_keeping_the_last_seq() -> None:
         queue.put(_delta(seq, text))
     queue.put(_delta(5, "x", response_id="r2"))
     queue.put(_delta(6, "y", response_id="r2"))
-    got = [await queue.get() for _ in range(len(queue))]
-    assert [(e["type"], e.get("seq"), e.get("delta")) for e in got] == [
+    got = [queue.pop() for _ in range(len(queue))]
+    assert [(e["type"], e.get("seq"), e.get("delta")) for e in got if e is not None] == [
         ("response.delta", 1, "a"),
         ("notice", None, None),
         ("response.delta", 4, "bcd"),
@@ -41,14 +44,44 @@ async def test_deltas_of_one_reply_merge_keeping_the_last_seq() -> None:
     assert queue.bytes == 0
 
 
-async def test_overflow_empties_the_queue_and_ends_the_sender() -> None:
-    queue = SendQueue(max_items=8, max_bytes=100_000, coalesce_at=4)
+async def test_overflow_empties_the_queue_and_tells_the_owner_once() -> None:
+    calls: list[str] = []
+    queue = SendQueue(
+        max_items=8,
+        max_bytes=100_000,
+        coalesce_at=4,
+        on_ready=lambda: calls.append("ready"),
+        on_overflow=lambda: calls.append("overflow"),
+    )
     for i in range(9):
         queue.put({"v": 1, "type": "notice", "message": str(i)})
     assert queue.overflowed and len(queue) == 0 and queue.bytes == 0
-    assert await queue.get() is None
+    assert queue.pop() is None
     queue.put({"v": 1, "type": "notice", "message": "late"})
     assert len(queue) == 0
+    assert calls == ["ready", "overflow"]
+
+
+async def test_ready_fires_when_the_queue_turns_non_empty() -> None:
+    calls: list[str] = []
+    queue = SendQueue(max_items=8, max_bytes=100_000, on_ready=lambda: calls.append("ready"))
+    queue.put({"v": 1, "type": "pong"})
+    queue.put({"v": 1, "type": "pong"})
+    assert calls == ["ready"]
+    assert queue.pop() is not None and queue.pop() is not None and queue.pop() is None
+    queue.put({"v": 1, "type": "pong"})
+    assert calls == ["ready", "ready"]
+
+
+async def test_wait_room_waits_until_the_sender_drains_below_the_coalescing_point() -> None:
+    queue = SendQueue(max_items=100, max_bytes=100_000, coalesce_at=2)
+    queue.put({"v": 1, "type": "pong"})
+    queue.put({"v": 1, "type": "pong"})
+    waiter = asyncio.create_task(queue.wait_room())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    queue.pop()
+    await asyncio.wait_for(waiter, 1)
 
 
 async def test_byte_limit_counts_merged_text() -> None:
