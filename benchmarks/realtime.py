@@ -321,7 +321,7 @@ def main() -> None:
     text = json.dumps(result, indent=2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"realtime-{stamp}.json").write_text(text + "\n")
-    if not args.quick:
+    if not (args.quick or args.skip_idle or args.skip_stream):
         (RESULTS / "realtime-latest.json").write_text(text + "\n")
     shutil.rmtree(workdir, ignore_errors=True)
     print(f"[bench] wrote {RESULTS / f'realtime-{stamp}.json'}")

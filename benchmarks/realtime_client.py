@@ -61,6 +61,16 @@ async def _open(url: str, key: str, count: int, concurrency: int) -> tuple[list[
     return sockets, failures
 
 
+async def _close_all(sockets: list[ClientConnection]) -> None:
+    """Close handshakes for every socket, bounded: whatever is still open after 30 s is dropped."""
+    closes = [asyncio.ensure_future(ws.close()) for ws in sockets]
+    if closes:
+        await asyncio.wait(closes, timeout=30)
+    for ws in sockets:
+        if ws.state.name != "CLOSED":
+            ws.transport.abort()
+
+
 async def _idle(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     sockets, failures = await _open(args.url, args.key, args.connections, args.connect_concurrency)
@@ -74,8 +84,9 @@ async def _idle(args: argparse.Namespace) -> None:
         await asyncio.sleep(offset_s)
         while True:
             try:
-                await ws.send(_PING)
-                reply = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+                async with asyncio.timeout(30):
+                    await ws.send(_PING)
+                    reply = orjson.loads(await ws.recv())
             except (ConnectionClosed, TimeoutError) as exc:
                 ping_failures[type(exc).__name__] += 1
                 return
@@ -93,8 +104,8 @@ async def _idle(args: argparse.Namespace) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for task in beats:
         task.cancel()
-    await asyncio.gather(*beats, return_exceptions=True)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    await asyncio.wait(beats, timeout=10)
+    await _close_all(sockets)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _emit(
         event="result",
@@ -174,7 +185,7 @@ async def _stream(args: argparse.Namespace) -> None:
     started = time.monotonic()
     await asyncio.gather(*(converse(ws, i) for i, ws in enumerate(sockets)))
     elapsed = time.monotonic() - started
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    await _close_all(sockets)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     span = (last_delta_at - first_delta_at) if first_delta_at is not None else 0.0
     _emit(

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_interval=settings.ws_ping_interval_s or None,
         ws_ping_timeout=settings.ws_ping_interval_s or None,
         access_log=False,
+        # Client addresses are not used; without the proxy-headers middleware each open socket keeps one frame less.
+        proxy_headers=False,
         log_config=None,
         # Sockets get 1012 at once; this bounds the wait for handlers before lifespan drains replies.
         timeout_graceful_shutdown=10,

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -125,9 +126,17 @@ class Connection:
         self.stop(CLOSE_SLOW_CONSUMER, _SLOW_REASON)
 
     async def serve(self) -> None:
+        """Handle client frames until the client disconnects or the socket is stopped, then clean up."""
         self._handler = asyncio.current_task()
         try:
-            await self._receive_loop()
+            # The receive loop is inlined here: one coroutine frame less per idle socket.
+            while not self._stopped:
+                message = await self._ws.receive()
+                self.last_seen = time.monotonic()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if not self._closing:  # once a close is queued, nothing more is accepted
+                    await self._on_frame(message)
         except asyncio.CancelledError:
             if not self._stopped or self._handler is None:
                 raise
@@ -174,33 +183,25 @@ class Connection:
             self._sender = None
 
     # -- receiving -----------------------------------------------------------------------
-    async def _receive_loop(self) -> None:
-        """Handle client frames until the client disconnects or the socket is stopped."""
-        while not self._stopped:
-            message = await self._ws.receive()
-            self.last_seen = time.monotonic()
-            if message["type"] == "websocket.disconnect":
-                return
-            if self._closing:
-                continue  # a close is on its way: nothing more is accepted
-            try:
-                parsed = parse_client_frame(
-                    message.get("text") if message.get("text") is not None else message.get("bytes"),
-                    max_bytes=self._settings.max_frame_bytes,
-                )
-            except ProtocolError as exc:
-                WS_MESSAGES_IN.labels(type="invalid").inc()
-                self.deliver(error_event(exc.code, exc.message))
-                continue
-            WS_MESSAGES_IN.labels(type=parsed.type).inc()
-            try:
-                close = await self._handle(parsed)
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                log.warning("frame handling failed", exc_info=exc)
-                self.deliver(error_event("service_unavailable", "Try again shortly."))
-                continue
-            if close is not None:
-                self.request_close(*close)
+    async def _on_frame(self, message: MutableMapping[str, Any]) -> None:
+        try:
+            parsed = parse_client_frame(
+                message.get("text") if message.get("text") is not None else message.get("bytes"),
+                max_bytes=self._settings.max_frame_bytes,
+            )
+        except ProtocolError as exc:
+            WS_MESSAGES_IN.labels(type="invalid").inc()
+            self.deliver(error_event(exc.code, exc.message))
+            return
+        WS_MESSAGES_IN.labels(type=parsed.type).inc()
+        try:
+            close = await self._handle(parsed)
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            log.warning("frame handling failed", exc_info=exc)
+            self.deliver(error_event("service_unavailable", "Try again shortly."))
+            return
+        if close is not None:
+            self.request_close(*close)
 
     async def _handle(self, message: MessageCreate | Resume | Ping) -> tuple[int, str] | None:
         if isinstance(message, Ping):
