@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
@@ -34,6 +35,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="billing")
     admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="billing-admin")
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
+    # Its own NATS connection, made in the background: the API starts (and serves) with NATS down.
+    plans = await TenantPlanPublisher(settings.nats_url, name=settings.service_name).start()
     sessions = session_factory(engine)
     admin_sessions = session_factory(admin_engine)
     stripe_settings = StripeSettings()
@@ -44,6 +47,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         sessions=sessions,
         admin_sessions=admin_sessions,
         redis=redis,
+        plans=plans,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
         catalogue=CatalogueCache(sessions, settings.catalogue_ttl_s),
     )
@@ -54,6 +58,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         # Lifespan state: what `POST /webhooks/stripe` reads per request.
         yield {"stripe_webhook": webhook}
     finally:
+        await plans.close()
         await redis.aclose()
         await engine.dispose()
         await admin_engine.dispose()

@@ -3,7 +3,8 @@
 Runs, in one event loop: the durable consumer "billing-meter" (usage.recorded -> ledger, counters,
 credits, outbox; then the batch's tenants' quota state to Redis), the outbox relay that publishes
 billing's events, the quota alert deliverer, and a timer re-publishing every subscribed tenant's quota
-state (at start and every BILLING_RECONCILE_INTERVAL_S).
+state and plan code (at start and every BILLING_RECONCILE_INTERVAL_S). Plan codes go to the
+`tenant_plans` KV bucket over the consumer's own NATS connection, only where they changed.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
+from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.resilience import RetryPolicy
 from aiaas.worker import run_worker
 from billing.alerts import AlertDeliverer
 from billing.catalogue import CatalogueCache
 from billing.config import BillingSettings
 from billing.metering import meter_batch
-from billing.quota_sync import QuotaPublisher, publish_quota_states, read_quota_states
+from billing.quota_sync import QuotaPublisher, publish_tenant_quotas, read_tenant_quotas
 
 __all__ = ["consumer_spec", "reconcile_all", "run", "main"]
 
@@ -49,26 +51,30 @@ def consumer_spec(settings: BillingSettings) -> ConsumerSpec:
 
 
 async def reconcile_all(
-    admin_sessions: async_sessionmaker[AsyncSession], catalogue: CatalogueCache, redis: redis_asyncio.Redis
+    admin_sessions: async_sessionmaker[AsyncSession],
+    catalogue: CatalogueCache,
+    redis: redis_asyncio.Redis,
+    plans: TenantPlanPublisher,
 ) -> int:
-    """Publish every subscribed tenant's quota state; returns how many."""
+    """Publish every subscribed tenant's quota state and plan code; returns how many states."""
     current = await catalogue.get()
     async with admin_session(admin_sessions) as session:
-        states = await read_quota_states(session, current)
-    await publish_quota_states(redis, states)
-    return len(states)
+        quotas = await read_tenant_quotas(session, current)
+    await publish_tenant_quotas(redis, plans, quotas)
+    return len(quotas.states)
 
 
 async def _reconcile_loop(
     admin_sessions: async_sessionmaker[AsyncSession],
     catalogue: CatalogueCache,
     redis: redis_asyncio.Redis,
+    plans: TenantPlanPublisher,
     interval_s: float,
     stop: asyncio.Event,
 ) -> None:
     while not stop.is_set():
         try:
-            await reconcile_all(admin_sessions, catalogue, redis)
+            await reconcile_all(admin_sessions, catalogue, redis, plans)
         except (OSError, SQLAlchemyError) as exc:
             log.warning("quota reconcile failed", extra={"error": repr(exc)})
         try:
@@ -87,7 +93,9 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="billing-meter")
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
     http = aiohttp.ClientSession()
+    plans = TenantPlanPublisher(nc, name="billing-meter")
     try:
+        await plans.start()
         js = nc.jetstream()
         await ensure_topology(js, consumers=())
         spec = consumer_spec(settings)
@@ -95,7 +103,7 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
         sessions = session_factory(engine)
         admin_sessions = session_factory(admin_engine)
         catalogue = CatalogueCache(sessions, settings.catalogue_ttl_s)
-        quota = QuotaPublisher(redis)
+        quota = QuotaPublisher(redis, plans, admin_sessions)
 
         async def handle(batch: Sequence[Received]) -> None:
             states = await meter_batch(
@@ -127,12 +135,13 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
             *(runner.run(stop) for runner in runners),
             quota.run(stop),
             deliverer.run(stop),
-            _reconcile_loop(admin_sessions, catalogue, redis, settings.reconcile_interval_s, stop),
+            _reconcile_loop(admin_sessions, catalogue, redis, plans, settings.reconcile_interval_s, stop),
         ]
         if settings.run_outbox_relay:
             tasks.append(OutboxRelay(admin_sessions, EventPublisher(js)).run(stop))
         await asyncio.gather(*tasks)
     finally:
+        await plans.close()
         await http.close()
         await redis.aclose()
         # Everything handled is acked already: close without waiting on the drain timeout.

@@ -4,6 +4,11 @@ Called after every metering commit (for the tenants in the batch), right after a
 top-up (so raising a plan lifts a block at once), and for every subscribed tenant on a timer, which
 also repairs Redis after a flush or a missed write. Counters only move up within a period (the
 reconcile script keeps the larger value), so a slightly stale write never undoes usage.
+
+The same publishes write each tenant's plan code to the `tenant_plans` KV bucket (`aiaas.flags.plans`),
+which every service's `FlagClient` reads to apply per-plan flag overrides. `TenantPlanPublisher` writes
+a tenant's entry only when the bucket holds another plan, so re-publishing (the timer, each metering
+commit) costs no KV write; a NATS outage is logged and repaired by the timer, like a Redis one.
 """
 
 from __future__ import annotations
@@ -11,18 +16,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas.db import admin_session
+from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.quota import QuotaState, reconcile
 from billing.catalogue import Catalogue
 from billing.metering import quota_state
 
-__all__ = ["read_quota_states", "publish_quota_states", "QuotaPublisher"]
+__all__ = [
+    "TenantQuotas",
+    "read_tenant_quotas",
+    "read_quota_states",
+    "read_plan_codes",
+    "publish_quota_states",
+    "publish_tenant_quotas",
+    "QuotaPublisher",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +56,21 @@ _STATES = """
 """
 _ONE = text(_STATES.format(where="where s.tenant_id = :tid"))
 _ALL = text(_STATES.format(where=""))
+_PLAN_CODES = text("select tenant_id, plan_code from subscriptions where tenant_id = any(:ids)")
 
 
-async def read_quota_states(
+@dataclass(frozen=True)
+class TenantQuotas:
+    """What billing publishes per tenant: its quota state (Redis) and its plan code (`tenant_plans` KV)."""
+
+    states: dict[uuid.UUID, QuotaState]
+    plans: dict[uuid.UUID, str]
+
+
+async def read_tenant_quotas(
     session: AsyncSession, catalogue: Catalogue, tenant_id: uuid.UUID | None = None
-) -> dict[uuid.UUID, QuotaState]:
-    """One tenant's state, or (on a platform_admin session) every subscribed tenant's."""
+) -> TenantQuotas:
+    """One tenant's state and plan, or (on a platform_admin session) every subscribed tenant's."""
     rows = (await session.execute(_ALL) if tenant_id is None else await session.execute(_ONE, {"tid": tenant_id})).all()
     states = {}
     for row in rows:
@@ -53,7 +79,20 @@ async def read_quota_states(
             states[row.tenant_id] = quota_state(
                 plan, row.current_period_start, int(row.used_tokens), int(row.used_requests), int(row.balance)
             )
-    return states
+    return TenantQuotas(states=states, plans={row.tenant_id: row.plan_code for row in rows})
+
+
+async def read_quota_states(
+    session: AsyncSession, catalogue: Catalogue, tenant_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, QuotaState]:
+    """The quota states alone (see `read_tenant_quotas`)."""
+    return (await read_tenant_quotas(session, catalogue, tenant_id)).states
+
+
+async def read_plan_codes(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The plan code of each of these tenants that has a subscription."""
+    rows = (await session.execute(_PLAN_CODES, {"ids": list(tenant_ids)})).all()
+    return {row.tenant_id: row.plan_code for row in rows}
 
 
 async def publish_quota_states(client: redis_asyncio.Redis, states: Mapping[uuid.UUID, QuotaState]) -> bool:
@@ -72,15 +111,34 @@ async def publish_quota_states(client: redis_asyncio.Redis, states: Mapping[uuid
     return True
 
 
+async def publish_tenant_quotas(client: redis_asyncio.Redis, plans: TenantPlanPublisher, quotas: TenantQuotas) -> bool:
+    """Quota states to Redis, then plan codes to KV (only those that changed); neither outage raises."""
+    states_published = await publish_quota_states(client, quotas.states)
+    plans_published = await plans.publish(quotas.plans)
+    return states_published and plans_published
+
+
 class QuotaPublisher:
     """Publishes the meter's post-commit states in the background, so Redis latency never stalls consuming.
 
     States submitted while a write is in flight are merged per tenant (the newest wins: within a
     period committed usage only grows) and sent together next.
+
+    Plans: metering never changes a plan, but a tenant's first usage creates its (free) subscription.
+    So after each write the plans of the tenants the `tenant_plans` bucket does not know yet are read
+    (one small query, none once every tenant is known) and published; plan changes are published by
+    the API that makes them, and the timer sweep repairs anything missed.
     """
 
-    def __init__(self, client: redis_asyncio.Redis) -> None:
+    def __init__(
+        self,
+        client: redis_asyncio.Redis,
+        plans: TenantPlanPublisher,
+        admin_sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
         self._client = client
+        self._plans = plans
+        self._admin_sessions = admin_sessions
         self._pending: dict[uuid.UUID, QuotaState] = {}
         self._wake = asyncio.Event()
 
@@ -92,6 +150,22 @@ class QuotaPublisher:
         states, self._pending = self._pending, {}
         self._wake.clear()
         await publish_quota_states(self._client, states)
+        await self._publish_new_plans(states.keys())
+
+    async def _publish_new_plans(self, tenants: Collection[uuid.UUID]) -> None:
+        # Not live (NATS down, bucket not loaded yet): every tenant would look new; the sweep covers them.
+        if not self._plans.live:
+            return
+        unknown = [tenant for tenant in tenants if self._plans.plan_of(tenant) is None]
+        if not unknown:
+            return
+        try:
+            async with admin_session(self._admin_sessions) as session:
+                codes = await read_plan_codes(session, unknown)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("tenant plans not read", extra={"error": repr(exc), "tenants": len(unknown)})
+            return
+        await self._plans.publish(codes)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -8,6 +8,7 @@ import redis.asyncio as redis_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver
+from aiaas.flags.plans import TenantPlanPublisher
 from billing.catalogue import CatalogueCache
 from billing.config import BillingSettings
 
@@ -22,5 +23,7 @@ class BillingState:
     sessions: async_sessionmaker[AsyncSession]
     admin_sessions: async_sessionmaker[AsyncSession]
     redis: redis_asyncio.Redis
+    # Writes a tenant's plan code to the `tenant_plans` KV bucket when a change or top-up is published.
+    plans: TenantPlanPublisher
     resolver: ApiKeyResolver
     catalogue: CatalogueCache

@@ -23,7 +23,7 @@ from billing.api.schemas import (
 from billing.deps import AdminDep, StateDep
 from billing.invoicing import close_due_periods
 from billing.plans import create_plan, update_plan
-from billing.quota_sync import publish_quota_states, read_quota_states
+from billing.quota_sync import publish_tenant_quotas, read_tenant_quotas
 from billing.subscriptions import change_plan
 from billing.usage import parse_period, period_usage
 
@@ -74,10 +74,10 @@ async def put_tenant_plan(state: StateDep, tenant_id: uuid.UUID, body: PlanChoic
     try:
         async with admin_session(state.admin_sessions) as session:
             _, after = await change_plan(session, catalogue, tenant_id, body.plan, _now())
-            states = await read_quota_states(session, catalogue, tenant_id)
+            quotas = await read_tenant_quotas(session, catalogue, tenant_id)
     except IntegrityError as exc:
         raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found") from exc
-    await publish_quota_states(state.redis, states)
+    await publish_tenant_quotas(state.redis, state.plans, quotas)
     return subscription_json(after, catalogue.plan(after.plan_code))
 
 

@@ -26,7 +26,7 @@ from billing.credits import balance, top_up
 from billing.deps import PrincipalDep, StateDep
 from billing.invoices import get_invoice, list_invoices
 from billing.invoicing import compute_invoice
-from billing.quota_sync import publish_quota_states, read_quota_states
+from billing.quota_sync import publish_tenant_quotas, read_tenant_quotas
 from billing.subscriptions import change_plan, read_subscription
 from billing.usage import parse_period, period_usage
 
@@ -92,8 +92,8 @@ async def post_subscription(state: StateDep, principal: PrincipalDep, body: Plan
     catalogue = await state.catalogue.get()
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         _, after = await change_plan(session, catalogue, principal.tenant_id, body.plan, _now())
-        states = await read_quota_states(session, catalogue, principal.tenant_id)
-    await publish_quota_states(state.redis, states)
+        quotas = await read_tenant_quotas(session, catalogue, principal.tenant_id)
+    await publish_tenant_quotas(state.redis, state.plans, quotas)
     return subscription_json(after, catalogue.plan(after.plan_code))
 
 
@@ -128,9 +128,9 @@ async def post_top_up(state: StateDep, principal: PrincipalDep, body: TopUpReque
     catalogue = await state.catalogue.get()
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         result = await top_up(session, principal.tenant_id, body.amount_minor, key, _now())
-        states = await read_quota_states(session, catalogue, principal.tenant_id)
+        quotas = await read_tenant_quotas(session, catalogue, principal.tenant_id)
     if result.created:
-        await publish_quota_states(state.redis, states)
+        await publish_tenant_quotas(state.redis, state.plans, quotas)
     entry = result.entry
     return JSONResponse(
         {

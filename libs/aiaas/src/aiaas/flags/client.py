@@ -1,7 +1,9 @@
 """`FlagClient`: the live, in-process copy of the control plane's flags bucket every service reads.
 
 It loads the JetStream KV bucket (one JSON document per flag, `Flag.to_json()`), then watches it and swaps
-flags in its in-memory dict as they change; reads are dict lookups, never I/O, never raise.
+flags in its in-memory dict as they change; reads are dict lookups, never I/O, never raise. It mirrors the
+`tenant_plans` bucket (billing's tenant -> plan code) the same way, so a read without `plan=` applies the
+tenant's plan override: call sites pass only the tenant.
 """
 
 from __future__ import annotations
@@ -9,37 +11,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 
 import nats
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 
-from aiaas.flags.model import FLAGS_BUCKET, Flag, FlagValue, evaluate
+from aiaas.flags.kv import KvMirror
+from aiaas.flags.model import FLAGS_BUCKET, TENANT_PLANS_BUCKET, Flag, FlagValue, evaluate
+from aiaas.flags.plans import parse_plan, tenant_key
 
 __all__ = ["FlagClient"]
 
 _log = logging.getLogger(__name__)
 
-FLAG_UPDATES = Counter("flag_updates_total", "Flag changes applied to the local cache", ["bucket", "kind"])
 FLAG_CACHE_AGE = Gauge(
     "flag_cache_age_seconds", "Seconds the flag cache has been without a live watch (0 = live)", ["bucket"]
 )
-FLAG_CACHE_SIZE = Gauge("flag_cache_flags", "Flags held in the local cache", ["bucket"])
+
+
+def _parse_flag(value: bytes) -> Flag:
+    return Flag.from_json(orjson.loads(value))
+
+
+def _not_older(current: Flag, new: Flag) -> bool:
+    """A replayed older document never replaces a newer one."""
+    return new.version >= current.version
 
 
 class FlagClient:
-    """A live, in-process copy of the flags bucket.
+    """A live, in-process copy of the flags bucket, and of the tenant plans bucket.
 
     `await start()` connects and loads the snapshot (waiting at most `start_timeout_s`; it does
     not fail when NATS is down, it keeps retrying in the background). Reads never do I/O and
     never raise: an unknown flag, or a flag of another type, gives the caller's `default`.
     After a disconnect the client keeps serving what it had and reloads the whole bucket when
     the connection returns (so deletions made meanwhile are seen too).
+
+    Plans: a read without `plan=` evaluates with the tenant's plan from `plans_bucket` (None: no
+    lookup); an explicit `plan=` wins. A tenant without an entry, or a missing bucket (billing has not
+    written yet), means no plan: the tenant override or the default applies.
     """
 
     def __init__(
@@ -47,6 +59,7 @@ class FlagClient:
         nats_url: str,
         *,
         bucket: str = FLAGS_BUCKET,
+        plans_bucket: str | None = TENANT_PLANS_BUCKET,
         name: str = "flag-client",
         retry_s: float = 0.5,
     ) -> None:
@@ -54,27 +67,37 @@ class FlagClient:
         self._bucket = bucket
         self._name = name
         self._retry_s = retry_s
-        self._flags: dict[str, Flag] = {}
+        self._flags: KvMirror[Flag] = KvMirror(bucket, _parse_flag, replaces=_not_older, retry_s=retry_s)
+        # Tenants can be many and readers only `get`: changes are applied in place, not copied.
+        self._plans: KvMirror[str] | None = (
+            KvMirror(plans_bucket, parse_plan, copy_on_write=False, retry_s=retry_s) if plans_bucket else None
+        )
         self._nc: NatsClient | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._resync = asyncio.Event()
-        self._loaded = asyncio.Event()
-        self._stale_since: float | None = time.monotonic()
+        self._connecting = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
         FLAG_CACHE_AGE.labels(bucket).set_function(self.cache_age_s)
 
     # ---- reads: the hot path -------------------------------------------------------------
     def get(self, key: str) -> Flag | None:
-        return self._flags.get(key)
+        return self._flags.data.get(key)
 
     def keys(self) -> list[str]:
-        return sorted(self._flags)
+        return sorted(self._flags.data)
+
+    def plan_of(self, tenant_id: uuid.UUID | str | None) -> str | None:
+        """The tenant's plan code as billing last published it (None: unknown)."""
+        if tenant_id is None or self._plans is None:
+            return None
+        return self._plans.data.get(tenant_key(tenant_id))
 
     def _value(
         self, key: str, tenant_id: uuid.UUID | str | None, plan: str | None, user_id: str | None, types: tuple[str, ...]
     ) -> FlagValue | None:
-        flag = self._flags.get(key)
+        flag = self._flags.data.get(key)
         if flag is None or flag.type not in types:
             return None
+        if plan is None and flag.plans:  # only flags with plan overrides pay for the lookup
+            plan = self.plan_of(tenant_id)
         return evaluate(flag, tenant_id, plan, user_id)
 
     def is_enabled(
@@ -113,28 +136,43 @@ class FlagClient:
         return value if isinstance(value, str) else default
 
     def cache_age_s(self) -> float:
-        """0 while the watch is live; else seconds since it was last live (or since start)."""
-        stale = self._stale_since
-        return 0.0 if stale is None else time.monotonic() - stale
+        """0 while the flags watch is live; else seconds since it was last live (or since start)."""
+        return self._flags.cache_age_s()
 
     @property
     def live(self) -> bool:
-        return self._stale_since is None
+        return self._flags.live
+
+    @property
+    def plans_live(self) -> bool:
+        """The tenant plans bucket is loaded and watched (False too while billing has not created it)."""
+        return self._plans is not None and self._plans.live
 
     # ---- lifecycle -----------------------------------------------------------------------
+    def _mirrors(self) -> list[KvMirror[Flag] | KvMirror[str]]:
+        return [self._flags] if self._plans is None else [self._flags, self._plans]
+
     async def start(self, start_timeout_s: float = 2.0) -> FlagClient:
-        self._task = asyncio.create_task(self._run(), name=f"{self._name}-watch")
+        """Start both watches; wait (at most `start_timeout_s`) for the flags and for the plans or their absence."""
+        self._tasks = [
+            asyncio.create_task(mirror.run(self._connect), name=f"{self._name}-watch-{mirror.bucket}")
+            for mirror in self._mirrors()
+        ]
+        waits = [self._flags.loaded.wait()]
+        if self._plans is not None:
+            waits.append(self._plans.settled.wait())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._loaded.wait(), start_timeout_s)
+            await asyncio.wait_for(asyncio.gather(*waits), start_timeout_s)
         return self
 
     async def close(self) -> None:
         with contextlib.suppress(KeyError):
             FLAG_CACHE_AGE.remove(self._bucket)  # the gauge would otherwise keep this client alive
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await self._nc.close()
@@ -146,98 +184,30 @@ class FlagClient:
         await self.close()
 
     async def _connect(self) -> NatsClient:
-        if self._nc is not None and not self._nc.is_closed:
+        """The one connection both watches share (the lock keeps them from opening two)."""
+        async with self._connecting:
+            if self._nc is not None and not self._nc.is_closed:
+                return self._nc
+
+            async def disconnected() -> None:
+                for mirror in self._mirrors():
+                    mirror.mark_stale()
+
+            async def reconnected() -> None:
+                for mirror in self._mirrors():
+                    mirror.resync()
+
+            async def error(exc: Exception) -> None:
+                _log.debug("flag client NATS error: %r", exc)
+
+            self._nc = await nats.connect(
+                self._url,
+                name=self._name,
+                connect_timeout=2,
+                reconnect_time_wait=self._retry_s,
+                max_reconnect_attempts=-1,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
             return self._nc
-
-        async def disconnected() -> None:
-            self._mark_stale()
-
-        async def reconnected() -> None:
-            self._resync.set()
-
-        async def error(exc: Exception) -> None:
-            _log.debug("flag client NATS error: %r", exc)
-
-        self._nc = await nats.connect(
-            self._url,
-            name=self._name,
-            connect_timeout=2,
-            reconnect_time_wait=self._retry_s,
-            max_reconnect_attempts=-1,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            error_cb=error,
-        )
-        return self._nc
-
-    def _mark_stale(self) -> None:
-        if self._stale_since is None:
-            self._stale_since = time.monotonic()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._watch(await self._connect())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - NATS down, bucket missing: keep the cache, retry
-                self._mark_stale()
-                _log.warning("flag watch interrupted (%s); serving the last known flags", type(exc).__name__)
-                await asyncio.sleep(self._retry_s)
-
-    async def _watch(self, nc: NatsClient) -> None:
-        try:
-            kv: KeyValue = await nc.jetstream().key_value(self._bucket)
-        except BucketNotFoundError:
-            await asyncio.sleep(self._retry_s)
-            return
-        self._resync.clear()
-        watcher = await kv.watchall()
-        snapshot: dict[str, Flag] | None = {}
-        try:
-            while not self._resync.is_set():
-                try:
-                    entry = await watcher.updates(timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
-                if entry is None:  # end of the initial snapshot
-                    if snapshot is not None:
-                        self._flags = snapshot
-                        snapshot = None
-                        self._stale_since = None
-                        self._loaded.set()
-                        FLAG_UPDATES.labels(self._bucket, "snapshot").inc()
-                        FLAG_CACHE_SIZE.labels(self._bucket).set(len(self._flags))
-                    continue
-                self._apply(snapshot, entry)
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()
-
-    def _apply(self, snapshot: dict[str, Flag] | None, entry: KeyValue.Entry) -> None:
-        target = snapshot if snapshot is not None else self._flags
-        if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
-            if snapshot is None:
-                # Copy-on-write: readers iterating `keys()` never see the dict change size.
-                flags = dict(self._flags)
-                flags.pop(entry.key, None)
-                self._flags = flags
-                FLAG_UPDATES.labels(self._bucket, "delete").inc()
-            else:
-                target.pop(entry.key, None)
-            return
-        try:
-            flag = Flag.from_json(orjson.loads(entry.value))
-        except (ValueError, KeyError, TypeError):
-            FLAG_UPDATES.labels(self._bucket, "rejected").inc()
-            _log.warning("ignoring malformed flag document for %r", entry.key)
-            return
-        current = target.get(flag.key)
-        if current is not None and current.version > flag.version:
-            return  # an older document replayed: keep the newer one
-        if snapshot is None:
-            self._flags = {**self._flags, flag.key: flag}
-            FLAG_UPDATES.labels(self._bucket, "update").inc()
-            FLAG_CACHE_SIZE.labels(self._bucket).set(len(self._flags))
-        else:
-            target[flag.key] = flag

@@ -19,6 +19,7 @@ __all__ = [
     "FLAG_KEY_RE",
     "FLAG_TYPES",
     "FLAGS_BUCKET",
+    "TENANT_PLANS_BUCKET",
     "FlagType",
     "FlagValue",
     "FlagValueError",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 FLAGS_BUCKET = "flags"
+# Key = tenant id (lower-case UUID text), value = the tenant's plan code; written by billing.
+TENANT_PLANS_BUCKET = "tenant_plans"
 FLAG_KEY_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 FlagType = Literal["boolean", "percentage", "variant", "integer", "string_list"]
 FLAG_TYPES: tuple[str, ...] = ("boolean", "percentage", "variant", "integer", "string_list")
