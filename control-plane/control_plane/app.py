@@ -21,6 +21,7 @@ from control_plane.flags.publisher import FlagPublisher
 from control_plane.flags.service import FlagService
 from control_plane.health import router as health_router
 from control_plane.registry.endpoints import router as registry_router
+from control_plane.registry.publisher import ModelRegistryPublisher
 from control_plane.state import ControlPlaneState
 
 __all__ = ["create_app"]
@@ -41,19 +42,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings=settings, admin_engine=admin_engine, admin_sessions=admin_sessions, publisher=publisher
     )
     app.state.flag_service = flags
+    model_publisher = ModelRegistryPublisher(settings.nats_url, timeout_s=settings.publish_timeout_s)
+    app.state.model_publisher = model_publisher
     if settings.seed_flags:
         created = await flags.seed()
         if created:
             _log.info("seed flags created: %s", ", ".join(created))
     # Postgres is the source of truth: the reconciler fills KV now and keeps it equal.
     reconciler = asyncio.create_task(publisher.run_reconciler(admin_sessions, settings.reconcile_interval_s))
+    # The same for model aliases: republished at start (repairs a lost publish) and every interval.
+    republisher = asyncio.create_task(model_publisher.run_republisher(admin_sessions, settings.reconcile_interval_s))
     try:
         yield
     finally:
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
+        for task in (reconciler, republisher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await publisher.close()
+        await model_publisher.close()
         await admin_engine.dispose()
 
 

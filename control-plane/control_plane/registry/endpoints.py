@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from aiaas.db import admin_session
 from aiaas.errors import BadRequest, NotFound
 from control_plane.deps import ActorDep, AdminDep, StateDep
 from control_plane.registry import repository as repo
+from control_plane.registry.publisher import ModelRegistryPublisher
 from control_plane.registry.schemas import NAME_PATTERN, ModelConfig, SchemaEntryIn
 
 __all__ = ["router"]
@@ -37,15 +38,29 @@ async def list_models(state: StateDep) -> dict[str, Any]:
         return {"data": await repo.list_current(session, "model_registry")}
 
 
+def _model_publisher(request: Request) -> ModelRegistryPublisher:
+    return request.app.state.model_publisher  # type: ignore[no-any-return]
+
+
 @router.put("/models/{alias}", status_code=201)
-async def put_model(state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep) -> dict[str, Any]:
-    """A new version of the alias's deployments config."""
+async def put_model(
+    request: Request, state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep
+) -> dict[str, Any]:
+    """A new version of the alias's deployments config, then published to the gateways' KV bucket.
+
+    The publish runs after the commit: a version that did not commit is never served, and one whose
+    publish failed (`"published": false`) reaches KV at the next republish.
+    """
     if body.name != alias:
         raise BadRequest("The body's name must equal the alias in the path.", code="name_mismatch", param="name")
+    if ".." in alias or alias.endswith("."):
+        # The alias is the KV key, a NATS subject token: empty tokens are not valid subjects.
+        raise BadRequest("An alias cannot end with '.' or contain '..'.", code="invalid_alias", param="alias")
     async with admin_session(state.admin_sessions) as session:
-        return await repo.append_version(
+        row = await repo.append_version(
             session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor
         )
+    return {**row, "published": await _model_publisher(request).publish(row)}
 
 
 @router.get("/models/{alias}")

@@ -34,6 +34,7 @@ from gateway.config import GatewaySettings
 from gateway.failover import Failover
 from gateway.health import router as health_router
 from gateway.metering import UsageMeter
+from gateway.model_registry import ModelRegistry
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.openai_passthrough import OpenAIPassthrough
 from gateway.rate_limit import RateLimiter
@@ -107,6 +108,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Usage a killed gateway answered for but never made durable is emitted now, before we serve.
         await wal.recover(emitter)
     flags = await FlagClient(settings.nats_url, name="gateway").start()
+    # The file/default aliases, with the control plane's model registry live on top of them.
+    catalog = load_catalog(settings)
+    model_registry = await ModelRegistry(credentials).start(nc, catalog)
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -119,7 +123,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         anthropic=anthropic_adapter,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
         limiter=RateLimiter(redis, linger_s=settings.settle_linger_s),
-        catalog=load_catalog(settings),
+        catalog=catalog,
         breakers=breakers,
         failover=Failover(
             {
@@ -155,6 +159,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await http.close()
         await redis.aclose()
         await flags.close()
+        await model_registry.close()
         await nc.drain()
         await engine.dispose()
         await admin_engine.dispose()

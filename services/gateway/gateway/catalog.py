@@ -1,21 +1,32 @@
 """Model aliases: each maps to an ordered group of deployments (provider, model, credentials, price).
 
-Loaded from `GATEWAY_MODELS_FILE` (YAML or JSON) or built from defaults: real
-providers when their API keys are configured, the provider simulator otherwise.
+The base set is loaded from `GATEWAY_MODELS_FILE` (YAML or JSON) or built from defaults: real
+providers when their API keys are configured, the provider simulator otherwise. A live overlay (the
+control plane's model registry, gateway/model_registry.py) adds aliases and overrides base ones of
+the same name while the gateway runs.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import yaml
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config import GatewaySettings
 
-__all__ = ["Deployment", "ModelAlias", "Catalog", "load_catalog"]
+__all__ = ["AliasOverlay", "Catalog", "Deployment", "MODEL_REGISTRY_REJECTED", "ModelAlias", "Provider", "load_catalog"]
+
+_log = logging.getLogger(__name__)
+
+MODEL_REGISTRY_REJECTED = Counter(
+    "gateway_model_registry_rejected_total", "Model registry documents the gateway refused to serve", ["reason"]
+)
 
 Provider = Literal["openai", "anthropic", "openai_compatible"]
 
@@ -53,21 +64,67 @@ class ModelAlias(BaseModel):
     owned_by: str = "aiaas"
 
 
+class AliasOverlay(Protocol):
+    """A live alias source whose `data` dict is replaced, never mutated, on every change (copy-on-write)."""
+
+    @property
+    def data(self) -> Mapping[str, ModelAlias]: ...
+
+
 class Catalog:
-    """Alias lookup; aliases are what tenants put in `model`."""
+    """Alias lookup; aliases are what tenants put in `model`.
+
+    With an overlay, the served dict is base aliases updated by the overlay's (the overlay wins on a
+    name). It is rebuilt and swapped in whole on the first read after the overlay's dict changed
+    (an identity check), so a lookup stays one dict read and no reader sees a half-applied change.
+    """
 
     def __init__(self, aliases: list[ModelAlias]) -> None:
-        self._aliases = {alias.name: alias for alias in aliases}
+        self._base = {alias.name: alias for alias in aliases}
+        self._aliases = self._base
+        self._overlay: AliasOverlay | None = None
+        self._merged_from: Mapping[str, ModelAlias] | None = None
+
+    def follow(self, overlay: AliasOverlay) -> None:
+        """Serve `overlay`'s aliases over the base ones from now on."""
+        self._overlay = overlay
+        self._merged_from = None
+
+    def _current(self) -> dict[str, ModelAlias]:
+        overlay = self._overlay
+        if overlay is not None and overlay.data is not self._merged_from:
+            data = overlay.data
+            self._aliases = self._merge(data)
+            self._merged_from = data
+        return self._aliases
+
+    def _merge(self, overlay: Mapping[str, ModelAlias]) -> dict[str, ModelAlias]:
+        merged = dict(self._base)
+        for key, alias in overlay.items():
+            if alias.name != key:
+                # Served under its name, listed under its key: refuse rather than guess which one is meant.
+                MODEL_REGISTRY_REJECTED.labels("key_mismatch").inc()
+                _log.warning("model registry key %r holds alias %r: ignored", key, alias.name)
+                continue
+            merged[key] = alias
+        overridden = sorted(set(self._base) & set(overlay))
+        _log.info(
+            "model catalog: %d aliases, %d from the registry (overriding %s)",
+            len(merged),
+            len(overlay),
+            ", ".join(overridden) or "none",
+        )
+        return merged
 
     def resolve(self, name: str) -> ModelAlias | None:
-        return self._aliases.get(name)
+        return self._current().get(name)
 
     def aliases(self) -> list[ModelAlias]:
-        return list(self._aliases.values())
+        return list(self._current().values())
 
     def deployments(self) -> list[Deployment]:
         seen: dict[str, Deployment] = {}
-        for alias in self._aliases.values():
+        for alias in self._current().values():
             for dep in alias.deployments:
                 seen.setdefault(dep.name, dep)
         return list(seen.values())

@@ -119,11 +119,16 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
         await asyncio.sleep(0.1)
     by_id = {row.request_id: row for row in rows}
 
-    async with tenant_session(runtime_sessions, tenant.id) as session:
-        outboxed = (await session.execute(text("select count(*) from event_outbox"))).scalar_one()
-        unpublished = (
-            await session.execute(text("select count(*) from event_outbox where published_at is null"))
-        ).scalar_one()
+    # The relay marks rows published in its own transaction after the publish is acked: poll for it.
+    for _ in range(300):
+        async with tenant_session(runtime_sessions, tenant.id) as session:
+            outboxed = (await session.execute(text("select count(*) from event_outbox"))).scalar_one()
+            unpublished = (
+                await session.execute(text("select count(*) from event_outbox where published_at is null"))
+            ).scalar_one()
+        if unpublished == 0:
+            break
+        await asyncio.sleep(0.1)
 
     nc = await nats.connect(private_nats.url)
     try:
