@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,15 @@ class Stack:
         wait_http(f"http://127.0.0.1:{rt_port}/health/ready", timeout_s=90, proc=realtime, log=rt_log)
         self.realtime = psutil.Process(realtime.pid)
         self.ws_url = f"ws://127.0.0.1:{rt_port}/v1/realtime/ws"
+        self.metrics_url = f"http://127.0.0.1:{rt_port}/metrics"
+
+    def active_sockets(self) -> float | None:
+        """The realtime process's own `ws_active_connections` gauge."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:  # noqa: S310  # nosec B310 - loopback
+            for line in resp.read().decode().splitlines():
+                if line.startswith("ws_active_connections "):
+                    return float(line.split()[1])
+        return None
 
 
 def _client(stack: Stack, mode: str, *extra: str) -> subprocess.Popen[str]:
@@ -209,6 +219,7 @@ def _idle(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     held = _idle_round(stack, args.idle_connections, args.hold_s, args.ping_every_s)
     time.sleep(2)
     after_close = stack.realtime.memory_info().rss
+    active_after_close = stack.active_sockets()
     opened = held["opened"]["open"]
     per_conn = (held["rss"] - before) / max(1, opened)
     return {
@@ -224,6 +235,7 @@ def _idle(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "rss_before_mib": round(before / KIB / KIB, 1),
         "rss_held_mib": round(held["rss"] / KIB / KIB, 1),
         "rss_after_close_mib": round(after_close / KIB / KIB, 1),
+        "ws_active_connections_after_close": active_after_close,
         "kib_per_connection": round(per_conn / KIB, 2),
         "client_cpu_s": held["result"]["client_cpu_s"],
         "target": {
