@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import nats
 import pytest
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
-from sqlalchemy import text
 
-from aiaas.db import admin_session
 from aiaas.testing import InfraUrls, ServiceProcess, free_port
 
 ADMIN_KEY = "admin-" + secrets.token_hex(16)
@@ -126,33 +122,3 @@ def assert_error(status: int, body: Any, expected_status: int | None = None, cod
     assert all(isinstance(body["error"][k], str) for k in ("type", "code", "message")), body
     if code is not None:
         assert body["error"]["code"] == code, body
-
-
-# The gateway reads model aliases from this bucket (control_plane.registry.publisher).
-MODEL_REGISTRY_BUCKET = "model_registry"
-
-
-@pytest.fixture
-async def new_alias(admin_sessions, infra_urls) -> AsyncIterator[Callable[[], str]]:
-    """Unique aliases; their registry rows and shared-bucket keys are deleted after the test."""
-    made: list[str] = []
-
-    def _new() -> str:
-        made.append(f"kvtest-{uuid.uuid4().hex[:10]}")
-        return made[-1]
-
-    yield _new
-    # Rows first: a running republisher then has nothing to put back after the key is gone.
-    async with admin_session(admin_sessions) as session:
-        await session.execute(text("delete from model_registry where alias = any(:a)"), {"a": made})
-    nc = await nats.connect(infra_urls.nats_url)
-    try:
-        kv = await nc.jetstream().key_value(MODEL_REGISTRY_BUCKET)
-        for alias in made:
-            with contextlib.suppress(KeyNotFoundError):
-                await kv.get(alias)
-                await kv.purge(alias)
-    except BucketNotFoundError:
-        pass
-    finally:
-        await nc.close()

@@ -62,8 +62,8 @@ async def _until_version(nats_url: str, alias: str, version: int, timeout_s: flo
         await asyncio.sleep(0.1)
 
 
-async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_alias) -> None:
-    alias = new_alias()
+async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_model_alias) -> None:
+    alias = new_model_alias()
     status, v1 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias))
     assert status == 201 and v1["version"] == 1 and v1["published"] is True
     doc = await _kv_document(infra_urls.nats_url, alias)
@@ -109,8 +109,8 @@ async def _put_during_outage(
     return server, stop
 
 
-async def test_restart_republishes_a_lost_publish(http, run_dir, infra_urls, new_alias) -> None:
-    alias = new_alias()
+async def test_restart_republishes_a_lost_publish(http, run_dir, infra_urls, new_model_alias) -> None:
+    alias = new_model_alias()
     # No periodic round during the test: only the start-up republish can repair the key.
     server, stop = await _put_during_outage(http, run_dir, infra_urls, alias, "3600")
     try:
@@ -129,8 +129,8 @@ async def test_restart_republishes_a_lost_publish(http, run_dir, infra_urls, new
         server.stop()
 
 
-async def test_running_control_plane_repairs_after_nats_returns(http, run_dir, infra_urls, new_alias) -> None:
-    alias = new_alias()
+async def test_running_control_plane_repairs_after_nats_returns(http, run_dir, infra_urls, new_model_alias) -> None:
+    alias = new_model_alias()
     server, stop = await _put_during_outage(http, run_dir, infra_urls, alias, "1")
     try:
         server.start()

@@ -26,8 +26,8 @@ def _model(name: str, price: str = "0.15") -> dict:
     }
 
 
-async def test_model_versions(http, cp_url, new_alias) -> None:
-    alias = new_alias()
+async def test_model_versions(http, cp_url, new_model_alias) -> None:
+    alias = new_model_alias()
     status, v1 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias))
     assert status == 201 and v1["version"] == 1 and v1["alias"] == alias
     status, v2 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias, "0.2"))
@@ -46,8 +46,8 @@ async def test_model_versions(http, cp_url, new_alias) -> None:
     assert_error(status, body, 404)
 
 
-async def test_model_config_is_validated(http, cp_url, new_alias) -> None:
-    alias = new_alias()
+async def test_model_config_is_validated(http, cp_url, new_model_alias) -> None:
+    alias = new_model_alias()
     bad_price = _model(alias)
     bad_price["deployments"][0]["input_price_per_1k"] = "-1"
     dup = _model(alias)

@@ -12,24 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import nats
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
 from aiaas.flags import Flag
+from aiaas.flags.kv import kv_versions, put_if_newer
 from control_plane.flags.repository import load_flags
 
 __all__ = ["FlagPublisher", "FLAGS_PUBLISHED", "FLAGS_RECONCILED"]
 
 _log = logging.getLogger(__name__)
-_CAS_ATTEMPTS = 5
 
 FLAGS_PUBLISHED = Counter("flags_published_total", "Flag documents written to KV", ["result"])
 FLAGS_RECONCILED = Counter("flags_reconciled_total", "KV keys fixed by a reconcile", ["action"])
@@ -83,7 +81,7 @@ class FlagPublisher:
         try:
             async with asyncio.timeout(self._timeout_s):
                 kv = await self._bucket_kv()
-                await self._put_if_newer(kv, flag.key, flag.version, _document(flag))
+                await put_if_newer(kv, flag.key, flag.version, _document(flag))
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             FLAGS_PUBLISHED.labels("failed").inc()
             _log.warning("flag %s v%d not published (%s); the reconcile will retry", flag.key, flag.version, exc)
@@ -101,34 +99,16 @@ class FlagPublisher:
             return False
         return True
 
-    @staticmethod
-    async def _put_if_newer(kv: KeyValue, key: str, version: int, document: bytes) -> bool:
-        for _ in range(_CAS_ATTEMPTS):
-            try:
-                entry = await kv.get(key)
-            except KeyNotFoundError as missing:  # never written, or a delete marker
-                last = missing.entry.revision if missing.entry is not None else 0
-            else:
-                if _version(entry.value) >= version:
-                    return False
-                last = entry.revision
-            try:
-                await kv.update(key, document, last=last)
-                return True
-            except KeyWrongLastSequenceError:
-                continue  # someone wrote meanwhile: look again
-        return False
-
     async def reconcile(self, sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         """Make the bucket equal Postgres: write missing or older documents, delete keys of deleted flags."""
         kv = await self._bucket_kv()
         # Read KV before Postgres: a change committed in between is newer and wins the compare-and-set.
-        present = await _kv_versions(kv)
+        present = await kv_versions(kv)
         async with admin_session(sessions) as session:
             flags = await load_flags(session)
         counts = {"put": 0, "deleted": 0}
         for flag in flags:
-            if present.get(flag.key, -1) < flag.version and await self._put_if_newer(
+            if present.get(flag.key, -1) < flag.version and await put_if_newer(
                 kv, flag.key, flag.version, _document(flag)
             ):
                 counts["put"] += 1
@@ -153,27 +133,3 @@ class FlagPublisher:
                 FLAGS_NATS_UP.set(1 if self.connected else 0)
                 _log.warning("flag reconcile failed (%s: %s)", type(exc).__name__, exc)
             await asyncio.sleep(interval_s)
-
-
-def _version(value: bytes | None) -> int:
-    try:
-        return int(orjson.loads(value or b"{}").get("version", -1))
-    except (ValueError, TypeError, AttributeError):
-        return -1
-
-
-async def _kv_versions(kv: KeyValue) -> dict[str, int]:
-    """key -> published version of every live key in the bucket."""
-    watcher = await kv.watchall()
-    versions: dict[str, int] = {}
-    try:
-        while True:
-            entry: Any = await watcher.updates(timeout=5.0)
-            if entry is None:
-                return versions
-            if entry.operation in (KV_DEL, KV_PURGE):
-                versions.pop(entry.key, None)
-            else:
-                versions[entry.key] = _version(entry.value)
-    finally:
-        await watcher.stop()

@@ -19,19 +19,17 @@ from typing import Any
 import nats
 import orjson
 from nats.aio.client import Client as NatsClient
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
-from aiaas.flags.kv import ensure_bucket
+from aiaas.flags.kv import ensure_bucket, kv_versions, put_if_newer
 from control_plane.registry import repository as repo
 
 __all__ = ["MODEL_REGISTRY_BUCKET", "MODELS_PUBLISHED", "ModelRegistryPublisher"]
 
 _log = logging.getLogger(__name__)
-_CAS_ATTEMPTS = 5
 
 # The bucket the gateway's catalog mirrors (gateway/model_registry.py uses the same name).
 MODEL_REGISTRY_BUCKET = "model_registry"
@@ -84,7 +82,7 @@ class ModelRegistryPublisher:
         try:
             async with asyncio.timeout(self._timeout_s):
                 kv = await self._bucket_kv()
-                await _put_if_newer(kv, alias, version, document(row))
+                await put_if_newer(kv, alias, version, document(row))
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             MODELS_PUBLISHED.labels("failed").inc()
             _log.warning("model alias %s v%d not published (%s); the republish will retry", alias, version, exc)
@@ -96,13 +94,13 @@ class ModelRegistryPublisher:
         """Write every alias whose current version the bucket lacks; how many were written."""
         kv = await self._bucket_kv()
         # Read KV before Postgres: a PUT committed in between is newer and wins the compare-and-set.
-        present = await _kv_versions(kv)
+        present = await kv_versions(kv)
         async with admin_session(sessions) as session:
             rows = await repo.list_current(session, "model_registry")
         written = 0
         for row in rows:
             alias, version = row["alias"], int(row["version"])
-            if present.get(alias, -1) < version and await _put_if_newer(kv, alias, version, document(row)):
+            if present.get(alias, -1) < version and await put_if_newer(kv, alias, version, document(row)):
                 written += 1
         MODELS_PUBLISHED.labels("republished").inc(written)
         return written
@@ -120,46 +118,3 @@ class ModelRegistryPublisher:
             except Exception as exc:  # noqa: BLE001 - NATS or Postgres down: try again next round
                 _log.warning("model registry republish failed (%s: %s)", type(exc).__name__, exc)
             await asyncio.sleep(interval_s)
-
-
-async def _put_if_newer(kv: KeyValue, key: str, version: int, value: bytes) -> bool:
-    """Compare-and-set `value` unless the bucket already holds `version` or a newer one."""
-    for _ in range(_CAS_ATTEMPTS):
-        try:
-            entry = await kv.get(key)
-        except KeyNotFoundError as missing:  # never written, or a delete marker
-            last = missing.entry.revision if missing.entry is not None else 0
-        else:
-            if _version(entry.value) >= version:
-                return False
-            last = entry.revision or 0
-        try:
-            await kv.update(key, value, last=last)
-            return True
-        except KeyWrongLastSequenceError:
-            continue  # someone wrote meanwhile: look again
-    return False
-
-
-def _version(value: bytes | None) -> int:
-    try:
-        return int(orjson.loads(value or b"{}").get("version", -1))
-    except (ValueError, TypeError, AttributeError):
-        return -1
-
-
-async def _kv_versions(kv: KeyValue) -> dict[str, int]:
-    """key -> published version of every live key in the bucket."""
-    watcher = await kv.watchall()
-    versions: dict[str, int] = {}
-    try:
-        while True:
-            entry: Any = await watcher.updates(timeout=5.0)
-            if entry is None:
-                return versions
-            if entry.operation in (KV_DEL, KV_PURGE):
-                versions.pop(entry.key, None)
-            else:
-                versions[entry.key] = _version(entry.value)
-    finally:
-        await watcher.stop()

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 
-import nats
 import orjson
 from nats.aio.client import Client as NatsClient
 from prometheus_client import Gauge
 
-from aiaas.flags.kv import KvMirror
+from aiaas.flags.kv import KvMirror, connect_for_mirrors
 from aiaas.flags.model import FLAGS_BUCKET, TENANT_PLANS_BUCKET, Flag, FlagValue, evaluate
 from aiaas.flags.plans import parse_plan, tenant_key
 
 __all__ = ["FlagClient"]
 
-_log = logging.getLogger(__name__)
 
 FLAG_CACHE_AGE = Gauge(
     "flag_cache_age_seconds", "Seconds the flag cache has been without a live watch (0 = live)", ["bucket"]
@@ -189,25 +186,7 @@ class FlagClient:
             if self._nc is not None and not self._nc.is_closed:
                 return self._nc
 
-            async def disconnected() -> None:
-                for mirror in self._mirrors():
-                    mirror.mark_stale()
-
-            async def reconnected() -> None:
-                for mirror in self._mirrors():
-                    mirror.resync()
-
-            async def error(exc: Exception) -> None:
-                _log.debug("flag client NATS error: %r", exc)
-
-            self._nc = await nats.connect(
-                self._url,
-                name=self._name,
-                connect_timeout=2,
-                reconnect_time_wait=self._retry_s,
-                max_reconnect_attempts=-1,
-                disconnected_cb=disconnected,
-                reconnected_cb=reconnected,
-                error_cb=error,
+            self._nc = await connect_for_mirrors(
+                self._url, name=self._name, retry_s=self._retry_s, mirrors=self._mirrors
             )
             return self._nc

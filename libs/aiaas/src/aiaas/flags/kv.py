@@ -4,6 +4,10 @@
 (then `None` marks the end of that snapshot) and then delivers each change as it is written. The
 mirror keeps its last values while the watch is down and reloads the whole bucket after a reconnect,
 so deletions made meanwhile are seen too. `ensure_bucket` creates a bucket only when it is missing.
+
+Versioned documents (JSON with a `version` that only grows, as the control plane publishes flags and
+model aliases): `put_if_newer` writes one unless the bucket already holds that version or a newer
+one (compare-and-set on the key's revision), `kv_versions` reads the version of every live key.
 """
 
 from __future__ import annotations
@@ -12,17 +16,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 import nats
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from prometheus_client import Counter, Gauge
 
-__all__ = ["FLAG_UPDATES", "FLAG_CACHE_SIZE", "KvMirror", "ensure_bucket"]
+__all__ = [
+    "FLAG_UPDATES",
+    "FLAG_CACHE_SIZE",
+    "KvMirror",
+    "connect_for_mirrors",
+    "document_version",
+    "ensure_bucket",
+    "kv_versions",
+    "put_if_newer",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -225,3 +239,78 @@ class KvMirror(Generic[T]):
         else:
             self.data[key] = value
         FLAG_CACHE_SIZE.labels(self.bucket).set(len(self.data))
+
+
+def document_version(value: bytes | None) -> int:
+    """The `version` of a stored JSON document; -1 when absent or unreadable."""
+    try:
+        return int(orjson.loads(value or b"{}").get("version", -1))
+    except (ValueError, TypeError, AttributeError):
+        return -1
+
+
+async def put_if_newer(kv: KeyValue, key: str, version: int, document: bytes, *, attempts: int = 5) -> bool:
+    """Compare-and-set `document` unless the bucket already holds `version` or a newer one."""
+    for _ in range(attempts):
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError as missing:  # never written, or a delete marker
+            last = missing.entry.revision if missing.entry is not None else 0
+        else:
+            if document_version(entry.value) >= version:
+                return False
+            last = entry.revision or 0
+        try:
+            await kv.update(key, document, last=last)
+            return True
+        except KeyWrongLastSequenceError:
+            continue  # someone wrote meanwhile: look again
+    return False
+
+
+async def kv_versions(kv: KeyValue) -> dict[str, int]:
+    """key -> published version of every live key in the bucket."""
+    watcher = await kv.watchall()
+    versions: dict[str, int] = {}
+    try:
+        while True:
+            entry: Any = await watcher.updates(timeout=5.0)
+            if entry is None:
+                return versions
+            if entry.operation in (KV_DEL, KV_PURGE):
+                versions.pop(entry.key, None)
+            else:
+                versions[entry.key] = document_version(entry.value)
+    finally:
+        await watcher.stop()
+
+
+async def connect_for_mirrors(
+    url: str, *, name: str, retry_s: float, mirrors: Callable[[], Iterable[KvMirror[Any]]]
+) -> NatsClient:
+    """A connection that reconnects forever: its mirrors go stale when it drops and reload when it returns.
+
+    With `max_reconnect_attempts=-1` this returns only once NATS answers.
+    """
+
+    async def disconnected() -> None:
+        for mirror in mirrors():
+            mirror.mark_stale()
+
+    async def reconnected() -> None:
+        for mirror in mirrors():
+            mirror.resync()
+
+    async def error(exc: Exception) -> None:
+        _log.debug("%s: NATS error: %r", name, exc)
+
+    return await nats.connect(
+        url,
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=retry_s,
+        max_reconnect_attempts=-1,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+    )

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from prometheus_client import Counter
 
-from aiaas.flags.kv import KvMirror, ensure_bucket
+from aiaas.flags.kv import KvMirror, connect_for_mirrors, ensure_bucket
 from aiaas.flags.model import TENANT_PLANS_BUCKET
 
 __all__ = ["TenantPlanPublisher", "tenant_key", "parse_plan"]
@@ -113,25 +113,8 @@ class TenantPlanPublisher:
             return self._nc
         assert self._url is not None  # a borrowed connection returned above
 
-        async def disconnected() -> None:
-            self._mirror.mark_stale()
-
-        async def reconnected() -> None:
-            self._mirror.resync()
-
-        async def error(exc: Exception) -> None:
-            _log.debug("tenant plan publisher NATS error: %r", exc)
-
-        # With max_reconnect_attempts=-1 this returns only once NATS answers: `publish` skips until then.
-        self._nc = await nats.connect(
-            self._url,
-            name=self._name,
-            connect_timeout=2,
-            reconnect_time_wait=self._retry_s,
-            max_reconnect_attempts=-1,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            error_cb=error,
+        self._nc = await connect_for_mirrors(
+            self._url, name=self._name, retry_s=self._retry_s, mirrors=lambda: (self._mirror,)
         )
         return self._nc
 
