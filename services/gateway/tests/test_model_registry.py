@@ -11,10 +11,8 @@ schema to the gateway's is tested on its own first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +23,6 @@ import nats
 import orjson
 import pytest
 import yaml
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from sqlalchemy import text
 
 from aiaas.db import admin_session
@@ -177,31 +174,6 @@ def control_plane(run_dir: Path, gateway_base_env: dict[str, str], admin_headers
     proc.stop()
 
 
-@pytest.fixture
-async def new_alias(admin_sessions, infra_urls) -> AsyncIterator[Callable[[], str]]:
-    """Unique aliases; their registry rows, then their KV keys, are deleted after the test."""
-    made: list[str] = []
-
-    def _new() -> str:
-        made.append(f"regtest-{uuid.uuid4().hex[:10]}")
-        return made[-1]
-
-    yield _new
-    async with admin_session(admin_sessions) as session:
-        await session.execute(text("delete from model_registry where alias = any(:a)"), {"a": made})
-    nc = await nats.connect(infra_urls.nats_url)
-    try:
-        kv = await nc.jetstream().key_value(MODEL_REGISTRY_BUCKET)
-        for alias in made:
-            with contextlib.suppress(KeyNotFoundError):
-                await kv.get(alias)
-                await kv.purge(alias)
-    except BucketNotFoundError:
-        pass
-    finally:
-        await nc.close()
-
-
 def _sim_config(alias: str, sim_url: str, dep: str, model: str, provider: str = "openai") -> dict[str, Any]:
     return {
         "name": alias,
@@ -254,9 +226,9 @@ async def _rejected(http: aiohttp.ClientSession, gateway: str) -> float:
 
 
 async def test_registry_alias_is_served_live(
-    control_plane, gateway_url, sim_url, admin_headers, tenant, infra_urls, new_alias
+    control_plane, gateway_url, sim_url, admin_headers, tenant, infra_urls, new_model_alias
 ) -> None:
-    alias = new_alias()
+    alias = new_model_alias()
     async with aiohttp.ClientSession() as http:
         assert await _chat(http, gateway_url, tenant.auth, alias) == (404, "model_not_found")
 
@@ -304,9 +276,9 @@ async def _more_rejected(http: aiohttp.ClientSession, gateway: str, before: floa
 
 
 async def test_registry_overrides_a_file_alias(
-    control_plane, spawn_gateway, run_dir, sim_url, admin_headers, tenant, infra_urls, admin_sessions, new_alias
+    control_plane, spawn_gateway, run_dir, sim_url, admin_headers, tenant, infra_urls, admin_sessions, new_model_alias
 ) -> None:
-    alias = new_alias()
+    alias = new_model_alias()
     models = run_dir / f"models-{alias}.yaml"
     models.write_text(yaml.safe_dump({"aliases": [_sim_config(alias, sim_url, f"{alias}-file", "sim-gpt-small")]}))
     async with aiohttp.ClientSession() as http:

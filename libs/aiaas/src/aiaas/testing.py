@@ -6,6 +6,7 @@ Loaded from the root conftest.py. URLs come from the environment (what
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,6 +25,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
 from nats.aio.client import Client as NatsClient
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session, create_engine, session_factory
@@ -249,3 +252,37 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+# The control plane publishes model aliases to this bucket; gateways mirror it.
+MODEL_REGISTRY_BUCKET = "model_registry"
+
+
+@pytest_asyncio.fixture
+async def new_model_alias(
+    admin_sessions: async_sessionmaker[AsyncSession], infra_urls: InfraUrls
+) -> AsyncIterator[Callable[[], str]]:
+    """Unique model-registry aliases; their rows, then their shared-bucket keys, are deleted after the test.
+
+    Rows first: a running control plane's republisher then has nothing to put back once a key is gone.
+    """
+    made: list[str] = []
+
+    def _new() -> str:
+        made.append(f"regtest-{uuid.uuid4().hex[:10]}")
+        return made[-1]
+
+    yield _new
+    async with admin_session(admin_sessions) as session:
+        await session.execute(text("delete from model_registry where alias = any(:a)"), {"a": made})
+    nc = await nats.connect(infra_urls.nats_url)
+    try:
+        kv = await nc.jetstream().key_value(MODEL_REGISTRY_BUCKET)
+        for alias in made:
+            with contextlib.suppress(KeyNotFoundError):
+                await kv.get(alias)
+                await kv.purge(alias)
+    except BucketNotFoundError:
+        pass
+    finally:
+        await nc.close()
