@@ -10,19 +10,17 @@ reconcile (at start and every `reconcile_interval_s`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import nats
 import orjson
-from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
 from aiaas.flags import Flag
-from aiaas.flags.kv import kv_versions, put_if_newer
+from aiaas.flags.kv import KvBucket, kv_versions, put_if_newer
 from control_plane.flags.repository import load_flags
 
 __all__ = ["FlagPublisher", "FLAGS_PUBLISHED", "FLAGS_RECONCILED"]
@@ -42,39 +40,20 @@ class FlagPublisher:
     """Owns the NATS connection of the control plane; never raises to the API on a NATS failure."""
 
     def __init__(self, nats_url: str, bucket: str, *, timeout_s: float = 2.0) -> None:
-        self._url = nats_url
-        self._bucket = bucket
         self._timeout_s = timeout_s
-        self._nc: NatsClient | None = None
-        self._kv: KeyValue | None = None
-        self._lock = asyncio.Lock()
+        self._store = KvBucket(nats_url, bucket, name="control-plane", description="feature flags", timeout_s=timeout_s)
 
     @property
     def connected(self) -> bool:
-        return self._nc is not None and self._nc.is_connected
+        return self._store.connected
 
     async def _bucket_kv(self) -> KeyValue:
-        async with self._lock:
-            if self._nc is None or self._nc.is_closed:
-                self._nc = await nats.connect(
-                    self._url,
-                    name="control-plane",
-                    connect_timeout=2,
-                    reconnect_time_wait=0.5,
-                    max_reconnect_attempts=-1,
-                )
-                self._kv = None
-            if self._kv is None:
-                js = self._nc.jetstream(timeout=self._timeout_s)
-                # Idempotent: the same config on an existing bucket is accepted as is.
-                self._kv = await js.create_key_value(bucket=self._bucket, history=5, description="feature flags")
-            FLAGS_NATS_UP.set(1 if self._nc.is_connected else 0)
-            return self._kv
+        kv = await self._store.kv()
+        FLAGS_NATS_UP.set(1 if self._store.connected else 0)
+        return kv
 
     async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        await self._store.close()
 
     async def publish(self, flag: Flag) -> bool:
         """Write the flag's document if newer than the bucket's; False when NATS could not be reached."""

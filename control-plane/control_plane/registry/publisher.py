@@ -12,19 +12,17 @@ registry has no delete, and a key written by another tool is left alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import nats
 import orjson
-from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
-from aiaas.flags.kv import ensure_bucket, kv_versions, put_if_newer
+from aiaas.flags.kv import KvBucket, kv_versions, put_if_newer
 from control_plane.registry import repository as repo
 
 __all__ = ["MODEL_REGISTRY_BUCKET", "MODELS_PUBLISHED", "ModelRegistryPublisher"]
@@ -48,33 +46,17 @@ class ModelRegistryPublisher:
     """Owns a NATS connection of its own; never raises to the API on a NATS failure."""
 
     def __init__(self, nats_url: str, bucket: str = MODEL_REGISTRY_BUCKET, *, timeout_s: float = 2.0) -> None:
-        self._url = nats_url
-        self._bucket = bucket
         self._timeout_s = timeout_s
-        self._nc: NatsClient | None = None
-        self._kv: KeyValue | None = None
-        self._lock = asyncio.Lock()
+        self._store = KvBucket(
+            nats_url, bucket, name="control-plane-registry", description="model aliases", timeout_s=timeout_s
+        )
 
     async def _bucket_kv(self) -> KeyValue:
-        async with self._lock:
-            if self._nc is None or self._nc.is_closed:
-                self._nc = await nats.connect(
-                    self._url,
-                    name="control-plane-registry",
-                    connect_timeout=2,
-                    reconnect_time_wait=0.5,
-                    max_reconnect_attempts=-1,
-                )
-                self._kv = None
-            if self._kv is None:
-                js = self._nc.jetstream(timeout=self._timeout_s)
-                self._kv = await ensure_bucket(js, self._bucket, history=5, description="model aliases")
-            return self._kv
+        kv = await self._store.kv()
+        return kv
 
     async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        await self._store.close()
 
     async def publish(self, row: dict[str, Any]) -> bool:
         """Write the alias's row if newer than the bucket's; False when NATS could not be reached."""

@@ -30,6 +30,7 @@ from prometheus_client import Counter, Gauge
 __all__ = [
     "FLAG_UPDATES",
     "FLAG_CACHE_SIZE",
+    "KvBucket",
     "KvMirror",
     "connect_for_mirrors",
     "document_version",
@@ -314,3 +315,42 @@ async def connect_for_mirrors(
         reconnected_cb=reconnected,
         error_cb=error,
     )
+
+
+class KvBucket:
+    """A writer's handle on one bucket: connects on first use (reconnecting forever), creates the bucket if
+    missing, and is reopened after the connection was closed."""
+
+    def __init__(
+        self, url: str, bucket: str, *, name: str, description: str, history: int = 5, timeout_s: float = 2.0
+    ) -> None:
+        self.url = url
+        self.bucket = bucket
+        self._name = name
+        self._description = description
+        self._history = history
+        self._timeout_s = timeout_s
+        self._nc: NatsClient | None = None
+        self._kv: KeyValue | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def kv(self) -> KeyValue:
+        async with self._lock:
+            if self._nc is None or self._nc.is_closed:
+                self._nc = await nats.connect(
+                    self.url, name=self._name, connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=-1
+                )
+                self._kv = None
+            if self._kv is None:
+                js = self._nc.jetstream(timeout=self._timeout_s)
+                self._kv = await ensure_bucket(js, self.bucket, history=self._history, description=self._description)
+            return self._kv
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
