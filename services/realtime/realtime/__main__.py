@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         # Client addresses are not used; without the proxy-headers middleware each open socket keeps one frame less.
         proxy_headers=False,
+        # Each handshake response is kept by the server for the socket's life: no Server/Date headers in it.
+        server_header=False,
+        date_header=False,
         log_config=None,
         # Sockets get 1012 at once; this bounds the wait for handlers before lifespan drains replies.
         timeout_graceful_shutdown=10,

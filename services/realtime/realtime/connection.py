@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from realtime.live_log import LiveEvent
-from realtime.metrics import WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_OUT
+from realtime.metrics import WS_ACTIVE, WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_OUT
 from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, error_event, event, parse_client_frame
 from realtime.responder import ReplyJob
 from realtime.send_queue import SendQueue
@@ -57,7 +57,7 @@ class Connection:
         "id",
         "tenant_id",
         "last_seen",
-        "queue",
+        "_queue",
         "_ws",
         "_state",
         "_settings",
@@ -79,12 +79,7 @@ class Connection:
         self._state = state
         self._settings = state.settings
         self._api_key = api_key
-        self.queue = SendQueue(
-            max_items=state.settings.send_queue_max_items,
-            max_bytes=state.settings.send_queue_max_bytes,
-            on_ready=self._start_sender,
-            on_overflow=self._overflowed,
-        )
+        self._queue: SendQueue | None = None  # created with the first event: idle sockets have none
         self._followers: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._handler: asyncio.Task[Any] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -92,6 +87,19 @@ class Connection:
         self._stop_close: tuple[int, str] | None = None  # the close frame to send once stopped
         self._stopped = False
         self._close_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def queue(self) -> SendQueue:
+        queue = self._queue
+        if queue is None:
+            settings = self._settings
+            queue = self._queue = SendQueue(
+                max_items=settings.send_queue_max_items,
+                max_bytes=settings.send_queue_max_bytes,
+                on_ready=self._start_sender,
+                on_overflow=self._overflowed,
+            )
+        return queue
 
     def disable(self, code: int, reason: str) -> None:
         """Close this socket after what is queued (once), e.g. when the platform switched realtime off."""
@@ -126,8 +134,14 @@ class Connection:
         self.stop(CLOSE_SLOW_CONSUMER, _SLOW_REASON)
 
     async def serve(self) -> None:
-        """Handle client frames until the client disconnects or the socket is stopped, then clean up."""
+        """Handle client frames until the client disconnects or the socket is stopped, then clean up.
+
+        The socket was admitted (`endpoint.admit`): it is registered here and its tenant slot given back
+        at the end, so no caller's frame has to wait alongside this one for the socket's whole life.
+        """
         self._handler = asyncio.current_task()
+        self._state.registry.add(self)
+        WS_ACTIVE.inc()
         try:
             # The receive loop is inlined here: one coroutine frame less per idle socket.
             while not self._stopped:
@@ -151,6 +165,12 @@ class Connection:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            WS_ACTIVE.dec()
+            self._state.registry.remove(self)
+            try:
+                await self._state.limit.release(self.tenant_id, self.id)
+            except RedisError:
+                log.warning("connection slot not released; it expires with its TTL")
         if self._stop_close is not None:
             await self._close(*self._stop_close)
 

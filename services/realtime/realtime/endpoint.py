@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from aiaas.errors import Unauthorized
 from realtime.connection import Connection
-from realtime.metrics import WS_ACTIVE, WS_CLOSES
+from realtime.metrics import WS_CLOSES
 
 if TYPE_CHECKING:
     from realtime.state import RealtimeState
@@ -35,7 +35,7 @@ WS_PATH = "/v1/realtime/ws"
 
 
 class RealtimeASGI:
-    """The socket path goes to `realtime_ws`; everything else (HTTP, lifespan) to the FastAPI app."""
+    """The socket path is admitted here and served by its `Connection`; everything else goes to the FastAPI app."""
 
     def __init__(self, app: ASGIApp, state_holder: object) -> None:
         self.app = app
@@ -43,7 +43,11 @@ class RealtimeASGI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
-            await realtime_ws(WebSocket(scope, receive, send), self._holder.realtime)  # type: ignore[attr-defined]
+            state: RealtimeState = self._holder.realtime  # type: ignore[attr-defined]
+            # Admission returns before the socket is served, so its frame does not live as long as the socket.
+            conn = await admit(WebSocket(scope, receive, send), state)
+            if conn is not None:
+                await conn.serve()
             return
         await self.app(scope, receive, send)
 
@@ -62,8 +66,8 @@ async def _reject(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code, reason[:120])
 
 
-async def realtime_ws(websocket: WebSocket, state: RealtimeState) -> None:
-    """The realtime chat socket (protocol in services/realtime/README.md)."""
+async def admit(websocket: WebSocket, state: RealtimeState) -> Connection | None:
+    """Accept, authenticate and count the socket against its tenant's limit; None when it was refused."""
     # Accept first: a close code (4401, 4429) can only be sent on an open socket.
     await websocket.accept()
     authorization = _authorization(websocket)
@@ -71,14 +75,14 @@ async def realtime_ws(websocket: WebSocket, state: RealtimeState) -> None:
         principal = await state.resolver.resolve(authorization)
     except Unauthorized as exc:
         await _reject(websocket, CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}")
-        return
+        return None
     except (SQLAlchemyError, OSError) as exc:
         log.warning("API key lookup failed", exc_info=exc)
         await _reject(websocket, CLOSE_UNAVAILABLE, "authentication unavailable, retry")
-        return
+        return None
     if not state.flags.is_enabled("realtime_enabled", principal.tenant_id, default=True):
         await _reject(websocket, CLOSE_DISABLED, "realtime is disabled for this tenant")
-        return
+        return None
     assert authorization is not None
     conn = Connection(websocket, state, principal.tenant_id, authorization.partition(" ")[2].strip())
     try:
@@ -86,18 +90,8 @@ async def realtime_ws(websocket: WebSocket, state: RealtimeState) -> None:
     except RedisError as exc:
         log.warning("connection limit check failed", exc_info=exc)
         await _reject(websocket, CLOSE_UNAVAILABLE, "service unavailable, retry")
-        return
+        return None
     if not admitted:
         await _reject(websocket, CLOSE_TOO_MANY_CONNECTIONS, "too many connections for this tenant")
-        return
-    state.registry.add(conn)
-    WS_ACTIVE.inc()
-    try:
-        await conn.serve()
-    finally:
-        WS_ACTIVE.dec()
-        state.registry.remove(conn)
-        try:
-            await state.limit.release(principal.tenant_id, conn.id)
-        except RedisError:
-            log.warning("connection slot not released; it expires with its TTL")
+        return None
+    return conn
