@@ -4,10 +4,8 @@ An idle socket costs one task (its handler, waiting in `receive`) and a few smal
 sender task exists only while its queue holds events, the idle timeout is checked by one sweep
 over all sockets (`idle_sweep`), and followers exist only for conversations being followed.
 
-The follower of a conversation replays persisted events after the client's cursor
-(Postgres), then reads the Redis live log from there; the live-log entry id is the seq,
-so nothing is skipped or repeated, and a gap (entries trimmed from the live log) is
-filled from Postgres. Replies themselves run in the `Responder`, never on this socket.
+Each followed conversation has a `ConversationFollower` task (realtime.follower). Replies
+themselves run in the `Responder`, never on this socket.
 
 Closing: a close (idle timeout, forbidden conversation, flag off) is queued behind the events
 already waiting; when the sender reaches it, it stops the socket and the handler sends the close
@@ -28,7 +26,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from realtime.live_log import LiveEvent
+from realtime.follower import ConversationFollower
 from realtime.metrics import WS_ACTIVE, WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_OUT
 from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, error_event, event, parse_client_frame
 from realtime.responder import ReplyJob
@@ -48,8 +46,6 @@ CLOSE_SLOW_CONSUMER = 4008
 _CLOSE = "__close__"
 _SLOW_REASON = "slow consumer: send queue limit exceeded"
 _IDLE_REASON = "idle timeout: send ping at least every idle period"
-# Below the Redis client's socket timeout (5 s by default), or a quiet stream reads as a failure.
-_BLOCK_MS = 2_000
 
 
 class Connection:
@@ -328,79 +324,16 @@ class Connection:
 
     # -- following conversations ---------------------------------------------------------
     def _follow(self, conversation_id: uuid.UUID, cursor: int) -> None:
-        task = asyncio.create_task(self._follower(conversation_id, cursor))
+        state = self._state
+        follower = ConversationFollower(self, state.live, state.store, self.tenant_id, conversation_id)
+        task = asyncio.create_task(follower.run(cursor))
         self._followers[conversation_id] = task
+        task.add_done_callback(lambda done: self._forget_follower(conversation_id, done))
 
-    def _deliver_stored(self, cid: uuid.UUID, seq: int, kind: str, data: dict[str, Any]) -> None:
-        self.deliver({"v": 1, "type": kind, "conversation_id": str(cid), "seq": seq, **data})
-
-    async def _replay(self, cid: uuid.UUID, after: int, before: int | None) -> int:
-        """Send persisted events with `after < seq < before`; returns the new cursor."""
-        while True:
-            rows = await self._state.store.events_between(self.tenant_id, cid, after, before)
-            for row in rows:
-                await self.queue.wait_room()
-                self._deliver_stored(cid, row.seq, row.type, row.data)
-                after = row.seq
-            if len(rows) < 1000 or self.queue.overflowed:
-                return after
-
-    async def _take(self, cid: uuid.UUID, cursor: int, live: LiveEvent) -> int:
-        """Deliver `live` if it is the next event (filling a gap first); returns the new cursor."""
-        if live.seq <= cursor:
-            return cursor
-        if live.seq > cursor + 1:
-            cursor = await self._replay(cid, cursor, live.seq)
-        self._deliver_stored(cid, live.seq, live.type, live.data)
-        return live.seq
-
-    async def _catch_up(self, cid: uuid.UUID, cursor: int, before: int | None = None) -> int:
-        """Deliver what the Redis live log holds after `cursor` (below `before`), without waiting."""
-        while True:
-            events = await self._state.live.read(cid, cursor, block_ms=None)
-            for live in events:
-                if before is not None and live.seq >= before:
-                    return cursor
-                cursor = await self._take(cid, cursor, live)
-            if len(events) < 512:
-                return cursor
-
-    async def _follow_local(self, cid: uuid.UUID, cursor: int) -> int:
-        """Take events from this process's producer until it stops; returns the cursor."""
-        fanout = self._state.live.local
-        sub = fanout.subscribe(cid)
-        try:
-            cursor = await self._catch_up(cid, cursor)  # appended before the subscription began
-            while not self.queue.overflowed:
-                if not sub.events:
-                    if not fanout.producing(cid):
-                        return cursor
-                    sub.ready.clear()
-                    await sub.ready.wait()
-                    continue
-                events, sub.events = sub.events, []
-                for live in events:
-                    if live.seq > cursor + 1:
-                        cursor = await self._catch_up(cid, cursor, before=live.seq)
-                    cursor = await self._take(cid, cursor, live)
-            return cursor
-        finally:
-            fanout.unsubscribe(cid, sub)
-
-    async def _follower(self, cid: uuid.UUID, cursor: int) -> None:
-        live_log = self._state.live
-        try:
-            cursor = await self._replay(cid, cursor, None)
-            while not self.queue.overflowed:
-                if live_log.local.producing(cid):
-                    cursor = await self._follow_local(cid, cursor)
-                    continue
-                for live in await live_log.read(cid, cursor, block_ms=_BLOCK_MS):
-                    cursor = await self._take(cid, cursor, live)
-        except (RedisError, SQLAlchemyError, OSError) as exc:
-            log.warning("conversation follower failed", exc_info=exc, extra={"conversation_id": str(cid)})
-            self.deliver(error_event("follow_failed", "Lost the live stream; resume from your last seq."))
-            self._followers.pop(cid, None)
+    def _forget_follower(self, conversation_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        """A follower that ended (failed, or its socket is stopping) no longer counts; a replaced one is kept."""
+        if self._followers.get(conversation_id) is task:
+            del self._followers[conversation_id]
 
 
 async def idle_sweep(registry: ConnectionRegistry, idle_timeout_s: float) -> None:

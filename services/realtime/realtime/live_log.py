@@ -26,7 +26,10 @@ from typing import Any
 import orjson
 import redis.asyncio as redis_asyncio
 
-__all__ = ["LiveEvent", "LiveLog", "LocalFanout", "LocalSubscription"]
+__all__ = ["LiveEvent", "LiveLog", "LocalFanout", "LocalSubscription", "READ_COUNT"]
+
+# Most events one `read` returns; fewer means the reader is caught up.
+READ_COUNT = 512
 
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
@@ -161,7 +164,7 @@ class LiveLog:
     async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int | None) -> list[LiveEvent]:
         """Events with seq > `after_seq` (waits up to `block_ms` for the first, None: no wait); [] on timeout."""
         _, log_key, _ = _keys(conversation_id)
-        reply: Any = await self._redis.xread({log_key: f"{after_seq}-0"}, count=512, block=block_ms)
+        reply: Any = await self._redis.xread({log_key: f"{after_seq}-0"}, count=READ_COUNT, block=block_ms)
         events: list[LiveEvent] = []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
