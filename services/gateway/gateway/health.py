@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
+from fastapi.responses import JSONResponse
 
-from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
-from sqlalchemy import text
-
+from aiaas.health import health_router, nats_connected, ping_postgres, readiness
 from gateway.deps import StateDep
 
-router = APIRouter(prefix="/health", tags=["health"])
+__all__ = ["router"]
 
-
-@router.get("/live")
-async def live() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
-
-
-async def _check(name: str, probe: object) -> tuple[str, str]:
-    try:
-        async with asyncio.timeout(2):
-            await probe  # type: ignore[misc]
-    except Exception as exc:  # noqa: BLE001 - any failing dependency means "not ready", reported by name
-        return name, f"down: {type(exc).__name__}"
-    return name, "ok"
+router = health_router()
 
 
 @router.get("/ready")
-async def ready(state: StateDep) -> ORJSONResponse:
+async def ready(state: StateDep) -> JSONResponse:
     """Ready when Postgres, NATS and Redis all answer."""
-
-    async def pg() -> None:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("select 1"))
-
-    async def nats_ok() -> None:
-        if not state.nats.is_connected:
-            raise ConnectionError("nats disconnected")
-        await state.nats.flush(timeout=1)
-
-    results = dict(
-        await asyncio.gather(_check("postgres", pg()), _check("nats", nats_ok()), _check("redis", state.redis.ping()))
+    return await readiness(
+        {
+            "postgres": ping_postgres(state.engine),
+            "nats": nats_connected(state.nats, flush_timeout_s=1),
+            "redis": state.redis.ping(),
+        }
     )
-    ok = all(value == "ok" for value in results.values())
-    return ORJSONResponse({"status": "ok" if ok else "degraded", "checks": results}, status_code=200 if ok else 503)
