@@ -11,10 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aiaas.db import create_engine, session_factory
-from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
-from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from aiaas.service_app import service_app
 from control_plane.config import ControlPlaneSettings
 from control_plane.flags.endpoints import router as flags_router
 from control_plane.flags.publisher import FlagPublisher
@@ -66,21 +63,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastAPI(
+    return service_app(
+        settings,
         title="AIaaS control plane",
-        version="0.1.0",
         lifespan=_lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        routers=[flags_router, registry_router, health_router],
+        tracing=settings.tracing,
+        max_body_bytes=settings.max_body_bytes,
     )
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(flags_router)
-    app.include_router(registry_router)
-    app.include_router(health_router)
-    mount_metrics(app)
-    if settings.tracing:
-        setup_tracing(settings.service_name, settings.otel_exporter)
-        instrument_fastapi(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    return app

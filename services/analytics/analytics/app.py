@@ -9,10 +9,7 @@ from fastapi import FastAPI
 
 from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
-from aiaas.errors import install_error_handlers
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
-from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from aiaas.service_app import service_app
 from analytics.config import AnalyticsSettings
 from analytics.health import router as health_router
 from analytics.kpis.endpoints import admin_router, router
@@ -43,21 +40,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     settings = settings or AnalyticsSettings()
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    # Spans come from opentelemetry-instrumentation-fastapi; FastAPI's native telemetry would double them.
-    app = FastAPI(
+    return service_app(
+        settings,
         title="AIaaS analytics",
-        version="0.1.0",
         lifespan=_lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        routers=[router, admin_router, health_router],
+        tracing=settings.tracing,
     )
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(admin_router)
-    app.include_router(health_router)
-    mount_metrics(app)
-    if settings.tracing:
-        setup_tracing(settings.service_name, settings.otel_exporter)
-        instrument_fastapi(app)
-    return app

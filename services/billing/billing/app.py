@@ -11,11 +11,8 @@ from fastapi import FastAPI
 
 from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
-from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.flags.plans import TenantPlanPublisher
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
-from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from aiaas.service_app import service_app
 from billing.api.admin import router as admin_router
 from billing.api.tenant import router as tenant_router
 from billing.catalogue import CatalogueCache
@@ -66,23 +63,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastAPI(
+    # Stripe calls its webhook with no tenant key: the Stripe-Signature header is the authentication.
+    routers = [tenant_router, admin_router, stripe_webhook_router, health_router]
+    return service_app(
+        settings,
         title="AIaaS billing",
-        version="0.1.0",
         lifespan=_lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        routers=routers,
+        tracing=settings.tracing,
+        max_body_bytes=settings.max_body_bytes,
     )
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(tenant_router)
-    app.include_router(admin_router)
-    # Stripe calls it: no tenant key; the Stripe-Signature header is the authentication.
-    app.include_router(stripe_webhook_router)
-    app.include_router(health_router)
-    mount_metrics(app)
-    if settings.tracing:
-        setup_tracing(settings.service_name, settings.otel_exporter)
-        instrument_fastapi(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    return app

@@ -16,10 +16,8 @@ from redis.exceptions import RedisError
 
 from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
-from aiaas.errors import install_error_handlers
 from aiaas.flags import FlagClient
-from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
+from aiaas.service_app import service_app
 from realtime.broadcast import subscribe_broadcasts
 from realtime.config import RealtimeSettings
 from realtime.connection import idle_sweep
@@ -124,15 +122,5 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: RealtimeSettings | None = None) -> RealtimeASGI:
     settings = settings or RealtimeSettings()
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastAPI(
-        title="AIaaS realtime",
-        version="0.1.0",
-        lifespan=_lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.settings = settings
-    install_error_handlers(app)
-    app.include_router(health_router)
-    mount_metrics(app)
+    app = service_app(settings, title="AIaaS realtime", lifespan=_lifespan, routers=[health_router], tracing=False)
     return RealtimeASGI(app, app.state)

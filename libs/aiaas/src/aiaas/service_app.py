@@ -1,0 +1,52 @@
+"""The FastAPI app every HTTP service starts from: JSON logs, the shared error shape, its routers,
+`/metrics`, and optionally OpenTelemetry spans and a request-body limit.
+
+FastAPI's native telemetry is off: spans come from opentelemetry-instrumentation-fastapi, which it
+would double.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.observability.logging import configure_logging
+from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.tracing import instrument_fastapi, setup_tracing
+from aiaas.settings import ServiceSettings
+
+__all__ = ["service_app"]
+
+
+def service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    routers: Sequence[APIRouter],
+    tracing: bool,
+    max_body_bytes: int | None = None,
+) -> FastAPI:
+    """A service's app with `settings` on `app.state.settings`, `routers` mounted in order."""
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    mount_metrics(app)
+    if tracing:
+        setup_tracing(settings.service_name, settings.otel_exporter)
+        instrument_fastapi(app)
+    if max_body_bytes is not None:
+        app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    return app
