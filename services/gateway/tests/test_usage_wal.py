@@ -38,26 +38,27 @@ async def test_usage_of_a_killed_gateway_is_replayed_by_the_next(
 ):
     env = {**gateway_base_env, "GATEWAY_USAGE_WAL_DIR": str(tmp_path), "GATEWAY_EMIT_LINGER_S": "30"}
     first, url = _gateway(run_dir, env, "gateway-wal-first")
-    tenant = await make_tenant()
-    served: dict[str, tuple[int, int]] = {}
-    async with aiohttp.ClientSession() as http:
-        for i in range(REQUESTS):
-            body = {"model": "chat", "messages": [{"role": "user", "content": f"write ahead {i}"}]}
-            async with http.post(f"{url}/v1/chat/completions", json=body, headers=tenant.auth) as resp:
-                assert resp.status == 200, await resp.text()
-                usage = (await resp.json())["usage"]
-                served[resp.headers["x-request-id"]] = (usage["prompt_tokens"], usage["completion_tokens"])
-    [wal_file] = list(tmp_path.glob("gateway-usage-*.wal"))
-    # The gateway answers first and appends to the log right after, in the same task: on a busy machine
-    # the client can read its reply before the last append ran.
-    for _ in range(100):
-        logged = wal_file.read_bytes()
-        if logged.count(b"\nE ") + logged.startswith(b"E ") >= REQUESTS:
-            break
-        await asyncio.sleep(0.05)
-    assert logged.count(b"\nE ") + logged.startswith(b"E ") == REQUESTS
-
-    first.kill()  # SIGKILL: no drain, the lingering batch dies with the process
+    try:
+        tenant = await make_tenant()
+        served: dict[str, tuple[int, int]] = {}
+        async with aiohttp.ClientSession() as http:
+            for i in range(REQUESTS):
+                body = {"model": "chat", "messages": [{"role": "user", "content": f"write ahead {i}"}]}
+                async with http.post(f"{url}/v1/chat/completions", json=body, headers=tenant.auth) as resp:
+                    assert resp.status == 200, await resp.text()
+                    usage = (await resp.json())["usage"]
+                    served[resp.headers["x-request-id"]] = (usage["prompt_tokens"], usage["completion_tokens"])
+        [wal_file] = list(tmp_path.glob("gateway-usage-*.wal"))
+        # The gateway answers first and appends to the log right after, in the same task: on a busy machine
+        # the client can read its reply before the last append ran.
+        for _ in range(100):
+            logged = wal_file.read_bytes()
+            if logged.count(b"\nE ") + logged.startswith(b"E ") >= REQUESTS:
+                break
+            await asyncio.sleep(0.05)
+        assert logged.count(b"\nE ") + logged.startswith(b"E ") == REQUESTS
+    finally:
+        first.kill()  # SIGKILL: no drain, the lingering batch dies with the process (also when a check failed)
     await asyncio.sleep(1.0)
     assert await _rows(runtime_sessions, tenant.id) == [], "the events were only in memory and in the log"
 
