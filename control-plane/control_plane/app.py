@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from fastapi import FastAPI
 
 from aiaas.db import create_engine, session_factory
 from aiaas.service_app import service_app
+from aiaas.tasks import stop_tasks
 from control_plane.config import ControlPlaneSettings
 from control_plane.flags.endpoints import router as flags_router
 from control_plane.flags.publisher import FlagPublisher
@@ -52,10 +52,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (reconciler, republisher):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(reconciler, republisher)
         await publisher.close()
         await model_publisher.close()
         await admin_engine.dispose()

@@ -36,6 +36,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiaas.flags.kv import KvMirror
+from aiaas.tasks import stop_tasks
 from gateway.catalog import MODEL_REGISTRY_REJECTED, Catalog, Deployment, ModelAlias, Provider
 
 __all__ = ["MODEL_REGISTRY_BUCKET", "ModelRegistry", "alias_from_document", "parse_document"]
@@ -160,7 +161,4 @@ class ModelRegistry:
         return self.mirror.live
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks(self._task)

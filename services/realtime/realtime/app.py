@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from aiaas.auth import ApiKeyResolver
 from aiaas.db import create_engine, session_factory
 from aiaas.flags import FlagClient
 from aiaas.service_app import service_app
+from aiaas.tasks import stop_tasks
 from realtime.broadcast import subscribe_broadcasts
 from realtime.config import RealtimeSettings
 from realtime.connection import idle_sweep
@@ -107,10 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         # Runs after the server closed every socket with 1012: let replies still streaming finish and persist.
-        for task in (refresher, enforcer, sweeper):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(refresher, enforcer, sweeper)
         await subscription.unsubscribe()
         await responder.drain(settings.drain_timeout_s)
         await flags.close()

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiaas.tasks import stop_tasks
 from realtime.gateway_client import GatewayClient, GatewayError
 from realtime.live_log import LiveLog
 from realtime.metrics import RESPONSES
@@ -87,10 +88,7 @@ class Responder:
         if not self._tasks:
             return
         _, pending = await asyncio.wait(list(self._tasks), timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await stop_tasks(*pending)
 
     async def _emit(self, job: ReplyJob, kind: str, data: dict[str, Any]) -> int:
         seq = await self._live.append(job.conversation_id, kind, data)

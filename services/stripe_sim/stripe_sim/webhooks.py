@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from aiaas.tasks import stop_tasks
 from stripe_sim.config import API_VERSION
 from stripe_sim.store import Store, new_id, now
 
@@ -79,10 +80,7 @@ class Webhooks:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(*self._tasks)
         if self._session is not None:
             await self._session.close()
 

@@ -19,6 +19,7 @@ from prometheus_client import Gauge
 from aiaas.flags.kv import KvMirror, connect_for_mirrors
 from aiaas.flags.model import FLAGS_BUCKET, TENANT_PLANS_BUCKET, Flag, FlagValue, evaluate
 from aiaas.flags.plans import parse_plan, tenant_key
+from aiaas.tasks import stop_tasks
 
 __all__ = ["FlagClient"]
 
@@ -165,11 +166,7 @@ class FlagClient:
     async def close(self) -> None:
         with contextlib.suppress(KeyError):
             FLAG_CACHE_AGE.remove(self._bucket)  # the gauge would otherwise keep this client alive
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks)
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await self._nc.close()

@@ -21,6 +21,7 @@ from prometheus_client import Counter
 
 from aiaas.flags.kv import KvMirror, connect_for_mirrors, ensure_bucket
 from aiaas.flags.model import TENANT_PLANS_BUCKET
+from aiaas.tasks import stop_tasks
 
 __all__ = ["TenantPlanPublisher", "tenant_key", "parse_plan"]
 
@@ -96,10 +97,7 @@ class TenantPlanPublisher:
         return self
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks(self._task)
         if self._url is not None and self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await self._nc.close()
