@@ -14,10 +14,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # (name, how to read it, comparison, limit)
 TARGETS = [
-    ("rps_gateway_over_passthrough", "(c)/(b) requests/s at c=64", ">=", 0.5),
+    ("rps_gateway_over_passthrough", "(c)/(b) requests/s at c=64, median of alternating rounds", ">=", 0.5),
     ("added_latency_p50_ms", "(c)-(a) p50 latency at c=1", "<=", 1.0),
     ("added_latency_p99_ms", "(c)-(a) p99 latency at c=1", "<=", 5.0),
-    ("added_ttft_p50_ms", "(c)-(a) p50 time to first SSE data line", "<=", 1.0),
+    ("added_ttft_p50_ms", "(c)-(a) p50 time to first SSE data line, median of alternating rounds", "<=", 1.0),
     ("rss_growth_pct", "gateway RSS growth over the soak, after warm-up", "<", 10.0),
 ]
 
@@ -53,16 +53,22 @@ def derive(results: dict) -> dict:
     ttft = {k: _get(results, k, "ttft", "ttft_p50_ms") for k in rps}
     before = _get(results, "gateway", "rss", "after_warmup_mb")
     after = _get(results, "gateway", "rss", "after_soak_mb")
+    sequential_ratio = round(rps["gateway"] / rps["passthrough"], 4) if rps["gateway"] and rps["passthrough"] else None
+    sequential_ttft = _diff(ttft["gateway"], ttft["direct"])
+    # The alternating rounds (run.py `_head_to_head`) are what the targets are judged on when they ran:
+    # the sequential figures compare runs minutes apart on a machine whose speed drifts.
+    interleaved_ratio = _get(results, "gateway", "head_to_head", "rps_ratio_median")
+    interleaved_ttft = _get(results, "gateway", "head_to_head", "added_ttft_p50_ms_median")
     return {
-        "rps_gateway_over_passthrough": (
-            round(rps["gateway"] / rps["passthrough"], 4) if rps["gateway"] and rps["passthrough"] else None
-        ),
+        "rps_gateway_over_passthrough": interleaved_ratio if interleaved_ratio is not None else sequential_ratio,
+        "rps_gateway_over_passthrough_sequential": sequential_ratio,
         "rps_passthrough_over_direct": (
             round(rps["passthrough"] / rps["direct"], 4) if rps["passthrough"] and rps["direct"] else None
         ),
         "added_latency_p50_ms": _diff(p50["gateway"], p50["direct"]),
         "added_latency_p99_ms": _diff(p99["gateway"], p99["direct"]),
-        "added_ttft_p50_ms": _diff(ttft["gateway"], ttft["direct"]),
+        "added_ttft_p50_ms": interleaved_ttft if interleaved_ttft is not None else sequential_ttft,
+        "added_ttft_p50_ms_sequential": sequential_ttft,
         "passthrough_added_latency_p50_ms": _diff(p50["passthrough"], p50["direct"]),
         "passthrough_added_latency_p99_ms": _diff(p99["passthrough"], p99["direct"]),
         "passthrough_added_ttft_p50_ms": _diff(ttft["passthrough"], ttft["direct"]),

@@ -13,6 +13,8 @@ import concurrent.futures
 import json
 import os
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +57,8 @@ class Plan:
     profile_s: int
     rss_sample_every_s: float
     gateway_warmup_s: float
+    rounds: int = 6
+    round_s: float = 5.0
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -67,6 +71,8 @@ def _plan(args: argparse.Namespace) -> Plan:
             profile_s=3,
             rss_sample_every_s=2,
             gateway_warmup_s=3,
+            rounds=2,
+            round_s=2,
         )
     return Plan(
         duration_s=args.duration_s,
@@ -76,6 +82,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         profile_s=args.profile_s,
         rss_sample_every_s=10,
         gateway_warmup_s=max(10, args.warmup_s),
+        rounds=args.rounds,
+        round_s=args.round_s,
     )
 
 
@@ -153,7 +161,7 @@ def run_direct(upstream: str, nginx_pid: int, plan: Plan, workdir: Path) -> dict
     return measure_system("(a) nginx direct", chat, stream, plan, workdir, Counter(), nginx_pid)
 
 
-def run_passthrough(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path) -> dict:
+def _start_passthrough(procs: ProcessSet, upstream: str) -> tuple[subprocess.Popen, Target, Target]:
     port = free_port()
     proc, log = procs.start(
         "passthrough",
@@ -161,14 +169,77 @@ def run_passthrough(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path)
         SERVER_CORE,
     )
     base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health", timeout_s=30, proc=proc, log=log)
+    return proc, Target(base, JSON_PATH, CHAT_BODY), Target(base, SSE_PATH, STREAM_BODY)
+
+
+def run_passthrough(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path) -> dict:
+    proc, chat, stream = _start_passthrough(procs, upstream)
     try:
-        wait_http(f"{base}/health", timeout_s=30, proc=proc, log=log)
-        chat, stream = Target(base, JSON_PATH, CHAT_BODY), Target(base, SSE_PATH, STREAM_BODY)
         result = measure_system("(b) passthrough", chat, stream, plan, workdir, Counter(), proc.pid)
         result["rss_mb"] = round(psutil.Process(proc.pid).memory_info().rss / 2**20, 2)
         return result
     finally:
         procs.stop(proc)
+
+
+def _head_to_head(
+    procs: ProcessSet, upstream: str, gateway: tuple[Target, Target], plan: Plan, workdir: Path, sent: Counter
+) -> dict:
+    """(b) against (c) and (a) against (c), alternately, in `plan.rounds` short rounds.
+
+    The sequential measurements above take each system minutes apart, and this machine's speed drifts
+    by tens of percent over minutes; a ratio of two runs seconds apart, in alternating order (b c, c b,
+    ...), cancels most of that drift. The targets are judged on the medians of these per-round figures.
+    """
+    gw_chat, gw_stream = gateway
+    direct_stream = Target(upstream, SSE_PATH, STREAM_BODY)
+    proc, pt_chat, _ = _start_passthrough(procs, upstream)
+    ttft_count = max(50, plan.ttft_count // 3)
+    rounds: list[dict] = []
+    try:
+        _check(pt_chat)
+        run_wrk(pt_chat, 64, plan.warmup_s, workdir)
+        for number in range(plan.rounds):
+            order = ("passthrough", "gateway") if number % 2 == 0 else ("gateway", "passthrough")
+            rps: dict[str, float] = {}
+            for system in order:
+                if system == "gateway":
+                    rps[system] = sent.wrk(gw_chat, 64, plan.round_s, workdir).rps
+                else:
+                    rps[system] = run_wrk(pt_chat, 64, plan.round_s, workdir).rps
+            ttft: dict[str, float] = {}
+            for system in order:  # direct stands in for passthrough here: the TTFT target is (c) - (a)
+                target = gw_stream if system == "gateway" else direct_stream
+                ttft["gateway" if system == "gateway" else "direct"] = float(
+                    measure_ttft(target, ttft_count, warmup=10)["ttft_p50_ms"]
+                )
+                if system == "gateway":
+                    sent.completed += ttft_count + 10
+            rounds.append(
+                {
+                    "passthrough_rps": rps["passthrough"],
+                    "gateway_rps": rps["gateway"],
+                    "rps_ratio": round(rps["gateway"] / rps["passthrough"], 4),
+                    "direct_ttft_p50_ms": ttft["direct"],
+                    "gateway_ttft_p50_ms": ttft["gateway"],
+                    "added_ttft_p50_ms": round(ttft["gateway"] - ttft["direct"], 4),
+                }
+            )
+            last = rounds[-1]
+            _say(
+                f"  round {number + 1}: (c)/(b) {last['rps_ratio']:.3f} ({rps['gateway']:.0f}/{rps['passthrough']:.0f}"
+                f" rps), added TTFT {last['added_ttft_p50_ms']:.3f} ms"
+            )
+    finally:
+        procs.stop(proc)
+    return {
+        "rounds": rounds,
+        "round_s": plan.round_s,
+        "ttft_streams_per_round": ttft_count,
+        "rps_ratio_median": round(statistics.median(r["rps_ratio"] for r in rounds), 4),
+        "added_ttft_p50_ms_median": round(statistics.median(r["added_ttft_p50_ms"] for r in rounds), 4),
+    }
 
 
 def _rss_mb(pid: int) -> float:
@@ -229,6 +300,9 @@ def run_gateway(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path, tra
     sent.wrk([chat, stream], 64, plan.gateway_warmup_s, workdir)
     rss_warm = _rss_mb(gateway.pid)
     result = measure_system("(c) gateway", chat, stream, plan, workdir, sent, gateway.pid)
+    if plan.rounds > 0:
+        _say(f"(c) gateway: head to head with (b) and (a), {plan.rounds} alternating rounds of {plan.round_s:.0f}s")
+        result["head_to_head"] = _head_to_head(procs, upstream, (chat, stream), plan, workdir, sent)
     result["profile"] = _profile(gateway, chat, plan, workdir, sent)
     rss_before_soak = _rss_mb(gateway.pid)
     _say(f"(c) gateway: soak {plan.soak_s:.0f}s at c=64 (JSON+SSE mix), RSS {rss_before_soak} MB")
@@ -269,6 +343,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-s", type=float, default=None, help="gateway soak for the RSS check (default 300)")
     parser.add_argument("--ttft-count", type=int, default=300, help="sequential streams for TTFT")
     parser.add_argument("--profile-s", type=int, default=10, help="py-spy sampling time")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating (b)/(c) rounds; 0 = none")
+    parser.add_argument("--round-s", type=float, default=5.0, help="each wrk run of a head-to-head round")
     parser.add_argument("--tracing", default="none", help="OTEL_TRACES_EXPORTER for the gateway")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="subset of direct,passthrough,gateway")
     parser.add_argument("--quick", action="store_true", help="short smoke run of the whole harness (< 2 min)")

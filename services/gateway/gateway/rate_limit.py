@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as redis_asyncio
+from hiredis import pack_command
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
@@ -104,14 +105,15 @@ class RateLimiter:
         """EVALSHA each call on one pooled connection, written at once; errors come back as values.
 
         What the client's Pipeline does, without its per-call command stack and retry wrapper (a third of
-        this path's cost at one request at a time).
+        this path's cost at one request at a time), and with the commands encoded by hiredis in C (redis-py's
+        own encoder was 7 % of the gateway's CPU under load).
         """
         pool = self._redis.connection_pool
         conn = await pool.get_connection()
         try:
             sha = self._script.sha
-            commands = [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls]
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            packed = b"".join([pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls])
+            await conn.send_packed_command(packed, check_health=False)
             results: list[Any] = []
             for _ in calls:
                 try:
