@@ -112,7 +112,10 @@ class RateLimiter:
         conn = await pool.get_connection()
         try:
             sha = self._script.sha
-            packed = b"".join([pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls])
+            # hiredis's stub types its argument as a 1-tuple; any length is accepted.
+            packed = b"".join(
+                [pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls]  # type: ignore[arg-type]
+            )
             await conn.send_packed_command(packed, check_health=False)
             results: list[Any] = []
             for _ in calls:
