@@ -75,6 +75,10 @@ class RateLimiter:
         self._pending: list[_Call] = []
         self._flusher: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
+        # Acquire coalescing (`_run_after_pending`): a round trip is in flight; who waits for the next.
+        self._acquiring = False
+        self._waiting: list[tuple[_Call, asyncio.Future[Any]]] = []
+        self._waiters_task: asyncio.Task[None] | None = None
 
     async def _run(self, keys: list[str], args: list[str | int]) -> Any:
         try:
@@ -83,23 +87,80 @@ class RateLimiter:
             return await self._script(keys=keys, args=args)
 
     async def _run_after_pending(self, keys: list[str], args: list[str | int]) -> Any:
-        """One script call, preceded in the same round trip by every queued settle."""
-        batch = self._take_pending()
+        """One acquire call, preceded in the same round trip by every queued settle.
+
+        Acquires coalesce: while one round trip is in flight, later acquires wait and then go together in
+        the next (one connection checkout, one write, the replies read from one buffer), so under load a
+        round trip carries many requests; a request that finds none in flight goes at once, with no hop.
+        """
+        call = (keys, args)
+        if self._acquiring:
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiting.append((call, waiter))
+            return await waiter
+        self._acquiring = True
         try:
-            results = await self._round_trip([*batch, (keys, args)])
+            (result,) = await self._acquire_batch([call])
+        finally:
+            self._hand_over()
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _hand_over(self) -> None:
+        """After a round trip: serve the acquires that queued meanwhile, or let the next one go at once."""
+        if self._waiting:
+            self._waiters_task = asyncio.create_task(self._serve_waiting(), name="rate-limit acquires")
+        else:
+            self._acquiring = False
+
+    async def _serve_waiting(self) -> None:
+        batch: list[tuple[_Call, asyncio.Future[Any]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    results: list[Any] = await self._acquire_batch([call for call, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - each waiter gets it, as a lone acquire would raise it
+                    results = [exc] * len(batch)
+                for (_, waiter), result in zip(batch, results, strict=True):
+                    if waiter.done():  # its request was cancelled meanwhile
+                        continue
+                    if isinstance(result, Exception):
+                        waiter.set_exception(result)
+                    else:
+                        waiter.set_result(result)
+                batch = []
+        finally:
+            # Cancelled (shutdown): nobody may wait forever.
+            for _, waiter in [*batch, *self._waiting]:
+                if not waiter.done():
+                    waiter.set_exception(RedisError("rate limiter stopped"))
+            self._waiting = []
+            self._acquiring = False
+            self._waiters_task = None
+
+    async def _acquire_batch(self, calls: list[_Call]) -> list[Any]:
+        """The calls after every queued settle, in one round trip; per call its reply or its error."""
+        settles = self._take_pending()
+        try:
+            results = await self._round_trip([*settles, *calls])
         except (RedisError, OSError) as exc:
-            if batch:
-                _settles_lost(batch, exc)
+            if settles:
+                _settles_lost(settles, exc)
             raise
         try:
-            await self._redo_missing_script(batch, results[:-1])
+            await self._redo_missing_script(settles, results[: len(settles)])
         except (RedisError, OSError) as exc:
-            _settles_lost(batch, exc)
-        if isinstance(results[-1], NoScriptError):
-            return await self._run(keys, args)
-        if isinstance(results[-1], Exception):
-            raise results[-1]
-        return results[-1]
+            _settles_lost(settles, exc)
+        replies = results[len(settles) :]
+        for i, ((keys, args), reply) in enumerate(zip(calls, replies, strict=True)):
+            if isinstance(reply, NoScriptError):  # Redis restarted: load the script and redo the call
+                try:
+                    replies[i] = await self._run(keys, args)
+                except (RedisError, OSError) as exc:
+                    replies[i] = exc
+        return replies
 
     async def _round_trip(self, calls: list[_Call]) -> list[Any]:
         """EVALSHA each call on one pooled connection, written at once; errors come back as values.
