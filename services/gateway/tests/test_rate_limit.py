@@ -271,7 +271,9 @@ async def test_concurrent_acquires_coalesce_into_few_round_trips(limiter: RateLi
     assert not limiter._acquiring and not limiter._waiting  # idle again: the next acquire goes at once
 
 
-async def test_coalesced_acquires_survive_a_script_flush(limiter: RateLimiter, redis_client: redis_asyncio.Redis) -> None:
+async def test_coalesced_acquires_survive_a_script_flush(
+    limiter: RateLimiter, redis_client: redis_asyncio.Redis
+) -> None:
     await _acquire(limiter, tenant=Limits(requests_per_minute=1000))
     await redis_client.script_flush()  # as after a Redis restart: every EVALSHA answers NOSCRIPT
     tenant = Limits(requests_per_minute=10)
