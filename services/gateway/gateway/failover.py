@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aiaas.resilience import BreakerRegistry, BreakerState, RetryPolicy, retry_async
 from gateway.catalog import Deployment, ModelAlias
@@ -107,7 +108,7 @@ class Failover:
         timeout = min(dep.timeout_s or self._upstream_timeout_s, remaining)
         started = time.perf_counter()
         outcome = "error"
-        with _tracer.start_as_current_span(
+        span = _tracer.start_span(
             f"chat {dep.provider}",
             kind=SpanKind.CLIENT,
             attributes={
@@ -115,30 +116,38 @@ class Failover:
                 "gen_ai.request.model": dep.model,
                 "aiaas.deployment": dep.name,
             },
-        ) as span:
-            try:
-                if not stream:
-                    completion = await adapter.complete(dep, request, timeout)
-                    outcome = "success"
-                    return Served(dep, 0, completion)
-                chat_stream = await adapter.open_stream(dep, request, timeout)
-                assert chat_stream.events is not None
-                try:
-                    first = await anext(chat_stream.events)
-                except StopAsyncIteration as exc:
-                    raise ProviderError("upstream stream was empty", status=502, retryable=True) from exc
-                except BaseException:
-                    await chat_stream.aclose()
-                    raise
+        )
+        # The span is current while the provider is called (as start_as_current_span would make it,
+        # without its generator-based context manager on every request).
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            if not stream:
+                completion = await adapter.complete(dep, request, timeout)
                 outcome = "success"
-                return Served(dep, 0, chat_stream, first_event=first)
-            except ProviderError as exc:
+                return Served(dep, 0, completion)
+            chat_stream = await adapter.open_stream(dep, request, timeout)
+            assert chat_stream.events is not None
+            try:
+                first = await anext(chat_stream.events)
+            except StopAsyncIteration as exc:
+                raise ProviderError("upstream stream was empty", status=502, retryable=True) from exc
+            except BaseException:
+                await chat_stream.aclose()
+                raise
+            outcome = "success"
+            return Served(dep, 0, chat_stream, first_event=first)
+        except Exception as exc:
+            if isinstance(exc, ProviderError):
                 if exc.retryable:
                     self._breakers.record_failure(dep.name)
                 span.set_attribute("error.type", exc.code)
                 outcome = exc.code
-                raise
-            finally:
-                attempts_total, latency = upstream_series(dep.name, outcome)
-                attempts_total.inc()
-                latency.observe(time.perf_counter() - started)
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
+            attempts_total, latency = upstream_series(dep.name, outcome)
+            attempts_total.inc()
+            latency.observe(time.perf_counter() - started)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import Message, Receive, Scope, Send
@@ -66,12 +67,15 @@ class ChatCompletionsEndpoint:
                 "http.route": CHAT_COMPLETIONS_PATH,
                 "url.path": scope["path"],
                 "url.scheme": scope.get("scheme", "http"),
-                "network.protocol.version": scope.get("http_version", "1.1"),
             },
         )
         try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            # What trace.use_span(end_on_exit=False, record_exception=False, ...) does, minus its layers.
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
                 status = await self._handle(scope, receive, send, authorization, declared_length, span)
+            finally:
+                otel_context.detach(token)
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))

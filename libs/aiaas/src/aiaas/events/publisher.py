@@ -82,6 +82,7 @@ class EventPublisher:
                 errors[i] = exc
                 acks.append(None)
         waiting = [ack for ack in acks if ack is not None]
+        published: dict[tuple[str, str], int] = {}
         if waiting:
             await asyncio.wait(waiting, timeout=self._timeout_s)
         for i, (item, span, ack) in enumerate(zip(pending, spans, acks, strict=True)):
@@ -93,12 +94,15 @@ class EventPublisher:
                     errors[i] = ack.exception()
                 else:
                     result = ack.result()
-                    span.set_attribute("messaging.nats.duplicate", bool(result.duplicate))
-                    EVENTS_PUBLISHED.labels(stream=result.stream, type=item.event.type).inc()
+                    if result.duplicate:
+                        span.set_attribute("messaging.nats.duplicate", True)
+                    published[(result.stream, item.event.type)] = published.get((result.stream, item.event.type), 0) + 1
             if (error := errors[i]) is not None:
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             span.end()
+        for (stream, event_type), count in published.items():
+            EVENTS_PUBLISHED.labels(stream=stream, type=event_type).inc(count)
         return errors
 
     @staticmethod
