@@ -229,6 +229,8 @@ def run(cfg: LocalConfig) -> int:
             "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{cfg.stripe_sim_port}"),
             "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET),
             "REALTIME_GATEWAY_URL": f"http://127.0.0.1:{cfg.gateway_port}",
+            # Local runs may send quota alerts to a receiver on this machine (refused in production).
+            "BILLING_ALERT_ALLOW_INTERNAL_URLS": os.environ.get("BILLING_ALERT_ALLOW_INTERNAL_URLS", "true"),
         }
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")

@@ -20,13 +20,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
+from aiaas.egress import check_public_url
 from aiaas.errors import BadRequest
 from aiaas.events import EventEnvelope, event_id, write_outbox
 from aiaas.events.schemas import QUOTA_THRESHOLD_REACHED, QuotaThresholdReached
@@ -118,20 +118,23 @@ async def record_thresholds(
     return recorded
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, *, allow_internal: bool) -> str:
+    if len(url) > 2048:
+        raise BadRequest("The alert URL may be at most 2048 characters.", code="invalid_url", param="url")
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise BadRequest("The alert URL must be an absolute http(s) URL.", code="invalid_url", param="url")
-    return url
+        return check_public_url(url, allow_internal=allow_internal)
+    except ValueError as exc:
+        raise BadRequest(f"The alert URL cannot be used: {exc}.", code="invalid_url", param="url") from exc
 
 
-async def set_endpoint(session: AsyncSession, tenant_id: uuid.UUID, url: str) -> str:
-    """Point the tenant's alerts at `url` with a fresh signing secret; returns the secret (shown once)."""
+async def set_endpoint(session: AsyncSession, tenant_id: uuid.UUID, url: str, *, allow_internal: bool = False) -> str:
+    """Point the tenant's alerts at `url` with a fresh signing secret; returns the secret (shown once).
+
+    `url` must be public (aiaas.egress) unless `allow_internal` (BILLING_ALERT_ALLOW_INTERNAL_URLS).
+    """
     secret = "whsec_" + secrets.token_hex(32)
-    await session.execute(_SET_ENDPOINT, {"tid": tenant_id, "url": _check_url(url), "secret": secret})
+    checked = _check_url(url, allow_internal=allow_internal)
+    await session.execute(_SET_ENDPOINT, {"tid": tenant_id, "url": checked, "secret": secret})
     return secret
 
 
@@ -183,7 +186,10 @@ class AlertDeliverer:
         timeout_s: float = 5.0,
         poll_s: float = 0.5,
         batch_size: int = 50,
+        allow_internal: bool = False,
     ) -> None:
+        """`http` should come from `aiaas.egress.public_session` (its resolver refuses internal addresses)."""
+        self._allow_internal = allow_internal
         self._sessions = admin_sessions
         self._http = http
         self._policy = policy
@@ -215,9 +221,16 @@ class AlertDeliverer:
         }
         error: str | None = None
         try:
-            async with self._http.post(row.url, data=body, headers=headers, timeout=self._timeout) as resp:
+            # Checked again: the URL may predate the policy. Redirects are not followed (one could name an
+            # internal address); a 3xx is a failed delivery.
+            check_public_url(row.url, allow_internal=self._allow_internal)
+            async with self._http.post(
+                row.url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
                 if not 200 <= resp.status < 300:
                     error = f"HTTP {resp.status}"
+        except ValueError as exc:
+            error = f"URL refused: {exc}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         async with admin_session(self._sessions) as session:

@@ -46,3 +46,6 @@ class BillingSettings(ServiceSettings):
     alert_max_delay_s: float = 600.0
     alert_timeout_s: float = 5.0
     alert_poll_s: float = 0.5
+    # Tenant-supplied alert URLs may name loopback/private/link-local addresses (local development, tests
+    # with receivers on 127.0.0.1). Off in production: aiaas.egress refuses them (no SSRF into the cluster).
+    alert_allow_internal_urls: bool = False

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import aiohttp
 import nats
 import redis.asyncio as redis_asyncio
 from prometheus_client import start_http_server
@@ -22,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.egress import public_session
 from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
 from aiaas.flags.plans import TenantPlanPublisher
@@ -92,7 +92,7 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
     admin_engine = create_engine(settings.admin_database_url, pool_size=4, application_name="billing-meter-admin")
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="billing-meter")
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
-    http = aiohttp.ClientSession()
+    http = public_session(allow_internal=settings.alert_allow_internal_urls)
     plans = TenantPlanPublisher(nc, name="billing-meter")
     try:
         await plans.start()
@@ -130,6 +130,7 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
             ),
             timeout_s=settings.alert_timeout_s,
             poll_s=settings.alert_poll_s,
+            allow_internal=settings.alert_allow_internal_urls,
         )
         tasks = [
             *(runner.run(stop) for runner in runners),

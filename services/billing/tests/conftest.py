@@ -39,6 +39,7 @@ def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
         "BILLING_ALERT_MAX_DELAY_S": "1",
         "BILLING_ALERT_MAX_ATTEMPTS": "4",
         "BILLING_ALERT_POLL_S": "0.1",
+        "BILLING_ALERT_ALLOW_INTERNAL_URLS": "true",  # the receivers run on 127.0.0.1
         "LOG_LEVEL": "WARNING",
     }
     env.update(overrides)

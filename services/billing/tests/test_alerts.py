@@ -141,3 +141,35 @@ async def test_unreachable_receiver_gives_up_with_last_error(
         assert len(receiver.calls) == 8
     finally:
         await runner.cleanup()
+
+
+async def test_redirects_are_not_followed(meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions):
+    """A receiver answering 307 elsewhere fails the delivery; the redirect target is never called."""
+    target = Receiver()
+    target_runner, target_url = await target.start()
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": target_url})
+
+    app = web.Application()
+    app.router.add_post("/hook", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}/hook"
+        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await publisher.publish(usage_event(tenant, "m", 1000, 0))
+        await wait_metered(admin_sessions, tenant.id, 1)
+
+        async def failed():
+            rows = await _deliveries(admin_sessions, tenant.id)
+            return rows if len(rows) == 2 and all(r[1] == "failed" for r in rows) else None
+
+        assert await wait_for(failed) == [(80, "failed", 4, "HTTP 307"), (100, "failed", 4, "HTTP 307")]
+        assert target.calls == []
+    finally:
+        await runner.cleanup()
+        await target_runner.cleanup()

@@ -149,5 +149,7 @@ async def post_top_up(state: StateDep, principal: PrincipalDep, body: TopUpReque
 async def put_alerts(state: StateDep, principal: PrincipalDep, body: AlertEndpointRequest) -> dict[str, Any]:
     """Send quota alerts to `url`; the signing secret is returned this once (a new one on every PUT)."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
-        secret = await set_endpoint(session, principal.tenant_id, body.url)
+        secret = await set_endpoint(
+            session, principal.tenant_id, body.url, allow_internal=state.settings.alert_allow_internal_urls
+        )
     return {"url": body.url, "secret": secret, "signature_header": "X-AIaaS-Signature"}
