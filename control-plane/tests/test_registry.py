@@ -21,7 +21,13 @@ def _model(name: str, price: str = "0.15") -> dict:
                 "output_price_per_1k": "0.6",
                 "timeout_s": 30,
             },
-            {"name": "backup", "provider": "sim", "model": "m", "input_price_per_1k": 0, "output_price_per_1k": 0},
+            {
+                "name": "backup",
+                "provider": "anthropic",
+                "model": "m",
+                "input_price_per_1k": 0,
+                "output_price_per_1k": 0,
+            },
         ],
     }
 
@@ -52,12 +58,18 @@ async def test_model_config_is_validated(http, cp_url, new_model_alias) -> None:
     bad_price["deployments"][0]["input_price_per_1k"] = "-1"
     dup = _model(alias)
     dup["deployments"][1]["name"] = "primary"
+    unknown_provider = _model(alias)
+    unknown_provider["deployments"][1]["provider"] = "sim"  # no gateway speaks it: refused here, not there
+    compatible_without_url = _model(alias)
+    compatible_without_url["deployments"][1]["provider"] = "openai_compatible"
     cases = [
         (_model("other-name"), 400),
         ({"name": alias, "deployments": []}, 422),
         (bad_price, 422),
         (dup, 422),
         ({**_model(alias), "secret": "x"}, 422),
+        (unknown_provider, 422),
+        (compatible_without_url, 422),
     ]
     for body, status in cases:
         got, resp = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", body)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "SchemaEntryIn"]
+__all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "Provider", "SchemaEntryIn"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 _Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -20,9 +20,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The providers a gateway speaks (gateway.catalog.Provider; a cross-service test keeps the two equal): a
+# document naming another one would be refused by every gateway, so it is refused here, at the PUT.
+Provider = Literal["openai", "anthropic", "openai_compatible"]
+
+
 class Deployment(_Body):
     name: _Text
-    provider: _Text
+    provider: Provider
     model: _Text
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,500}$")] | None = None
     # A reference to a secret (e.g. "vault:providers/openai"), never the secret itself.
@@ -30,6 +35,13 @@ class Deployment(_Body):
     input_price_per_1k: _Price
     output_price_per_1k: _Price
     timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None
+
+    @model_validator(mode="after")
+    def _compatible_needs_a_url(self) -> Deployment:
+        # openai/anthropic default to their public endpoints; a compatible server has none.
+        if self.provider == "openai_compatible" and self.base_url is None:
+            raise ValueError("an openai_compatible deployment needs a base_url")
+        return self
 
 
 class ModelConfig(_Body):
