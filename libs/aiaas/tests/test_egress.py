@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aiaas.egress import InternalAddressError, PublicResolver, check_public_url, is_internal, public_session
+from aiaas.testing import serve_local
 
 
 @pytest.mark.parametrize(
@@ -108,17 +109,10 @@ async def test_public_session_cannot_reach_a_name_that_resolves_to_loopback() ->
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve_local(app) as base:
         async with public_session() as http:
             with pytest.raises(aiohttp.ClientConnectorError):
-                await http.post(f"http://localhost:{port}/hook", data=b"{}")
+                await http.post(base.replace("127.0.0.1", "localhost") + "/hook", data=b"{}")
         async with public_session(allow_internal=True) as http:
-            async with http.post(f"http://localhost:{port}/hook", data=b"{}") as resp:
+            async with http.post(base.replace("127.0.0.1", "localhost") + "/hook", data=b"{}") as resp:
                 assert resp.status == 204
-    finally:
-        await runner.cleanup()

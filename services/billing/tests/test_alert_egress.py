@@ -71,8 +71,7 @@ async def test_an_internal_url_registered_earlier_is_never_called(
 ) -> None:
     """Registered while internal URLs were allowed, delivered by a meter that refuses them: no call."""
     receiver = Receiver()
-    runner, url = await receiver.start()
-    try:
+    async with receiver.serving() as url:
         await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 % and 100 %
         await wait_metered(admin_sessions, tenant.id, 1)
@@ -85,5 +84,3 @@ async def test_an_internal_url_registered_earlier_is_never_called(
         assert [(pct, attempts) for pct, _, attempts, _ in rows] == [(80, 4), (100, 4)]
         assert all(error.startswith("URL refused: the address 127.0.0.1 is internal") for *_, error in rows)
         assert receiver.calls == []
-    finally:
-        await runner.cleanup()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import text
 
 from aiaas.db import admin_session
+from aiaas.testing import serve_local
 from billing.alerts import SIGNATURE_HEADER, verify_signature
 
 from .conftest import create_plan, subscribe, usage_event, wait_for, wait_metered
@@ -30,15 +33,17 @@ class Receiver:
         self.calls.append((dict(request.headers), body, status))
         return web.Response(status=status)
 
-    async def start(self) -> tuple[web.AppRunner, str]:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return runner, f"http://127.0.0.1:{port}/hook"
+    def serving(self) -> AbstractAsyncContextManager[str]:
+        """Listen on 127.0.0.1 while the block runs; yields the hook's URL."""
+        return _hook_url(self.handle)
+
+
+@asynccontextmanager
+async def _hook_url(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    async with serve_local(app) as base:
+        yield f"{base}/hook"
 
 
 async def _deliveries(admin_sessions, tenant_id) -> list[tuple]:
@@ -69,8 +74,7 @@ async def test_thresholds_are_signed_and_delivered_once(
     meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver()
-    runner, url = await receiver.start()
-    try:
+    async with receiver.serving() as url:
         secret = await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 700, 0))  # 70 %: nothing
         await publisher.publish(usage_event(tenant, "m", 150, 0))  # 85 %: crosses 80
@@ -95,16 +99,13 @@ async def test_thresholds_are_signed_and_delivered_once(
                 (event["data"]["threshold_pct"], event["data"]["used_tokens"], event["data"]["included_tokens"])
             )
         assert sorted(seen) == [(80, 850, 1000), (100, 1050, 1000)]
-    finally:
-        await runner.cleanup()
 
 
 async def test_failing_receiver_is_retried_then_delivered(
     meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver(failures=2)
-    runner, url = await receiver.start()
-    try:
+    async with receiver.serving() as url:
         await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 900, 0))  # crosses 80 % only
         await wait_metered(admin_sessions, tenant.id, 1)
@@ -118,16 +119,13 @@ async def test_failing_receiver_is_retried_then_delivered(
         assert [status for _, _, status in receiver.calls] == [500, 500, 204]
         # The same body (same event) every time.
         assert len({body for _, body, _ in receiver.calls}) == 1
-    finally:
-        await runner.cleanup()
 
 
 async def test_unreachable_receiver_gives_up_with_last_error(
     meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver(failures=100)
-    runner, url = await receiver.start()
-    try:
+    async with receiver.serving() as url:
         await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 and 100
         await wait_metered(admin_sessions, tenant.id, 1)
@@ -139,27 +137,16 @@ async def test_unreachable_receiver_gives_up_with_last_error(
         # BILLING_ALERT_MAX_ATTEMPTS=4 in the tests.
         assert await wait_for(failed) == [(80, "failed", 4, "HTTP 500"), (100, "failed", 4, "HTTP 500")]
         assert len(receiver.calls) == 8
-    finally:
-        await runner.cleanup()
 
 
 async def test_redirects_are_not_followed(meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions):
     """A receiver answering 307 elsewhere fails the delivery; the redirect target is never called."""
     target = Receiver()
-    target_runner, target_url = await target.start()
 
     async def redirect(request: web.Request) -> web.Response:
         return web.Response(status=307, headers={"Location": target_url})
 
-    app = web.Application()
-    app.router.add_post("/hook", redirect)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        url = f"http://127.0.0.1:{port}/hook"
+    async with target.serving() as target_url, _hook_url(redirect) as url:
         await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))
         await wait_metered(admin_sessions, tenant.id, 1)
@@ -170,6 +157,3 @@ async def test_redirects_are_not_followed(meter, billing_url, http, admin_header
 
         assert await wait_for(failed) == [(80, "failed", 4, "HTTP 307"), (100, "failed", 4, "HTTP 307")]
         assert target.calls == []
-    finally:
-        await runner.cleanup()
-        await target_runner.cleanup()

@@ -251,10 +251,16 @@ async def test_registry_alias_is_served_live(
         await _until(lambda: served_by("two"), 1.0)
         print(f"second PUT -> served by the new deployment in {(time.monotonic() - started) * 1000:.0f} ms")
 
-        # Invalid documents: one the control plane accepts but the gateway cannot serve (unknown
-        # provider), then bytes written straight to KV. Both are refused; version 2 keeps serving.
+        # A provider no gateway speaks is refused by the control plane itself, at the PUT.
+        unknown = _sim_config(alias, sim_url, "three", "m", provider="vertex")
+        async with http.put(f"{control_plane}/admin/models/{alias}", json=unknown, headers=admin_headers) as resp:
+            assert resp.status == 422 and (await resp.json())["error"]["param"] == "deployments.0.provider"
+
+        # Invalid documents: one the control plane accepts but this gateway cannot serve (a credential
+        # it does not hold), then bytes written straight to KV. Both are refused; version 2 keeps serving.
         rejected = await _rejected(http, gateway_url)
-        bad = _sim_config(alias, sim_url, "three", "m", provider="vertex")
+        bad = _sim_config(alias, sim_url, "three", "m")
+        bad["deployments"][0]["credentials_ref"] = "vault:held-by-no-gateway"
         await _put(http, control_plane, alias, bad, admin_headers)
         await _until(lambda: _more_rejected(http, gateway_url, rejected), 1.0)
         assert await served_by("two")

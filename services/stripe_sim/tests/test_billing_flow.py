@@ -11,7 +11,7 @@ import pytest
 import stripe
 from aiohttp import web
 
-from aiaas.testing import free_port
+from aiaas.testing import serve_local
 
 SECRET = "whsec_test_secret"
 
@@ -27,16 +27,10 @@ async def receiver(control: httpx2.AsyncClient) -> AsyncIterator[list[tuple[str,
 
     app = web.Application()
     app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    response = await control.post(
-        "/_sim/webhook_endpoints", json={"url": f"http://127.0.0.1:{port}/hook", "secret": SECRET}
-    )
-    assert response.status_code == 201
-    yield received
-    await runner.cleanup()
+    async with serve_local(app) as base:
+        response = await control.post("/_sim/webhook_endpoints", json={"url": f"{base}/hook", "secret": SECRET})
+        assert response.status_code == 201
+        yield received
 
 
 async def test_subscription_lifecycle(client: stripe.StripeClient) -> None:

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import nats
 import pytest
 import pytest_asyncio
 import redis.asyncio as redis_asyncio
+from aiohttp import web
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from sqlalchemy import text
@@ -33,13 +35,27 @@ from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
 
-__all__ = ["InfraUrls", "TenantWithKey", "ServiceProcess", "NatsServer", "free_port"]
+__all__ = ["InfraUrls", "TenantWithKey", "ServiceProcess", "NatsServer", "free_port", "serve_local"]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve_local(app: web.Application) -> AsyncIterator[str]:
+    """Serve an aiohttp app on 127.0.0.1 (a free port) while the block runs; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 class ServiceProcess:
