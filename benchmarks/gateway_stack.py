@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats
 from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, wait_http
 
 __all__ = [
@@ -222,6 +223,27 @@ def count_metered_rows(env: dict[str, str], tenant_id: str, expected_at_least: i
             return rows
         previous = rows
         time.sleep(2)
+
+
+def purge_bench_events(env: dict[str, str], tenant_id: str) -> int:
+    """Drop the bench tenant's usage events from the USAGE stream once the usage writer has them.
+
+    The bench runs no billing meter or analytics consumer; left in the stream, a few hundred thousand bench
+    events would be their backlog on this shared infrastructure (a `make test` after `make bench` would
+    wait for the billing meter to chew through them). Returns how many messages were purged.
+    """
+
+    async def purge() -> int:
+        nc = await nats.connect(env["NATS_URL"])
+        try:
+            js = nc.jetstream()
+            before = (await js.stream_info("USAGE")).state.messages
+            await js.purge_stream("USAGE", subject=f"usage.recorded.{tenant_id}")
+            return before - (await js.stream_info("USAGE")).state.messages
+        finally:
+            await nc.close()
+
+    return asyncio.run(purge())
 
 
 def summarise_log(path: Path, distinct: int = 5) -> dict:

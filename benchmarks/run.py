@@ -30,6 +30,7 @@ from gateway_stack import (
     count_metered_rows,
     infra_env,
     prepare_database,
+    purge_bench_events,
     start_gateway,
     summarise_log,
 )
@@ -327,6 +328,7 @@ def run_gateway(procs: ProcessSet, upstream: str, plan: Plan, workdir: Path, tra
         "complete": rows >= sent.completed,
     }
     _say(f"  metered rows {rows} for {sent.completed} completed requests")
+    result["metering"]["usage_events_purged_after"] = purge_bench_events(env, gateway.tenant_id)
     logs = ("gateway", "usage-writer")
     result["log_summary"] = {name: summarise_log(workdir / f"{name}.log") for name in logs}
     result["tracing"] = {
