@@ -80,7 +80,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # A blocking pool waits for a free connection instead of failing under bursts.
     redis = redis_asyncio.Redis(
         connection_pool=redis_asyncio.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=512, timeout=5
+            settings.redis_url,
+            max_connections=512,
+            timeout=5,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
         )
     )
     http = aiohttp.ClientSession(

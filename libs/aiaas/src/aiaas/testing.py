@@ -75,7 +75,11 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - test helper starting our own services
         if self.ready_url:
-            self._wait_ready(timeout_s)
+            try:
+                self._wait_ready(timeout_s)
+            except BaseException:
+                self.stop()  # never ready: no caller holds it to stop it later
+                raise
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
