@@ -97,10 +97,21 @@ async def test_usage_counted_once_in_gateway_billing_and_analytics(
             while done < TOTAL * fraction:
                 await asyncio.sleep(0.01)
 
+        async def outboxed_for_every_tenant() -> bool:
+            for tenant in tenants:
+                async with tenant_session(runtime_sessions, tenant.id) as session:
+                    query = text("select count(*) from event_outbox where subject like 'usage.%'")
+                    if (await session.execute(query)).scalar_one() == 0:
+                        return False
+            return True
+
         async def chaos() -> None:
             await at(0.15)
             private_nats.stop()
             await at(0.30)
+            # The outage lasts until every tenant's usage went through the outbox: counted in requests alone,
+            # a fast gateway could serve the window's requests before their batch left the emitter.
+            await _eventually(outboxed_for_every_tenant, timeout_s=30)
             private_nats.start()
             await at(0.45)
             stack.kill("billing-meter")

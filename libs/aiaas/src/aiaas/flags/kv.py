@@ -152,6 +152,12 @@ class KvMirror(Generic[T]):
             await asyncio.sleep(self._retry_s)
             return
         self._resync.clear()
+        # nats-py's end-of-snapshot marker (`None`) can overtake the last values when they are delivered while
+        # the watcher checks its consumer: the snapshot is complete once the marker came AND every message
+        # the bucket held before the watch began was seen (its last sequence), or when the watch goes quiet.
+        expected = (await kv.status()).stream_info.state.last_seq or 0
+        seen = 0
+        marker = False
         watcher = await kv.watchall()
         snapshot: dict[str, T] | None = {}
         revisions: dict[str, int] = {}
@@ -164,16 +170,20 @@ class KvMirror(Generic[T]):
                         return
                     if not nc.is_connected:
                         self.mark_stale()
-                    continue
-                if entry is None:  # end of the initial snapshot
-                    if snapshot is not None:
+                    elif snapshot is not None and marker:  # quiet: what was expected is gone (purged)
                         self._install(snapshot, revisions)
                         snapshot = None
                     continue
-                if snapshot is None:
+                if entry is None:
+                    marker = True
+                elif snapshot is None:
                     self._apply(entry)
                 else:
+                    seen = max(seen, entry.revision or 0)
                     self._collect(snapshot, revisions, entry)
+                if snapshot is not None and marker and seen >= expected:
+                    self._install(snapshot, revisions)
+                    snapshot = None
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
