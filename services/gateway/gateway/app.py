@@ -83,7 +83,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.redis_url,
             max_connections=512,
             timeout=5,
-            socket_timeout=settings.redis_timeout_s,
+            # Reads are bounded per round trip by the limiter (one timer per batch; a socket_timeout would add
+            # one per reply and a wait_for task per write); connects here.
             socket_connect_timeout=settings.redis_timeout_s,
         )
     )
@@ -126,7 +127,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         http=http,
         anthropic=anthropic_adapter,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
-        limiter=RateLimiter(redis, linger_s=settings.settle_linger_s),
+        limiter=RateLimiter(redis, linger_s=settings.settle_linger_s, timeout_s=settings.redis_timeout_s),
         catalog=catalog,
         breakers=breakers,
         failover=Failover(

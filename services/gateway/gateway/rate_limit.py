@@ -29,6 +29,7 @@ import redis.asyncio as redis_asyncio
 from hiredis import pack_command
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from aiaas.quota import ADD_USAGE_LUA, CHECK_LUA
 from gateway.limit_decision import (
@@ -65,8 +66,13 @@ def _script_source() -> str:
 class RateLimiter:
     """Token-bucket limiter shared by every gateway process that points at the same Redis."""
 
-    def __init__(self, redis: redis_asyncio.Redis, *, prefix: str = "rl", linger_s: float = 0.0) -> None:
+    def __init__(
+        self, redis: redis_asyncio.Redis, *, prefix: str = "rl", linger_s: float = 0.0, timeout_s: float | None = None
+    ) -> None:
+        """`timeout_s` bounds each round trip (write and every reply): a hung Redis fails it with
+        `redis.exceptions.TimeoutError` instead of holding the requests waiting on it."""
         self.prefix = prefix
+        self._timeout_s = timeout_s
         self._redis = redis
         # Kept for its SHA and for loading the script on NOSCRIPT; calls go straight to EVALSHA
         # because AsyncScript.__call__ pays a typing.Protocol isinstance check on every call.
@@ -170,25 +176,39 @@ class RateLimiter:
         own encoder was 7 % of the gateway's CPU under load).
         """
         pool = self._redis.connection_pool
-        conn = await pool.get_connection()
+        conn = None
         try:
-            sha = self._script.sha
-            # hiredis's stub types its argument as a 1-tuple; any length is accepted.
-            packed = b"".join(
-                [pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls]  # type: ignore[arg-type]
-            )
-            await conn.send_packed_command(packed, check_health=False)
-            results: list[Any] = []
-            for _ in calls:
-                try:
-                    results.append(await conn.read_response())
-                except ResponseError as exc:  # read whole: the connection stays in step
-                    results.append(exc)
+            # One timer for the whole round trip, the checkout included (a new connection's handshake waits
+            # for replies too).
+            async with asyncio.timeout(self._timeout_s):
+                conn = await pool.get_connection()
+                return await self._exchange(conn, calls)
+        except TimeoutError as exc:
+            if conn is not None:
+                await conn.disconnect()  # replies may still be on the way: never reuse this connection
+            raise RedisTimeoutError(f"Redis did not answer within {self._timeout_s}s") from exc
         except BaseException:
-            await conn.disconnect()  # replies may still be on the way: never reuse this connection
+            if conn is not None:
+                await conn.disconnect()
             raise
         finally:
-            await pool.release(conn)
+            if conn is not None:
+                await pool.release(conn)
+
+    async def _exchange(self, conn: Any, calls: list[_Call]) -> list[Any]:
+        """Write the calls at once, then read one reply per call (errors as values)."""
+        sha = self._script.sha
+        # hiredis's stub types its argument as a 1-tuple; any length is accepted.
+        packed = b"".join(
+            [pack_command(("EVALSHA", sha, len(keys), *keys, *args)) for keys, args in calls]  # type: ignore[arg-type]
+        )
+        await conn.send_packed_command(packed, check_health=False)
+        results: list[Any] = []
+        for _ in calls:
+            try:
+                results.append(await conn.read_response())
+            except ResponseError as exc:  # read whole: the connection stays in step
+                results.append(exc)
         return results
 
     async def _redo_missing_script(self, calls: list[_Call], results: list[Any]) -> None:

@@ -100,11 +100,9 @@ async def test_a_hung_redis_times_out_and_requests_are_admitted(spawn_gateway, m
 async def test_coalesced_acquires_all_fail_fast_on_a_hung_redis(infra_urls) -> None:
     proxy = FreezableProxy(infra_urls.redis_url)
     url = await proxy.start()
-    client = redis_asyncio.Redis(
-        connection_pool=redis_asyncio.BlockingConnectionPool.from_url(url, socket_timeout=0.2, timeout=5)
-    )
+    client = redis_asyncio.Redis(connection_pool=redis_asyncio.BlockingConnectionPool.from_url(url, timeout=5))
     try:
-        limiter = RateLimiter(client, prefix="rl-hung")
+        limiter = RateLimiter(client, prefix="rl-hung", timeout_s=0.2)
         limits = Limits(requests_per_minute=100)
         first = await limiter.acquire(
             tenant_id="t", key_id="k", tenant_limits=limits, key_limits=Limits(), estimated_tokens=0
