@@ -44,8 +44,8 @@ class GatewaySettings(ServiceSettings):
     default_tenant_tpm: int = 0
     default_max_tokens_estimate: int = 256
 
-    # A Redis reply slower than this fails the call (connects too): the limiter then admits the request and
-    # counts a bypass (gateway_rate_limit_bypassed_total) instead of holding every request behind a hung Redis.
+    # A limiter round trip (or a connect) to Redis slower than this fails: the request is then admitted and the
+    # bypass counted (gateway_rate_limit_bypassed_total) instead of every request waiting on a hung Redis.
     redis_timeout_s: float = 1.0
     # Rate-limit settles wait this long for the next request to carry them to Redis (rate_limit.py).
     settle_linger_s: float = 0.01

@@ -183,13 +183,11 @@ class RateLimiter:
             async with asyncio.timeout(self._timeout_s):
                 conn = await pool.get_connection()
                 return await self._exchange(conn, calls)
-        except TimeoutError as exc:
+        except BaseException as exc:
             if conn is not None:
                 await conn.disconnect()  # replies may still be on the way: never reuse this connection
-            raise RedisTimeoutError(f"Redis did not answer within {self._timeout_s}s") from exc
-        except BaseException:
-            if conn is not None:
-                await conn.disconnect()
+            if isinstance(exc, TimeoutError):
+                raise RedisTimeoutError(f"Redis did not answer within {self._timeout_s}s") from exc
             raise
         finally:
             if conn is not None:

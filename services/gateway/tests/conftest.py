@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
 import pytest
+import redis.asyncio as redis_asyncio
 import yaml
 
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+from gateway.rate_limit import RateLimiter
 
 ADMIN_KEY = "admin-" + secrets.token_hex(16)
 # The gateways of this session write their usage write-ahead logs here, not in the host's shared default.
@@ -185,3 +188,13 @@ async def tenant(make_tenant) -> TenantWithKey:
 def client(gateway_url: str, tenant: TenantWithKey) -> openai.AsyncOpenAI:
     """The official SDK pointed at the shared gateway with the test tenant's key."""
     return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=tenant.api_key, max_retries=0)
+
+
+@pytest.fixture
+async def limiter(redis_client: redis_asyncio.Redis) -> AsyncIterator[RateLimiter]:
+    """A limiter with a key prefix of its own on the shared Redis; its keys are deleted afterwards."""
+    prefix = f"rltest-{uuid.uuid4().hex}"
+    yield RateLimiter(redis_client, prefix=prefix)
+    keys = [key async for key in redis_client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await redis_client.delete(*keys)

@@ -13,7 +13,7 @@ import redis.asyncio as redis_asyncio
 
 from aiaas import quota
 from aiaas.quota import QuotaState, quota_key
-from gateway.rate_limit import Limits, RateLimiter
+from gateway.rate_limit import Limits
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "count my tokens"}], "max_tokens": 8}
 STREAM_BODY = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
@@ -66,15 +66,6 @@ async def _post(http: aiohttp.ClientSession, url: str, headers: dict[str, str], 
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-@pytest.fixture
-async def limiter(redis_client: redis_asyncio.Redis) -> AsyncIterator[RateLimiter]:
-    prefix = f"qtest-{uuid.uuid4().hex}"
-    yield RateLimiter(redis_client, prefix=prefix)
-    keys = [key async for key in redis_client.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 # -- the gateway's script agrees with billing's contract ------------------------------------------

@@ -35,16 +35,24 @@ class InternalAddressError(OSError):
     """The destination is an internal address (loopback, private, link-local, ...)."""
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return None
+
+
 def is_internal(address: str) -> bool:
     """True for every address that is not a public unicast one (an unparsable address counts as internal)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    except ValueError:
-        return True
+    ip = _ip(address)
+    return True if ip is None else _internal(ip)
+
+
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         mapped = ip.ipv4_mapped or ip.sixtofour
         if mapped is not None:
-            return is_internal(str(mapped))
+            return _internal(mapped)
     return (
         ip.is_private
         or ip.is_loopback
@@ -70,17 +78,10 @@ def check_public_url(url: str, *, allow_internal: bool = False) -> str:
         return url
     if host == "localhost" or host.endswith(".localhost"):
         raise ValueError(f"the host {host!r} is this machine")
-    if _looks_like_ip(host) and is_internal(host):
+    ip = _ip(host)
+    if ip is not None and _internal(ip):
         raise ValueError(f"the address {host} is internal (loopback, private, link-local or reserved)")
     return url
-
-
-def _looks_like_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 class PublicResolver(AbstractResolver):

@@ -7,6 +7,7 @@ all their acks together (one round trip's wait for the lot), each still acked, o
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,7 +83,7 @@ class EventPublisher:
                 errors[i] = exc
                 acks.append(None)
         waiting = [ack for ack in acks if ack is not None]
-        published: dict[tuple[str, str], int] = {}
+        published: Counter[tuple[str, str]] = Counter()
         if waiting:
             await asyncio.wait(waiting, timeout=self._timeout_s)
         for i, (item, span, ack) in enumerate(zip(pending, spans, acks, strict=True)):
@@ -96,7 +97,7 @@ class EventPublisher:
                     result = ack.result()
                     if result.duplicate:
                         span.set_attribute("messaging.nats.duplicate", True)
-                    published[(result.stream, item.event.type)] = published.get((result.stream, item.event.type), 0) + 1
+                    published[(result.stream, item.event.type)] += 1
             if (error := errors[i]) is not None:
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
