@@ -32,6 +32,7 @@ __all__ = [
     "FLAG_CACHE_SIZE",
     "KvBucket",
     "KvMirror",
+    "SnapshotEnd",
     "connect_for_mirrors",
     "document_version",
     "ensure_bucket",
@@ -61,6 +62,33 @@ async def ensure_bucket(js: JetStreamContext, bucket: str, *, history: int = 1, 
         return await js.create_key_value(bucket=bucket, history=history, description=description)
     except BadRequestError:  # created meanwhile, with another configuration: use it as it is
         return await js.key_value(bucket)
+
+
+class SnapshotEnd:
+    """Says when a `watchall` has delivered the whole bucket as it was when the watch began.
+
+    nats-py's end-of-snapshot marker (`None`) can overtake the last values when they are delivered while
+    the watcher checks its consumer, so the marker alone is not enough: the snapshot is complete once the
+    marker came and every message up to the bucket's last sequence (read before the watch) was seen.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self._expected = expected
+        self._seen = 0
+        self.marker = False
+
+    @classmethod
+    async def of(cls, kv: KeyValue) -> SnapshotEnd:
+        """Read before `kv.watchall()`."""
+        return cls((await kv.status()).stream_info.state.last_seq or 0)
+
+    def see(self, entry: KeyValue.Entry | None) -> bool:
+        """Record a watch update (None: the marker); True once the snapshot is complete."""
+        if entry is None:
+            self.marker = True
+        else:
+            self._seen = max(self._seen, entry.revision or 0)
+        return self.marker and self._seen >= self._expected
 
 
 class KvMirror(Generic[T]):
@@ -152,12 +180,7 @@ class KvMirror(Generic[T]):
             await asyncio.sleep(self._retry_s)
             return
         self._resync.clear()
-        # nats-py's end-of-snapshot marker (`None`) can overtake the last values when they are delivered while
-        # the watcher checks its consumer: the snapshot is complete once the marker came AND every message
-        # the bucket held before the watch began was seen (its last sequence), or when the watch goes quiet.
-        expected = (await kv.status()).stream_info.state.last_seq or 0
-        seen = 0
-        marker = False
+        end = await SnapshotEnd.of(kv)
         watcher = await kv.watchall()
         snapshot: dict[str, T] | None = {}
         revisions: dict[str, int] = {}
@@ -170,18 +193,17 @@ class KvMirror(Generic[T]):
                         return
                     if not nc.is_connected:
                         self.mark_stale()
-                    elif snapshot is not None and marker:  # quiet: what was expected is gone (purged)
+                    elif snapshot is not None and end.marker:  # quiet: what was expected is gone (purged)
                         self._install(snapshot, revisions)
                         snapshot = None
                     continue
-                if entry is None:
-                    marker = True
-                elif snapshot is None:
-                    self._apply(entry)
-                else:
-                    seen = max(seen, entry.revision or 0)
+                if snapshot is None:
+                    if entry is not None:
+                        self._apply(entry)
+                    continue
+                if entry is not None:
                     self._collect(snapshot, revisions, entry)
-                if snapshot is not None and marker and seen >= expected:
+                if end.see(entry):
                     self._install(snapshot, revisions)
                     snapshot = None
         finally:
@@ -281,17 +303,24 @@ async def put_if_newer(kv: KeyValue, key: str, version: int, document: bytes, *,
 
 async def kv_versions(kv: KeyValue) -> dict[str, int]:
     """key -> published version of every live key in the bucket."""
+    end = await SnapshotEnd.of(kv)
     watcher = await kv.watchall()
     versions: dict[str, int] = {}
     try:
         while True:
-            entry: Any = await watcher.updates(timeout=5.0)
-            if entry is None:
+            try:
+                entry: Any = await watcher.updates(timeout=5.0)
+            except nats.errors.TimeoutError:
+                if end.marker:  # quiet after the marker: what was expected is gone (purged)
+                    return versions
+                raise
+            if entry is not None:
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    versions.pop(entry.key, None)
+                else:
+                    versions[entry.key] = document_version(entry.value)
+            if end.see(entry):
                 return versions
-            if entry.operation in (KV_DEL, KV_PURGE):
-                versions.pop(entry.key, None)
-            else:
-                versions[entry.key] = document_version(entry.value)
     finally:
         await watcher.stop()
 
