@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import uvicorn
 
+from aiaas import clock
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BadRequest
 from aiaas.observability.logging import configure_logging
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = BillingSettings()
     if args.command == "close-periods":
         configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-        now = args.now or datetime.now(UTC)
+        now = args.now or clock.now()
         try:
             check_close_instant(now)
         except BadRequest as exc:

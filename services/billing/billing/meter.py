@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import nats
 import redis.asyncio as redis_asyncio
@@ -20,6 +19,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas import clock
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.egress import public_session
 from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
@@ -106,9 +106,7 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
         quota = QuotaPublisher(redis, plans, admin_sessions)
 
         async def handle(batch: Sequence[Received]) -> None:
-            states = await meter_batch(
-                sessions, catalogue, batch, datetime.now(UTC), concurrency=settings.meter_concurrency
-            )
+            states = await meter_batch(sessions, catalogue, batch, clock.now(), concurrency=settings.meter_concurrency)
             quota.submit(states)  # after commit: Redis never runs ahead of Postgres
 
         # Several runners on the same durable overlap one batch's database round trips with the next

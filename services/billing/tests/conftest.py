@@ -14,6 +14,7 @@ import nats
 import pytest
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
@@ -41,6 +42,8 @@ def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
         "BILLING_ALERT_POLL_S": "0.1",
         "BILLING_ALERT_ALLOW_INTERNAL_URLS": "true",  # the receivers run on 127.0.0.1
         "LOG_LEVEL": "WARNING",
+        # Service processes read the same (possibly shifted) clock as the tests.
+        clock.OFFSET_ENV: repr(clock.offset_s()),
     }
     env.update(overrides)
     return env
@@ -102,11 +105,16 @@ async def tenant(make_tenant) -> TenantWithKey:
     return await make_tenant()
 
 
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC of `moment`'s day."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def usage_event(
     tenant: TenantWithKey, model: str, tokens_in: int, tokens_out: int, request_id: str | None = None
 ) -> EventEnvelope:
     """A valid usage.recorded envelope, as the gateway emits it."""
-    now = datetime.now(UTC)
+    now = clock.now()
     request_id = request_id or f"req-{uuid.uuid4().hex}"
     data = UsageRecorded(
         request_id=request_id,

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope
 from aiaas.events.schemas import InvoiceFinalized
+from billing.subscriptions import add_month
 
-from .conftest import billing_env, create_plan, subscribe, usage_event, wait_metered
+from .conftest import billing_env, create_plan, day_start, subscribe, usage_event, wait_metered
 
 # Plan: $10 base fee, 1,000 tokens included, 'bill' overage. Cents per 1k tokens (input / output):
 # small 1.5 / 6, large 25 / 100, standard (required) 5 / 15.
@@ -82,7 +84,9 @@ def _lines(body: dict) -> list[tuple]:
 async def test_preview_matches_hand_computation(
     meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
-    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    # An open period around the clock's now: 15 days behind, 15 ahead, whatever the date.
+    start = day_start(clock.now()) - timedelta(days=15)
+    end = start + timedelta(days=30)
     await _setup(http, billing_url, admin_headers, publisher, tenant, admin_sessions, start, end)
     async with http.get(f"{billing_url}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
         assert resp.status == 200
@@ -106,19 +110,22 @@ async def test_preview_matches_hand_computation(
 async def test_close_twice_makes_one_immutable_invoice(
     meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions, infra_urls
 ):
-    # A period that has already ended (October), so only this tenant's subscription is due.
-    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    # A 31-day period that ended yesterday (by the clock), closed at the instant it ended: the next
+    # period [end, end + 1 month) is then open whatever the date, so exactly one period is due.
+    end = day_start(clock.now()) - timedelta(days=1)
+    start = end - timedelta(days=31)
     await _setup(http, billing_url, admin_headers, publisher, tenant, admin_sessions, start, end)
     async with http.get(f"{billing_url}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
         preview = await resp.json()
     assert preview["lines"][0]["description"].endswith("(31/31 days)")
 
-    async with http.post(f"{billing_url}/admin/billing/close-periods", json={}, headers=admin_headers) as resp:
+    body = {"now": end.isoformat()}
+    async with http.post(f"{billing_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
         assert resp.status == 200
         closed = await resp.json()
     mine = [item["invoice_id"] for item in closed["invoices"] if item["tenant_id"] == str(tenant.id)]
     assert len(mine) == 1
-    # The CLI, run again: nothing left to close for this tenant.
+    # The CLI, run again at the clock's now: nothing left to close for this tenant.
     out = subprocess.run(
         [sys.executable, "-m", "billing", "close-periods"],
         env={**billing_env(infra_urls), "PATH": "/usr/bin:/bin"},
@@ -142,10 +149,10 @@ async def test_close_twice_makes_one_immutable_invoice(
     # Credits: 61 debited by usage + 439 at close = 500 applied; the balance is now 0.
     async with http.get(f"{billing_url}/v1/billing/balance", headers=tenant.auth) as resp:
         assert (await resp.json())["balance_minor"] == 0
-    # The subscription moved on to November.
+    # The subscription moved on to the next month.
     async with http.get(f"{billing_url}/v1/billing/subscription", headers=tenant.auth) as resp:
         sub = await resp.json()
-    assert (sub["current_period_start"], sub["current_period_end"]) == (end.isoformat(), "2026-12-01T00:00:00+00:00")
+    assert (sub["current_period_start"], sub["current_period_end"]) == (end.isoformat(), add_month(end).isoformat())
 
     async with admin_session(admin_sessions) as session:
         payload = (

@@ -31,11 +31,17 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from aiaas import clock
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
 
 __all__ = ["InfraUrls", "TenantWithKey", "ServiceProcess", "NatsServer", "free_port", "serve_local"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Anchor AIAAS_CLOCK_AT before any fixture starts a service, so every process shares one offset."""
+    clock.offset_s()
 
 
 def free_port() -> int:
