@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aiaas.errors import install_error_handlers
+from stripe_sim.api_checkout import checkout_routes
 from stripe_sim.api_customers import catalog_routes
 from stripe_sim.api_events import event_routes
 from stripe_sim.api_invoices import invoice_routes
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *metering_routes(),
             *subscription_routes(),
             *invoice_routes(),
+            *checkout_routes(),
             *event_routes(),
         ],
     )

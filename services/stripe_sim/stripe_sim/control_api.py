@@ -9,6 +9,8 @@ DELETE /_sim/idempotency_keys    forget saved idempotent responses (as if 24 hou
 POST /_sim/webhook_endpoints     {"url", "secret", "enabled_events"}; GET lists them
 POST /_sim/emit                  create and deliver an event for an object, or redeliver an event
 GET  /_sim/webhook_deliveries    every delivery attempt (`?wait=true` first waits for those in flight)
+POST /_sim/checkout/sessions/{id}/complete  {"outcome": "paid"|"pending"|"failed"}: the customer pays (or not);
+                                 the checkout.session.* events are delivered in order, waiting for the answers
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
 from aiaas.errors import BadRequest, NotFound
+from stripe_sim.api_checkout import Outcome, complete_session
+from stripe_sim.errors import StripeError
 from stripe_sim.faults import FaultStatus, FaultWhen
 from stripe_sim.state import SimState
 
@@ -62,6 +66,13 @@ class EmitRequest(BaseModel):
     object_id: str | None = Field(None, max_length=255)
     event_id: str | None = Field(None, max_length=255)
     set: dict[str, Any] = Field(default_factory=dict)
+    signed_at: int | None = Field(None, ge=0)
+
+
+class CompleteRequest(BaseModel):
+    """How the customer's payment ends; `signed_at` (unix seconds) overrides the signature timestamp."""
+
+    outcome: Outcome = "paid"
     signed_at: int | None = Field(None, ge=0)
 
 
@@ -171,3 +182,21 @@ async def deliveries(state: StateDep, wait: bool = False, event: str | None = No
         await state.webhooks.drain()
     attempts = [d for d in state.webhooks.deliveries if event is None or d["event"] == event]
     return {"deliveries": attempts}
+
+
+@control_router.post("/_sim/checkout/sessions/{session_id}/complete")
+async def complete_checkout(session_id: str, body: CompleteRequest, state: StateDep) -> dict[str, Any]:
+    """Stand in for the customer at the Checkout page; delivers the resulting events in order and waits."""
+    async with state.write_lock:
+        session = state.store.find(session_id)
+        if session is None or session["object"] != "checkout.session":
+            raise NotFound(f"No such checkout.session: '{session_id}'", code="resource_missing")
+        try:
+            events = complete_session(state, session, body.outcome)
+        except StripeError as exc:
+            raise BadRequest(exc.message, code=exc.code) from exc
+        snapshot = dict(session)
+    deliveries = [
+        delivery for event in events for delivery in await state.webhooks.deliver(event, signed_at=body.signed_at)
+    ]
+    return {"session": snapshot, "events": events, "deliveries": deliveries}
