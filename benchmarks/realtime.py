@@ -136,9 +136,12 @@ class Stack:
             },
         )
         self.tenant_id = str(tenant["id"])
-        self.api_key = _admin_post(self.gateway_url, f"/admin/tenants/{self.tenant_id}/keys", admin_key, {"name": "b"})[
-            "key"
-        ]
+        self.api_key = _admin_post(
+            self.gateway_url,
+            f"/admin/tenants/{self.tenant_id}/keys",
+            admin_key,
+            {"name": "b", "scopes": ["chat", "realtime"]},
+        )["key"]
         import asyncio
 
         asyncio.run(subscribe_unlimited_plan(env, self.tenant_id))

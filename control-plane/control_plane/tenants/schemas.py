@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiaas.scopes import DEFAULT_SCOPES, ScopeName
+
 __all__ = ["TenantCreate", "TenantOut", "ApiKeyCreate", "ApiKeyOut", "ApiKeyCreated"]
 
 
@@ -33,7 +35,13 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: ["chat"], min_length=1, max_length=16)
+    # Only known scope names (no '*'); without any, the least useful set: chat only.
+    scopes: list[ScopeName] = Field(
+        default_factory=lambda: list(DEFAULT_SCOPES),
+        min_length=1,
+        max_length=16,
+        description="Scopes of the key (see the README's Scopes table); default `[\"chat\"]`.",
+    )
     rpm_limit: int | None = Field(None, ge=1, le=10_000_000)
     tpm_limit: int | None = Field(None, ge=1, le=10_000_000_000)
 

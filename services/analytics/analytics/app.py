@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from aiaas.auth import ApiKeyResolver
+from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.service_app import service_app
 from analytics.config import AnalyticsSettings
@@ -31,6 +31,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         admin_sessions=session_factory(admin_engine),
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
     )
+    use_api_key_resolver(app, app.state.analytics.resolver)
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the API state, the tenant principal, the platform-admin check."""
+"""FastAPI dependencies: the API state, the calling tenant (scope analytics:read), the platform-admin check."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.auth import Principal, verify_admin_bearer
+from aiaas.auth import Principal, require_scope, verify_admin_bearer
+from aiaas.scopes import ANALYTICS_READ
 from analytics.state import AnalyticsState
 
-__all__ = ["StateDep", "PrincipalDep", "AdminDep"]
+__all__ = ["StateDep", "AnalyticsReadDep", "AdminDep"]
 
 
 async def get_state(request: Request) -> AnalyticsState:
@@ -17,14 +18,7 @@ async def get_state(request: Request) -> AnalyticsState:
 
 
 StateDep = Annotated[AnalyticsState, Depends(get_state)]
-
-
-async def get_principal(request: Request, state: StateDep) -> Principal:
-    """Any active API key of a tenant may read that tenant's analytics."""
-    return await state.resolver.resolve(request.headers.get("authorization"))
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AnalyticsReadDep = Annotated[Principal, require_scope(ANALYTICS_READ)]
 
 
 async def require_admin(request: Request, state: StateDep) -> None:

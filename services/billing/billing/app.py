@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 
-from aiaas.auth import ApiKeyResolver
+from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.service_app import service_app
@@ -48,6 +48,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
         catalogue=CatalogueCache(sessions, settings.catalogue_ttl_s),
     )
+    use_api_key_resolver(app, app.state.billing.resolver)
     webhook = StripeWebhookContext(
         stripe_settings.webhook_secret, sessions, admin_sessions, stripe_settings.webhook_tolerance_s
     )

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the billing state, the calling tenant, the platform admin."""
+"""FastAPI dependencies: the billing state, the calling tenant (per scope), the platform admin."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.auth import Principal, verify_admin_bearer
+from aiaas.auth import Principal, require_scope, verify_admin_bearer
+from aiaas.scopes import BILLING_MANAGE, BILLING_READ
 from billing.state import BillingState
 
-__all__ = ["StateDep", "PrincipalDep", "AdminDep"]
+__all__ = ["StateDep", "BillingReadDep", "BillingManageDep", "AdminDep"]
 
 
 async def get_state(request: Request) -> BillingState:
@@ -19,11 +20,9 @@ async def get_state(request: Request) -> BillingState:
 StateDep = Annotated[BillingState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: StateDep) -> Principal:
-    return await state.resolver.resolve(request.headers.get("authorization"))
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# Reads (usage, invoices, balance, subscription) and writes (plan, top-ups, alerts) are separate grants.
+BillingReadDep = Annotated[Principal, require_scope(BILLING_READ)]
+BillingManageDep = Annotated[Principal, require_scope(BILLING_MANAGE)]
 
 
 async def require_admin(request: Request, state: StateDep) -> None:

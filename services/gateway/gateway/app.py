@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import Receive, Scope, Send
 
-from aiaas.auth import ApiKeyResolver
+from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
@@ -149,6 +149,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         flags=flags,
     )
     app.state.gateway = state
+    use_api_key_resolver(app, state.resolver)
     _tune_gc()
     try:
         yield

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the gateway state and the authenticated principal."""
+"""FastAPI dependencies: the gateway state, the calling tenant (per scope), the platform admin."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.auth import Principal, verify_admin_bearer
+from aiaas.auth import Principal, require_scope, verify_admin_bearer
+from aiaas.scopes import CHAT
 from gateway.state import GatewayState
 
-__all__ = ["StateDep", "PrincipalDep", "AdminDep"]
+__all__ = ["StateDep", "ChatDep", "AdminDep"]
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -19,12 +20,8 @@ async def get_state(request: Request) -> GatewayState:
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: StateDep) -> Principal:
-    # Read the header directly: a `Header()` parameter costs FastAPI a model-type probe per request.
-    return await state.resolver.resolve(request.headers.get("authorization"))
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# POST /v1/chat/completions checks the same scope in its ASGI endpoint (chat/asgi_endpoint.py).
+ChatDep = Annotated[Principal, require_scope(CHAT)]
 
 
 async def require_admin(request: Request, state: StateDep) -> None:

@@ -13,7 +13,7 @@ import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 
-from aiaas.auth import ApiKeyResolver
+from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.flags import FlagClient
 from aiaas.service_app import service_app
@@ -99,6 +99,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         flags=flags,
     )
     app.state.realtime = state
+    use_api_key_resolver(app, state.resolver)
     subscription = await subscribe_broadcasts(nc, settings.broadcast_subject_prefix, registry)
     refresher = asyncio.create_task(_refresh_slots(state))
     enforcer = asyncio.create_task(_enforce_realtime_flag(state))

@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from aiaas.errors import Unauthorized
-from realtime.connection import Connection
+from aiaas.errors import Forbidden, Unauthorized
+from aiaas.scopes import REALTIME
+from realtime.connection import CLOSE_FORBIDDEN, Connection
 from realtime.metrics import WS_CLOSES
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ async def admit(websocket: WebSocket, state: RealtimeState) -> Connection | None
     except (SQLAlchemyError, OSError) as exc:
         log.warning("API key lookup failed", exc_info=exc)
         await _reject(websocket, CLOSE_UNAVAILABLE, "authentication unavailable, retry")
+        return None
+    try:
+        principal.require(REALTIME)
+    except Forbidden as exc:
+        await _reject(websocket, CLOSE_FORBIDDEN, f"{exc.code}: {exc.message}")
         return None
     if not state.flags.is_enabled("realtime_enabled", principal.tenant_id, default=True):
         await _reject(websocket, CLOSE_DISABLED, "realtime is disabled for this tenant")

@@ -5,6 +5,10 @@ adds nothing). Resolution goes through the SECURITY DEFINER function
 `auth_lookup_api_key`, the one sanctioned way for the RLS-bound runtime role to
 find a key before it knows the tenant. Results are cached briefly in-process, and
 concurrent misses for one key share a single lookup (no stampede when it expires).
+
+Tenant routes declare the scope they need with `require_scope` (names in aiaas.scopes): the
+dependency resolves the key with the app's resolver (`use_api_key_resolver`) and answers 403
+`insufficient_scope` when the key lacks it; the scope shows in the route's OpenAPI `security`.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiaas.errors import Forbidden, Unauthorized
+from aiaas.scopes import ALL_SCOPES
 
 __all__ = [
     "Principal",
@@ -30,6 +38,9 @@ __all__ = [
     "ApiKeyResolver",
     "KEY_PREFIX",
     "verify_admin_bearer",
+    "insufficient_scope",
+    "require_scope",
+    "use_api_key_resolver",
 ]
 
 KEY_PREFIX = "sk-aiaas-"
@@ -56,7 +67,18 @@ class Principal:
     tenant_tpm: int | None
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or "*" in self.scopes
+        # No wildcard: a key holds exactly the scopes it lists (migration 0010 rewrote old '*' keys).
+        return scope in self.scopes
+
+    def require(self, scope: str) -> None:
+        """403 `insufficient_scope` unless this key holds `scope`."""
+        if scope not in self.scopes:
+            raise insufficient_scope(scope)
+
+
+def insufficient_scope(scope: str) -> Forbidden:
+    """The one refusal for a key without the scope a route needs."""
+    return Forbidden(f"This key lacks the '{scope}' scope.", code="insufficient_scope")
 
 
 def hash_api_key(plaintext: str) -> str:
@@ -145,3 +167,38 @@ def verify_admin_bearer(authorization: str | None, expected: str) -> None:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("A platform-admin key is required.", code="invalid_admin_key")
+
+
+_RESOLVER_ATTR = "api_key_resolver"
+# Documents the bearer scheme (and each route's scope) in OpenAPI; the resolver does the checking.
+_bearer = HTTPBearer(auto_error=False, description="A tenant API key: `Authorization: Bearer sk-aiaas-...`.")
+
+
+def use_api_key_resolver(app: FastAPI, resolver: ApiKeyResolver) -> None:
+    """Make `resolver` the one `require_scope` uses for `app`'s routes (call it in the lifespan)."""
+    setattr(app.state, _RESOLVER_ATTR, resolver)
+
+
+async def _scoped_principal(
+    security_scopes: SecurityScopes,
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    resolver: ApiKeyResolver | None = getattr(request.app.state, _RESOLVER_ATTR, None)
+    if resolver is None:
+        raise RuntimeError("no API-key resolver: the app's lifespan must call use_api_key_resolver")
+    principal = await resolver.resolve(request.headers.get("authorization"))
+    for scope in security_scopes.scopes:
+        principal.require(scope)
+    return principal
+
+
+def require_scope(scope: str) -> Any:
+    """Dependency: the calling tenant's `Principal`, 401 without a valid key, 403 without `scope`.
+
+    Use as `Annotated[Principal, require_scope(BILLING_READ)]`; the scope appears in the route's
+    OpenAPI `security` requirement (`{"HTTPBearer": [scope]}`).
+    """
+    if scope not in ALL_SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; known: {', '.join(ALL_SCOPES)}")
+    return Security(_scoped_principal, scopes=[scope])

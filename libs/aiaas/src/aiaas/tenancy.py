@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.auth import NewApiKey, generate_api_key
 from aiaas.errors import BadRequest, NotFound
+from aiaas.scopes import check_scopes
 
 __all__ = [
     "TenantRow",
@@ -96,7 +97,8 @@ async def create_api_key(
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
 ) -> tuple[ApiKeyRow, NewApiKey]:
-    """Create a key; the plaintext exists only in the returned `NewApiKey`."""
+    """Create a key; the plaintext exists only in the returned `NewApiKey`. Unknown scopes: 422."""
+    scopes = check_scopes(scopes)
     new = generate_api_key()
     exists = (await session.execute(text("select 1 from tenants where id = :id"), {"id": tenant_id})).first()
     if exists is None:

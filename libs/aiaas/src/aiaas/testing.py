@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas import clock
 from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.scopes import ALL_SCOPES
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
 
@@ -189,7 +190,10 @@ def admin_sessions(admin_engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 def make_tenant(
     admin_sessions: async_sessionmaker[AsyncSession],
 ) -> Callable[..., Awaitable[TenantWithKey]]:
-    """Factory: a fresh tenant with one API key (unique slug per call)."""
+    """Factory: a fresh tenant with one API key (unique slug per call).
+
+    The key holds every tenant scope unless `scopes` narrows it (e.g. `scopes=["chat"]`).
+    """
 
     async def _make(
         *,
@@ -212,7 +216,7 @@ def make_tenant(
                 session,
                 tenant_id=tenant.id,
                 name="test key",
-                scopes=scopes or ["chat"],
+                scopes=list(ALL_SCOPES) if scopes is None else scopes,
                 rpm_limit=key_rpm,
                 tpm_limit=key_tpm,
             )

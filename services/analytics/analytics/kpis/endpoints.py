@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from aiaas.db import admin_session, tenant_session
-from analytics.deps import AdminDep, PrincipalDep, StateDep
+from analytics.deps import AdminDep, AnalyticsReadDep, StateDep
 from analytics.kpis import repository
 from analytics.kpis.csv_export import report_csv
 from analytics.kpis.query import KpiQuery, KpiQueryDep
@@ -31,13 +31,13 @@ async def _tenant_report(state: AnalyticsState, tenant_id: uuid.UUID, query: Kpi
 
 
 @router.get("/kpis")
-async def tenant_kpis(state: StateDep, principal: PrincipalDep, query: KpiQueryDep) -> KpiReport:
+async def tenant_kpis(state: StateDep, principal: AnalyticsReadDep, query: KpiQueryDep) -> KpiReport:
     """The calling tenant's KPIs over a range: totals, series, top models, per-key breakdown."""
     return await _tenant_report(state, principal.tenant_id, query)
 
 
 @router.get("/kpis.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def tenant_kpis_csv(state: StateDep, principal: PrincipalDep, query: KpiQueryDep) -> Response:
+async def tenant_kpis_csv(state: StateDep, principal: AnalyticsReadDep, query: KpiQueryDep) -> Response:
     """The series of `/v1/analytics/kpis` as CSV (header row, one row per bucket with data)."""
     report = await _tenant_report(state, principal.tenant_id, query)
     filename = f"kpis-{query.granularity}-{query.start:%Y%m%dT%H%M}-{query.end:%Y%m%dT%H%M}.csv"

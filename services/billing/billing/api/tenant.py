@@ -24,7 +24,7 @@ from billing.api.schemas import (
     usage_json,
 )
 from billing.credits import balance, top_up
-from billing.deps import PrincipalDep, StateDep
+from billing.deps import BillingManageDep, BillingReadDep, StateDep
 from billing.invoices import get_invoice, list_invoices
 from billing.invoicing import compute_invoice
 from billing.quota_sync import publish_tenant_quotas, read_tenant_quotas
@@ -43,7 +43,7 @@ def _now() -> datetime:
 
 
 @router.get("/usage")
-async def get_usage(state: StateDep, principal: PrincipalDep, period: str | None = None) -> dict[str, Any]:
+async def get_usage(state: StateDep, principal: BillingReadDep, period: str | None = None) -> dict[str, Any]:
     """Usage of the open period (`period=current`) or of the period starting on `period` (YYYY-MM-DD)."""
     day = parse_period(period)
     catalogue = await state.catalogue.get()
@@ -53,7 +53,7 @@ async def get_usage(state: StateDep, principal: PrincipalDep, period: str | None
 
 
 @router.get("/invoice/preview")
-async def preview_invoice(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def preview_invoice(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """The open period's invoice as it would be if the period closed now (not persisted)."""
     catalogue = await state.catalogue.get()
     async with tenant_session(state.sessions, principal.tenant_id) as session:
@@ -63,7 +63,7 @@ async def preview_invoice(state: StateDep, principal: PrincipalDep) -> dict[str,
 
 
 @router.get("/invoices")
-async def get_invoices(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_invoices(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """Finalized invoices, newest first."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         invoices = await list_invoices(session, principal.tenant_id)
@@ -71,7 +71,7 @@ async def get_invoices(state: StateDep, principal: PrincipalDep) -> dict[str, An
 
 
 @router.get("/invoices/{invoice_id}")
-async def get_one_invoice(state: StateDep, principal: PrincipalDep, invoice_id: uuid.UUID) -> dict[str, Any]:
+async def get_one_invoice(state: StateDep, principal: BillingReadDep, invoice_id: uuid.UUID) -> dict[str, Any]:
     """One finalized invoice with its lines."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         invoice = await get_invoice(session, principal.tenant_id, invoice_id)
@@ -79,7 +79,7 @@ async def get_one_invoice(state: StateDep, principal: PrincipalDep, invoice_id: 
 
 
 @router.get("/subscription")
-async def get_subscription(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_subscription(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """The tenant's plan and open period (a tenant without one is on 'free')."""
     catalogue = await state.catalogue.get()
     async with tenant_session(state.sessions, principal.tenant_id) as session:
@@ -88,7 +88,7 @@ async def get_subscription(state: StateDep, principal: PrincipalDep) -> dict[str
 
 
 @router.post("/subscription")
-async def post_subscription(state: StateDep, principal: PrincipalDep, body: PlanChoice) -> dict[str, Any]:
+async def post_subscription(state: StateDep, principal: BillingManageDep, body: PlanChoice) -> dict[str, Any]:
     """Change plan; it applies to the open period at once and the gateway's limit follows within a second."""
     catalogue = await state.catalogue.get()
     async with tenant_session(state.sessions, principal.tenant_id) as session:
@@ -99,7 +99,7 @@ async def post_subscription(state: StateDep, principal: PrincipalDep, body: Plan
 
 
 @router.get("/balance")
-async def get_balance(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_balance(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """Prepaid credit balance in minor units."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         sub = await read_subscription(session, principal.tenant_id, _now())
@@ -109,7 +109,9 @@ async def get_balance(state: StateDep, principal: PrincipalDep) -> dict[str, Any
 
 
 @router.post("/balance/top-ups", status_code=201)
-async def post_top_up(state: StateDep, principal: PrincipalDep, body: TopUpRequest, request: Request) -> JSONResponse:
+async def post_top_up(
+    state: StateDep, principal: BillingManageDep, body: TopUpRequest, request: Request
+) -> JSONResponse:
     """Add prepaid credit; the same `Idempotency-Key` returns the first result and credits nothing more."""
     if body.amount_minor > state.settings.max_top_up_minor:
         raise BadRequest(
@@ -147,7 +149,7 @@ async def post_top_up(state: StateDep, principal: PrincipalDep, body: TopUpReque
 
 
 @router.put("/alerts")
-async def put_alerts(state: StateDep, principal: PrincipalDep, body: AlertEndpointRequest) -> dict[str, Any]:
+async def put_alerts(state: StateDep, principal: BillingManageDep, body: AlertEndpointRequest) -> dict[str, Any]:
     """Send quota alerts to `url`; the signing secret is returned this once (a new one on every PUT)."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
         secret = await set_endpoint(

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import Message, Receive, Scope, Send
 
 from aiaas.errors import PayloadTooLarge, PlatformError, error_body
+from aiaas.scopes import CHAT
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.chat.service import ChatCall, parse_request
 from gateway.providers.base import Completion
@@ -113,6 +114,8 @@ class ChatCompletionsEndpoint:
             # Credentials before the body is parsed: an unauthenticated caller learns nothing about it.
             state = self._state()
             principal = await state.resolver.resolve(authorization)
+            # The route's scope, checked here (not by aiaas.auth.require_scope: no FastAPI on this path).
+            principal.require(CHAT)
             chat_request, payload = parse_request(await self._body(receive))
             call = ChatCall(state, principal, chat_request, payload)
             alias = call.resolve_alias()
@@ -258,7 +261,7 @@ def document_route(openapi: dict[str, Any]) -> None:
             "summary": "Create Chat Completion",
             "description": "Create a chat completion (OpenAI-compatible; `stream: true` answers with SSE).",
             "operationId": "create_chat_completion_v1_chat_completions_post",
-            "security": [{"HTTPBearer": []}],
+            "security": [{"HTTPBearer": [CHAT]}],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
@@ -273,4 +276,4 @@ def document_route(openapi: dict[str, Any]) -> None:
             },
         }
     }
-    components.setdefault("securitySchemes", {})["HTTPBearer"] = {"type": "http", "scheme": "bearer"}
+    components.setdefault("securitySchemes", {}).setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})

@@ -6,13 +6,13 @@ import time
 
 from fastapi import APIRouter
 
-from gateway.deps import PrincipalDep, StateDep
+from gateway.deps import ChatDep, StateDep
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 
 @router.get("/models")
-async def list_models(_principal: PrincipalDep, state: StateDep) -> dict[str, object]:
+async def list_models(_principal: ChatDep, state: StateDep) -> dict[str, object]:
     """List the model aliases this gateway serves."""
     created = int(time.time())
     return {

@@ -98,8 +98,6 @@ class ChatCall:
 
     # -- admission ---------------------------------------------------------
     def resolve_alias(self) -> ModelAlias:
-        if not self.principal.has_scope("chat"):
-            raise Forbidden("This API key lacks the 'chat' scope.", code="insufficient_scope")
         alias = self.state.catalog.resolve(self.request.model)
         allowlist = self.state.flags.get_list("model_allowlist", self.tenant, default=[])
         if alias is None or (allowlist and self.request.model not in allowlist):
