@@ -1,1 +1,1 @@
-"""Platform-admin API: tenants and their API keys."""
+"""Tenant administration: tenants and their API keys (platform admin only)."""

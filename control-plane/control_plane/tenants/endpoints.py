@@ -1,4 +1,11 @@
-"""/admin: create tenants; create, list and revoke their API keys (platform-admin key)."""
+"""`/admin/tenants`: create tenants; create, list and revoke their API keys (platform-admin key).
+
+Served by the control plane, the one process holding the cross-tenant role for administration; the
+gateways, which only resolve keys, no longer serve these routes. A revoked key stops working on every
+gateway (and billing, analytics, realtime) within their auth cache TTL (`GATEWAY_AUTH_CACHE_TTL_S`,
+`BILLING_AUTH_CACHE_TTL_S`, ...: 5 s by default): each resolves keys through the database and caches
+a result at most that long.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, status
 
+from aiaas.auth import AdminDep
 from aiaas.db import admin_session
 from aiaas.tenancy import create_api_key, create_tenant, list_api_keys, revoke_api_key
-from gateway.admin.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantOut
-from gateway.deps import AdminDep, StateDep
+from control_plane.deps import StateDep
+from control_plane.tenants.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantOut
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin", tags=["tenants"], dependencies=[AdminDep])
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
@@ -41,8 +51,7 @@ async def get_keys(tenant_id: uuid.UUID, state: StateDep) -> list[ApiKeyOut]:
 
 @router.post("/tenants/{tenant_id}/keys/{key_id}/revoke", response_model=ApiKeyOut)
 async def post_revoke(tenant_id: uuid.UUID, key_id: uuid.UUID, state: StateDep) -> ApiKeyOut:
-    """Revoke a key; effective at once in this process, within the auth cache TTL elsewhere."""
+    """Revoke a key; services refuse it once their auth cache (TTL, 5 s by default) lets go of it."""
     async with admin_session(state.admin_sessions) as session:
         row = await revoke_api_key(session, tenant_id, key_id)
-    state.resolver.forget()
     return ApiKeyOut(**asdict(row))

@@ -1,4 +1,4 @@
-"""Admin API bodies and responses."""
+"""Tenant-administration bodies and responses."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ApiKeyCreate(BaseModel):
         default_factory=lambda: list(DEFAULT_SCOPES),
         min_length=1,
         max_length=16,
-        description="Scopes of the key (see the README's Scopes table); default `[\"chat\"]`.",
+        description='Scopes of the key (see the README\'s Scopes table); default `["chat"]`.',
     )
     rpm_limit: int | None = Field(None, ge=1, le=10_000_000)
     tpm_limit: int | None = Field(None, ge=1, le=10_000_000_000)

@@ -1,4 +1,8 @@
-"""Outbox relay process: `python -m gateway.outbox_relay` (cross-tenant, as platform_admin)."""
+"""Outbox relay process: `python -m gateway.outbox_relay` (cross-tenant, as platform_admin).
+
+It must see every tenant's pending outbox rows to publish them in order (one `for update skip locked`
+scan), which no per-tenant transaction can do; it serves nothing to tenants.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ import nats
 from aiaas.db import create_engine, session_factory
 from aiaas.events import EventPublisher, OutboxRelay, ensure_topology
 from aiaas.worker import run_worker
-from gateway.config import GatewaySettings
+from gateway.config import OutboxRelaySettings
 
 __all__ = ["main"]
 
 
-async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
+async def run(settings: OutboxRelaySettings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.admin_database_url, pool_size=2, application_name="outbox-relay")
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="outbox-relay")
     try:
@@ -29,7 +33,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = GatewaySettings(service_name="outbox-relay")
+    settings = OutboxRelaySettings(service_name="outbox-relay")
     run_worker(settings, lambda stop: run(settings, stop))
 
 

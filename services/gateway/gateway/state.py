@@ -33,9 +33,7 @@ log = logging.getLogger(__name__)
 class GatewayState:
     settings: GatewaySettings
     engine: AsyncEngine
-    admin_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    admin_sessions: async_sessionmaker[AsyncSession]
     nats: NatsClient
     redis: redis_asyncio.Redis
     http: aiohttp.ClientSession

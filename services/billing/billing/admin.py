@@ -1,0 +1,101 @@
+"""The billing admin listener: `python -m billing.admin [--host H] [--port 8086]`.
+
+Serves `/admin/billing/*` (platform-admin keys) and `POST /webhooks/stripe` (Stripe's signature), the
+billing routes that must cross tenants: so this process, not the tenant API, holds the platform_admin
+role. It is not exposed to tenants; only `/webhooks/stripe` is routed to it from outside (for Stripe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from functools import partial
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
+from aiaas.db import create_engine, session_factory
+from aiaas.service_app import service_app
+from billing.api.admin import router as admin_router
+from billing.api.credit_grants import router as credit_grants_router
+from billing.app import open_state
+from billing.config import BillingAdminSettings
+from billing.health import router as health_router
+from billing.quota_sync import publish_quota
+from billing.state import BillingAdminState
+from billing.stripe_config import StripeSettings
+from billing.stripe_webhook import StripeWebhookContext
+from billing.stripe_webhook import router as stripe_webhook_router
+
+__all__ = ["create_app", "main"]
+
+DEFAULT_PORT = 8086
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    settings: BillingAdminSettings = app.state.settings
+    async with open_state(settings) as shared:
+        admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name=settings.service_name)
+        admin_sessions = session_factory(admin_engine)
+        state = BillingAdminState(
+            **{field.name: getattr(shared, field.name) for field in fields(shared)},
+            admin_engine=admin_engine,
+            admin_sessions=admin_sessions,
+        )
+        app.state.billing = state
+        use_admin_key_resolver(app, AdminKeyResolver(state.engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
+        stripe_settings = StripeSettings()
+        webhook = StripeWebhookContext(
+            stripe_settings.webhook_secret,
+            state.sessions,
+            admin_sessions,
+            stripe_settings.webhook_tolerance_s,
+            on_credit=partial(publish_quota, state),
+        )
+        try:
+            # Lifespan state: what `POST /webhooks/stripe` reads per request.
+            yield {"stripe_webhook": webhook}
+        finally:
+            await admin_engine.dispose()
+
+
+def create_app(settings: BillingAdminSettings | None = None) -> FastAPI:
+    settings = settings or BillingAdminSettings(service_name="billing-admin")
+    # Stripe calls its webhook with no key of ours: the Stripe-Signature header is the authentication.
+    return service_app(
+        settings,
+        title="AIaaS billing admin",
+        lifespan=_lifespan,
+        routers=[admin_router, credit_grants_router, stripe_webhook_router, health_router],
+        tracing=settings.tracing,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m billing.admin", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "billing.admin:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
