@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiaas.credential_hosts import CredentialHostDeclaration
 from aiaas.settings import ServiceSettings
 
 __all__ = ["ControlPlaneSettings", "CliSettings"]
@@ -26,6 +27,11 @@ class ControlPlaneSettings(ServiceSettings):
     publish_timeout_s: float = Field(2.0, gt=0)
     # Create the seed flags (streaming_enabled, max_tokens_cap, ...) at start when missing.
     seed_flags: bool = True
+    # The hosts each provider credential may be sent to (aiaas.credential_hosts; the gateways read the same
+    # variable): a model deployment whose base_url is not among its credential's hosts is refused at the PUT.
+    provider_credential_hosts: CredentialHostDeclaration = Field(
+        default_factory=dict, validation_alias="PROVIDER_CREDENTIAL_HOSTS"
+    )
 
 
 class CliSettings(BaseSettings):

@@ -16,17 +16,17 @@ def _model(name: str, price: str = "0.15") -> dict:
                 "provider": "openai",
                 "model": "gpt-4o-mini",
                 "base_url": "https://api.openai.com/v1",
-                "credentials_ref": "vault:providers/openai",
-                "input_price_per_1k": price,
-                "output_price_per_1k": "0.6",
+                "credentials_ref": "openai",
+                "input_usd_per_1k": price,
+                "output_usd_per_1k": "0.6",
                 "timeout_s": 30,
             },
             {
                 "name": "backup",
                 "provider": "anthropic",
                 "model": "m",
-                "input_price_per_1k": 0,
-                "output_price_per_1k": 0,
+                "input_usd_per_1k": 0,
+                "output_usd_per_1k": 0,
             },
         ],
     }
@@ -40,9 +40,9 @@ async def test_model_versions(http, cp_url, new_model_alias) -> None:
     assert status == 201 and v2["version"] == 2
     status, current = await call(http, "GET", f"{cp_url}/admin/models/{alias}")
     assert current["version"] == 2
-    assert current["config"]["deployments"][0]["input_price_per_1k"] == "0.2"
+    assert current["config"]["deployments"][0]["input_usd_per_1k"] == "0.2"
     status, first = await call(http, "GET", f"{cp_url}/admin/models/{alias}?version=1")
-    assert first["config"]["deployments"][0]["input_price_per_1k"] == "0.15"
+    assert first["config"]["deployments"][0]["input_usd_per_1k"] == "0.15"
     assert first["config"]["deployments"][1]["base_url"] is None
     status, listed = await call(http, "GET", f"{cp_url}/admin/models")
     assert {"alias": alias, "version": 2} == {
@@ -55,7 +55,7 @@ async def test_model_versions(http, cp_url, new_model_alias) -> None:
 async def test_model_config_is_validated(http, cp_url, new_model_alias) -> None:
     alias = new_model_alias()
     bad_price = _model(alias)
-    bad_price["deployments"][0]["input_price_per_1k"] = "-1"
+    bad_price["deployments"][0]["input_usd_per_1k"] = "-1"
     dup = _model(alias)
     dup["deployments"][1]["name"] = "primary"
     unknown_provider = _model(alias)
@@ -74,6 +74,58 @@ async def test_model_config_is_validated(http, cp_url, new_model_alias) -> None:
     for body, status in cases:
         got, resp = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", body)
         assert_error(got, resp, status)
+
+
+async def test_price_names_without_their_unit_are_refused(http, cp_url, new_model_alias) -> None:
+    alias = new_model_alias()
+    old = _model(alias)
+    dep = old["deployments"][0]
+    dep["input_price_per_1k"] = dep.pop("input_usd_per_1k")
+    got, resp = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", old)
+    assert_error(got, resp, 422)
+    assert "input_usd_per_1k" in resp["error"]["message"] and "US dollars" in resp["error"]["message"]
+
+
+def _one_deployment(name: str, provider: str, base_url: str | None, credentials_ref: str | None) -> dict:
+    deployment = {"name": "d", "provider": provider, "model": "m", "input_usd_per_1k": 0, "output_usd_per_1k": 0}
+    return {"name": name, "deployments": [{**deployment, "base_url": base_url, "credentials_ref": credentials_ref}]}
+
+
+async def test_a_credential_may_only_name_its_own_hosts(http, cp_url, new_model_alias) -> None:
+    # cp_url's control plane declares `groq` -> api.groq.com (PROVIDER_CREDENTIAL_HOSTS) over the built-ins.
+    allowed = [
+        ("openai", "https://api.openai.com/v1", "openai"),
+        ("openai", None, None),  # the provider's public endpoint, with its own credential
+        ("anthropic", None, "anthropic"),
+        ("openai_compatible", "https://api.groq.com/openai/v1", "groq"),
+        ("openai", "http://127.0.0.1:8090/v1", "sim"),
+    ]
+    for provider, base_url, ref in allowed:
+        alias = new_model_alias()
+        status, body = await call(
+            http, "PUT", f"{cp_url}/admin/models/{alias}", _one_deployment(alias, provider, base_url, ref)
+        )
+        assert status == 201, (provider, base_url, ref, body)
+    refused = [
+        ("openai", "https://collector.example/v1", "openai", "collector.example"),
+        ("openai", "http://api.openai.com/v1", "openai", "api.openai.com"),  # https only
+        ("openai", "https://api.openai.com.collector.example/v1", None, "api.openai.com.collector.example"),
+        ("openai_compatible", "https://collector.example/v1", "groq", "collector.example"),
+        ("openai", None, "sim", "api.openai.com"),  # the simulator's key is for the simulator
+        ("openai", "https://api.openai.com/v1", "vault:providers/openai", "api.openai.com"),  # no hosts declared
+        ("anthropic", "https://api.openai.com", "anthropic", "api.openai.com"),
+    ]
+    for provider, base_url, ref, host in refused:
+        alias = new_model_alias()
+        status, body = await call(
+            http, "PUT", f"{cp_url}/admin/models/{alias}", _one_deployment(alias, provider, base_url, ref)
+        )
+        assert_error(status, body, 422, "credential_host_not_allowed")
+        error = body["error"]
+        assert error["param"] == "deployments.0.base_url"
+        assert f"'{ref or provider}'" in error["message"] and f"'{host}'" in error["message"], error
+        status, _ = await call(http, "GET", f"{cp_url}/admin/models/{alias}")
+        assert status == 404  # nothing stored, nothing published
 
 
 async def test_tool_and_agent_schemas(http, cp_url) -> None:

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from aiaas.credential_hosts import PUBLIC_BASE_URLS, CredentialHostError, CredentialHosts
 from aiaas.db import admin_session
-from aiaas.errors import BadRequest, NotFound
+from aiaas.errors import BadRequest, NotFound, Unprocessable
 from control_plane.deps import ActorDep, AdminDep, StateDep
 from control_plane.registry import repository as repo
 from control_plane.registry.publisher import ModelRegistryPublisher
@@ -42,6 +43,21 @@ def _model_publisher(request: Request) -> ModelRegistryPublisher:
     return request.app.state.model_publisher  # type: ignore[no-any-return]
 
 
+def _check_credential_hosts(body: ModelConfig, hosts: CredentialHosts) -> None:
+    """422 for a deployment whose credential may not be sent to its base_url's host (as the gateway would refuse)."""
+    for i, dep in enumerate(body.deployments):
+        credential = dep.credentials_ref or dep.provider
+        url = dep.base_url or PUBLIC_BASE_URLS.get(dep.provider, "")
+        try:
+            hosts.check(credential, url)
+        except CredentialHostError as exc:
+            raise Unprocessable(
+                f"Deployment '{dep.name}': {exc}.",
+                code="credential_host_not_allowed",
+                param=f"deployments.{i}.base_url",
+            ) from None
+
+
 @router.put("/models/{alias}", status_code=201)
 async def put_model(
     request: Request, state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep
@@ -56,6 +72,7 @@ async def put_model(
     if ".." in alias or alias.endswith("."):
         # The alias is the KV key, a NATS subject token: empty tokens are not valid subjects.
         raise BadRequest("An alias cannot end with '.' or contain '..'.", code="invalid_alias", param="alias")
+    _check_credential_hosts(body, CredentialHosts.from_declaration(state.settings.provider_credential_hosts))
     async with admin_session(state.admin_sessions) as session:
         row = await repo.append_version(
             session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor

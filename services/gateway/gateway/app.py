@@ -31,6 +31,7 @@ from gateway.catalog import load_catalog
 from gateway.chat.asgi_endpoint import CHAT_COMPLETIONS_PATH, ChatCompletionsEndpoint, document_route
 from gateway.chat.endpoints import router as chat_router
 from gateway.config import GatewaySettings
+from gateway.credentials import ProviderCredentials
 from gateway.failover import Failover
 from gateway.health import router as health_router
 from gateway.metering import UsageMeter
@@ -57,18 +58,6 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def _credentials(settings: GatewaySettings) -> Any:
-    known = {"openai": settings.openai_api_key, "anthropic": settings.anthropic_api_key, "sim": "sim-key"}
-
-    def resolve(ref: str) -> str:
-        value = known.get(ref) or settings.credentials.get(ref)
-        if not value:
-            raise KeyError(f"no credential configured for '{ref}'")
-        return value
-
-    return resolve
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
@@ -92,7 +81,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
         timeout=aiohttp.ClientTimeout(total=None),
     )
-    credentials = _credentials(settings)
+    credentials = ProviderCredentials.from_settings(settings)
     anthropic_adapter = AnthropicAdapter(credentials)
     breakers = BreakerRegistry(
         BreakerConfig(
@@ -115,7 +104,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     flags = await FlagClient(settings.nats_url, name="gateway").start()
     # The file/default aliases, with the control plane's model registry live on top of them.
     catalog = load_catalog(settings)
-    model_registry = await ModelRegistry(credentials).start(nc, catalog)
+    model_registry = await ModelRegistry(credentials.require).start(nc, catalog)
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -137,6 +126,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "anthropic": anthropic_adapter,
             },
             breakers,
+            credentials,
             RetryPolicy(
                 max_attempts=settings.retry_attempts,
                 base_delay=settings.retry_base_delay_s,

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from aiaas.credential_hosts import CredentialHostDeclaration
 from aiaas.settings import ServiceSettings
 
 __all__ = ["GatewaySettings"]
@@ -27,6 +28,11 @@ class GatewaySettings(ServiceSettings):
     anthropic_api_key: str = Field("", validation_alias="ANTHROPIC_API_KEY")
     # Further credentials by name, referenced by deployments' `credentials_ref` (JSON object).
     credentials: dict[str, str] = {}
+    # The hosts each credential may be sent to, over the built-ins (aiaas.credential_hosts); the control plane
+    # reads the same variable to refuse such deployments at the PUT.
+    provider_credential_hosts: CredentialHostDeclaration = Field(
+        default_factory=dict, validation_alias="PROVIDER_CREDENTIAL_HOSTS"
+    )
 
     max_body_bytes: int = 1_048_576
     # Whole-request budget across retries and failover.

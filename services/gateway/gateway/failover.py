@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aiaas.resilience import BreakerRegistry, BreakerState, RetryPolicy, retry_async
 from gateway.catalog import Deployment, ModelAlias
+from gateway.credentials import ProviderCredentials
 from gateway.metrics import upstream_series
 from gateway.providers.base import ChatStream, Completion, ProviderAdapter, ProviderError
 
@@ -47,12 +48,14 @@ class Failover:
         self,
         adapters: dict[str, ProviderAdapter],
         breakers: BreakerRegistry,
+        credentials: ProviderCredentials,
         policy: RetryPolicy,
         *,
         upstream_timeout_s: float,
     ) -> None:
         self._adapters = adapters
         self._breakers = breakers
+        self._credentials = credentials
         self._policy = policy
         self._upstream_timeout_s = upstream_timeout_s
 
@@ -62,6 +65,11 @@ class Failover:
         last_error: ProviderError | None = None
         for deployment in alias.deployments:
             if not self._breakers.allow(deployment.name):
+                continue
+            refused = self._credentials.refusal(deployment)
+            if refused is not None:
+                # Its key may not go to its host: nothing is sent, and it is no upstream failure to retry.
+                last_error = refused
                 continue
             adapter = self._adapters[deployment.provider]
 

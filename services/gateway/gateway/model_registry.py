@@ -17,7 +17,9 @@ the gateway's `ModelAlias`/`Deployment`; `alias_from_document` converts explicit
   `openai_compatible`;
 - `credentials_ref` names a credential of this gateway (`openai`, `anthropic`, `sim`, or a key of
   `GATEWAY_CREDENTIALS`); omitted means the provider's own (`openai`/`anthropic`); one this gateway
-  does not hold refuses the document, instead of failing every request later;
+  does not hold refuses the document, instead of failing every request later; whether the
+  credential may be sent to `base_url`'s host is checked before every upstream call
+  (gateway/credentials.py), so a document written straight into the bucket cannot route a key elsewhere;
 - prices (decimal strings) and `timeout_s` carry over as they are; `owned_by` is the default.
 """
 
@@ -35,6 +37,7 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ConfigDict, Field
 
+from aiaas.credential_hosts import PUBLIC_BASE_URLS
 from aiaas.flags.kv import KvMirror
 from aiaas.tasks import stop_tasks
 from gateway.catalog import MODEL_REGISTRY_REJECTED, Catalog, Deployment, ModelAlias, Provider
@@ -46,7 +49,6 @@ _log = logging.getLogger(__name__)
 # Written by the control plane (control_plane.registry.publisher.MODEL_REGISTRY_BUCKET).
 MODEL_REGISTRY_BUCKET = "model_registry"
 _PROVIDERS: frozenset[str] = frozenset(get_args(Provider))
-_PUBLIC_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 _Price = Annotated[Decimal, Field(ge=0)]
 
 
@@ -83,10 +85,10 @@ class RegistryDocument(BaseModel):
     config: RegistryConfig
 
 
-def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str], str] | None) -> Deployment:
+def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str], object] | None) -> Deployment:
     if dep.provider not in _PROVIDERS:
         raise ValueError(f"deployment {dep.name!r}: provider {dep.provider!r} is not one of {sorted(_PROVIDERS)}")
-    base_url = dep.base_url or _PUBLIC_BASE_URL.get(dep.provider)
+    base_url = dep.base_url or PUBLIC_BASE_URLS.get(dep.provider)
     if base_url is None:
         raise ValueError(f"deployment {dep.name!r}: provider {dep.provider!r} needs a base_url")
     credentials_ref = dep.credentials_ref or dep.provider
@@ -107,7 +109,7 @@ def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str]
     )
 
 
-def alias_from_document(doc: RegistryDocument, credentials: Callable[[str], str] | None = None) -> ModelAlias:
+def alias_from_document(doc: RegistryDocument, credentials: Callable[[str], object] | None = None) -> ModelAlias:
     """The gateway's alias for a registry document; ValueError when the gateway cannot serve it."""
     if doc.config.name != doc.alias:
         raise ValueError(f"config name {doc.config.name!r} differs from alias {doc.alias!r}")
@@ -115,7 +117,7 @@ def alias_from_document(doc: RegistryDocument, credentials: Callable[[str], str]
     return ModelAlias(name=doc.alias, deployments=deployments)
 
 
-def parse_document(value: bytes, credentials: Callable[[str], str] | None = None) -> ModelAlias:
+def parse_document(value: bytes, credentials: Callable[[str], object] | None = None) -> ModelAlias:
     """KV bytes -> alias. Raises ValueError (KvMirror then keeps the previous version), logged with why."""
     try:
         doc = RegistryDocument.model_validate(orjson.loads(value))
@@ -133,7 +135,7 @@ class ModelRegistry:
 
     def __init__(
         self,
-        credentials: Callable[[str], str] | None = None,
+        credentials: Callable[[str], object] | None = None,
         *,
         bucket: str = MODEL_REGISTRY_BUCKET,
         retry_s: float = 0.5,

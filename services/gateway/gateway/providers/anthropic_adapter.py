@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import orjson
 
 from gateway.catalog import Deployment
+from gateway.credentials import ProviderCredentials
 from gateway.providers.anthropic_format import StreamTranslator, to_anthropic, to_openai_completion
 from gateway.providers.base import ChatStream, Completion, ProviderError, Usage, sse
 
@@ -40,7 +41,7 @@ def _map_error(exc: anthropic.APIError) -> ProviderError:
 class AnthropicAdapter:
     """One SDK client per (base_url, credential), created lazily and closed at shutdown."""
 
-    def __init__(self, credentials: Callable[[str], str]) -> None:
+    def __init__(self, credentials: ProviderCredentials) -> None:
         self._credentials = credentials
         self._clients: dict[tuple[str, str], anthropic.AsyncAnthropic] = {}
 
@@ -49,10 +50,11 @@ class AnthropicAdapter:
         client = self._clients.get(key)
         if client is None:
             client = anthropic.AsyncAnthropic(
-                api_key=self._credentials(deployment.credentials_ref),
+                api_key=self._credentials.key_for(deployment),
                 base_url=deployment.base_url,
                 max_retries=0,  # retries and failover are the gateway's, with its deadline
-                http_client=anthropic.DefaultAioHttpClient(),
+                # The SDK follows redirects by default, and x-api-key would go along to the new host.
+                http_client=anthropic.DefaultAioHttpClient(follow_redirects=False),
             )
             self._clients[key] = client
         return client

@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from gateway.catalog import Deployment
+from gateway.credentials import ProviderCredentials
 from gateway.providers.base import ChatStream, Completion, ProviderError, Usage, sse
 
 __all__ = ["OpenAIPassthrough", "error_from_status"]
@@ -48,13 +49,13 @@ def error_from_status(status: int, body: bytes, retry_after: str | None) -> Prov
 class OpenAIPassthrough:
     """Adapter for OpenAI-format chat completions over one shared aiohttp session."""
 
-    def __init__(self, session: aiohttp.ClientSession, credentials: Callable[[str], str]) -> None:
+    def __init__(self, session: aiohttp.ClientSession, credentials: ProviderCredentials) -> None:
         self._session = session
         self._credentials = credentials
 
     def _headers(self, deployment: Deployment) -> dict[str, str]:
         return {
-            "Authorization": f"Bearer {self._credentials(deployment.credentials_ref)}",
+            "Authorization": f"Bearer {self._credentials.key_for(deployment)}",
             "Content-Type": "application/json",
         }
 
@@ -63,7 +64,11 @@ class OpenAIPassthrough:
         try:
             async with asyncio.timeout(timeout_s):
                 async with self._session.post(
-                    f"{deployment.base_url}/chat/completions", data=body, headers=self._headers(deployment)
+                    f"{deployment.base_url}/chat/completions",
+                    data=body,
+                    headers=self._headers(deployment),
+                    # A redirect would take the key to a host its credential was not checked against.
+                    allow_redirects=False,
                 ) as resp:
                     raw = await resp.read()
                     if resp.status >= 400:
@@ -88,6 +93,7 @@ class OpenAIPassthrough:
                     f"{deployment.base_url}/chat/completions",
                     data=orjson.dumps(payload),
                     headers=self._headers(deployment),
+                    allow_redirects=False,
                 )
                 if resp.status >= 400:
                     raw = await resp.read()
