@@ -12,6 +12,7 @@ import nats
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
@@ -25,11 +26,14 @@ from realtime.endpoint import CLOSE_DISABLED, RealtimeASGI
 from realtime.gateway_client import GatewayClient
 from realtime.health import router as health_router
 from realtime.live_log import LiveLog
+from realtime.log_redact import install as redact_query_credentials
 from realtime.registry import ConnectionRegistry
 from realtime.responder import Responder
+from realtime.sessions import router as sessions_router
 from realtime.state import RealtimeState
 from realtime.store import EventStore
 from realtime.tenant_limit import TenantConnectionLimit
+from realtime.tickets import TicketStore
 
 __all__ = ["create_app"]
 
@@ -55,6 +59,16 @@ async def _enforce_realtime_flag(state: RealtimeState, every_s: float = 0.2) -> 
             if not state.flags.is_enabled("realtime_enabled", tenant_id, default=True):
                 for conn in state.registry.of_tenant(tenant_id):
                     conn.disable(CLOSE_DISABLED, "realtime is disabled for this tenant")
+
+
+async def _purge_tickets(tickets: TicketStore, every_s: float) -> None:
+    """Delete expired connection tickets of every tenant (each instance does; the work is shared, not repeated)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await tickets.purge()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("expired tickets not purged", exc_info=exc)
 
 
 @asynccontextmanager
@@ -97,6 +111,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit=TenantConnectionLimit(redis, limit=settings.max_connections_per_tenant, ttl_s=settings.connection_ttl_s),
         registry=registry,
         flags=flags,
+        tickets=TicketStore(engine, sessions, ttl_s=settings.ticket_ttl_s),
     )
     app.state.realtime = state
     use_api_key_resolver(app, state.resolver)
@@ -104,11 +119,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     refresher = asyncio.create_task(_refresh_slots(state))
     enforcer = asyncio.create_task(_enforce_realtime_flag(state))
     sweeper = asyncio.create_task(idle_sweep(registry, settings.idle_timeout_s))
+    purger = None
+    if settings.ticket_purge_interval_s:
+        purger = asyncio.create_task(_purge_tickets(state.tickets, settings.ticket_purge_interval_s))
     try:
         yield
     finally:
         # Runs after the server closed every socket with 1012: let replies still streaming finish and persist.
-        await stop_tasks(refresher, enforcer, sweeper)
+        await stop_tasks(refresher, enforcer, sweeper, purger)
         await subscription.unsubscribe()
         await responder.drain(settings.drain_timeout_s)
         await flags.close()
@@ -120,5 +138,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: RealtimeSettings | None = None) -> RealtimeASGI:
     settings = settings or RealtimeSettings()
-    app = service_app(settings, title="AIaaS realtime", lifespan=_lifespan, routers=[health_router], tracing=False)
+    app = service_app(
+        settings, title="AIaaS realtime", lifespan=_lifespan, routers=[health_router, sessions_router], tracing=False
+    )
+    redact_query_credentials()
     return RealtimeASGI(app, app.state)

@@ -63,3 +63,10 @@ class RealtimeSettings(ServiceSettings):
 
     # Core NATS subject prefix of tenant notices: `<prefix>.<tenant_id>`.
     broadcast_subject_prefix: str = "realtime.broadcast"
+
+    # Connection tickets (POST /v1/realtime/sessions): lifetime, and how often expired ones are deleted (0 = never).
+    ticket_ttl_s: float = Field(60.0, ge=1, le=3600)
+    ticket_purge_interval_s: float = Field(60.0, ge=0)
+    # The WebSocket URL clients reach (e.g. wss://api.example.com/v1/realtime/ws) for the ticket's `url`;
+    # empty = the scheme and host of the ticket request.
+    public_ws_url: str = ""

@@ -1,5 +1,8 @@
 """`GET /v1/realtime/ws`: authenticate, admit under the tenant's connection limit, serve the socket.
 
+Credentials, in order: `?ticket=` (from `POST /v1/realtime/sessions`, single use), the
+`Authorization: Bearer` header, `?api_key=` (discouraged). A refused credential closes with 4401.
+
 Served straight from ASGI (`RealtimeASGI`), not through FastAPI's router: its middleware and
 dependency frames would stay alive for the socket's whole life, several KiB per idle socket.
 """
@@ -17,7 +20,8 @@ from starlette.websockets import WebSocket
 from aiaas.errors import Forbidden, Unauthorized
 from aiaas.scopes import REALTIME
 from realtime.connection import CLOSE_FORBIDDEN, Connection
-from realtime.metrics import WS_CLOSES
+from realtime.metrics import TICKET_REFUSALS, WS_CLOSES
+from realtime.tickets import TicketRefused
 
 if TYPE_CHECKING:
     from realtime.state import RealtimeState
@@ -53,8 +57,21 @@ class RealtimeASGI:
         await self.app(scope, receive, send)
 
 
-def _authorization(websocket: WebSocket) -> str | None:
-    """`Authorization: Bearer <key>`, else `?api_key=<key>` (browsers cannot set headers on WebSockets)."""
+async def _authorization(websocket: WebSocket, state: RealtimeState) -> str | None:
+    """The key the socket acts as: the one a `?ticket=` was issued to, else `Authorization: Bearer <key>`,
+    else `?api_key=<key>` (discouraged: the key stays in URLs; browsers should use tickets).
+
+    A refused ticket raises `Unauthorized` (`invalid_ticket`) and is counted by reason.
+    """
+    ticket = websocket.query_params.get("ticket")
+    if ticket is not None:
+        try:
+            redeemed = await state.tickets.redeem(ticket)
+        except TicketRefused as exc:
+            TICKET_REFUSALS.labels(reason=exc.reason).inc()
+            # One message for every reason: a caller learns nothing about tickets it does not hold.
+            raise Unauthorized("Unknown, used or expired ticket; create a new one.", code="invalid_ticket") from None
+        return f"Bearer {redeemed.api_key}"
     header = websocket.headers.get("authorization")
     if header:
         return header
@@ -71,8 +88,8 @@ async def admit(websocket: WebSocket, state: RealtimeState) -> Connection | None
     """Accept, authenticate and count the socket against its tenant's limit; None when it was refused."""
     # Accept first: a close code (4401, 4429) can only be sent on an open socket.
     await websocket.accept()
-    authorization = _authorization(websocket)
     try:
+        authorization = await _authorization(websocket, state)
         principal = await state.resolver.resolve(authorization)
     except Unauthorized as exc:
         await _reject(websocket, CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from realtime.tickets import REFUSAL_REASONS
+
 __all__ = [
     "WS_ACTIVE",
     "WS_BACKPRESSURE_DROPS",
@@ -12,6 +14,8 @@ __all__ = [
     "WS_MESSAGES_OUT",
     "WS_SEND_QUEUE_DEPTH",
     "RESPONSES",
+    "TICKETS_ISSUED",
+    "TICKET_REFUSALS",
 ]
 
 WS_ACTIVE = Gauge("ws_active_connections", "Open WebSocket connections in this process")
@@ -27,3 +31,9 @@ WS_SEND_QUEUE_DEPTH = Histogram(
     buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 RESPONSES = Counter("realtime_responses_total", "Replies streamed from the gateway, by outcome", ["outcome"])
+TICKETS_ISSUED = Counter("realtime_tickets_issued_total", "Connection tickets issued (POST /v1/realtime/sessions)")
+TICKET_REFUSALS = Counter(
+    "realtime_ticket_refusals_total", "WebSocket handshakes refused for their ticket, by reason", ["reason"]
+)
+for _reason in REFUSAL_REASONS:  # a closed set, exported at 0 from the start
+    TICKET_REFUSALS.labels(reason=_reason)

@@ -16,6 +16,7 @@ from realtime.registry import ConnectionRegistry
 from realtime.responder import Responder
 from realtime.store import EventStore
 from realtime.tenant_limit import TenantConnectionLimit
+from realtime.tickets import TicketStore
 
 __all__ = ["RealtimeState"]
 
@@ -34,3 +35,4 @@ class RealtimeState:
     registry: ConnectionRegistry
     # Live per-tenant flags from the control plane (`realtime_enabled`).
     flags: FlagClient
+    tickets: TicketStore

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -19,6 +20,17 @@ def open_ws(url: str, api_key: str | None, *, via: str = "header", **kwargs: Any
     elif api_key is not None:
         url = f"{url}?api_key={api_key}"
     return connect(url, additional_headers=headers, open_timeout=10, ping_interval=None, **kwargs)
+
+
+async def create_ticket(http_url: str, api_key: str) -> dict[str, Any]:
+    """`POST /v1/realtime/sessions` with the key; the 201 body (`ticket`, `expires_at`, `expires_in`, `url`)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{http_url}/v1/realtime/sessions", headers={"Authorization": f"Bearer {api_key}"}
+        ) as resp:
+            body: dict[str, Any] = await resp.json()
+            assert resp.status == 201, (resp.status, body)
+    return body
 
 
 async def send(ws: ClientConnection, **frame: Any) -> None:
