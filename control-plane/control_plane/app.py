@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.service_app import service_app
 from aiaas.tasks import stop_tasks
@@ -34,6 +35,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     admin_sessions = session_factory(admin_engine)
     publisher = FlagPublisher(settings.nats_url, settings.flags_bucket, timeout_s=settings.publish_timeout_s)
+    use_admin_key_resolver(app, AdminKeyResolver(admin_engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
     flags = FlagService(admin_sessions, publisher)
     app.state.control_plane = ControlPlaneState(
         settings=settings, admin_engine=admin_engine, admin_sessions=admin_sessions, publisher=publisher

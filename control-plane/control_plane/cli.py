@@ -1,9 +1,9 @@
 """`python -m control_plane flags ...`: the flag admin API from a shell.
 
-Reads CONTROL_PLANE_URL (default http://127.0.0.1:8084), PLATFORM_ADMIN_KEY and optionally
-CONTROL_PLANE_ACTOR (sent as X-Actor; default: the API's "platform-admin"). Prints JSON on
-success; on an API error prints `error: <status> <code>: <message>` and exits 1 (3 when the
-API cannot be reached).
+Reads CONTROL_PLANE_URL (default http://127.0.0.1:8084) and CONTROL_PLANE_ADMIN_KEY, your named
+platform-admin key (`python -m data_plane admin-keys create NAME`); the audit records that key's
+name as the actor of every change. Prints JSON on success; on an API error prints
+`error: <status> <code>: <message>` and exits 1 (3 when the API cannot be reached).
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ def add_flags_commands(sub: Any) -> None:
 
 def _request(settings: CliSettings, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     headers = {"Authorization": f"Bearer {settings.admin_key}", "Accept": "application/json"}
-    if settings.actor:
-        headers["X-Actor"] = settings.actor
     data = None
     if body is not None:
         data = json.dumps(body).encode()
@@ -151,7 +149,11 @@ def _call(settings: CliSettings, args: argparse.Namespace) -> Any:
 def run_flags_command(args: argparse.Namespace) -> int:
     settings = CliSettings()
     if not settings.admin_key:
-        print("error: set PLATFORM_ADMIN_KEY to the platform-admin key", file=sys.stderr)
+        print(
+            "error: set CONTROL_PLANE_ADMIN_KEY to your platform-admin key "
+            "(`python -m data_plane admin-keys create NAME` makes one)",
+            file=sys.stderr,
+        )
         return _EXIT_API_ERROR
     try:
         result = _call(settings, args)

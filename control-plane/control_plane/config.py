@@ -1,4 +1,4 @@
-"""Control-plane settings (env prefix `CONTROL_PLANE_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+"""Control-plane settings (env prefix `CONTROL_PLANE_`); infrastructure URLs are shared."""
 
 from __future__ import annotations
 
@@ -35,11 +35,10 @@ class ControlPlaneSettings(ServiceSettings):
 
 
 class CliSettings(BaseSettings):
-    """What `python -m control_plane flags ...` needs: where the API is and the platform-admin key."""
+    """What `python -m control_plane flags ...` needs: where the API is and the caller's named admin key."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     url: str = Field(default="http://127.0.0.1:8084", validation_alias="CONTROL_PLANE_URL")
-    admin_key: str = Field(default="", validation_alias="PLATFORM_ADMIN_KEY")
-    actor: str = Field(default="", validation_alias="CONTROL_PLANE_ACTOR")
+    admin_key: str = Field(default="", validation_alias="CONTROL_PLANE_ADMIN_KEY")
     timeout_s: float = Field(default=10.0, validation_alias="CONTROL_PLANE_TIMEOUT_S")

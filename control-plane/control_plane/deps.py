@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
-from aiaas.auth import verify_admin_bearer
-from aiaas.errors import BadRequest
+from aiaas.auth import AdminDep, AdminPrincipalDep
 from control_plane.state import ControlPlaneState
 
 __all__ = ["StateDep", "AdminDep", "ActorDep"]
-
-_MAX_ACTOR = 200
 
 
 async def get_state(request: Request) -> ControlPlaneState:
@@ -22,19 +19,9 @@ async def get_state(request: Request) -> ControlPlaneState:
 StateDep = Annotated[ControlPlaneState, Depends(get_state)]
 
 
-async def require_admin(request: Request, state: StateDep) -> None:
-    verify_admin_bearer(request.headers.get("authorization"), state.settings.platform_admin_key)
-
-
-AdminDep = Depends(require_admin)
-
-
-async def get_actor(x_actor: Annotated[str | None, Header()] = None) -> str:
-    """Who made the change: the `X-Actor` header, else "platform-admin"."""
-    actor = (x_actor or "").strip() or "platform-admin"
-    if len(actor) > _MAX_ACTOR or not actor.isprintable():
-        raise BadRequest(f"X-Actor must be at most {_MAX_ACTOR} printable characters.", code="invalid_actor")
-    return actor
+async def get_actor(admin: AdminPrincipalDep) -> str:
+    """Who made the change: the name of the admin key that called (never a header the caller writes)."""
+    return admin.name
 
 
 ActorDep = Annotated[str, Depends(get_actor)]

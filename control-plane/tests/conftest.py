@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import urllib.error
 import urllib.request
 import uuid
@@ -17,8 +16,9 @@ import pytest
 
 from aiaas.testing import InfraUrls, ServiceProcess, free_port
 
-ADMIN_KEY = "admin-" + secrets.token_hex(16)
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# The Authorization header of the session's named admin key (aiaas.testing `admin_headers`), filled in
+# by the autouse fixture below before any test runs; `call` sends it unless given other headers.
+ADMIN: dict[str, str] = {}
 # Flags made by `new_flag`: deleted through the API when the session ends (their audit rows stay).
 _CREATED: set[str] = set()
 
@@ -29,8 +29,8 @@ def cp_env(infra_urls: InfraUrls, bucket: str, **overrides: str) -> dict[str, st
         "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
-        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
         "CONTROL_PLANE_FLAGS_BUCKET": bucket,
+        "ADMIN_KEY_CACHE_TTL_S": "1",
         "CONTROL_PLANE_RECONCILE_INTERVAL_S": "1",
         "CONTROL_PLANE_PUBLISH_TIMEOUT_S": "1",
         "CONTROL_PLANE_TRACING": "false",
@@ -49,6 +49,11 @@ def start_control_plane(run_dir: Path, env: dict[str, str]) -> tuple[ServiceProc
         ready_url=f"http://127.0.0.1:{port}/health/ready",
     ).start()
     return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _admin_authorization(admin_headers: dict[str, str]) -> None:
+    ADMIN.update(admin_headers)
 
 
 @pytest.fixture(scope="session")

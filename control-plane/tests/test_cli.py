@@ -8,17 +8,18 @@ import subprocess
 import sys
 import uuid
 
-from .conftest import ADMIN_KEY, flag_key
+from .conftest import ADMIN, flag_key
 
 
-def _cli(url: str, *args: str, key: str = ADMIN_KEY) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONTROL_PLANE_URL": url, "PLATFORM_ADMIN_KEY": key, "CONTROL_PLANE_ACTOR": "cli-test"}
+def _cli(url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    key = key if key is not None else ADMIN["Authorization"].split()[1]
+    env = {**os.environ, "CONTROL_PLANE_URL": url, "CONTROL_PLANE_ADMIN_KEY": key}
     return subprocess.run(
         [sys.executable, "-m", "control_plane", "flags", *args], env=env, capture_output=True, text=True, timeout=60
     )
 
 
-async def test_cli_round_trip(cp_url, make_tenant) -> None:
+async def test_cli_round_trip(cp_url, make_tenant, admin_key) -> None:
     tenant = await make_tenant()
     key = flag_key("cli")
     done = _cli(cp_url, "create", key, "--type", "boolean", "--default", "true", "--description", "from the cli")
@@ -38,11 +39,12 @@ async def test_cli_round_trip(cp_url, make_tenant) -> None:
 
     assert _cli(cp_url, "unset", key, "--tenant", str(tenant.id), "--reason", "resolved").returncode == 0
     audit = json.loads(_cli(cp_url, "audit", "--flag", key).stdout)["data"]
+    # The actor is the admin key's name: the CLI has no way to claim another one.
     assert [(r["action"], r["actor"], r["reason"]) for r in audit] == [
-        ("unset", "cli-test", "resolved"),
-        ("set", "cli-test", "free plan off"),
-        ("set", "cli-test", "incident 42"),
-        ("create", "cli-test", "created with the control-plane CLI"),
+        ("unset", admin_key.name, "resolved"),
+        ("set", admin_key.name, "free plan off"),
+        ("set", admin_key.name, "incident 42"),
+        ("create", admin_key.name, "created with the control-plane CLI"),
     ]
     assert _cli(cp_url, "delete", key, "--reason", "cleanup").returncode == 0
 
@@ -55,6 +57,8 @@ async def test_cli_errors_are_clear_and_non_zero(cp_url) -> None:
     assert done.returncode == 1 and "404 flag_not_found" in done.stderr
     done = _cli(cp_url, "list", key="wrong")
     assert done.returncode == 1 and "401 invalid_admin_key" in done.stderr
+    done = _cli(cp_url, "list", key="")
+    assert done.returncode == 1 and "CONTROL_PLANE_ADMIN_KEY" in done.stderr
     done = _cli("http://127.0.0.1:1", "list")
     assert done.returncode == 3 and "cannot reach" in done.stderr
     done = _cli(cp_url, "set", "streaming_enabled", "false", "--tenant", "nope", "--reason", "r")

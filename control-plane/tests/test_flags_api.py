@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
 
-from .conftest import ADMIN, assert_error, call, flag_key, new_flag
+from .conftest import assert_error, call, flag_key, new_flag
 
 
 async def test_admin_key_is_required(http, cp_url) -> None:
@@ -14,6 +18,33 @@ async def test_admin_key_is_required(http, cp_url) -> None:
     assert_error(status, body, 401, "invalid_admin_key")
     status, body = await call(http, "GET", f"{cp_url}/admin/flags", headers={"Authorization": "Bearer wrong"})
     assert_error(status, body, 401, "invalid_admin_key")
+
+
+async def test_a_revoked_admin_key_is_refused(http, cp_url, make_admin_key, make_tenant) -> None:
+    ops = await make_admin_key()
+    status, _ = await call(http, "GET", f"{cp_url}/admin/flags", headers=ops.auth)
+    assert status == 200
+    tenant = await make_tenant()  # a tenant's API key is never an admin key
+    status, body = await call(http, "GET", f"{cp_url}/admin/flags", headers=tenant.auth)
+    assert_error(status, body, 401, "invalid_admin_key")
+
+    revoke = subprocess.run(
+        [sys.executable, "-m", "data_plane", "admin-keys", "revoke", ops.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert revoke.returncode == 0 and f"'{ops.name}' revoked" in revoke.stdout, revoke.stderr
+    # The control plane caches a key for ADMIN_KEY_CACHE_TTL_S (1 s in these tests).
+    deadline = time.monotonic() + 10
+    while (await call(http, "GET", f"{cp_url}/admin/flags", headers=ops.auth))[0] == 200:
+        assert time.monotonic() < deadline, "a revoked admin key still works"
+        await asyncio.sleep(0.2)
+    body = {"key": flag_key(), "type": "boolean", "default": True, "reason": "after revoke"}
+    status, resp = await call(http, "POST", f"{cp_url}/admin/flags", body, ops.auth)
+    assert_error(status, resp, 401, "invalid_admin_key")
+    status, _ = await call(http, "GET", f"{cp_url}/admin/flags/{body['key']}")
+    assert status == 404
 
 
 async def test_seed_flags_exist(http, cp_url) -> None:
@@ -156,11 +187,13 @@ async def test_narrowing_a_definition_must_keep_overrides_valid(http, cp_url) ->
     assert body["error"]["param"] == "plans.pro"
 
 
-async def test_every_change_writes_one_audit_row(http, cp_url, make_tenant) -> None:
+async def test_every_change_writes_one_audit_row(http, cp_url, make_tenant, admin_key, make_admin_key) -> None:
     tenant = await make_tenant()
     flag = await new_flag(http, cp_url, "boolean", True)
     key = flag["key"]
-    actor = {**ADMIN, "X-Actor": "alice@example.com"}
+    alice = await make_admin_key(f"alice-{uuid.uuid4().hex[:8]}@example.com")
+    # The actor is the calling key's name; an X-Actor header claiming someone else is ignored.
+    actor = {**alice.auth, "X-Actor": "mallory"}
     await call(http, "PUT", f"{cp_url}/admin/flags/{key}/tenants/{tenant.id}", {"value": False, "reason": "r1"}, actor)
     await call(http, "PUT", f"{cp_url}/admin/flags/{key}/tenants/{tenant.id}", {"value": True, "reason": "r2"}, actor)
     await call(http, "PATCH", f"{cp_url}/admin/flags/{key}", {"default": False, "reason": "r3"})
@@ -171,11 +204,11 @@ async def test_every_change_writes_one_audit_row(http, cp_url, make_tenant) -> N
     rows = [(r["action"], r["scope"], r["old_value"], r["new_value"], r["actor"], r["reason"]) for r in body["data"]]
     scope = f"tenant:{tenant.id}"
     assert rows == [
-        ("unset", scope, True, None, "alice@example.com", "r4"),
-        ("update", "default", True, False, "platform-admin", "r3"),
-        ("set", scope, False, True, "alice@example.com", "r2"),
-        ("set", scope, None, False, "alice@example.com", "r1"),
-        ("create", "default", None, True, "platform-admin", "test"),
+        ("unset", scope, True, None, alice.name, "r4"),
+        ("update", "default", True, False, admin_key.name, "r3"),
+        ("set", scope, False, True, alice.name, "r2"),
+        ("set", scope, None, False, alice.name, "r1"),
+        ("create", "default", None, True, admin_key.name, "test"),
     ]
     assert all(r["at"] for r in body["data"])
     status, by_tenant = await call(http, "GET", f"{cp_url}/admin/flags/audit?tenant_id={tenant.id}")

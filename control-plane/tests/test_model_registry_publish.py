@@ -62,7 +62,7 @@ async def _until_version(nats_url: str, alias: str, version: int, timeout_s: flo
         await asyncio.sleep(0.1)
 
 
-async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_model_alias) -> None:
+async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_model_alias, admin_key) -> None:
     alias = new_model_alias()
     status, v1 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias))
     assert status == 201 and v1["version"] == 1 and v1["published"] is True
@@ -71,7 +71,7 @@ async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_m
     assert doc["alias"] == alias and doc["version"] == 1
     assert doc["config"] == v1["config"]  # the stored config, optional fields included
     assert doc["config"]["deployments"][0] == {**_model(alias)["deployments"][0], "timeout_s": None}
-    assert doc["created_by"] == "platform-admin"
+    assert doc["created_by"] == admin_key.name  # the calling admin key's name
 
     status, v2 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias, "sim-gpt-large"))
     assert status == 201 and v2["version"] == 2 and v2["published"] is True

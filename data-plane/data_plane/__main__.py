@@ -1,4 +1,4 @@
-"""`python -m data_plane bootstrap|migrate|downgrade|seed`."""
+"""`python -m data_plane bootstrap|migrate|downgrade|seed|admin-keys`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from data_plane import admin_keys
 from data_plane.bootstrap import bootstrap
 from data_plane.config import DataPlaneSettings
 from data_plane.migrate import downgrade, upgrade
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="seed the demo tenant and print its API key")
     seed.add_argument("--key-file", type=Path, default=Path(".local/demo-api-key"))
     seed.add_argument("--print-json", action="store_true")
+    admin_keys.add_parser(sub)
     args = parser.parse_args(argv)
 
     settings = DataPlaneSettings()
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings)
     elif args.command == "downgrade":
         downgrade(settings, args.revision)
+    elif args.command == "admin-keys":
+        return asyncio.run(admin_keys.run(settings, args))
     elif args.command == "seed":
         result = asyncio.run(seed_demo(settings, args.key_file))
         if args.print_json:

@@ -1,10 +1,14 @@
-"""API keys: generation, hashing, and resolving a bearer key to its tenant.
+"""API keys and platform-admin keys: generation, hashing, and resolving a bearer key to who calls.
 
 Only a SHA-256 of the key is stored (keys are 192-bit random, so a slow hash
 adds nothing). Resolution goes through the SECURITY DEFINER function
 `auth_lookup_api_key`, the one sanctioned way for the RLS-bound runtime role to
 find a key before it knows the tenant. Results are cached briefly in-process, and
 concurrent misses for one key share a single lookup (no stampede when it expires).
+
+Platform admins call with a named admin key (`sk-admin-...`, table `admin_keys`, resolved only
+through `auth_lookup_admin_key`): `require_admin` is the one dependency of every /admin route and
+gives the `AdminPrincipal` whose name is the audit actor.
 
 Tenant routes declare the scope they need with `require_scope` (names in aiaas.scopes): the
 dependency resolves the key with the app's resolver (`use_api_key_resolver`) and answers 403
@@ -13,11 +17,8 @@ dependency resolves the key with the app's resolver (`use_api_key_resolver`) and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiaas.errors import Forbidden, Unauthorized
+from aiaas.key_cache import KeyCache
 from aiaas.scopes import ALL_SCOPES
 
 __all__ = [
@@ -37,7 +39,14 @@ __all__ = [
     "hash_api_key",
     "ApiKeyResolver",
     "KEY_PREFIX",
-    "verify_admin_bearer",
+    "ADMIN_KEY_PREFIX",
+    "AdminPrincipal",
+    "AdminKeyResolver",
+    "generate_admin_key",
+    "use_admin_key_resolver",
+    "require_admin",
+    "AdminDep",
+    "AdminPrincipalDep",
     "insufficient_scope",
     "require_scope",
     "use_api_key_resolver",
@@ -45,6 +54,8 @@ __all__ = [
 
 KEY_PREFIX = "sk-aiaas-"
 _VISIBLE = len(KEY_PREFIX) + 8
+# Distinct from KEY_PREFIX: an admin key is never taken for a tenant's, and scanners can tell them apart.
+ADMIN_KEY_PREFIX = "sk-admin-"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,13 @@ def generate_api_key() -> NewApiKey:
     return NewApiKey(plaintext=plaintext, prefix=plaintext[:_VISIBLE], key_hash=hash_api_key(plaintext))
 
 
+def generate_admin_key() -> NewApiKey:
+    plaintext = ADMIN_KEY_PREFIX + secrets.token_urlsafe(24)
+    return NewApiKey(
+        plaintext=plaintext, prefix=plaintext[: len(ADMIN_KEY_PREFIX) + 8], key_hash=hash_api_key(plaintext)
+    )
+
+
 _LOOKUP = text(
     "select key_id, tenant_id, scopes, key_rpm, key_tpm, tenant_rpm, tenant_tpm, active "
     "from auth_lookup_api_key(:key_hash)"
@@ -101,17 +119,11 @@ class ApiKeyResolver:
 
     def __init__(self, engine: AsyncEngine, *, cache_ttl_s: float = 5.0, max_entries: int = 100_000) -> None:
         self._engine = engine
-        self._ttl = cache_ttl_s
-        self._max = max_entries
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._lookups: dict[str, asyncio.Task[Principal | None]] = {}
+        self._cache = KeyCache(self._lookup, ttl_s=cache_ttl_s, max_entries=max_entries)
 
     def forget(self, key_hash: str | None = None) -> None:
         """Drop one cached key (after a revoke in this process) or all of them."""
-        if key_hash is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(key_hash, None)
+        self._cache.forget(key_hash)
 
     async def resolve(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -120,28 +132,9 @@ class ApiKeyResolver:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
-        key_hash = hash_api_key(token)
-        now = time.monotonic()
-        hit = self._cache.get(key_hash)
-        if hit is not None and hit[0] > now:
-            principal = hit[1]
-        else:
-            lookup = self._lookups.get(key_hash)
-            if lookup is None:
-                lookup = asyncio.ensure_future(self._lookup_and_cache(key_hash))
-                self._lookups[key_hash] = lookup
-                lookup.add_done_callback(lambda _: self._lookups.pop(key_hash, None))
-            # Shielded: one caller giving up must not cancel the lookup the others wait for.
-            principal = await asyncio.shield(lookup)
+        principal = await self._cache.get(hash_api_key(token))
         if principal is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
-        return principal
-
-    async def _lookup_and_cache(self, key_hash: str) -> Principal | None:
-        principal = await self._lookup(key_hash)
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[key_hash] = (time.monotonic() + self._ttl, principal)
         return principal
 
     async def _lookup(self, key_hash: str) -> Principal | None:
@@ -158,15 +151,6 @@ class ApiKeyResolver:
             tenant_rpm=row.tenant_rpm,
             tenant_tpm=row.tenant_tpm,
         )
-
-
-def verify_admin_bearer(authorization: str | None, expected: str) -> None:
-    """Accept only `Bearer <expected>` (constant-time); an empty `expected` disables the admin API."""
-    if not expected:
-        raise Forbidden("The admin API is disabled: set PLATFORM_ADMIN_KEY.", code="admin_disabled")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("A platform-admin key is required.", code="invalid_admin_key")
 
 
 _RESOLVER_ATTR = "api_key_resolver"
@@ -202,3 +186,76 @@ def require_scope(scope: str) -> Any:
     if scope not in ALL_SCOPES:
         raise ValueError(f"unknown scope {scope!r}; known: {', '.join(ALL_SCOPES)}")
     return Security(_scoped_principal, scopes=[scope])
+
+
+@dataclass(frozen=True)
+class AdminPrincipal:
+    """A platform admin: the named admin key that called (its name is the audit actor)."""
+
+    key_id: uuid.UUID
+    name: str
+
+
+_ADMIN_LOOKUP = text("select key_id, name, active from auth_lookup_admin_key(:key_hash)")
+
+
+class AdminKeyResolver:
+    """Resolves `Authorization: Bearer sk-admin-...` to an `AdminPrincipal`: a revoke made elsewhere
+    counts within `cache_ttl_s`, one made in this process (`revoked`) at once."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_ttl_s: float = 5.0) -> None:
+        self._engine = engine
+        self._cache = KeyCache(self._lookup, ttl_s=cache_ttl_s, max_entries=10_000)
+        self._revoked: set[uuid.UUID] = set()
+
+    def revoked(self, key_id: uuid.UUID) -> None:
+        """Refuse `key_id` from now on (also when a lookup racing the revoke cached it as active)."""
+        self._revoked.add(key_id)
+
+    async def resolve(self, authorization: str | None) -> AdminPrincipal:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        admin = None
+        if scheme.lower() == "bearer" and token.startswith(ADMIN_KEY_PREFIX) and len(token) <= 200:
+            admin = await self._cache.get(hash_api_key(token))
+        if admin is None or admin.key_id in self._revoked:
+            raise Unauthorized(
+                "A platform-admin key is required: 'Authorization: Bearer sk-admin-...' "
+                "(`python -m data_plane admin-keys create NAME` makes one).",
+                code="invalid_admin_key",
+            )
+        return admin
+
+    async def _lookup(self, key_hash: str) -> AdminPrincipal | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_ADMIN_LOOKUP, {"key_hash": key_hash})).first()
+        if row is None or not row.active:
+            return None
+        return AdminPrincipal(key_id=row.key_id, name=row.name)
+
+
+_ADMIN_RESOLVER_ATTR = "admin_key_resolver"
+# Documents the admin bearer scheme in OpenAPI (apart from tenant keys); the resolver does the checking.
+_admin_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AdminKey", description="A platform-admin key: `Authorization: Bearer sk-admin-...`."
+)
+
+
+def use_admin_key_resolver(app: FastAPI, resolver: AdminKeyResolver) -> None:
+    """Make `resolver` the one `require_admin` uses for `app`'s routes (call it in the lifespan)."""
+    setattr(app.state, _ADMIN_RESOLVER_ATTR, resolver)
+
+
+async def require_admin(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
+) -> AdminPrincipal:
+    """The calling platform admin; 401 `invalid_admin_key` for a missing, unknown or revoked key."""
+    resolver: AdminKeyResolver | None = getattr(request.app.state, _ADMIN_RESOLVER_ATTR, None)
+    if resolver is None:
+        raise RuntimeError("no admin-key resolver: the app's lifespan must call use_admin_key_resolver")
+    return await resolver.resolve(request.headers.get("authorization"))
+
+
+# Router-level (`dependencies=[AdminDep]`) and in a handler that records who acted (`admin: AdminPrincipalDep`).
+AdminDep = Depends(require_admin)
+AdminPrincipalDep = Annotated[AdminPrincipal, Depends(require_admin)]

@@ -34,5 +34,5 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="LOG_JSON")
     otel_exporter: str = Field("none", validation_alias="OTEL_TRACES_EXPORTER")
-    # Bearer key of the platform team for cross-tenant (admin) endpoints of every service; empty = disabled.
-    platform_admin_key: str = Field("", validation_alias="PLATFORM_ADMIN_KEY")
+    # /admin routes take named admin keys (aiaas.auth.require_admin); a revoke counts within this many seconds.
+    admin_key_cache_ttl_s: float = Field(5.0, ge=0, validation_alias="ADMIN_KEY_CACHE_TTL_S")

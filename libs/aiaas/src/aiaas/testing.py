@@ -32,12 +32,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas import clock
+from aiaas.admin_keys import create_admin_key
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.scopes import ALL_SCOPES
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
 
-__all__ = ["InfraUrls", "TenantWithKey", "ServiceProcess", "NatsServer", "free_port", "serve_local"]
+__all__ = ["InfraUrls", "TenantWithKey", "AdminKey", "ServiceProcess", "NatsServer", "free_port", "serve_local"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -223,6 +224,58 @@ def make_tenant(
         return TenantWithKey(tenant=tenant, api_key=new.plaintext, key_id=key_row.id)
 
     return _make
+
+
+# The database owner's DSN (what `deploy/local/infra.py env` prints as MIGRATION_DATABASE_URL): the one
+# role that may write admin_keys.
+_LOCAL_OWNER_DATABASE_URL = "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas"
+
+
+@dataclass(frozen=True)
+class AdminKey:
+    """A named platform-admin key made for tests: its name is what audits show as the actor."""
+
+    name: str
+    key: str
+    key_id: uuid.UUID
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest_asyncio.fixture(scope="session")
+async def make_admin_key() -> AsyncIterator[Callable[..., Awaitable[AdminKey]]]:
+    """Factory: a fresh named admin key in the database (`name` defaults to a unique one); all are
+    deleted when the session ends."""
+    engine = create_engine(os.environ.get("MIGRATION_DATABASE_URL", _LOCAL_OWNER_DATABASE_URL), pool_size=1)
+    sessions = session_factory(engine)
+    made: list[uuid.UUID] = []
+
+    async def _make(name: str | None = None) -> AdminKey:
+        async with admin_session(sessions) as session:
+            row, plaintext = await create_admin_key(
+                session, name=name or f"test-admin-{uuid.uuid4().hex[:10]}", created_by="pytest"
+            )
+        made.append(row.id)
+        return AdminKey(name=row.name, key=plaintext, key_id=row.id)
+
+    yield _make
+    async with admin_session(sessions) as session:
+        await session.execute(text("delete from admin_keys where id = any(:ids)"), {"ids": made})
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def admin_key(make_admin_key: Callable[..., Awaitable[AdminKey]]) -> AdminKey:
+    """The test session's platform-admin key (one named key for every /admin call)."""
+    return await make_admin_key()
+
+
+@pytest.fixture(scope="session")
+def admin_headers(admin_key: AdminKey) -> dict[str, str]:
+    """`Authorization: Bearer <the session's admin key>` for /admin routes of every service."""
+    return admin_key.auth
 
 
 @pytest_asyncio.fixture
