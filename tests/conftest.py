@@ -6,7 +6,7 @@ Each test that needs the stack builds one with `platform_stack(...)`, choosing t
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,6 @@ import yaml
 
 from aiaas.testing import InfraUrls, ServiceProcess, free_port
 
-ADMIN_KEY = "admin-" + secrets.token_hex(16)
 PRICE_IN, PRICE_OUT = "0.5", "1.5"
 
 
@@ -109,7 +108,6 @@ def platform_stack(
             "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
             "NATS_URL": nats_url or infra_urls.nats_url,
             "REDIS_URL": infra_urls.redis_url,
-            "PLATFORM_ADMIN_KEY": ADMIN_KEY,
             "GATEWAY_MODELS_FILE": str(stack_models_file),
             "GATEWAY_PROVIDER_SIM_URL": provider_sim,
             "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
@@ -127,8 +125,3 @@ def platform_stack(
     yield _make
     for stack in stacks:
         stack.stop_all()
-
-
-@pytest.fixture(scope="session")
-def admin_auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -1,4 +1,4 @@
-"""Analytics settings (env prefix `ANALYTICS_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+"""Analytics settings (env prefix `ANALYTICS_`); infrastructure URLs are shared."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ class AnalyticsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore", populate_by_name=True)
 
     service_name: str = "analytics"
-    # Platform-admin bearer key for /admin/analytics/*; falls back to the shared PLATFORM_ADMIN_KEY.
-    admin_key: str = ""
     port: int = 8083
     # Prometheus /metrics of the consumer process (consumer lag lives there); 0 = not served.
     consumer_metrics_port: int = 9103

@@ -8,7 +8,6 @@ shared broker other engineers' tests use. Postgres is the shared one.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from nats.js import JetStreamContext
 from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
-
-ADMIN_KEY = "admin-" + secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,6 @@ def stack(run_dir: Path, infra_urls: InfraUrls, private_nats: NatsServer, js: Je
         "DATABASE_URL": infra_urls.database_url,
         "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": private_nats.url,
-        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
         "ANALYTICS_CONSUMER_METRICS_PORT": str(metrics_port),
         "ANALYTICS_AUTH_CACHE_TTL_S": "0.5",
         "ANALYTICS_CONSUMER_BATCH_SIZE": "200",
@@ -89,11 +85,6 @@ def stack(run_dir: Path, infra_urls: InfraUrls, private_nats: NatsServer, js: Je
     )
     api.stop()
     consumer.stop()
-
-
-@pytest.fixture(scope="session")
-def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Billing settings (env prefix `BILLING_`); infrastructure URLs and PLATFORM_ADMIN_KEY are shared."""
+"""Billing settings (env prefix `BILLING_`); infrastructure URLs are shared."""
 
 from __future__ import annotations
 

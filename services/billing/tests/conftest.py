@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_i
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
-ADMIN_KEY = "admin-" + secrets.token_hex(16)
 TAX_RATE = "0.1"
 
 
@@ -30,7 +28,6 @@ def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
         "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
-        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
         "BILLING_TAX_RATE": TAX_RATE,
         "BILLING_AUTH_CACHE_TTL_S": "0.5",
         "BILLING_CATALOGUE_TTL_S": "0.5",
@@ -78,11 +75,6 @@ def meter(run_dir: Path, infra_urls: InfraUrls) -> Iterator[ServiceProcess]:
     proc = ServiceProcess(["-m", "billing.meter"], env=billing_env(infra_urls), log_path=run_dir / "meter.log").start()
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="session")
-def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,6 @@ import yaml
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 from gateway.rate_limit import RateLimiter
 
-ADMIN_KEY = "admin-" + secrets.token_hex(16)
 # The gateways of this session write their usage write-ahead logs here, not in the host's shared default.
 WAL_DIR = tempfile.mkdtemp(prefix="gateway-tests-wal-")
 
@@ -97,7 +95,6 @@ def gateway_env(infra_urls: InfraUrls, models_file: Path, sim_url: str, **overri
         "REDIS_URL": infra_urls.redis_url,
         "GATEWAY_MODELS_FILE": str(models_file),
         "GATEWAY_PROVIDER_SIM_URL": sim_url,
-        "GATEWAY_ADMIN_KEY": ADMIN_KEY,
         "GATEWAY_BREAKER_FAILURE_THRESHOLD": "3",
         "GATEWAY_BREAKER_COOLDOWN_S": "1.0",
         "GATEWAY_RETRY_ATTEMPTS": "2",
@@ -148,8 +145,10 @@ async def fuzz_tenant_key(make_tenant) -> str:
 
 
 @pytest.fixture(scope="session")
-def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+def control_plane_env(infra_urls: InfraUrls, models_file: Path, sim_url: str) -> dict[str, str]:
+    """A control plane's env next to these gateways: theirs, plus the platform_admin DSN it alone holds."""
+    env = gateway_env(infra_urls, models_file, sim_url)
+    return {**env, "ADMIN_DATABASE_URL": infra_urls.admin_database_url}
 
 
 @pytest.fixture(scope="session")

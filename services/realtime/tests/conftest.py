@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,7 +72,6 @@ def gateway_env(run_dir: Path, infra_urls: InfraUrls, sim_url: str) -> dict[str,
         "REDIS_URL": infra_urls.redis_url,
         "GATEWAY_MODELS_FILE": str(models),
         "GATEWAY_PROVIDER_SIM_URL": sim_url,
-        "GATEWAY_ADMIN_KEY": "admin-" + secrets.token_hex(16),
         "GATEWAY_AUTH_CACHE_TTL_S": "0.5",
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "OPENAI_API_KEY": "",

@@ -1,4 +1,4 @@
-"""Platform-admin endpoints (`Authorization: Bearer $PLATFORM_ADMIN_KEY`), cross-tenant on platform_admin."""
+"""Platform-admin endpoints (a named admin key, `Bearer sk-admin-...`), cross-tenant on platform_admin."""
 
 from __future__ import annotations
 
