@@ -29,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
+from aiaas.admin_keys import create_admin_key, revoke_admin_key
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.flags import FlagClient
 from aiaas.settings import LOCAL_DEFAULTS
@@ -36,6 +37,11 @@ from aiaas.tenancy import create_tenant
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLAG = "streaming_enabled"
+# The project-local roles (what `deploy/local/infra.py env` prints) when the variables are unset.
+_DB_DEFAULTS = {
+    "ADMIN_DATABASE_URL": "postgresql+asyncpg://platform_admin:platform_admin@127.0.0.1:55432/aiaas",
+    "MIGRATION_DATABASE_URL": "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas",
+}
 
 
 def _free_port() -> int:
@@ -56,6 +62,20 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{url} not ready in {timeout_s}s")
+
+
+async def _admin_key(owner_db: str, name: str, *, revoke: bool = False) -> str:
+    """A named admin key for the run (as the database owner), or revoke it afterwards."""
+    engine = create_engine(owner_db, pool_size=1)
+    try:
+        async with admin_session(session_factory(engine)) as session:
+            if revoke:
+                await revoke_admin_key(session, name)
+                return ""
+            _, plaintext = await create_admin_key(session, name=name, created_by="benchmarks/flags.py")
+            return plaintext
+    finally:
+        await engine.dispose()
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -117,13 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=200)
     args = parser.parse_args()
-    env = {key: os.environ.get(key, default) for key, default in LOCAL_DEFAULTS.items()}
-    admin_key = "bench-" + secrets.token_hex(12)
+    env = {key: os.environ.get(key, default) for key, default in {**LOCAL_DEFAULTS, **_DB_DEFAULTS}.items()}
+    key_name = f"bench-flags-{secrets.token_hex(4)}"
+    admin_key = asyncio.run(_admin_key(env["MIGRATION_DATABASE_URL"], key_name))
     port = _free_port()
     log = (RESULTS / "flags-control-plane.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603 - our own service
         [sys.executable, "-m", "control_plane", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env, "PLATFORM_ADMIN_KEY": admin_key, "LOG_LEVEL": "WARNING"},
+        env={**os.environ, **env, "LOG_LEVEL": "WARNING"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -134,6 +155,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+        asyncio.run(_admin_key(env["MIGRATION_DATABASE_URL"], key_name, revoke=True))
     result = {
         "benchmark": "flag-propagation",
         "timestamp": datetime.now(UTC).isoformat(),

@@ -8,8 +8,6 @@ import os
 import secrets
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, wait_http
 __all__ = [
     "GatewayRun",
     "count_metered_rows",
+    "create_bench_tenant",
     "infra_env",
     "prepare_database",
     "start_gateway",
@@ -87,18 +86,29 @@ def _models_yaml(upstream: str) -> str:
     )
 
 
-def _admin_post(base: str, path: str, admin_key: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"POST {path} -> HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+def create_bench_tenant(env: dict[str, str], name: str, slug_prefix: str, scopes: list[str]) -> tuple[str, str]:
+    """A tenant with the bench's limits and one API key, made as platform_admin (the bench's setup, not a
+    measured path); returns (tenant id, API key)."""
+    from aiaas.db import admin_session, create_engine, session_factory
+    from aiaas.tenancy import create_api_key, create_tenant
+
+    async def _create() -> tuple[str, str]:
+        engine = create_engine(env["ADMIN_DATABASE_URL"], pool_size=1)
+        try:
+            async with admin_session(session_factory(engine)) as session:
+                tenant = await create_tenant(
+                    session,
+                    name=name,
+                    slug=f"{slug_prefix}-{secrets.token_hex(4)}",
+                    rate_limit_rpm=TENANT_RPM,
+                    rate_limit_tpm=TENANT_TPM,
+                )
+                _, key = await create_api_key(session, tenant_id=tenant.id, name="bench", scopes=scopes)
+            return str(tenant.id), key.plaintext
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_create())
 
 
 def start_gateway(
@@ -107,13 +117,11 @@ def start_gateway(
     """Gateway on the server core, usage writer on the load core; wait for ready; create tenant + key."""
     models = workdir / "bench-models.yaml"
     models.write_text(_models_yaml(upstream))
-    admin_key = "bench-admin-" + secrets.token_hex(16)
     port = free_port()
     child_env = {
         **os.environ,
         **env,
         "GATEWAY_MODELS_FILE": str(models),
-        "GATEWAY_ADMIN_KEY": admin_key,
         "GATEWAY_USAGE_WRITER_METRICS_PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
         "OTEL_TRACES_EXPORTER": tracing,
@@ -137,25 +145,14 @@ def start_gateway(
         proc=writer,
         log=writer_log,
     )
-    tenant = _admin_post(
-        base,
-        "/admin/tenants",
-        admin_key,
-        {
-            "name": "Bench",
-            "slug": f"bench-{secrets.token_hex(4)}",
-            "rate_limit_rpm": TENANT_RPM,
-            "rate_limit_tpm": TENANT_TPM,
-        },
-    )
-    key = _admin_post(base, f"/admin/tenants/{tenant['id']}/keys", admin_key, {"name": "bench"})
-    asyncio.run(subscribe_unlimited_plan(env, str(tenant["id"])))
-    asyncio.run(set_bench_quota(env["REDIS_URL"], str(tenant["id"])))
+    tenant_id, api_key = create_bench_tenant(env, "Bench", "bench", ["chat"])
+    asyncio.run(subscribe_unlimited_plan(env, tenant_id))
+    asyncio.run(set_bench_quota(env["REDIS_URL"], tenant_id))
     return GatewayRun(
         base_url=base,
         pid=gateway.pid,
-        api_key=key["key"],
-        tenant_id=str(tenant["id"]),
+        api_key=api_key,
+        tenant_id=tenant_id,
         usage_writer_pid=writer.pid,
         tracing=tracing,
     )

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -44,9 +43,7 @@ import yaml
 from gateway_stack import (
     PYTHON,
     ROOT,
-    TENANT_RPM,
-    TENANT_TPM,
-    _admin_post,
+    create_bench_tenant,
     infra_env,
     prepare_database,
     set_bench_quota,
@@ -104,11 +101,9 @@ class Stack:
             "output_price_per_1k": "1.5",
         }
         models.write_text(yaml.safe_dump({"aliases": [{"name": ALIAS, "deployments": [deployment]}]}))
-        admin_key = "bench-admin-" + secrets.token_hex(16)
         gw_env = {
             **base_env,
             "GATEWAY_MODELS_FILE": str(models),
-            "GATEWAY_ADMIN_KEY": admin_key,
             "GATEWAY_USAGE_WRITER_METRICS_PORT": str(free_port()),
             "OPENAI_API_KEY": "",
             "ANTHROPIC_API_KEY": "",
@@ -124,24 +119,7 @@ class Stack:
         self.gateway_url = f"http://127.0.0.1:{gw_port}"
         wait_http(f"{self.gateway_url}/health/ready", timeout_s=90, proc=gateway, log=gw_log)
         self.gateway_pid = gateway.pid
-        tenant = _admin_post(
-            self.gateway_url,
-            "/admin/tenants",
-            admin_key,
-            {
-                "name": "Bench realtime",
-                "slug": f"bench-rt-{secrets.token_hex(4)}",
-                "rate_limit_rpm": TENANT_RPM,
-                "rate_limit_tpm": TENANT_TPM,
-            },
-        )
-        self.tenant_id = str(tenant["id"])
-        self.api_key = _admin_post(
-            self.gateway_url,
-            f"/admin/tenants/{self.tenant_id}/keys",
-            admin_key,
-            {"name": "b", "scopes": ["chat", "realtime"]},
-        )["key"]
+        self.tenant_id, self.api_key = create_bench_tenant(env, "Bench realtime", "bench-rt", ["chat", "realtime"])
         import asyncio
 
         asyncio.run(subscribe_unlimited_plan(env, self.tenant_id))

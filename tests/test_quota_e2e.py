@@ -36,7 +36,7 @@ def _plan(code: str, included: int) -> dict[str, object]:
 
 
 async def test_quota_blocks_at_the_limit_and_a_plan_raise_lifts_it(
-    platform_stack, make_tenant, redis_client, admin_auth
+    platform_stack, make_tenant, redis_client, admin_headers
 ):
     stack = platform_stack()
     gateway = stack.start("gateway", "gateway", http=True)
@@ -47,10 +47,14 @@ async def test_quota_blocks_at_the_limit_and_a_plan_raise_lifts_it(
 
     async with aiohttp.ClientSession() as http:
         for code, included in ((tiny, N), (big, 10**12)):
-            async with http.post(f"{billing}/admin/billing/plans", json=_plan(code, included), headers=admin_auth) as r:
+            async with http.post(
+                f"{billing_admin}/admin/billing/plans", json=_plan(code, included), headers=admin_headers
+            ) as r:
                 assert r.status == 201, await r.text()
         async with http.put(
-            f"{billing}/admin/billing/tenants/{tenant.id}/subscription", json={"plan": tiny}, headers=admin_auth
+            f"{billing_admin}/admin/billing/tenants/{tenant.id}/subscription",
+            json={"plan": tiny},
+            headers=admin_headers,
         ) as resp:
             assert resp.status == 200, await resp.text()
         assert int(await redis_client.hget(quota_key(tenant.id), "token_limit")) == N

@@ -60,7 +60,7 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 9
 
 
 async def test_usage_counted_once_in_gateway_billing_and_analytics(
-    platform_stack, private_nats, make_tenant, runtime_sessions, admin_auth
+    platform_stack, private_nats, make_tenant, runtime_sessions, admin_headers
 ):
     stack = platform_stack(nats_url=private_nats.url, GATEWAY_PUBLISH_TIMEOUT_S="0.5")
     gateway = stack.start("gateway", "gateway", http=True)
@@ -75,8 +75,8 @@ async def test_usage_counted_once_in_gateway_billing_and_analytics(
     tenants = [await make_tenant() for _ in range(TENANTS)]
     async with aiohttp.ClientSession() as http:
         for tenant in tenants:  # a plan whose quota this volume cannot reach: the test is about counting
-            url = f"{billing}/admin/billing/tenants/{tenant.id}/subscription"
-            async with http.put(url, json={"plan": "enterprise"}, headers=admin_auth) as resp:
+            url = f"{billing_admin}/admin/billing/tenants/{tenant.id}/subscription"
+            async with http.put(url, json={"plan": "enterprise"}, headers=admin_headers) as resp:
                 assert resp.status == 200, await resp.text()
     served: dict[str, int] = {}  # request id -> tenant index
     queue = list(range(TOTAL))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -55,18 +54,29 @@ def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
     return result.stdout or ""
 
 
-def _admin_key(cfg: LocalConfig) -> str:
-    """The platform-admin key: PLATFORM_ADMIN_KEY (or GATEWAY_ADMIN_KEY) if set, else one generated once
-    and kept in the local dir."""
-    for name in ("PLATFORM_ADMIN_KEY", "GATEWAY_ADMIN_KEY"):
-        if os.environ.get(name):
-            return os.environ[name]
-    path = cfg.local_dir / "admin-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("admin-" + secrets.token_urlsafe(24) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+# The named platform-admin key `make dev` keeps for the developer (audits show this name).
+DEV_ADMIN_KEY_NAME = "dev-admin"
+
+
+def _admin_key(cfg: LocalConfig, env: dict[str, str]) -> str:
+    """The `dev-admin` key kept in .local/admin-key: reused while it still resolves, else issued anew
+    (`python -m data_plane admin-keys ensure`, as the database owner)."""
+    key_file = str(cfg.local_dir / "admin-key")
+    out = _data_plane(
+        env,
+        "admin-keys",
+        "ensure",
+        DEV_ADMIN_KEY_NAME,
+        "--key-file",
+        key_file,
+        "--created-by",
+        "make dev",
+        capture=True,
+    )
+    keys = [line.strip() for line in out.splitlines() if line.strip().startswith("sk-admin-")]
+    if not keys:
+        raise InfraError(f"`data_plane admin-keys ensure` printed no admin key:\n{out}")
+    return keys[-1]
 
 
 def _seed(cfg: LocalConfig, env: dict[str, str]) -> dict[str, str]:
@@ -172,7 +182,7 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f" -H 'Authorization: Bearer {key}'",
             "",
             f"Control plane: http://127.0.0.1:{cfg.control_plane_port}   (feature flags, registries; admin key)",
-            f"  CONTROL_PLANE_URL=http://127.0.0.1:{cfg.control_plane_port} PLATFORM_ADMIN_KEY=<admin key>"
+            f"  CONTROL_PLANE_URL=http://127.0.0.1:{cfg.control_plane_port} CONTROL_PLANE_ADMIN_KEY=<admin key>"
             " .venv/bin/python -m control_plane flags list",
             "",
             f"Realtime:      ws://127.0.0.1:{cfg.realtime_port}/v1/realtime/ws?api_key={key}"
@@ -222,8 +232,6 @@ def run(cfg: LocalConfig) -> int:
             **os.environ,
             **stack.env_vars(cfg),
             "GATEWAY_PROVIDER_SIM_URL": f"http://127.0.0.1:{cfg.provider_sim_port}",
-            "GATEWAY_ADMIN_KEY": _admin_key(cfg),
-            "PLATFORM_ADMIN_KEY": _admin_key(cfg),
             # Billing talks to the Stripe stand-in unless real Stripe settings are given.
             "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
             "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{cfg.stripe_sim_port}"),
@@ -234,7 +242,7 @@ def run(cfg: LocalConfig) -> int:
         }
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")
-        seeded = {**_seed(cfg, env), "admin_key": env["GATEWAY_ADMIN_KEY"]}
+        seeded = {**_seed(cfg, env), "admin_key": _admin_key(cfg, env)}
         for app in apps:
             _say(f"starting {' '.join(app.command()[1:])}")
             app.start(cfg, env)

@@ -6,7 +6,6 @@ Other tenants keep their sockets; turning the flag back on lets the tenant conne
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Iterator
 
@@ -15,8 +14,6 @@ import pytest
 
 from aiaas.testing import ServiceProcess, free_port
 from realtime.testing import close_code, open_ws, recv, send
-
-ADMIN_KEY = "admin-" + secrets.token_hex(8)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,6 @@ def control_plane(run_dir, infra_urls) -> Iterator[str]:
         "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
-        "PLATFORM_ADMIN_KEY": ADMIN_KEY,
         "LOG_LEVEL": "WARNING",
     }
     proc = ServiceProcess(
@@ -40,13 +36,13 @@ def control_plane(run_dir, infra_urls) -> Iterator[str]:
     proc.stop()
 
 
-async def _set(cp: str, tenant_id: object, enabled: bool) -> None:
+async def _set(cp: str, admin: dict[str, str], tenant_id: object, enabled: bool) -> None:
     async with (
         aiohttp.ClientSession() as http,
         http.put(
             f"{cp}/admin/flags/realtime_enabled/tenants/{tenant_id}",
             json={"value": enabled, "reason": f"test: realtime {'on' if enabled else 'off'}"},
-            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            headers=admin,
         ) as resp,
     ):
         assert resp.status == 200, await resp.text()
@@ -57,11 +53,13 @@ async def _alive(ws) -> bool:
     return (await recv(ws))["type"] == "pong"
 
 
-async def test_flag_off_closes_the_tenants_sockets_and_refuses_new_ones(control_plane, rt_a, make_tenant):
+async def test_flag_off_closes_the_tenants_sockets_and_refuses_new_ones(
+    control_plane, rt_a, make_tenant, admin_headers
+):
     off, other = await make_tenant(), await make_tenant()
     async with open_ws(rt_a.ws, off.api_key) as ws_off, open_ws(rt_a.ws, other.api_key) as ws_other:
         assert await _alive(ws_off) and await _alive(ws_other)
-        await _set(control_plane, off.id, False)
+        await _set(control_plane, admin_headers, off.id, False)
         changed = time.monotonic()
         assert await close_code(ws_off, wait_s=5) == 4503
         took = time.monotonic() - changed
@@ -72,7 +70,7 @@ async def test_flag_off_closes_the_tenants_sockets_and_refuses_new_ones(control_
     async with open_ws(rt_a.ws, off.api_key) as ws:
         assert await close_code(ws, wait_s=5) == 4503, "new connections are refused"
 
-    await _set(control_plane, off.id, True)
+    await _set(control_plane, admin_headers, off.id, True)
     await asyncio.sleep(0.5)
     async with open_ws(rt_a.ws, off.api_key) as ws:
         assert await _alive(ws)
