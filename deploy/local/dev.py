@@ -185,8 +185,11 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"  CONTROL_PLANE_URL=http://127.0.0.1:{cfg.control_plane_port} CONTROL_PLANE_ADMIN_KEY=<admin key>"
             " .venv/bin/python -m control_plane flags list",
             "",
-            f"Realtime:      ws://127.0.0.1:{cfg.realtime_port}/v1/realtime/ws?api_key={key}"
+            f"Realtime:      ws://127.0.0.1:{cfg.realtime_port}/v1/realtime/ws"
             "   (WebSocket chat; protocol in services/realtime/README.md)",
+            "  a single-use ticket for a browser (its `url` opens one socket within 60 s):",
+            f"  curl -s -XPOST http://127.0.0.1:{cfg.realtime_port}/v1/realtime/sessions"
+            f" -H 'Authorization: Bearer {key}'",
             "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
