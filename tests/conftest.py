@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aiaas.roles import process_env
 from aiaas.testing import InfraUrls, ServiceProcess, free_port
 
 PRICE_IN, PRICE_OUT = "0.5", "1.5"
@@ -62,7 +63,10 @@ def stack_models_file(stack_dir: Path, provider_sim: str) -> Path:
 
 @dataclass
 class PlatformStack:
-    """Named service processes sharing one environment; tests kill and restart them by name."""
+    """Named service processes sharing one environment; tests kill and restart them by name.
+
+    Names are the processes of aiaas.roles (`-` or `_`): each is started with only its roles' DSNs.
+    """
 
     run_dir: Path
     env: dict[str, str]
@@ -78,7 +82,11 @@ class PlatformStack:
             args += ["--host", "127.0.0.1", "--port", str(port)]
             url = f"http://127.0.0.1:{port}"
             ready = url + ready_path
-        proc = ServiceProcess(args, env=self.env, log_path=self.run_dir / f"{name}.log", ready_url=ready).start()
+        # Each process gets only the DSNs of its roles (aiaas.roles), as under `make dev` and in compose.
+        env = process_env(name.replace("-", "_"), {**os.environ, **self.env})
+        proc = ServiceProcess(
+            args, env=env, log_path=self.run_dir / f"{name}.log", ready_url=ready, inherit_env=False
+        ).start()
         self.procs[name] = proc
         if url:
             self.urls[name] = url

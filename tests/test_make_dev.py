@@ -42,7 +42,7 @@ def _read_banner(proc: subprocess.Popen[str], timeout_s: float = 120) -> list[st
 def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_urls):
     gateway_port, sim_port = free_port(), free_port()
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
-    realtime_port = free_port()
+    realtime_port, billing_admin_port, analytics_admin_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIAAS_GATEWAY_PORT": str(gateway_port),
@@ -52,6 +52,8 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_STRIPE_SIM_PORT": str(stripe_port),
         "AIAAS_CONTROL_PLANE_PORT": str(control_port),
         "AIAAS_REALTIME_PORT": str(realtime_port),
+        "AIAAS_BILLING_ADMIN_PORT": str(billing_admin_port),
+        "AIAAS_ANALYTICS_ADMIN_PORT": str(analytics_admin_port),
         # The dev stack's background workers would otherwise take the default metrics ports.
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
@@ -72,21 +74,16 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         assert key.startswith("sk-aiaas-")
 
         admin = next(line.split(": ", 1)[1] for line in banner if line.startswith("Platform-admin key"))
-        tenant = next(line.split()[-1] for line in banner if line.startswith("Demo tenant "))
-        listing = subprocess.run(
-            [
-                "curl",
-                "-sf",
-                f"http://127.0.0.1:{gateway_port}/admin/tenants/{tenant}/keys",
-                "-H",
-                f"Authorization: Bearer {admin}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
-        assert key[:17] in listing
+
+        # The admin lines: the demo tenant's keys on the control plane, plans and KPIs on the admin listeners.
+        for marker, expect in (
+            ("Tenant admin (control plane):", key[:17]),
+            ("Billing admin:", '"free"'),
+            ("Analytics admin:", '"tenants"'),
+        ):
+            curl = banner[banner.index(next(line for line in banner if line.startswith(marker))) + 1].strip()
+            out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout
+            assert expect in out, (curl, out)
 
         start = banner.index("curl:") + 1
         curl = " ".join(line.strip().rstrip("\\") for line in banner[start : start + 3])
@@ -116,7 +113,8 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         proc.send_signal(signal.SIGINT)
         code = proc.wait(60)
     assert code == 0
-    for port in (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port, realtime_port):
+    ports = (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port, realtime_port)
+    for port in (*ports, billing_admin_port, analytics_admin_port):
         assert not _port_open(port), port
     local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
     assert not list((local / "run").glob("app-*.pid"))

@@ -41,6 +41,7 @@ async def test_quota_blocks_at_the_limit_and_a_plan_raise_lifts_it(
     stack = platform_stack()
     gateway = stack.start("gateway", "gateway", http=True)
     billing = stack.start("billing", "billing", http=True)
+    billing_admin = stack.start("billing-admin", "billing.admin", http=True)
     stack.start("billing-meter", "billing.meter")
     tenant = await make_tenant()
     tiny, big = f"tiny-{secrets.token_hex(3)}", f"big-{secrets.token_hex(3)}"

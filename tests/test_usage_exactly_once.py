@@ -70,7 +70,8 @@ async def test_usage_counted_once_in_gateway_billing_and_analytics(
     stack.start("analytics-consumer", "analytics.consumer")
     analytics = stack.start("analytics", "analytics", http=True)
     billing = stack.start("billing", "billing", http=True)
-    assert gateway and analytics and billing
+    billing_admin = stack.start("billing-admin", "billing.admin", http=True)
+    assert gateway and analytics and billing and billing_admin
 
     tenants = [await make_tenant() for _ in range(TENANTS)]
     async with aiohttp.ClientSession() as http:

@@ -24,6 +24,8 @@ from local_infra.apps import AppProcess, app_processes, check_free, http_ok, sto
 from local_infra.config import ROOT, Component, InfraError, LocalConfig, mask_url
 from local_infra.processes import log_tail
 
+from aiaas.roles import process_env
+
 APP_READY_TIMEOUT_S = 90.0
 MODEL = "gpt-4o-mini"
 # The Stripe stand-in signs webhooks with this secret and billing verifies them with it (local only).
@@ -105,17 +107,19 @@ def _wait_for_gateway(cfg: LocalConfig, apps: list[AppProcess]) -> None:
 
 
 def _register_stripe_webhook(cfg: LocalConfig, apps: list[AppProcess], env: dict[str, str]) -> None:
-    """Point the Stripe stand-in's webhooks at billing (only when billing talks to the stand-in)."""
+    """Point the Stripe stand-in's webhooks at billing's admin listener (only when billing talks to the stand-in)."""
     sim = f"http://127.0.0.1:{cfg.stripe_sim_port}"
     if env["STRIPE_API_BASE"] != sim:
         return
     deadline = time.monotonic() + APP_READY_TIMEOUT_S
-    while not (http_ok(f"{sim}/health") and http_ok(f"http://127.0.0.1:{cfg.billing_port}/health/ready")):
+    billing_admin = f"http://127.0.0.1:{cfg.billing_admin_port}"
+    while not (http_ok(f"{sim}/health") and http_ok(f"{billing_admin}/health/ready")):
         _raise_if_any_died(cfg, apps)
         if time.monotonic() > deadline:
             raise InfraError(f"the Stripe stand-in or billing did not get ready; see {cfg.log_dir}")
         time.sleep(0.2)
-    body = {"url": f"http://127.0.0.1:{cfg.billing_port}/webhooks/stripe", "secret": env["STRIPE_WEBHOOK_SECRET"]}
+    # Stripe's webhooks go to the billing admin listener, the billing process that may cross tenants.
+    body = {"url": f"{billing_admin}/webhooks/stripe", "secret": env["STRIPE_WEBHOOK_SECRET"]}
     request = urllib.request.Request(  # noqa: S310 - loopback URL we built
         f"{sim}/_sim/webhook_endpoints",
         data=json.dumps(body).encode(),
@@ -172,6 +176,18 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"Demo tenant {seeded['tenant_id']}",
             f"API key: {key}",
             f"Platform-admin key (for /admin): {seeded['admin_key']}",
+            "",
+            f"Tenant admin (control plane): http://127.0.0.1:{cfg.control_plane_port}/admin/tenants   (tenants, keys)",
+            f"  curl -s http://127.0.0.1:{cfg.control_plane_port}/admin/tenants/{seeded['tenant_id']}/keys"
+            f" -H 'Authorization: Bearer {seeded['admin_key']}'",
+            f"Billing admin:   http://127.0.0.1:{cfg.billing_admin_port}   (plans, subscriptions, close-periods,"
+            " Stripe webhooks)",
+            f"  curl -s http://127.0.0.1:{cfg.billing_admin_port}/admin/billing/plans"
+            f" -H 'Authorization: Bearer {seeded['admin_key']}'",
+            f"Analytics admin: http://127.0.0.1:{cfg.analytics_admin_port}   (KPIs across tenants)",
+            f"  curl -s 'http://127.0.0.1:{cfg.analytics_admin_port}/admin/analytics/kpis?granularity=day"
+            f"&start={today - timedelta(days=1):%Y-%m-%d}&end={today + timedelta(days=1):%Y-%m-%d}'"
+            f" -H 'Authorization: Bearer {seeded['admin_key']}'",
             "",
             f"Billing API:   http://127.0.0.1:{cfg.billing_port}   (plans, usage, invoice preview, balance)",
             f"  curl -s http://127.0.0.1:{cfg.billing_port}/v1/billing/invoice/preview"
@@ -248,7 +264,8 @@ def run(cfg: LocalConfig) -> int:
         seeded = {**_seed(cfg, env), "admin_key": _admin_key(cfg, env)}
         for app in apps:
             _say(f"starting {' '.join(app.command()[1:])}")
-            app.start(cfg, env)
+            # Each process gets only its roles' database URLs (aiaas.roles.PROCESS_ROLES).
+            app.start(cfg, process_env(app.name, env))
         _wait_for_gateway(cfg, apps)
         _register_stripe_webhook(cfg, apps, env)
         print(_banner(cfg, infra, apps, seeded), flush=True)

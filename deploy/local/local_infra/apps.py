@@ -50,10 +50,10 @@ class AppProcess:
 
 
 def app_processes(cfg: LocalConfig) -> list[AppProcess]:
-    """Everything `make dev` runs besides infrastructure, in start order."""
+    """Everything `make dev` runs besides infrastructure, in start order (names are aiaas.roles' processes)."""
     sim, gateway, stripe = cfg.provider_sim_port, cfg.gateway_port, cfg.stripe_sim_port
     billing, analytics, control = cfg.billing_port, cfg.analytics_port, cfg.control_plane_port
-    realtime = cfg.realtime_port
+    billing_admin, analytics_admin, realtime = cfg.billing_admin_port, cfg.analytics_admin_port, cfg.realtime_port
     return [
         AppProcess("control_plane", "control_plane", ["--host", "127.0.0.1", "--port", str(control)], control),
         AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
@@ -62,9 +62,18 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
         AppProcess("usage_writer", "gateway.usage_writer"),
         AppProcess("outbox_relay", "gateway.outbox_relay"),
         AppProcess("billing", "billing", ["--host", "127.0.0.1", "--port", str(billing)], billing),
+        AppProcess(
+            "billing_admin", "billing.admin", ["--host", "127.0.0.1", "--port", str(billing_admin)], billing_admin
+        ),
         AppProcess("billing_meter", "billing.meter"),
         AppProcess("billing_stripe_sync", "billing.stripe_sync"),
         AppProcess("analytics", "analytics", ["--host", "127.0.0.1", "--port", str(analytics)], analytics),
+        AppProcess(
+            "analytics_admin",
+            "analytics.admin",
+            ["--host", "127.0.0.1", "--port", str(analytics_admin)],
+            analytics_admin,
+        ),
         AppProcess("analytics_consumer", "analytics.consumer"),
         AppProcess("realtime", "realtime", ["--host", "127.0.0.1", "--port", str(realtime)], realtime),
     ]

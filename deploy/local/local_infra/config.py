@@ -55,7 +55,9 @@ class LocalConfig:
     gateway_port: int
     provider_sim_port: int
     billing_port: int
+    billing_admin_port: int
     analytics_port: int
+    analytics_admin_port: int
     stripe_sim_port: int
     control_plane_port: int
     realtime_port: int
@@ -80,7 +82,9 @@ class LocalConfig:
             gateway_port=_port(env, "AIAAS_GATEWAY_PORT", 8080),
             provider_sim_port=_port(env, "AIAAS_PROVIDER_SIM_PORT", 8090),
             billing_port=_port(env, "AIAAS_BILLING_PORT", 8082),
+            billing_admin_port=_port(env, "AIAAS_BILLING_ADMIN_PORT", 8086),
             analytics_port=_port(env, "AIAAS_ANALYTICS_PORT", 8083),
+            analytics_admin_port=_port(env, "AIAAS_ANALYTICS_ADMIN_PORT", 8087),
             stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
             control_plane_port=_port(env, "AIAAS_CONTROL_PLANE_PORT", 8084),
             realtime_port=_port(env, "AIAAS_REALTIME_PORT", 8085),

@@ -67,7 +67,6 @@ def gateway_env(run_dir: Path, infra_urls: InfraUrls, sim_url: str) -> dict[str,
     models.write_text(yaml.safe_dump({"aliases": aliases}))
     return {
         "DATABASE_URL": infra_urls.database_url,
-        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
         "GATEWAY_MODELS_FILE": str(models),
@@ -119,7 +118,6 @@ def spawn_realtime(run_dir: Path, infra_urls: InfraUrls, gateway_url: str) -> It
         port = free_port()
         env = {
             "DATABASE_URL": infra_urls.database_url,
-            "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
             "NATS_URL": infra_urls.nats_url,
             "REDIS_URL": infra_urls.redis_url,
             "REALTIME_GATEWAY_URL": gateway_url,
