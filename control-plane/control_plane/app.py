@@ -21,6 +21,7 @@ from control_plane.health import router as health_router
 from control_plane.registry.endpoints import router as registry_router
 from control_plane.registry.publisher import ModelRegistryPublisher
 from control_plane.state import ControlPlaneState
+from control_plane.tenants.endpoints import router as tenants_router
 
 __all__ = ["create_app"]
 
@@ -34,8 +35,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.admin_database_url, pool_size=settings.db_pool_size, application_name="control-plane"
     )
     admin_sessions = session_factory(admin_engine)
-    publisher = FlagPublisher(settings.nats_url, settings.flags_bucket, timeout_s=settings.publish_timeout_s)
     use_admin_key_resolver(app, AdminKeyResolver(admin_engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
+    publisher = FlagPublisher(settings.nats_url, settings.flags_bucket, timeout_s=settings.publish_timeout_s)
     flags = FlagService(admin_sessions, publisher)
     app.state.control_plane = ControlPlaneState(
         settings=settings, admin_engine=admin_engine, admin_sessions=admin_sessions, publisher=publisher
@@ -66,7 +67,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         settings,
         title="AIaaS control plane",
         lifespan=_lifespan,
-        routers=[flags_router, registry_router, health_router],
+        routers=[tenants_router, flags_router, registry_router, health_router],
         tracing=settings.tracing,
         max_body_bytes=settings.max_body_bytes,
     )

@@ -6,12 +6,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
 __all__ = ["ControlPlaneSettings", "CliSettings"]
 
 
-class ControlPlaneSettings(ServiceSettings):
+class ControlPlaneSettings(AdminDatabaseSettings, ServiceSettings):
+    """Tenants, keys, flags and registries are platform-wide: the control plane holds only the platform_admin role."""
+
     model_config = SettingsConfigDict(
         env_prefix="CONTROL_PLANE_", env_file=".env", extra="ignore", populate_by_name=True
     )

@@ -26,7 +26,6 @@ from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import mount_metrics, record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
 from aiaas.resilience import BreakerConfig, BreakerRegistry, RetryPolicy
-from gateway.admin.endpoints import router as admin_router
 from gateway.catalog import load_catalog
 from gateway.chat.asgi_endpoint import CHAT_COMPLETIONS_PATH, ChatCompletionsEndpoint, document_route
 from gateway.chat.endpoints import router as chat_router
@@ -62,7 +61,6 @@ def _tune_gc() -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="gateway")
-    admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="gateway-admin")
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="gateway")
     js = nc.jetstream()
     await ensure_topology(js, consumers=())
@@ -108,9 +106,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = GatewayState(
         settings=settings,
         engine=engine,
-        admin_engine=admin_engine,
         sessions=sessions,
-        admin_sessions=session_factory(admin_engine),
         nats=nc,
         redis=redis,
         http=http,
@@ -158,7 +154,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await model_registry.close()
         await nc.drain()
         await engine.dispose()
-        await admin_engine.dispose()
 
 
 class GatewayApp(FastAPI):
@@ -194,7 +189,6 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     )
     install_error_handlers(app)
     app.include_router(chat_router)
-    app.include_router(admin_router)
     app.include_router(health_router)
     mount_metrics(app)
     if settings.tracing:

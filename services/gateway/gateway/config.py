@@ -9,17 +9,15 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
-__all__ = ["GatewaySettings"]
+__all__ = ["GatewaySettings", "OutboxRelaySettings"]
 
 
 class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
 
     service_name: str = "gateway"
-    # Platform-admin bearer key for /admin/*; the admin API is off while it is empty.
-    admin_key: str = ""
     # Model aliases -> ordered deployments. A YAML/JSON file; without one, defaults
     # point at real providers when their keys are set, else at the provider simulator.
     models_file: Path | None = None
@@ -63,3 +61,7 @@ class GatewaySettings(ServiceSettings):
     usage_wal_dir: str = str(Path(tempfile.gettempdir()) / "aiaas-usage-wal")
     usage_writer_metrics_port: int = 9101
     tracing: bool = True
+
+
+class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):
+    """The outbox relay's: it reads every tenant's outbox rows, so it alone holds the platform_admin DSN."""

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the gateway state, the calling tenant (per scope), the platform admin."""
+"""FastAPI dependencies: the gateway state and the calling tenant (per scope). No admin routes live here."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from aiaas.auth import Principal, require_scope, verify_admin_bearer
+from aiaas.auth import Principal, require_scope
 from aiaas.scopes import CHAT
 from gateway.state import GatewayState
 
-__all__ = ["StateDep", "ChatDep", "AdminDep"]
+__all__ = ["StateDep", "ChatDep"]
 
 
 async def get_state(request: Request) -> GatewayState:
@@ -22,12 +22,3 @@ StateDep = Annotated[GatewayState, Depends(get_state)]
 
 # POST /v1/chat/completions checks the same scope in its ASGI endpoint (chat/asgi_endpoint.py).
 ChatDep = Annotated[Principal, require_scope(CHAT)]
-
-
-async def require_admin(request: Request, state: StateDep) -> None:
-    # GATEWAY_ADMIN_KEY, else the platform-wide PLATFORM_ADMIN_KEY every service accepts.
-    settings = state.settings
-    verify_admin_bearer(request.headers.get("authorization"), settings.admin_key or settings.platform_admin_key)
-
-
-AdminDep = Depends(require_admin)

@@ -90,7 +90,6 @@ def models_file(run_dir: Path, sim_url: str) -> Path:
 def gateway_env(infra_urls: InfraUrls, models_file: Path, sim_url: str, **overrides: str) -> dict[str, str]:
     env = {
         "DATABASE_URL": infra_urls.database_url,
-        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
         "GATEWAY_MODELS_FILE": str(models_file),

@@ -21,9 +21,9 @@ BODY = {"model": "chat", "messages": [{"role": "user", "content": "flags"}]}
 
 
 @pytest.fixture(scope="module")
-def control_plane(run_dir, gateway_base_env, admin_headers) -> Iterator[tuple[ServiceProcess, str]]:
+def control_plane(run_dir, control_plane_env) -> Iterator[tuple[ServiceProcess, str]]:
     port = free_port()
-    env = {**gateway_base_env, "PLATFORM_ADMIN_KEY": admin_headers["Authorization"].split()[1]}
+    env = control_plane_env
     proc = ServiceProcess(
         ["-m", "control_plane", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

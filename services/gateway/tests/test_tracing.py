@@ -27,7 +27,6 @@ async def test_request_trace_spans_http_provider_and_nats(
     exporter.clear()
     settings = GatewaySettings(
         database_url=infra_urls.database_url,
-        admin_database_url=infra_urls.admin_database_url,
         nats_url=infra_urls.nats_url,
         redis_url=infra_urls.redis_url,
         models_file=models_file,

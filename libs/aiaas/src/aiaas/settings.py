@@ -2,6 +2,11 @@
 
 Infrastructure URLs are shared by all services and read from un-prefixed names
 (`DATABASE_URL`, `NATS_URL`, `REDIS_URL`, ...); everything else is per service.
+
+`DATABASE_URL` is the `app_runtime` role (tenant policies apply). The cross-tenant
+`platform_admin` DSN is not here: only a process that must cross tenants adds
+`AdminDatabaseSettings` to its settings, and then must be given `ADMIN_DATABASE_URL`
+(no default: a tenant-facing process can never pick it up by accident).
 """
 
 from __future__ import annotations
@@ -9,12 +14,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "LOCAL_DEFAULTS"]
+__all__ = ["ServiceSettings", "AdminDatabaseSettings", "LOCAL_DEFAULTS"]
 
 # Project-local ports used by deploy/local/infra.py when no URL is configured.
 LOCAL_DEFAULTS = {
     "DATABASE_URL": "postgresql+asyncpg://app_runtime:app_runtime@127.0.0.1:55432/aiaas",
-    "ADMIN_DATABASE_URL": "postgresql+asyncpg://platform_admin:platform_admin@127.0.0.1:55432/aiaas",
     "NATS_URL": "nats://127.0.0.1:54222",
     "REDIS_URL": "redis://127.0.0.1:56379/0",
 }
@@ -27,7 +31,6 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "aiaas"
     database_url: str = Field(LOCAL_DEFAULTS["DATABASE_URL"], validation_alias="DATABASE_URL")
-    admin_database_url: str = Field(LOCAL_DEFAULTS["ADMIN_DATABASE_URL"], validation_alias="ADMIN_DATABASE_URL")
     nats_url: str = Field(LOCAL_DEFAULTS["NATS_URL"], validation_alias="NATS_URL")
     redis_url: str = Field(LOCAL_DEFAULTS["REDIS_URL"], validation_alias="REDIS_URL")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE")
@@ -36,3 +39,13 @@ class ServiceSettings(BaseSettings):
     otel_exporter: str = Field("none", validation_alias="OTEL_TRACES_EXPORTER")
     # /admin routes take named admin keys (aiaas.auth.require_admin); a revoke counts within this many seconds.
     admin_key_cache_ttl_s: float = Field(5.0, ge=0, validation_alias="ADMIN_KEY_CACHE_TTL_S")
+
+
+class AdminDatabaseSettings(BaseSettings):
+    """Mixin for the processes that hold the cross-tenant `platform_admin` role (aiaas.roles says which).
+
+    List it first (`class X(AdminDatabaseSettings, BillingSettings)`): pydantic merges the bases' configs in
+    order, so the service's own env prefix must come last to win.
+    """
+
+    admin_database_url: str = Field(validation_alias="ADMIN_DATABASE_URL")

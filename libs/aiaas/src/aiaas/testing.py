@@ -70,10 +70,17 @@ class ServiceProcess:
     """A real service started as an OS process for a test, stopped (or killed) by the test."""
 
     def __init__(
-        self, args: Sequence[str], *, env: dict[str, str], log_path: Path, ready_url: str | None = None
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        ready_url: str | None = None,
+        inherit_env: bool = True,
     ) -> None:
         self.args = [sys.executable, *args]
-        self.env = {**os.environ, **env}
+        # `inherit_env=False`: exactly `env` (a process whose DSNs must be only its roles', aiaas.roles).
+        self.env = {**os.environ, **env} if inherit_env else dict(env)
         self.log_path = log_path
         self.ready_url = ready_url
         self.proc: subprocess.Popen[bytes] | None = None
@@ -151,11 +158,16 @@ class TenantWithKey:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
+# The project-local platform_admin DSN (what `deploy/local/infra.py env` prints) for a bare `pytest` run.
+_LOCAL_ADMIN_DATABASE_URL = "postgresql+asyncpg://platform_admin:platform_admin@127.0.0.1:55432/aiaas"
+
+
 @pytest.fixture(scope="session")
 def infra_urls() -> InfraUrls:
     return InfraUrls(
         database_url=os.environ.get("DATABASE_URL", LOCAL_DEFAULTS["DATABASE_URL"]),
-        admin_database_url=os.environ.get("ADMIN_DATABASE_URL", LOCAL_DEFAULTS["ADMIN_DATABASE_URL"]),
+        # Tests seed tenants across tenants; no service default exists for this role (aiaas.roles).
+        admin_database_url=os.environ.get("ADMIN_DATABASE_URL", _LOCAL_ADMIN_DATABASE_URL),
         nats_url=os.environ.get("NATS_URL", LOCAL_DEFAULTS["NATS_URL"]),
         redis_url=os.environ.get("REDIS_URL", LOCAL_DEFAULTS["REDIS_URL"]),
     )
