@@ -74,7 +74,7 @@ def prepare_database(env: dict[str, str]) -> None:
 
 
 def _models_yaml(upstream: str) -> str:
-    price = 'input_price_per_1k: "0.5", output_price_per_1k: "1.5"'
+    price = 'input_usd_per_1k: "0.5", output_usd_per_1k: "1.5"'
     return (
         "aliases:\n"
         "  - name: bench\n"

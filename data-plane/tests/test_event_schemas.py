@@ -45,7 +45,7 @@ def _usage() -> UsageRecorded:
         error_code=None,
         tokens_in=10,
         tokens_out=20,
-        cost=Decimal("0.0000123"),
+        cost_usd=Decimal("0.0000123"),
         latency_ms=12.5,
         ttft_ms=3.0,
         attempts=1,
@@ -80,7 +80,7 @@ def test_pydantic_envelope_validates_against_json_schema():
     instance = json.loads(envelope.to_json())
     _validator("envelope.json").validate(instance)
     _validator(f"{USAGE_RECORDED}.json").validate(instance)
-    assert instance["data"]["cost"] == "0.0000123"
+    assert instance["data"]["cost_usd"] == "0.0000123" and "cost" not in instance["data"]
     assert UsageRecorded.model_validate(instance["data"]) == usage
 
 
@@ -91,7 +91,7 @@ def test_pydantic_envelope_validates_against_json_schema():
         lambda d: d.update(status="weird"),
         lambda d: d.pop("request_id"),
         lambda d: d.update(extra_field=1),
-        lambda d: d.update(cost="1e-5"),
+        lambda d: d.update(cost_usd="1e-5"),
     ],
 )
 def test_schema_and_model_reject_the_same_bad_data(mutate):
@@ -109,6 +109,72 @@ def test_schema_and_model_reject_the_same_bad_data(mutate):
         _validator(f"{USAGE_RECORDED}.json").validate(instance)
     with pytest.raises(ValueError):
         UsageRecorded.model_validate(data)
+
+
+# Events written before money fields named their unit (still in JetStream, a gateway's WAL or an outbox).
+_OLD_NAMES = [
+    (USAGE_RECORDED, "cost", "cost_usd", "0.0000123"),
+    ("billing.usage.metered", "charge", "charge_minor", "12.5000000001"),
+]
+
+
+@pytest.mark.parametrize(("event_type", "old", "new", "amount"), _OLD_NAMES)
+def test_old_money_names_are_read_as_the_same_amount_and_written_under_the_new_name(event_type, old, new, amount):
+    model = EVENT_DATA_MODELS[event_type]
+    current = _sample(event_type, new, amount)
+    legacy = {old if key == new else key: value for key, value in current.items() if key != "currency"}
+    parsed = model.model_validate(legacy)
+    assert getattr(parsed, new) == Decimal(amount)
+    assert parsed == model.model_validate(current)
+    dumped = parsed.model_dump(mode="json")
+    assert dumped[new] == amount and old not in dumped
+    _validator(f"{event_type}.json").validate(_envelope(event_type, dumped))
+
+
+def test_old_invoice_line_name_is_read_as_the_same_amount():
+    line = {"description": "d", "tier": "standard", "quantity": 1000, "unit_amount": "0.05", "amount_minor": 0}
+    parsed = EVENT_DATA_MODELS["billing.invoice.finalized"].model_validate(
+        {
+            "invoice_id": str(uuid.uuid4()),
+            "period_start": "2026-01-01T00:00:00Z",
+            "period_end": "2026-02-01T00:00:00Z",
+            "currency": "usd",
+            "subtotal_minor": 0,
+            "credits_applied_minor": 0,
+            "tax_minor": 0,
+            "total_minor": 0,
+            "lines": [line],
+        }
+    )
+    dumped = parsed.model_dump(mode="json")["lines"][0]
+    assert dumped["unit_amount_minor"] == "0.05" and "unit_amount" not in dumped
+
+
+def _sample(event_type: str, new: str, amount: str) -> dict:
+    if event_type == USAGE_RECORDED:
+        return {**_usage().model_dump(mode="json"), new: amount}
+    return {
+        "source_event_id": str(uuid.uuid4()),
+        "period_start": "2026-01-01T00:00:00Z",
+        "model_alias": "m",
+        "tier": "standard",
+        "tokens_in": 1,
+        "tokens_out": 2,
+        "requests": 1,
+        "currency": "usd",
+        new: amount,
+    }
+
+
+def _envelope(event_type: str, data: dict) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "tenant_id": str(uuid.uuid4()),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "trace": {},
+        "data": data,
+    }
 
 
 def test_envelope_rejects_bad_type_and_extra_fields():

@@ -27,7 +27,7 @@ async def _insert_request(session, tenant_id: uuid.UUID, key_id: uuid.UUID) -> N
     await session.execute(
         text(
             "insert into requests (event_id, request_id, tenant_id, api_key_id, model_alias, stream, status,"
-            " tokens_in, tokens_out, cost, started_at, completed_at)"
+            " tokens_in, tokens_out, cost_usd, started_at, completed_at)"
             " values (:eid, :rid, :tid, :kid, 'm', false, 'success', 1, 2, 0.5, :now, :now)"
         ),
         {"eid": uuid.uuid4(), "rid": rid, "tid": tenant_id, "kid": key_id, "now": now},

@@ -1,4 +1,4 @@
-"""Model aliases: each maps to an ordered group of deployments (provider, model, credentials, price).
+"""Model aliases: each maps to an ordered group of deployments (provider, model, credentials, USD price).
 
 The base set is loaded from `GATEWAY_MODELS_FILE` (YAML or JSON) or built from defaults: real
 providers when their API keys are configured, the provider simulator otherwise. A live overlay (the
@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 import yaml
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config import GatewaySettings
 
@@ -42,18 +42,25 @@ class Deployment(BaseModel):
     base_url: str
     # Name of the credential in settings: "openai", "anthropic", "sim", or a key of GATEWAY_CREDENTIALS.
     credentials_ref: str = "sim"
-    input_price_per_1k: Decimal = Decimal("0")
-    output_price_per_1k: Decimal = Decimal("0")
+    # Prices are US dollars per 1,000 tokens (billing's plan prices are cents: a different, separate unit).
+    # The names before units were spelled out (`input_price_per_1k`) are still read, never written.
+    input_usd_per_1k: Decimal = Field(
+        Decimal("0"), validation_alias=AliasChoices("input_usd_per_1k", "input_price_per_1k")
+    )
+    output_usd_per_1k: Decimal = Field(
+        Decimal("0"), validation_alias=AliasChoices("output_usd_per_1k", "output_price_per_1k")
+    )
     timeout_s: float | None = None
 
-    @field_validator("input_price_per_1k", "output_price_per_1k", mode="before")
+    @field_validator("input_usd_per_1k", "output_usd_per_1k", mode="before")
     @classmethod
     def _no_float_prices(cls, value: object) -> object:
         # YAML floats would carry binary rounding into money: go through their text.
         return str(value) if isinstance(value, float) else value
 
-    def cost(self, tokens_in: int, tokens_out: int) -> Decimal:
-        return (self.input_price_per_1k * tokens_in + self.output_price_per_1k * tokens_out) / 1000
+    def cost_usd(self, tokens_in: int, tokens_out: int) -> Decimal:
+        """US dollars for these tokens at this deployment's prices (unrounded)."""
+        return (self.input_usd_per_1k * tokens_in + self.output_usd_per_1k * tokens_out) / 1000
 
 
 class ModelAlias(BaseModel):
@@ -132,9 +139,9 @@ class Catalog:
 
 def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
     sim = settings.provider_sim_url.rstrip("/")
-    mini = {"input_price_per_1k": "0.00015", "output_price_per_1k": "0.0006"}
-    large = {"input_price_per_1k": "0.0025", "output_price_per_1k": "0.01"}
-    sonnet = {"input_price_per_1k": "0.003", "output_price_per_1k": "0.015"}
+    mini = {"input_usd_per_1k": "0.00015", "output_usd_per_1k": "0.0006"}
+    large = {"input_usd_per_1k": "0.0025", "output_usd_per_1k": "0.01"}
+    sonnet = {"input_usd_per_1k": "0.003", "output_usd_per_1k": "0.015"}
     if settings.openai_api_key:
         gpt_mini = [
             {

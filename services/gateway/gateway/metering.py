@@ -66,7 +66,7 @@ class UsageMeter:
         record.recorded = True
         elapsed = time.perf_counter() - record.started
         dep = record.deployment
-        cost = dep.cost(usage.tokens_in, usage.tokens_out) if dep is not None else 0
+        cost_usd = dep.cost_usd(usage.tokens_in, usage.tokens_out) if dep is not None else 0
         # Hot path: the event's JSON form is built directly (every field is typed by construction here);
         # building the pydantic model and dumping it cost twice as much. Tests validate these events against
         # `UsageRecorded` and the JSON Schema in data-plane/events.
@@ -84,7 +84,7 @@ class UsageMeter:
             "error_code": error_code,
             "tokens_in": usage.tokens_in,
             "tokens_out": usage.tokens_out,
-            "cost": format(Decimal(cost), "f"),
+            "cost_usd": format(Decimal(cost_usd), "f"),
             "latency_ms": elapsed * 1000,
             "ttft_ms": record.ttft_ms,
             "attempts": max(record.attempts, 1),

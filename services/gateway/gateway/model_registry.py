@@ -20,7 +20,9 @@ the gateway's `ModelAlias`/`Deployment`; `alias_from_document` converts explicit
   does not hold refuses the document, instead of failing every request later; whether the
   credential may be sent to `base_url`'s host is checked before every upstream call
   (gateway/credentials.py), so a document written straight into the bucket cannot route a key elsewhere;
-- prices (decimal strings) and `timeout_s` carry over as they are; `owned_by` is the default.
+- prices (`input_usd_per_1k`/`output_usd_per_1k`: US dollars per 1,000 tokens, decimal strings) and
+  `timeout_s` carry over as they are; `owned_by` is the default. Documents published before the
+  prices named their unit (`input_price_per_1k`/`output_price_per_1k`) are read as the same dollars.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Annotated, get_args
 
 import orjson
 from nats.aio.client import Client as NatsClient
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aiaas.credential_hosts import PUBLIC_BASE_URLS
 from aiaas.flags.kv import KvMirror
@@ -65,8 +67,8 @@ class RegistryDeployment(_RegistryModel):
     model: str = Field(min_length=1)
     base_url: str | None = None
     credentials_ref: str | None = None
-    input_price_per_1k: _Price
-    output_price_per_1k: _Price
+    input_usd_per_1k: _Price = Field(validation_alias=AliasChoices("input_usd_per_1k", "input_price_per_1k"))
+    output_usd_per_1k: _Price = Field(validation_alias=AliasChoices("output_usd_per_1k", "output_price_per_1k"))
     timeout_s: Annotated[float, Field(gt=0)] | None = None
 
 
@@ -103,8 +105,8 @@ def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str]
         model=dep.model,
         base_url=base_url,
         credentials_ref=credentials_ref,
-        input_price_per_1k=dep.input_price_per_1k,
-        output_price_per_1k=dep.output_price_per_1k,
+        input_usd_per_1k=dep.input_usd_per_1k,
+        output_usd_per_1k=dep.output_usd_per_1k,
         timeout_s=dep.timeout_s,
     )
 

@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 _INSERT = text(
     """
     insert into requests (event_id, request_id, tenant_id, api_key_id, model_alias, provider, deployment,
-        upstream_model, stream, status, http_status, error_code, tokens_in, tokens_out, cost, latency_ms,
+        upstream_model, stream, status, http_status, error_code, tokens_in, tokens_out, cost_usd, latency_ms,
         ttft_ms, attempts, started_at, completed_at)
     values (:event_id, :request_id, :tenant_id, :api_key_id, :model_alias, :provider, :deployment,
-        :upstream_model, :stream, :status, :http_status, :error_code, :tokens_in, :tokens_out, :cost,
+        :upstream_model, :stream, :status, :http_status, :error_code, :tokens_in, :tokens_out, :cost_usd,
         :latency_ms, :ttft_ms, :attempts, :started_at, :completed_at)
     on conflict (event_id) do nothing
     """

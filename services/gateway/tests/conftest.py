@@ -45,8 +45,8 @@ def _dep(name: str, model: str, sim: str, provider: str = "openai", **extra: obj
         "provider": provider,
         "model": model,
         "base_url": base,
-        "input_price_per_1k": "0.5",
-        "output_price_per_1k": "1.5",
+        "input_usd_per_1k": "0.5",
+        "output_usd_per_1k": "1.5",
         **extra,
     }
 

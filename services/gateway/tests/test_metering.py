@@ -112,7 +112,7 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
     for _ in range(600):
         async with tenant_session(runtime_sessions, tenant.id) as session:
             rows = (
-                await session.execute(text("select request_id, status, tokens_in, tokens_out, cost from requests"))
+                await session.execute(text("select request_id, status, tokens_in, tokens_out, cost_usd from requests"))
             ).all()
         if len(rows) >= TOTAL:
             break
@@ -150,4 +150,4 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
             continue
         assert row.status == "success"
         assert (row.tokens_in, row.tokens_out) == (client["in"], client["out"])
-        assert row.cost == (PRICE_IN * client["in"] + PRICE_OUT * client["out"]) / 1000
+        assert row.cost_usd == (PRICE_IN * client["in"] + PRICE_OUT * client["out"]) / 1000

@@ -51,8 +51,8 @@ def _registry_dep(**fields: Any) -> dict[str, Any]:
         "model": "gpt-4o-mini",
         "base_url": None,
         "credentials_ref": None,
-        "input_price_per_1k": "0.00015",
-        "output_price_per_1k": "0.0006",
+        "input_usd_per_1k": "0.00015",
+        "output_usd_per_1k": "0.0006",
         "timeout_s": None,
         **fields,
     }
@@ -77,7 +77,7 @@ def test_conversion_maps_every_field() -> None:
             model="llama",
             base_url="https://api.groq.com/openai/v1",
             credentials_ref="groq",
-            input_price_per_1k="0.00005",
+            input_usd_per_1k="0.00005",
             timeout_s=20,
         ),
         _registry_dep(name="claude", provider="anthropic", model="claude-sonnet-4-5", credentials_ref="sim"),
@@ -93,7 +93,7 @@ def test_conversion_maps_every_field() -> None:
         "https://api.openai.com/v1",
         "openai",
     )
-    assert primary.input_price_per_1k == Decimal("0.00015") and primary.output_price_per_1k == Decimal("0.0006")
+    assert primary.input_usd_per_1k == Decimal("0.00015") and primary.output_usd_per_1k == Decimal("0.0006")
     assert primary.timeout_s is None
     assert (backup.provider, backup.base_url, backup.credentials_ref, backup.timeout_s) == (
         "openai_compatible",
@@ -101,9 +101,18 @@ def test_conversion_maps_every_field() -> None:
         "groq",
         20.0,
     )
-    assert backup.model == "llama" and backup.input_price_per_1k == Decimal("0.00005")
+    assert backup.model == "llama" and backup.input_usd_per_1k == Decimal("0.00005")
     assert (claude.base_url, claude.credentials_ref) == ("https://api.anthropic.com", "sim")
-    assert primary.cost(1000, 1000) == Decimal("0.00075")
+    assert primary.cost_usd(1000, 1000) == Decimal("0.00075")
+
+
+def test_documents_published_before_prices_named_their_unit_are_read_as_the_same_dollars() -> None:
+    old = _registry_dep(input_price_per_1k="0.00015", output_price_per_1k="0.0006")
+    del old["input_usd_per_1k"], old["output_usd_per_1k"]
+    alias = parse_document(orjson.dumps(_doc("a", old)), _creds({"openai"}))
+    (dep,) = alias.deployments
+    assert (dep.input_usd_per_1k, dep.output_usd_per_1k) == (Decimal("0.00015"), Decimal("0.0006"))
+    assert "input_price_per_1k" not in dep.model_dump()
 
 
 @pytest.mark.parametrize(
@@ -114,7 +123,7 @@ def test_conversion_maps_every_field() -> None:
         (_doc("a", _registry_dep(credentials_ref="vault:providers/openai")), "no credential"),
         ({**_doc("a", _registry_dep()), "config": {"name": "b", "deployments": [_registry_dep()]}}, "differs"),
         (_doc("a", _registry_dep(region="eu")), "Extra inputs"),
-        (_doc("a", _registry_dep(input_price_per_1k="-1")), "greater than or equal"),
+        (_doc("a", _registry_dep(input_usd_per_1k="-1")), "greater than or equal"),
         (_doc("a"), "at least 1"),
         (_doc("a", _registry_dep(), version=0), "greater than or equal"),
     ],
@@ -184,8 +193,8 @@ def _sim_config(alias: str, sim_url: str, dep: str, model: str, provider: str = 
                 "model": model,
                 "base_url": f"{sim_url}/v1" if provider == "openai" else sim_url,
                 "credentials_ref": "sim",
-                "input_price_per_1k": "0.5",
-                "output_price_per_1k": "1.5",
+                "input_usd_per_1k": "0.5",
+                "output_usd_per_1k": "1.5",
             }
         ],
     }

@@ -56,8 +56,8 @@ def gateway_env(run_dir: Path, infra_urls: InfraUrls, sim_url: str) -> dict[str,
                     "provider": "openai",
                     "model": model,
                     "base_url": f"{sim_url}/v1",
-                    "input_price_per_1k": "0.5",
-                    "output_price_per_1k": "1.5",
+                    "input_usd_per_1k": "0.5",
+                    "output_usd_per_1k": "1.5",
                 }
             ],
         }

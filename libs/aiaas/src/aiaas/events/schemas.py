@@ -1,4 +1,9 @@
-"""Typed `data` of each event type; kept in agreement with data-plane/events/*.json by tests."""
+"""Typed `data` of each event type; kept in agreement with data-plane/events/*.json by tests.
+
+Money fields name their unit (`_usd`: decimal US dollars; `_minor`: minor units of `currency`). Fields
+renamed to say so still accept their old name on input (events already in JetStream or a gateway's WAL
+and outbox carry it); only the new name is ever emitted.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 __all__ = [
     "UsageRecorded",
@@ -60,19 +65,23 @@ class UsageRecorded(BaseModel):
     error_code: str | None
     tokens_in: int = Field(ge=0)
     tokens_out: int = Field(ge=0)
-    cost: Decimal = Field(ge=0)
+    cost_usd: Decimal = Field(
+        ge=0,
+        validation_alias=AliasChoices("cost_usd", "cost"),
+        description="What the request cost at the gateway catalogue's prices: US dollars, decimal string",
+    )
     latency_ms: float = Field(ge=0)
     ttft_ms: float | None = Field(ge=0)
     attempts: int = Field(ge=1)
     started_at: datetime
     completed_at: datetime
 
-    @field_validator("cost", mode="before")
+    @field_validator("cost_usd", mode="before")
     @classmethod
     def _cost_is_plain_decimal(cls, value: object) -> object:
-        return _plain_decimal(value, "cost")
+        return _plain_decimal(value, "cost_usd")
 
-    @field_serializer("cost")
+    @field_serializer("cost_usd")
     def _cost_as_string(self, cost: Decimal) -> str:
         return format(cost, "f")
 
@@ -89,14 +98,20 @@ class UsageMetered(BaseModel):
     tokens_in: int = Field(ge=0)
     tokens_out: int = Field(ge=0)
     requests: int = Field(ge=0)
-    charge: Decimal = Field(ge=0)
+    # Events written before the field existed were all in the only currency plans had then.
+    currency: str = Field("usd", pattern=r"^[a-z]{3}$", description="ISO 4217 code, lower case, of `charge_minor`")
+    charge_minor: Decimal = Field(
+        ge=0,
+        validation_alias=AliasChoices("charge_minor", "charge"),
+        description="Overage charge in minor units (cents) of the plan currency, unrounded decimal string",
+    )
 
-    @field_validator("charge", mode="before")
+    @field_validator("charge_minor", mode="before")
     @classmethod
     def _charge_is_plain_decimal(cls, value: object) -> object:
-        return _plain_decimal(value, "charge")
+        return _plain_decimal(value, "charge_minor")
 
-    @field_serializer("charge")
+    @field_serializer("charge_minor")
     def _charge_as_string(self, charge: Decimal) -> str:
         return format(charge, "f")
 
@@ -114,22 +129,27 @@ class QuotaThresholdReached(BaseModel):
 
 
 class InvoiceLine(BaseModel):
-    """One line of a finalized invoice; `unit_amount` is per 1,000 tokens on token lines."""
+    """One line of a finalized invoice; `unit_amount_minor` is per 1,000 tokens on token lines."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: str
     tier: str | None
     quantity: int = Field(ge=0)
-    unit_amount: Decimal = Field(ge=0)
-    amount_minor: int = Field(ge=0)
+    unit_amount_minor: Decimal = Field(
+        ge=0,
+        validation_alias=AliasChoices("unit_amount_minor", "unit_amount"),
+        description="Minor units (cents) of the invoice currency, decimal string: per 1,000 overage tokens on"
+        " token lines, the fee on the base fee line",
+    )
+    amount_minor: int = Field(ge=0, description="Line amount in integer minor units (cents) of the invoice currency")
 
-    @field_validator("unit_amount", mode="before")
+    @field_validator("unit_amount_minor", mode="before")
     @classmethod
     def _unit_amount_is_plain_decimal(cls, value: object) -> object:
-        return _plain_decimal(value, "unit_amount")
+        return _plain_decimal(value, "unit_amount_minor")
 
-    @field_serializer("unit_amount")
+    @field_serializer("unit_amount_minor")
     def _unit_amount_as_string(self, unit_amount: Decimal) -> str:
         return format(unit_amount, "f")
 
@@ -143,10 +163,12 @@ class InvoiceFinalized(BaseModel):
     period_start: datetime
     period_end: datetime
     currency: str = Field(pattern=r"^[a-z]{3}$")
-    subtotal_minor: int = Field(ge=0)
-    credits_applied_minor: int = Field(ge=0)
-    tax_minor: int = Field(ge=0)
-    total_minor: int = Field(ge=0)
+    subtotal_minor: int = Field(ge=0, description="Sum of the lines, integer minor units (cents) of `currency`")
+    credits_applied_minor: int = Field(ge=0, description="Prepaid credit applied, integer minor units of `currency`")
+    tax_minor: int = Field(ge=0, description="Tax, integer minor units (cents) of `currency`")
+    total_minor: int = Field(
+        ge=0, description="Amount due = subtotal + tax - credits applied, integer minor units of `currency`"
+    )
     lines: list[InvoiceLine]
 
 
@@ -167,8 +189,9 @@ class BalanceToppedUp(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     credit_id: int = Field(ge=1)
-    amount_minor: int = Field(ge=1)
-    balance_minor: int = Field(ge=0)
+    currency: str = Field("usd", pattern=r"^[a-z]{3}$", description="ISO 4217 code, lower case, of the amounts")
+    amount_minor: int = Field(ge=1, description="Credit added, integer minor units (cents) of the plan currency")
+    balance_minor: int = Field(ge=0, description="Balance after the top-up, integer minor units (cents)")
     idempotency_key: str
 
 
