@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from aiaas.auth import Principal, require_scope
 from aiaas.errors import ServiceUnavailable
-from aiaas.scopes import REALTIME
-from realtime.deps import StateDep
+from realtime.deps import RealtimeDep, StateDep
 from realtime.endpoint import WS_PATH
 from realtime.metrics import TICKETS_ISSUED
 
@@ -50,9 +47,7 @@ def _ws_url(request: Request, public_ws_url: str, ticket: str) -> str:
         "acts as the key that created it. Used, expired or unknown tickets are refused with close code 4401."
     ),
 )
-async def create_session(
-    request: Request, state: StateDep, principal: Annotated[Principal, require_scope(REALTIME)]
-) -> RealtimeSession:
+async def create_session(request: Request, state: StateDep, principal: RealtimeDep) -> RealtimeSession:
     # require_scope resolved this very header, so the token is the key of `principal`.
     api_key = request.headers["authorization"].partition(" ")[2].strip()
     try:
