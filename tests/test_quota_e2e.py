@@ -31,7 +31,7 @@ def _plan(code: str, included: int) -> dict[str, object]:
         "name": code,
         "included_tokens": included,
         "overage_policy": "block",
-        "prices": {"standard": {"input_per_1k": "0.1", "output_per_1k": "0.3"}},
+        "prices": {"standard": {"input_minor_per_1k": "0.1", "output_minor_per_1k": "0.3"}},
     }
 
 

@@ -27,18 +27,18 @@ DEFAULT_PLAN = "free"
 
 @dataclass(frozen=True)
 class TierPrice:
-    """Minor units per 1,000 tokens."""
+    """Minor units (cents) of the plan currency per 1,000 tokens, decimal."""
 
-    input_per_1k: Decimal
-    output_per_1k: Decimal
+    input_minor_per_1k: Decimal
+    output_minor_per_1k: Decimal
 
     @cached_property
     def input_text(self) -> str:
-        return format(self.input_per_1k, "f")
+        return format(self.input_minor_per_1k, "f")
 
     @cached_property
     def output_text(self) -> str:
-        return format(self.output_per_1k, "f")
+        return format(self.output_minor_per_1k, "f")
 
 
 _FREE_PRICE = TierPrice(Decimal(0), Decimal(0))
@@ -102,14 +102,14 @@ _PLANS = text(
     "select code, name, currency, base_fee_minor, included_tokens, included_requests, overage_policy,"
     " hard_limit_tokens, soft_limit_pcts, active from plans"
 )
-_PRICES = text("select plan_code, tier, input_per_1k, output_per_1k from plan_prices")
+_PRICES = text("select plan_code, tier, input_minor_per_1k, output_minor_per_1k from plan_prices")
 _TIERS = text("select model_alias, tier from model_tiers")
 
 
 async def load_catalogue(session: AsyncSession) -> Catalogue:
     prices: dict[str, dict[str, TierPrice]] = {}
     for row in (await session.execute(_PRICES)).all():
-        prices.setdefault(row.plan_code, {})[row.tier] = TierPrice(row.input_per_1k, row.output_per_1k)
+        prices.setdefault(row.plan_code, {})[row.tier] = TierPrice(row.input_minor_per_1k, row.output_minor_per_1k)
     plans = {
         row.code: Plan(
             code=row.code,

@@ -43,7 +43,7 @@ _LIST = text(
 )
 _GET = text(f"select {_COLS} from invoices where tenant_id = :tid and id = :id")  # noqa: S608  # nosec B608
 _LINES = text(
-    "select invoice_id, kind, description, tier, meter, quantity, included_units, overage_units, unit_amount,"
+    "select invoice_id, kind, description, tier, meter, quantity, included_units, overage_units, unit_amount_minor,"
     " amount_minor from invoice_lines where tenant_id = :tid and invoice_id = any(cast(:ids as uuid[]))"
     " order by invoice_id, position"
 )

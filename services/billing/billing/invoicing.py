@@ -62,7 +62,8 @@ class DraftLine:
     quantity: int
     included_units: int
     overage_units: int
-    unit_amount: Decimal
+    # Minor units of the invoice currency: per 1,000 tokens on usage lines, the fee on the base fee line.
+    unit_amount_minor: Decimal
     amount_minor: int
 
 
@@ -86,10 +87,11 @@ class InvoiceDraft:
 
 _USAGE = text(
     """
-    select tier, price_in_per_1k, price_out_per_1k, sum(tokens_in) as tokens_in, sum(included_in) as included_in,
+    select tier, input_minor_per_1k, output_minor_per_1k, sum(tokens_in) as tokens_in,
+        sum(included_in) as included_in,
         sum(tokens_out) as tokens_out, sum(included_out) as included_out
     from usage_ledger where tenant_id = :tid and period_start = :period_start
-    group by tier, price_in_per_1k, price_out_per_1k
+    group by tier, input_minor_per_1k, output_minor_per_1k
     """
 )
 _USAGE_DEBITS = text(
@@ -104,8 +106,8 @@ async def _usage_lines(session: AsyncSession, sub: Subscription) -> list[DraftLi
     groups: dict[tuple[str, str, Decimal], list[int]] = {}
     for row in rows:
         for meter, price, tokens, included in (
-            ("tokens_in", row.price_in_per_1k, row.tokens_in, row.included_in),
-            ("tokens_out", row.price_out_per_1k, row.tokens_out, row.included_out),
+            ("tokens_in", row.input_minor_per_1k, row.tokens_in, row.included_in),
+            ("tokens_out", row.output_minor_per_1k, row.tokens_out, row.included_out),
         ):
             if tokens:
                 acc = groups.setdefault((row.tier, meter, price.normalize()), [0, 0])
@@ -124,7 +126,7 @@ async def _usage_lines(session: AsyncSession, sub: Subscription) -> list[DraftLi
                 quantity=tokens,
                 included_units=included,
                 overage_units=overage,
-                unit_amount=price,
+                unit_amount_minor=price,
                 amount_minor=round_minor(token_charge(overage, price)),
             )
         )
@@ -191,14 +193,14 @@ _INSERT_INVOICE = text(
 _INSERT_LINES = text(
     """
     insert into invoice_lines (invoice_id, position, tenant_id, kind, description, tier, meter, quantity,
-        included_units, overage_units, unit_amount, amount_minor)
+        included_units, overage_units, unit_amount_minor, amount_minor)
     values (:invoice_id, :position, :tid, :kind, :description, :tier, :meter, :quantity, :included_units,
-        :overage_units, :unit_amount, :amount_minor)
+        :overage_units, :unit_amount_minor, :amount_minor)
     """
 )
 _ADVANCE = text(
     "update subscriptions set current_period_start = :start, current_period_end = :end, plan_since = :start,"
-    " prior_base_fee_minor = 0, period_charge = 0, updated_at = now() where tenant_id = :tid"
+    " prior_base_fee_minor = 0, period_charge_minor = 0, updated_at = now() where tenant_id = :tid"
 )
 _DUE = text("select tenant_id from subscriptions where current_period_end <= :now order by tenant_id")
 
@@ -255,7 +257,7 @@ async def _finalize(session: AsyncSession, draft: InvoiceDraft, now: datetime) -
                 description=line.description,
                 tier=line.tier,
                 quantity=line.quantity,
-                unit_amount=line.unit_amount,
+                unit_amount_minor=line.unit_amount_minor,
                 amount_minor=line.amount_minor,
             )
             for line in draft.lines

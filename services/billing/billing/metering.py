@@ -62,6 +62,7 @@ def metered_payload(
     usage: Usage,
     period_text: str,
     tier: str,
+    currency: str,
     charge_text: str,
 ) -> dict[str, object]:
     """The billing.usage.metered envelope as a JSON-ready dict, built without pydantic (the meter's hot path).
@@ -83,7 +84,8 @@ def metered_payload(
             "tokens_in": usage.tokens_in,
             "tokens_out": usage.tokens_out,
             "requests": 1,
-            "charge": charge_text,
+            "currency": currency,
+            "charge_minor": charge_text,
         },
     }
 
@@ -102,7 +104,7 @@ def quota_state(plan: Plan, period_start: datetime, used_tokens: int, used_reque
 
 _STATE = text(
     """
-    select s.plan_code, s.current_period_start, s.period_charge,
+    select s.plan_code, s.current_period_start, s.period_charge_minor,
         coalesce((select sum(c.quantity) from usage_counters c where c.tenant_id = s.tenant_id
             and c.period_start = s.current_period_start and c.meter <> 'requests'), 0) as used_tokens,
         coalesce((select sum(c.quantity) from usage_counters c where c.tenant_id = s.tenant_id
@@ -120,12 +122,12 @@ _WRITE = text(
     with e as (
         select * from jsonb_to_recordset(cast(:rows as jsonb)) as e(event_id uuid, model_alias text, tier text,
             tokens_in bigint, tokens_out bigint, included_in bigint, included_out bigint, price_in numeric,
-            price_out numeric, charge numeric, occurred_at timestamptz, metered_id uuid, payload jsonb)
+            price_out numeric, charge_minor numeric, occurred_at timestamptz, metered_id uuid, payload jsonb)
     ), ledger as (
         insert into usage_ledger (tenant_id, event_id, period_start, model_alias, tier, tokens_in, tokens_out,
-            requests, included_in, included_out, price_in_per_1k, price_out_per_1k, charge, occurred_at)
+            requests, included_in, included_out, input_minor_per_1k, output_minor_per_1k, charge_minor, occurred_at)
         select :tid, e.event_id, :period_start, e.model_alias, e.tier, e.tokens_in, e.tokens_out, 1,
-            e.included_in, e.included_out, e.price_in, e.price_out, e.charge, e.occurred_at
+            e.included_in, e.included_out, e.price_in, e.price_out, e.charge_minor, e.occurred_at
         from e
         on conflict (event_id) do nothing
         returning 1
@@ -148,7 +150,7 @@ _WRITE = text(
         select :tid, e.metered_id, :subject, e.payload from e
         on conflict (event_id) do nothing
     ), charged as (
-        update subscriptions set period_charge = period_charge + cast(:charge as numeric)
+        update subscriptions set period_charge_minor = period_charge_minor + cast(:charge as numeric)
         where tenant_id = :tid and cast(:charge as numeric) > 0
     )
     select count(*) from ledger
@@ -190,7 +192,7 @@ async def meter_tenant(
     thresholds = [(t, pct) for t, pct in threshold_tokens(plan) if t > used]
     next_threshold = 0
     now_text, period_text, tenant_text = now.isoformat(), period_start.isoformat(), str(tenant_id)
-    running: Decimal = state.period_charge
+    running: Decimal = state.period_charge_minor
     total_charge = Decimal(0)
     for usage in fresh:
         tier = catalogue.tier(usage.model_alias)
@@ -199,8 +201,8 @@ async def meter_tenant(
         inc_in = min(usage.tokens_in, remaining)
         inc_out = min(usage.tokens_out, remaining - inc_in)
         remaining -= inc_in + inc_out
-        charge = token_charge(usage.tokens_in - inc_in, price.input_per_1k) + token_charge(
-            usage.tokens_out - inc_out, price.output_per_1k
+        charge = token_charge(usage.tokens_in - inc_in, price.input_minor_per_1k) + token_charge(
+            usage.tokens_out - inc_out, price.output_minor_per_1k
         )
         used += tokens
         while next_threshold < len(thresholds) and thresholds[next_threshold][0] <= used:
@@ -232,10 +234,12 @@ async def meter_tenant(
                 "included_out": inc_out,
                 "price_in": price.input_text,
                 "price_out": price.output_text,
-                "charge": charge_text,
+                "charge_minor": charge_text,
                 "occurred_at": usage.occurred_at,
                 "metered_id": metered_id,
-                "payload": metered_payload(metered_id, tenant_text, now_text, usage, period_text, tier, charge_text),
+                "payload": metered_payload(
+                    metered_id, tenant_text, now_text, usage, period_text, tier, plan.currency, charge_text
+                ),
             }
         )
 

@@ -39,9 +39,10 @@ _INSERT = text(
     " :included_tokens, :included_requests, :overage_policy, :hard_limit_tokens, :soft_limit_pcts, :active)"
 )
 _PRICE = text(
-    "insert into plan_prices (plan_code, tier, input_per_1k, output_per_1k) values (:code, :tier, :pin, :pout)"
-    " on conflict (plan_code, tier) do update set input_per_1k = excluded.input_per_1k,"
-    " output_per_1k = excluded.output_per_1k"
+    "insert into plan_prices (plan_code, tier, input_minor_per_1k, output_minor_per_1k)"
+    " values (:code, :tier, :pin, :pout)"
+    " on conflict (plan_code, tier) do update set input_minor_per_1k = excluded.input_minor_per_1k,"
+    " output_minor_per_1k = excluded.output_minor_per_1k"
 )
 _EXISTS = text("select 1 from plans where code = :code for update")
 

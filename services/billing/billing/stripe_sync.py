@@ -259,7 +259,7 @@ def _invoice_items(invoice: InvoiceFinalized) -> list[dict[str, Any]]:
             "metadata": {
                 "tier": line.tier or "",
                 "quantity": str(line.quantity),
-                "unit_amount": format(line.unit_amount, "f"),
+                "unit_amount_minor": format(line.unit_amount_minor, "f"),
             },
         }
         for line in invoice.lines

@@ -37,8 +37,9 @@ class PeriodUsage:
     tokens_in: int
     tokens_out: int
     requests: int
-    # Overage charge metered so far (minor units, unrounded); the invoice rounds per line.
-    charge: Decimal
+    currency: str
+    # Overage charge metered so far (minor units of `currency`, unrounded); the invoice rounds per line.
+    charge_minor: Decimal
 
 
 def parse_period(value: str | None) -> date | None:
@@ -61,7 +62,7 @@ _COUNTERS = text(
     "select model_alias, meter, quantity from usage_counters where tenant_id = :tid and period_start = :period_start"
 )
 _CHARGE = text(
-    "select coalesce(sum(charge), 0) from usage_ledger where tenant_id = :tid and period_start = :period_start"
+    "select coalesce(sum(charge_minor), 0) from usage_ledger where tenant_id = :tid and period_start = :period_start"
 )
 _PAST_PERIOD = text(
     """
@@ -101,16 +102,17 @@ async def period_usage(
         )
         for alias, meters in sorted(by_model.items())
     ]
-    charge = Decimal((await session.execute(_CHARGE, params)).scalar_one())
+    charge_minor = Decimal((await session.execute(_CHARGE, params)).scalar_one())
     return PeriodUsage(
         period_start=start,
         period_end=end,
         is_current=is_current,
         plan=plan_code,
         included_tokens=catalogue.plan(plan_code).included_tokens,
+        currency=catalogue.plan(plan_code).currency,
         models=models,
         tokens_in=sum(m.tokens_in for m in models),
         tokens_out=sum(m.tokens_out for m in models),
         requests=sum(m.requests for m in models),
-        charge=charge,
+        charge_minor=charge_minor,
     )

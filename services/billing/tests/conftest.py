@@ -121,7 +121,7 @@ def usage_event(
         error_code=None,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost="0.001",
+        cost_usd="0.001",
         latency_ms=10.0,
         ttft_ms=None,
         attempts=1,

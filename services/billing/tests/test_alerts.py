@@ -17,7 +17,7 @@ from billing.alerts import SIGNATURE_HEADER, verify_signature
 from .conftest import create_plan, subscribe, usage_event, wait_for, wait_metered
 
 PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-PRICES = {"standard": {"input_per_1k": "1", "output_per_1k": "1"}}
+PRICES = {"standard": {"input_minor_per_1k": "1", "output_minor_per_1k": "1"}}
 
 
 class Receiver:

@@ -21,9 +21,9 @@ from .conftest import billing_env, create_plan, day_start, subscribe, usage_even
 # Plan: $10 base fee, 1,000 tokens included, 'bill' overage. Cents per 1k tokens (input / output):
 # small 1.5 / 6, large 25 / 100, standard (required) 5 / 15.
 PRICES = {
-    "small": {"input_per_1k": "1.5", "output_per_1k": "6"},
-    "large": {"input_per_1k": "25", "output_per_1k": "100"},
-    "standard": {"input_per_1k": "5", "output_per_1k": "15"},
+    "small": {"input_minor_per_1k": "1.5", "output_minor_per_1k": "6"},
+    "large": {"input_minor_per_1k": "25", "output_minor_per_1k": "100"},
+    "standard": {"input_minor_per_1k": "5", "output_minor_per_1k": "15"},
 }
 
 
@@ -74,7 +74,7 @@ def _lines(body: dict) -> list[tuple]:
             line["quantity"],
             line["included_units"],
             line["overage_units"],
-            line["unit_amount"],
+            line["unit_amount_minor"],
             line["amount_minor"],
         )
         for line in body["lines"]
@@ -100,7 +100,7 @@ async def test_preview_matches_hand_computation(
     async with http.get(f"{billing_url}/v1/billing/usage?period=current", headers=tenant.auth) as resp:
         usage = await resp.json()
     assert usage["totals"] == {"tokens_in": 2900, "tokens_out": 1700, "tokens": 4600, "requests": 3}
-    assert usage["overage_charge"] == "61.5"
+    assert usage["overage_charge_minor"] == "61.5" and usage["currency"] == "usd"
     assert [(m["model_alias"], m["tier"], m["requests"]) for m in usage["models"]] == [
         ("gpt-4o", "large", 1),
         ("gpt-4o-mini", "small", 2),

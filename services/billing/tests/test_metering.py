@@ -18,7 +18,7 @@ from billing.metering import Usage, meter_tenant
 from .conftest import create_plan, ledger_count, subscribe, usage_event, wait_for, wait_metered
 
 PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
-PRICES = {"standard": {"input_per_1k": "100", "output_per_1k": "200"}}
+PRICES = {"standard": {"input_minor_per_1k": "100", "output_minor_per_1k": "200"}}
 
 
 async def _counters(admin_sessions, tenant_id) -> dict[tuple[str, str], int]:
@@ -98,7 +98,7 @@ async def test_redelivery_and_replay_count_once(
             (UsageMetered.model_validate(EventEnvelope.from_json(p).data) for p in payloads),
             key=lambda m: m.tokens_in,
         )
-    assert [(m.source_event_id, m.model_alias, m.tier, m.tokens_in, m.tokens_out, m.charge) for m in metered] == [
+    assert [(m.source_event_id, m.model_alias, m.tier, m.tokens_in, m.tokens_out, m.charge_minor) for m in metered] == [
         (marker.id, "gpt-4o", "large", 1, 1, Decimal(0)),
         (event.id, "gpt-4o-mini", "small", 120, 30, Decimal(0)),
     ]

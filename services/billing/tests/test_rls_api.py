@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from .conftest import create_plan, subscribe, usage_event, wait_metered
 
-PRICES = {"standard": {"input_per_1k": "10", "output_per_1k": "10"}}
+PRICES = {"standard": {"input_minor_per_1k": "10", "output_minor_per_1k": "10"}}
 
 
 async def test_tenant_a_sees_nothing_of_tenant_b(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.errors import NotFound
+from billing.api.responses import PlanList, PlanOut, SubscriptionOut, UsageOut
 from billing.api.schemas import (
     CloseRequest,
     PlanChoice,
@@ -37,7 +38,7 @@ def _now() -> datetime:
     return clock.now()
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=PlanList)
 async def list_plans(state: StateDep) -> dict[str, Any]:
     """Every plan of the catalogue, active or not."""
     state.catalogue.invalidate()
@@ -45,7 +46,7 @@ async def list_plans(state: StateDep) -> dict[str, Any]:
     return {"data": [plan_json(plan) for _, plan in sorted(catalogue.plans.items())]}
 
 
-@router.post("/plans", status_code=201)
+@router.post("/plans", status_code=201, response_model=PlanOut)
 async def post_plan(state: StateDep, body: PlanCreate) -> dict[str, Any]:
     """Add a plan with its per-tier prices (a 'standard' price is required)."""
     fields = body.model_dump(exclude={"code", "prices"})
@@ -56,7 +57,7 @@ async def post_plan(state: StateDep, body: PlanCreate) -> dict[str, Any]:
     return plan_json((await state.catalogue.get()).plan(body.code))
 
 
-@router.patch("/plans/{code}")
+@router.patch("/plans/{code}", response_model=PlanOut)
 async def patch_plan(state: StateDep, code: str, body: PlanUpdate) -> dict[str, Any]:
     """Change a plan's fields or prices; tenants on it see the change within the catalogue cache TTL."""
     fields = body.model_dump(exclude={"prices"}, exclude_unset=True)
@@ -67,7 +68,7 @@ async def patch_plan(state: StateDep, code: str, body: PlanUpdate) -> dict[str, 
     return plan_json((await state.catalogue.get()).plan(code))
 
 
-@router.put("/tenants/{tenant_id}/subscription")
+@router.put("/tenants/{tenant_id}/subscription", response_model=SubscriptionOut)
 async def put_tenant_plan(state: StateDep, tenant_id: uuid.UUID, body: PlanChoice) -> dict[str, Any]:
     """Move a tenant to a plan (same rule as the tenant's own change); the quota follows at once."""
     state.catalogue.invalidate()
@@ -82,7 +83,7 @@ async def put_tenant_plan(state: StateDep, tenant_id: uuid.UUID, body: PlanChoic
     return subscription_json(after, catalogue.plan(after.plan_code))
 
 
-@router.get("/tenants/{tenant_id}/usage")
+@router.get("/tenants/{tenant_id}/usage", response_model=UsageOut)
 async def tenant_usage(state: StateDep, tenant_id: uuid.UUID, period: str | None = None) -> dict[str, Any]:
     """Any tenant's usage, as the tenant sees it."""
     day = parse_period(period)

@@ -1,4 +1,5 @@
-"""Request and response bodies. Money: integer minor units; prices and charges: decimal strings."""
+"""Request and response bodies. Money: integer minor units (`*_minor`); prices and charges: decimal strings
+of minor units (`*_minor_per_1k`, `*_minor`). Response models are in billing/api/responses.py."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from billing.catalogue import Plan
 from billing.invoices import Invoice
@@ -58,11 +59,25 @@ class AlertEndpointRequest(_Body):
     url: StrictStr = Field(min_length=1, max_length=2048)
 
 
-class PriceIn(_Body):
-    input_per_1k: StrictStr = Field(max_length=32)
-    output_per_1k: StrictStr = Field(max_length=32)
+_PRICE_UNIT = 'minor units (cents) of the plan currency per 1,000 tokens, plain decimal string ("0.015" = $0.00015)'
+# Names these prices had before they said their unit; refused with a pointer rather than guessed.
+_RENAMED_PRICES = {"input_per_1k": "input_minor_per_1k", "output_per_1k": "output_minor_per_1k"}
 
-    @field_validator("input_per_1k", "output_per_1k")
+
+class PriceIn(_Body):
+    input_minor_per_1k: StrictStr = Field(max_length=32, description=f"Input tokens: {_PRICE_UNIT}")
+    output_minor_per_1k: StrictStr = Field(max_length=32, description=f"Output tokens: {_PRICE_UNIT}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for old, new in _RENAMED_PRICES.items():
+                if old in value:
+                    raise ValueError(f"{old} was renamed {new}: {_PRICE_UNIT}")
+        return value
+
+    @field_validator("input_minor_per_1k", "output_minor_per_1k")
     @classmethod
     def _plain_decimal(cls, value: str) -> str:
         whole, _, fraction = value.partition(".")
@@ -73,7 +88,7 @@ class PriceIn(_Body):
         return value
 
     def as_tuple(self) -> tuple[Decimal, Decimal]:
-        return Decimal(self.input_per_1k), Decimal(self.output_per_1k)
+        return Decimal(self.input_minor_per_1k), Decimal(self.output_minor_per_1k)
 
 
 Pcts = Annotated[list[Annotated[StrictInt, Field(ge=1, le=1000)]], Field(max_length=10)]
@@ -82,8 +97,8 @@ Pcts = Annotated[list[Annotated[StrictInt, Field(ge=1, le=1000)]], Field(max_len
 class PlanCreate(_Body):
     code: PlanCode
     name: StrictStr = Field(min_length=1, max_length=200)
-    currency: StrictStr = Field("usd", pattern=r"^[a-z]{3}$")
-    base_fee_minor: Minor = 0
+    currency: StrictStr = Field("usd", pattern=r"^[a-z]{3}$", description="ISO 4217 code, lower case")
+    base_fee_minor: Minor = Field(0, description="Monthly base fee in integer minor units (cents) of `currency`")
     included_tokens: Minor
     included_requests: Minor | None = None
     overage_policy: Literal["block", "bill"]
@@ -102,7 +117,7 @@ class PlanCreate(_Body):
 
 class PlanUpdate(_Body):
     name: StrictStr | None = Field(None, min_length=1, max_length=200)
-    base_fee_minor: Minor | None = None
+    base_fee_minor: Minor | None = Field(None, description="Monthly base fee in integer minor units (cents)")
     included_tokens: Minor | None = None
     included_requests: Minor | None = None
     overage_policy: Literal["block", "bill"] | None = None
@@ -136,7 +151,10 @@ def plan_json(plan: Plan) -> dict[str, object]:
         "soft_limit_pcts": list(plan.soft_limit_pcts),
         "active": plan.active,
         "prices": {
-            tier: {"input_per_1k": decimal_text(p.input_per_1k), "output_per_1k": decimal_text(p.output_per_1k)}
+            tier: {
+                "input_minor_per_1k": decimal_text(p.input_minor_per_1k),
+                "output_minor_per_1k": decimal_text(p.output_minor_per_1k),
+            }
             for tier, p in sorted(plan.prices.items())
         },
     }
@@ -175,7 +193,8 @@ def usage_json(usage: PeriodUsage) -> dict[str, object]:
             "tokens": usage.tokens_in + usage.tokens_out,
             "requests": usage.requests,
         },
-        "overage_charge": decimal_text(usage.charge),
+        "currency": usage.currency,
+        "overage_charge_minor": decimal_text(usage.charge_minor),
     }
 
 
@@ -188,7 +207,7 @@ def _line_json(line: DraftLine) -> dict[str, object]:
         "quantity": line.quantity,
         "included_units": line.included_units,
         "overage_units": line.overage_units,
-        "unit_amount": decimal_text(line.unit_amount),
+        "unit_amount_minor": decimal_text(line.unit_amount_minor),
         "amount_minor": line.amount_minor,
     }
 

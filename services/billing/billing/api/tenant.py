@@ -14,6 +14,7 @@ from aiaas import clock
 from aiaas.db import tenant_session
 from aiaas.errors import BadRequest
 from billing.alerts import set_endpoint
+from billing.api.responses import BalanceOut, InvoiceDraftOut, InvoiceList, InvoiceOut, SubscriptionOut, UsageOut
 from billing.api.schemas import (
     AlertEndpointRequest,
     PlanChoice,
@@ -42,7 +43,7 @@ def _now() -> datetime:
     return clock.now()
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=UsageOut)
 async def get_usage(state: StateDep, principal: BillingReadDep, period: str | None = None) -> dict[str, Any]:
     """Usage of the open period (`period=current`) or of the period starting on `period` (YYYY-MM-DD)."""
     day = parse_period(period)
@@ -52,7 +53,7 @@ async def get_usage(state: StateDep, principal: BillingReadDep, period: str | No
     return usage_json(usage)
 
 
-@router.get("/invoice/preview")
+@router.get("/invoice/preview", response_model=InvoiceDraftOut)
 async def preview_invoice(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """The open period's invoice as it would be if the period closed now (not persisted)."""
     catalogue = await state.catalogue.get()
@@ -62,7 +63,7 @@ async def preview_invoice(state: StateDep, principal: BillingReadDep) -> dict[st
     return draft_json(draft)
 
 
-@router.get("/invoices")
+@router.get("/invoices", response_model=InvoiceList)
 async def get_invoices(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """Finalized invoices, newest first."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
@@ -70,7 +71,7 @@ async def get_invoices(state: StateDep, principal: BillingReadDep) -> dict[str, 
     return {"data": [invoice_json(invoice) for invoice in invoices]}
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
 async def get_one_invoice(state: StateDep, principal: BillingReadDep, invoice_id: uuid.UUID) -> dict[str, Any]:
     """One finalized invoice with its lines."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:
@@ -78,7 +79,7 @@ async def get_one_invoice(state: StateDep, principal: BillingReadDep, invoice_id
     return invoice_json(invoice)
 
 
-@router.get("/subscription")
+@router.get("/subscription", response_model=SubscriptionOut)
 async def get_subscription(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """The tenant's plan and open period (a tenant without one is on 'free')."""
     catalogue = await state.catalogue.get()
@@ -87,7 +88,7 @@ async def get_subscription(state: StateDep, principal: BillingReadDep) -> dict[s
     return subscription_json(sub, catalogue.plan(sub.plan_code))
 
 
-@router.post("/subscription")
+@router.post("/subscription", response_model=SubscriptionOut)
 async def post_subscription(state: StateDep, principal: BillingManageDep, body: PlanChoice) -> dict[str, Any]:
     """Change plan; it applies to the open period at once and the gateway's limit follows within a second."""
     catalogue = await state.catalogue.get()
@@ -98,7 +99,7 @@ async def post_subscription(state: StateDep, principal: BillingManageDep, body: 
     return subscription_json(after, catalogue.plan(after.plan_code))
 
 
-@router.get("/balance")
+@router.get("/balance", response_model=BalanceOut)
 async def get_balance(state: StateDep, principal: BillingReadDep) -> dict[str, Any]:
     """Prepaid credit balance in minor units."""
     async with tenant_session(state.sessions, principal.tenant_id) as session:

@@ -99,7 +99,7 @@ def _metered_event(tenant_id: uuid.UUID, tokens_in: int, tokens_out: int) -> Eve
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         requests=1,
-        charge=Decimal("0.0125"),
+        charge_minor=Decimal("0.0125"),
     )
     return EventEnvelope(
         id=event_id(USAGE_METERED, str(source)),
@@ -115,12 +115,14 @@ def _finalized_event(
     """A `billing.invoice.finalized` envelope: base fee 2000 + usage 125, minus credits, plus tax."""
     start = datetime(2026, 10, 1, tzinfo=UTC)
     lines = [
-        InvoiceLine(description="Pro plan", tier=None, quantity=1, unit_amount=Decimal("2000"), amount_minor=2000),
+        InvoiceLine(
+            description="Pro plan", tier=None, quantity=1, unit_amount_minor=Decimal("2000"), amount_minor=2000
+        ),
         InvoiceLine(
             description="small tier tokens",
             tier="small",
             quantity=250_000,
-            unit_amount=Decimal("0.05"),
+            unit_amount_minor=Decimal("0.05"),
             amount_minor=125,
         ),
     ]

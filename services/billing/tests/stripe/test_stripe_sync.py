@@ -92,7 +92,7 @@ async def test_invoice_is_synced_once_with_matching_total(
     assert invoice.lines.data[1].metadata.to_dict() == {
         "tier": "small",
         "quantity": "250000",
-        "unit_amount": "0.05",
+        "unit_amount_minor": "0.05",
         "aiaas_invoice_id": str(invoice_id),
         "aiaas_line": "1",
     }
