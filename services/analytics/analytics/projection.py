@@ -57,13 +57,13 @@ _EXISTING = text(
 _UPSERT = text(
     """
     insert into analytics_usage_rollups as r (tenant_id, granularity, bucket, model_alias, api_key_id,
-        requests, succeeded, errored, cancelled, tokens_in, tokens_out, cost, cache_hits, cache_observed,
+        requests, succeeded, errored, cancelled, tokens_in, tokens_out, cost_usd, cache_hits, cache_observed,
         latency_sketch, ttft_sketch)
     select cast(:tid as uuid), * from unnest(
         cast(:g as text[]), cast(:b as timestamptz[]), cast(:m as text[]), cast(:k as uuid[]),
         cast(:requests as bigint[]), cast(:succeeded as bigint[]), cast(:errored as bigint[]),
         cast(:cancelled as bigint[]), cast(:tokens_in as bigint[]), cast(:tokens_out as bigint[]),
-        cast(:cost as numeric[]), cast(:cache_hits as bigint[]), cast(:cache_observed as bigint[]),
+        cast(:cost_usd as numeric[]), cast(:cache_hits as bigint[]), cast(:cache_observed as bigint[]),
         cast(:latency as bytea[]), cast(:ttft as bytea[]))
     on conflict (tenant_id, granularity, bucket, model_alias, api_key_id) do update set
         requests = r.requests + excluded.requests,
@@ -72,7 +72,7 @@ _UPSERT = text(
         cancelled = r.cancelled + excluded.cancelled,
         tokens_in = r.tokens_in + excluded.tokens_in,
         tokens_out = r.tokens_out + excluded.tokens_out,
-        cost = r.cost + excluded.cost,
+        cost_usd = r.cost_usd + excluded.cost_usd,
         cache_hits = r.cache_hits + excluded.cache_hits,
         cache_observed = r.cache_observed + excluded.cache_observed,
         latency_sketch = excluded.latency_sketch,

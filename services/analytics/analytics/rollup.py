@@ -21,7 +21,7 @@ COUNTERS = (
     "cancelled",
     "tokens_in",
     "tokens_out",
-    "cost",
+    "cost_usd",
     "cache_hits",
     "cache_observed",
 )
@@ -36,7 +36,7 @@ class Rollup:
     cancelled: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
-    cost: Decimal = Decimal(0)
+    cost_usd: Decimal = Decimal(0)  # US dollars at the gateway catalogue prices
     cache_hits: int = 0
     cache_observed: int = 0
     latency: BaseDDSketch = field(default_factory=sketches.new_sketch)
@@ -49,7 +49,7 @@ class Rollup:
         setattr(self, counter, getattr(self, counter) + 1)
         self.tokens_in += usage.tokens_in
         self.tokens_out += usage.tokens_out
-        self.cost += usage.cost
+        self.cost_usd += usage.cost_usd
         if cache_hit is not None:
             self.cache_observed += 1
             self.cache_hits += int(cache_hit)

@@ -102,7 +102,7 @@ def usage_event(
     status: str = "success",
     tokens_in: int = 10,
     tokens_out: int = 20,
-    cost: str = "0.0010000000",
+    cost_usd: str = "0.0010000000",
     latency_ms: float = 100.0,
     ttft_ms: float | None = None,
     cache_hit: bool | None = None,
@@ -123,7 +123,7 @@ def usage_event(
         error_code="upstream_error" if status == "error" else None,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost=Decimal(cost),
+        cost_usd=Decimal(cost_usd),
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
         attempts=1,
@@ -204,16 +204,16 @@ def expected_kpis(events: Iterable[EventEnvelope]) -> dict[str, Any]:
         "cancelled": sum(u.status == "cancelled" for u in usages),
         "tokens_in": sum(u.tokens_in for u in usages),
         "tokens_out": sum(u.tokens_out for u in usages),
-        "cost": sum((u.cost for u in usages), Decimal(0)),
+        "cost_usd": sum((u.cost_usd for u in usages), Decimal(0)),
         "error_rate": errored / requests if requests else None,
         "cache_hit_rate": sum(flags) / len(flags) if flags else None,
     }
 
 
 def counters_of(kpis: dict[str, Any]) -> dict[str, Any]:
-    """The counter fields of an API KPI object, cost as Decimal."""
+    """The counter fields of an API KPI object, cost_usd as Decimal."""
     keys = ("requests", "succeeded", "errored", "cancelled", "tokens_in", "tokens_out", "error_rate", "cache_hit_rate")
-    return {**{k: kpis[k] for k in keys}, "cost": Decimal(kpis["cost"])}
+    return {**{k: kpis[k] for k in keys}, "cost_usd": Decimal(kpis["cost_usd"])}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ async def _two_tenants(h, make_tenant, publish):
         for i in range(20)
     ]
     b_events = [
-        h.usage_event(b.id, k, BASE + timedelta(minutes=5 * i), model=secret_model, cost="1.5000000000")
+        h.usage_event(b.id, k, BASE + timedelta(minutes=5 * i), model=secret_model, cost_usd="1.5000000000")
         for i in range(30)
         for k in (b.key_id, b_key)
     ]
@@ -93,7 +93,7 @@ async def test_admin_sees_every_tenant_with_a_breakdown(h, http, stack, make_ten
     assert status == 200
     assert [t["tenant_id"] for t in body["tenants"]] == [str(b.id)]
     assert h.counters_of(body["totals"]) == h.expected_kpis(b_events)
-    assert Decimal(body["totals"]["cost"]) == Decimal("90")
+    assert Decimal(body["totals"]["cost_usd"]) == Decimal("90")
     assert len(body["api_keys"]) == 2
 
     for headers in ({}, {"Authorization": "Bearer nope"}, a.auth):
@@ -121,7 +121,7 @@ async def test_csv_export_parses_and_matches_the_json(h, http, stack, make_tenan
         assert datetime.fromisoformat(row["bucket"]) == datetime.fromisoformat(point["bucket"])
         for col in ("requests", "succeeded", "errored", "cancelled", "tokens_in", "tokens_out"):
             assert int(row[col]) == point[col]
-        assert Decimal(row["cost"]) == Decimal(point["cost"])
+        assert Decimal(row["cost_usd"]) == Decimal(point["cost_usd"])
         assert num(row["error_rate"]) == point["error_rate"]
         assert num(row["cache_hit_rate"]) == point["cache_hit_rate"]
         for q in ("p50", "p95", "p99"):

@@ -38,7 +38,7 @@ def dataset(h, tenant, n: int, seed: int, *, base: datetime = BASE, span: timede
                 status=status,
                 tokens_in=rng.randint(0, 4000),
                 tokens_out=0 if status == "error" else rng.randint(0, 2000),
-                cost=f"{Decimal(rng.randint(0, 10**8)) / 10**10:.10f}",
+                cost_usd=f"{Decimal(rng.randint(0, 10**8)) / 10**10:.10f}",
                 latency_ms=latency,
                 ttft_ms=latency * rng.uniform(0.05, 0.5) if stream else None,
             )
@@ -97,8 +97,8 @@ async def test_totals_series_and_breakdowns_equal_the_events(h, http, stack, pub
             await session.execute(
                 text(
                     "insert into requests (event_id, request_id, tenant_id, api_key_id, model_alias, stream, status,"
-                    " tokens_in, tokens_out, cost, latency_ms, ttft_ms, started_at, completed_at) values (:eid,"
-                    " :rid, :tid, :kid, :model, :stream, :status, :tin, :tout, :cost, :lat, :ttft, :start, :done)"
+                    " tokens_in, tokens_out, cost_usd, latency_ms, ttft_ms, started_at, completed_at) values (:eid,"
+                    " :rid, :tid, :kid, :model, :stream, :status, :tin, :tout, :cost_usd, :lat, :ttft, :start, :done)"
                 ),
                 {
                     "eid": ev.id,
@@ -110,7 +110,7 @@ async def test_totals_series_and_breakdowns_equal_the_events(h, http, stack, pub
                     "status": ev.data["status"],
                     "tin": ev.data["tokens_in"],
                     "tout": ev.data["tokens_out"],
-                    "cost": Decimal(ev.data["cost"]),
+                    "cost_usd": Decimal(ev.data["cost_usd"]),
                     "lat": ev.data["latency_ms"],
                     "ttft": ev.data["ttft_ms"],
                     "start": datetime.fromisoformat(ev.data["started_at"]),
@@ -121,7 +121,8 @@ async def test_totals_series_and_breakdowns_equal_the_events(h, http, stack, pub
             await session.execute(
                 text(
                     "select count(*) as requests, count(*) filter (where status = 'error') as errored,"
-                    " sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost) as cost from requests"
+                    " sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost_usd) as cost_usd"
+                    " from requests"
                 )
             )
         ).one()
@@ -132,7 +133,7 @@ async def test_totals_series_and_breakdowns_equal_the_events(h, http, stack, pub
         sql.tokens_in,
         sql.tokens_out,
     )
-    assert Decimal(totals["cost"]) == sql.cost
+    assert Decimal(totals["cost_usd"]) == sql.cost_usd
 
 
 async def test_duplicates_and_redeliveries_count_once(h, http, stack, js, publish, make_tenant, runtime_sessions):
@@ -178,7 +179,7 @@ async def test_cache_hit_rate_counts_flagged_events_only(h, http, stack, publish
     # An empty range: zero counters, null rates and percentiles.
     status, body = await h.get_json(http, url, other.auth, start=BASE - timedelta(days=3), end=BASE)
     assert status == 200
-    assert body["totals"]["requests"] == 0 and Decimal(body["totals"]["cost"]) == 0
+    assert body["totals"]["requests"] == 0 and Decimal(body["totals"]["cost_usd"]) == 0
     assert body["totals"]["error_rate"] is None and body["totals"]["latency_ms"] == {
         "p50": None,
         "p95": None,

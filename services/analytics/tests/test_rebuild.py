@@ -25,7 +25,7 @@ def _events(h, tenant, n: int, seed: int):
             status=rng.choice(["success", "success", "success", "error", "cancelled"]),
             tokens_in=rng.randint(1, 999),
             tokens_out=rng.randint(0, 999),
-            cost=f"0.{rng.randint(0, 10**10 - 1):010d}",
+            cost_usd=f"0.{rng.randint(0, 10**10 - 1):010d}",
             latency_ms=rng.lognormvariate(5, 1),
             ttft_ms=rng.lognormvariate(3, 1) if rng.random() < 0.5 else None,
             cache_hit=rng.choice([None, True, False]),

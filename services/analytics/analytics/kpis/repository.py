@@ -17,7 +17,7 @@ __all__ = ["rollup_rows", "billing_counts"]
 _ROLLUPS = text(
     """
     select tenant_id, bucket, model_alias, api_key_id, requests, succeeded, errored, cancelled,
-           tokens_in, tokens_out, cost, cache_hits, cache_observed, latency_sketch, ttft_sketch
+           tokens_in, tokens_out, cost_usd, cache_hits, cache_observed, latency_sketch, ttft_sketch
     from analytics_usage_rollups
     where granularity = :granularity and bucket >= :start and bucket < :end
       and (cast(:model as text) is null or model_alias = cast(:model as text))

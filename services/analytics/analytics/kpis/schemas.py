@@ -1,4 +1,4 @@
-"""Response models of the KPI endpoints. Money is a decimal string, never a float."""
+"""Response models of the KPI endpoints. Money is a decimal string of US dollars (`*_usd`), never a float."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ class Kpis(BaseModel):
     cancelled: int
     tokens_in: int
     tokens_out: int
-    cost: Decimal = Field(description="Sum of request costs, as a decimal string")
+    cost_usd: Decimal = Field(
+        description="Sum of request costs at the gateway catalogue prices: US dollars, as a decimal string"
+    )
     error_rate: float | None = Field(description="errored / requests; null without requests")
     latency_ms: Percentiles
     ttft_ms: Percentiles

@@ -40,7 +40,7 @@ def _kpis(cell: Rollup) -> dict[str, Any]:
         "cancelled": cell.cancelled,
         "tokens_in": cell.tokens_in,
         "tokens_out": cell.tokens_out,
-        "cost": cell.cost,
+        "cost_usd": cell.cost_usd,
         "error_rate": cell.errored / cell.requests if cell.requests else None,
         "latency_ms": Percentiles(p50=lat[0], p95=lat[1], p99=lat[2]),
         "ttft_ms": Percentiles(p50=ttft[0], p95=ttft[1], p99=ttft[2]),
@@ -74,7 +74,7 @@ def _group(rows: Iterable[Row]) -> _Grouped:
 
 def _ranked(groups: dict[Any, Rollup]) -> list[tuple[Hashable, Rollup]]:
     """Most requests first, then highest cost, then by key for a stable order."""
-    return sorted(groups.items(), key=lambda item: (-item[1].requests, -item[1].cost, str(item[0])))
+    return sorted(groups.items(), key=lambda item: (-item[1].requests, -item[1].cost_usd, str(item[0])))
 
 
 def _report_fields(query: KpiQuery, grouped: _Grouped, billing: dict[str, int]) -> dict[str, Any]:
