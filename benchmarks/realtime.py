@@ -97,8 +97,8 @@ class Stack:
             "provider": "openai",
             "model": SIM_MODEL,
             "base_url": f"http://127.0.0.1:{sim_port}/v1",
-            "input_price_per_1k": "0.5",
-            "output_price_per_1k": "1.5",
+            "input_usd_per_1k": "0.5",
+            "output_usd_per_1k": "1.5",
         }
         models.write_text(yaml.safe_dump({"aliases": [{"name": ALIAS, "deployments": [deployment]}]}))
         gw_env = {

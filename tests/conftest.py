@@ -48,8 +48,8 @@ def stack_models_file(stack_dir: Path, provider_sim: str) -> Path:
             "provider": "openai",
             "model": f"sim-{name}",
             "base_url": f"{provider_sim}/v1",
-            "input_price_per_1k": PRICE_IN,
-            "output_price_per_1k": PRICE_OUT,
+            "input_usd_per_1k": PRICE_IN,
+            "output_usd_per_1k": PRICE_OUT,
         }
 
     aliases = [

@@ -27,8 +27,8 @@ def test_every_provider_the_registry_accepts_is_served_by_the_gateway() -> None:
                         "provider": provider,
                         "model": "x",
                         "base_url": "http://10.0.0.9:8000/v1",
-                        "input_price_per_1k": "0.1",
-                        "output_price_per_1k": "0.2",
+                        "input_usd_per_1k": "0.1",
+                        "output_usd_per_1k": "0.2",
                     }
                 ],
             }

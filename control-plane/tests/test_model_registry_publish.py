@@ -32,8 +32,8 @@ def _model(alias: str, model: str = "sim-gpt-small") -> dict[str, Any]:
                 "model": model,
                 "base_url": "http://127.0.0.1:8090/v1",
                 "credentials_ref": "sim",
-                "input_price_per_1k": "0.5",
-                "output_price_per_1k": "1.5",
+                "input_usd_per_1k": "0.5",
+                "output_usd_per_1k": "1.5",
             }
         ],
     }

@@ -14,6 +14,9 @@ __all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "Provider", "SchemaEntry
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 _Text = Annotated[str, Field(min_length=1, max_length=200)]
 _Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=20, decimal_places=10)]
+_PRICE_UNIT = "US dollars per 1,000 tokens, decimal (billing's plan prices are separate, in cents)"
+# Names these prices had before they said their unit; refused with a pointer rather than guessed.
+_RENAMED_PRICES = {"input_price_per_1k": "input_usd_per_1k", "output_price_per_1k": "output_usd_per_1k"}
 
 
 class _Body(BaseModel):
@@ -32,9 +35,18 @@ class Deployment(_Body):
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,500}$")] | None = None
     # A reference to a secret (e.g. "vault:providers/openai"), never the secret itself.
     credentials_ref: _Text | None = None
-    input_price_per_1k: _Price
-    output_price_per_1k: _Price
+    input_usd_per_1k: _Price = Field(description=f"Input tokens: {_PRICE_UNIT}")
+    output_usd_per_1k: _Price = Field(description=f"Output tokens: {_PRICE_UNIT}")
     timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for old, new in _RENAMED_PRICES.items():
+                if old in value:
+                    raise ValueError(f"{old} was renamed {new}: {_PRICE_UNIT}")
+        return value
 
     @model_validator(mode="after")
     def _compatible_needs_a_url(self) -> Deployment:
