@@ -2,8 +2,10 @@
 
 Each row carries the running balance after it (`balance_after_minor`), kept exact because every
 writer holds the tenant's subscription row lock; the newest row's value is the balance, read
-without summing the whole history. Idempotency keys are unique per tenant: `top_up:<Idempotency-Key>`,
-`usage:<usage event id>`, `invoice:<period start>`.
+without summing the whole history. Idempotency keys are unique per tenant: `checkout:<Stripe
+Checkout Session id>` (a paid top-up), `grant:<Idempotency-Key>` (an admin grant), `usage:<usage
+event id>`, `invoice:<period start>` (and `top_up:<Idempotency-Key>` on rows from before top-ups
+needed a payment).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aiaas.events import EventEnvelope, event_id, write_outbox
 from aiaas.events.schemas import BALANCE_TOPPED_UP, BalanceToppedUp
 from billing.subscriptions import lock_subscription
 
-__all__ = ["CreditEntry", "TopUp", "balance", "top_up", "add_entry", "IdempotencyConflict"]
+__all__ = ["CreditEntry", "balance", "credit", "add_entry", "IdempotencyConflict"]
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,6 @@ class CreditEntry:
     reason: str
     idempotency_key: str
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class TopUp:
-    entry: CreditEntry
-    # False when the Idempotency-Key was seen before and the earlier result is returned.
-    created: bool
 
 
 class IdempotencyConflict(PlatformError):
@@ -89,33 +84,39 @@ async def add_entry(
     return CreditEntry(**row._mapping)
 
 
-async def top_up(
-    session: AsyncSession, tenant_id: uuid.UUID, amount_minor: int, idempotency_key: str, now: datetime
-) -> TopUp:
-    """Credit `amount_minor` once per key: a repeated key returns the first result (409 if the amount differs)."""
+async def credit(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    amount_minor: int,
+    currency: str,
+    key: str,
+    reason: str,
+    now: datetime,
+) -> CreditEntry:
+    """Add `amount_minor` once per ledger `key` (a repeat returns the first entry) and write the event.
+
+    Only paid top-ups (`reason='top_up'`, key `checkout:<session id>`) and admin grants (`reason='grant'`,
+    key `grant:<Idempotency-Key>`) call this: no tenant request alone adds credit.
+    """
     await lock_subscription(session, tenant_id, now)
-    key = f"top_up:{idempotency_key}"
     existing = (await session.execute(_BY_KEY, {"tid": tenant_id, "key": key})).first()
     if existing is not None:
-        entry = CreditEntry(**existing._mapping)
-        if entry.amount_minor != amount_minor:
-            raise IdempotencyConflict(
-                "This Idempotency-Key was used for a top-up of a different amount.", param="Idempotency-Key"
-            )
-        return TopUp(entry, created=False)
+        return CreditEntry(**existing._mapping)
     entry = await add_entry(
         session,
         tenant_id,
         amount_minor=amount_minor,
         current_balance=await balance(session, tenant_id),
-        reason="top_up",
+        reason=reason,
         key=key,
     )
     data = BalanceToppedUp(
         credit_id=entry.id,
+        currency=currency,
         amount_minor=amount_minor,
         balance_minor=entry.balance_after_minor,
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
     )
     await write_outbox(
         session,
@@ -126,4 +127,4 @@ async def top_up(
             data=data.model_dump(mode="json"),
         ),
     )
-    return TopUp(entry, created=True)
+    return entry

@@ -25,11 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aiaas.db import admin_session
+from aiaas.db import admin_session, tenant_session
 from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.quota import QuotaState, reconcile
 from billing.catalogue import Catalogue
 from billing.metering import quota_state
+from billing.state import BillingState
 
 __all__ = [
     "TenantQuotas",
@@ -38,6 +39,7 @@ __all__ = [
     "read_plan_codes",
     "publish_quota_states",
     "publish_tenant_quotas",
+    "publish_quota",
     "QuotaPublisher",
 ]
 
@@ -116,6 +118,14 @@ async def publish_tenant_quotas(client: redis_asyncio.Redis, plans: TenantPlanPu
     states_published = await publish_quota_states(client, quotas.states)
     plans_published = await plans.publish(quotas.plans)
     return states_published and plans_published
+
+
+async def publish_quota(state: BillingState, tenant_id: uuid.UUID) -> None:
+    """Publish one tenant's state at once (after a paid top-up is credited), read in its own transaction."""
+    catalogue = await state.catalogue.get()
+    async with tenant_session(state.sessions, tenant_id) as session:
+        quotas = await read_tenant_quotas(session, catalogue, tenant_id)
+    await publish_tenant_quotas(state.redis, state.plans, quotas)
 
 
 class QuotaPublisher:

@@ -10,7 +10,8 @@ write carries an explicit Idempotency-Key, so a retried write never creates a se
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import stripe
@@ -18,7 +19,7 @@ import stripe
 from aiaas.resilience import RetryPolicy, retry_async
 from billing.stripe_config import StripeSettings
 
-__all__ = ["StripeApi", "is_transient"]
+__all__ = ["StripeApi", "is_transient", "open_stripe"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,3 +65,16 @@ class StripeApi:
 
     async def close(self) -> None:
         await self._http.close_async()
+
+
+@asynccontextmanager
+async def open_stripe(settings: StripeSettings) -> AsyncIterator[StripeApi | None]:
+    """A `StripeApi` for the block, or None when `STRIPE_API_KEY` is unset (Stripe features answer 503)."""
+    if not settings.api_key:
+        yield None
+        return
+    api = StripeApi(settings)
+    try:
+        yield api
+    finally:
+        await api.close()

@@ -11,6 +11,8 @@ object is recorded as `stale` and skipped (Stripe does not deliver in order).
 
     invoice.paid / invoice.payment_failed / invoice.voided -> invoices.payment_status paid / failed / void
     customer.subscription.updated / .deleted                -> subscriptions.status active / past_due / canceled
+    checkout.session.completed (paid) / .async_payment_*    -> a top-up paid (credited once) / failed
+    checkout.session.expired                                -> a top-up expired (see billing.topups)
 
 The billing app provides a `StripeWebhookContext` as lifespan state `stripe_webhook`.
 """
@@ -22,15 +24,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas import clock
 from aiaas.db import admin_session, tenant_session
 from aiaas.errors import BadRequest, ServiceUnavailable
-from billing import stripe_store
+from billing import stripe_store, topups
 
 __all__ = ["StripeWebhookContext", "apply_event", "router", "subscription_status", "webhook_context"]
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 
 _INVOICE_STATUS = {"invoice.paid": "paid", "invoice.payment_failed": "failed", "invoice.voided": "void"}
 _SUBSCRIPTION_EVENTS = ("customer.subscription.updated", "customer.subscription.deleted")
-_HANDLED = frozenset({*_INVOICE_STATUS, *_SUBSCRIPTION_EVENTS})
+_HANDLED = frozenset({*_INVOICE_STATUS, *_SUBSCRIPTION_EVENTS, *topups.CHECKOUT_EVENTS})
 _SUBSCRIPTION_STATUS = {
     "active": "active",
     "trialing": "active",
@@ -53,12 +57,14 @@ _SUBSCRIPTION_STATUS = {
 
 @dataclass(frozen=True, slots=True)
 class StripeWebhookContext:
-    """What the endpoint needs: the signing secret and both session factories."""
+    """What the endpoint needs: the signing secret, both session factories, what to do after a credit."""
 
     secret: str
     sessions: async_sessionmaker[AsyncSession]
     admin_sessions: async_sessionmaker[AsyncSession]
     tolerance_s: int = 300
+    # Called with the tenant after a paid top-up was credited (billing.admin publishes its quota state).
+    on_credit: Callable[[uuid.UUID], Awaitable[None]] | None = None
 
 
 def webhook_context(request: Request) -> StripeWebhookContext:
@@ -118,14 +124,22 @@ async def apply_event(context: StripeWebhookContext, event: dict[str, Any]) -> s
         else:
             assert tenant_id is not None
             async with tenant_session(context.sessions, tenant_id) as session:
-                await change(session)
-            outcome = "processed"
+                outcome = await change(session)
         await stripe_store.finish_webhook_event(admin, event_id, tenant_id, outcome)
     log.info("stripe webhook", extra={"event_id": event_id, "type": event_type, "outcome": outcome})
+    if event_type in topups.CHECKOUT_EVENTS and outcome == "processed" and context.on_credit is not None:
+        assert tenant_id is not None
+        await context.on_credit(tenant_id)  # after commit: the balance may have grown
     return outcome
 
 
-Change = Callable[[AsyncSession], Awaitable[int]]
+# Applies an event in the tenant's transaction; returns the outcome recorded for it.
+Change = Callable[[AsyncSession], Awaitable[str]]
+
+
+async def _processed(change: Callable[[AsyncSession], Awaitable[int]], session: AsyncSession) -> str:
+    await change(session)
+    return "processed"
 
 
 async def _resolve(admin: AsyncSession, event_type: str, obj: dict[str, Any]) -> tuple[uuid.UUID | None, Change | None]:
@@ -135,14 +149,26 @@ async def _resolve(admin: AsyncSession, event_type: str, obj: dict[str, Any]) ->
         if row is None:
             return None, None
         status = _INVOICE_STATUS[event_type]
-        return row.tenant_id, lambda session: stripe_store.set_invoice_payment_status(session, row.invoice_id, status)
+        return row.tenant_id, partial(
+            _processed, lambda session: stripe_store.set_invoice_payment_status(session, row.invoice_id, status)
+        )
     if event_type in _SUBSCRIPTION_EVENTS and isinstance(obj.get("customer"), str):
         tenant_id = await stripe_store.tenant_by_customer(admin, obj["customer"])
         sub_status = "canceled" if event_type.endswith(".deleted") else subscription_status(str(obj.get("status")))
         if tenant_id is None or sub_status is None:
             return tenant_id, None
         subscription_id = str(obj.get("id"))
-        return tenant_id, lambda session: stripe_store.set_subscription_status(
-            session, tenant_id, subscription_id, sub_status
+        return tenant_id, partial(
+            _processed,
+            lambda session: stripe_store.set_subscription_status(session, tenant_id, subscription_id, sub_status),
         )
+    if event_type in topups.CHECKOUT_EVENTS and isinstance(obj.get("id"), str):
+        top_up_tenant = await topups.tenant_by_session(admin, obj["id"])
+        if top_up_tenant is None:
+            return None, None
+        return top_up_tenant, partial(_settle_top_up, top_up_tenant, event_type, obj)
     return None, None
+
+
+async def _settle_top_up(tenant_id: uuid.UUID, event_type: str, obj: dict[str, Any], session: AsyncSession) -> str:
+    return await topups.settle(session, tenant_id, event_type, obj, clock.now())
