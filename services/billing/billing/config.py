@@ -23,6 +23,9 @@ class BillingSettings(ServiceSettings):
     tax_rate: Decimal = Field(Decimal("0"), ge=0, le=1)
     # Largest single prepaid top-up, minor units ($100,000).
     max_top_up_minor: int = 10_000_000
+    # Where Stripe Checkout sends the customer after paying / cancelling a top-up (a request may name its own).
+    top_up_success_url: str = Field("http://localhost:3000/billing/top-ups/success", pattern=r"^https?://\S+$")
+    top_up_cancel_url: str = Field("http://localhost:3000/billing/top-ups/cancel", pattern=r"^https?://\S+$")
     # How long plans, prices and model tiers are cached in-process.
     catalogue_ttl_s: float = 5.0
 

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
 from aiaas import clock
 from aiaas.db import tenant_session
-from aiaas.errors import BadRequest
 from billing.alerts import set_endpoint
 from billing.api.responses import BalanceOut, InvoiceDraftOut, InvoiceList, InvoiceOut, SubscriptionOut, UsageOut
 from billing.api.schemas import (
     AlertEndpointRequest,
     PlanChoice,
-    TopUpRequest,
     draft_json,
     invoice_json,
     subscription_json,
     usage_json,
 )
-from billing.credits import balance, top_up
+from billing.credits import balance
 from billing.deps import BillingManageDep, BillingReadDep, StateDep
 from billing.invoices import get_invoice, list_invoices
 from billing.invoicing import compute_invoice
@@ -35,9 +31,6 @@ from billing.usage import parse_period, period_usage
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
-
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-
 
 def _now() -> datetime:
     return clock.now()
@@ -107,46 +100,6 @@ async def get_balance(state: StateDep, principal: BillingReadDep) -> dict[str, A
         amount = await balance(session, principal.tenant_id)
     catalogue = await state.catalogue.get()
     return {"balance_minor": amount, "currency": catalogue.plan(sub.plan_code).currency}
-
-
-@router.post("/balance/top-ups", status_code=201)
-async def post_top_up(
-    state: StateDep, principal: BillingManageDep, body: TopUpRequest, request: Request
-) -> JSONResponse:
-    """Add prepaid credit; the same `Idempotency-Key` returns the first result and credits nothing more."""
-    if body.amount_minor > state.settings.max_top_up_minor:
-        raise BadRequest(
-            f"amount_minor must be at most {state.settings.max_top_up_minor}.",
-            code="amount_too_large",
-            param="amount_minor",
-        )
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        key = f"auto-{uuid.uuid4()}"
-    elif not _IDEMPOTENCY_KEY.match(key):
-        raise BadRequest(
-            "Idempotency-Key must be 1-200 printable ASCII characters.",
-            code="invalid_idempotency_key",
-            param="Idempotency-Key",
-        )
-    catalogue = await state.catalogue.get()
-    async with tenant_session(state.sessions, principal.tenant_id) as session:
-        result = await top_up(session, principal.tenant_id, body.amount_minor, key, _now())
-        quotas = await read_tenant_quotas(session, catalogue, principal.tenant_id)
-    if result.created:
-        await publish_tenant_quotas(state.redis, state.plans, quotas)
-    entry = result.entry
-    return JSONResponse(
-        {
-            "id": entry.id,
-            "amount_minor": entry.amount_minor,
-            "balance_minor": entry.balance_after_minor,
-            "idempotency_key": key,
-            "created_at": entry.created_at.isoformat(),
-            "replayed": not result.created,
-        },
-        status_code=201 if result.created else 200,
-    )
 
 
 @router.put("/alerts")
