@@ -17,7 +17,6 @@ from billing.usage import PeriodUsage
 
 __all__ = [
     "PlanChoice",
-    "TopUpRequest",
     "AlertEndpointRequest",
     "PriceIn",
     "PlanCreate",
@@ -49,10 +48,6 @@ class _Body(BaseModel):
 
 class PlanChoice(_Body):
     plan: PlanCode
-
-
-class TopUpRequest(_Body):
-    amount_minor: StrictInt = Field(gt=0, description="minor units of the plan currency, at most BILLING_MAX_TOP_UP")
 
 
 class AlertEndpointRequest(_Body):
