@@ -5,12 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from sqlalchemy.engine import make_url
 
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
 __all__ = ["DataPlaneSettings"]
 
 
-class DataPlaneSettings(ServiceSettings):
+class DataPlaneSettings(AdminDatabaseSettings, ServiceSettings):
+    """bootstrap creates every role from its URL (the platform_admin one included); seed creates tenants."""
+
     service_name: str = "data-plane"
     pg_superuser_url: str = Field(
         "postgresql://postgres:postgres@127.0.0.1:55432/postgres", validation_alias="PG_SUPERUSER_URL"
