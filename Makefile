@@ -60,10 +60,24 @@ dev: venv
 down:
 	@if [ -x $(PY) ]; then $(PY) deploy/local/dev.py down; else echo "no .venv: nothing to stop"; fi
 
-# pytest's exit code is make's; 5 ("no tests collected") counts as a failure.
+# Suites that decide by date, run again with aiaas.clock set to these instants (AIAAS_CLOCK_AT): the last
+# second of the current month (computed when the run starts), a leap day and a year end.
+DATE_SUITES := services/billing/tests services/analytics/tests
+LAST_SECOND_OF_MONTH = $$($(PY) -c 'import calendar, datetime as d; n = d.datetime.now(d.UTC); \
+	print(f"{n:%Y-%m}-{calendar.monthrange(n.year, n.month)[1]:02d}T23:59:59Z")')
+CLOCK_DATES = $(LAST_SECOND_OF_MONTH) 2028-02-29T23:59:59Z 2026-12-31T23:59:59Z
+
+# pytest's exit code is make's (first failing run); 5 ("no tests collected") counts as a failure.
 test: migrate
-	@$(WITH_INFRA_ENV); status=0; $(PY) -m pytest -p no:cacheprovider -q || status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+	@$(WITH_INFRA_ENV); \
+	run() { status=0; "$$@" || status=$$?; \
+		if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+		if [ $$status -ne 0 ]; then exit $$status; fi; }; \
+	run $(PY) -m pytest -p no:cacheprovider -q; \
+	for at in $(CLOCK_DATES); do \
+		echo "== clock at $$at: $(DATE_SUITES)"; \
+		run env -u AIAAS_CLOCK_OFFSET_S AIAAS_CLOCK_AT=$$at $(PY) -m pytest -p no:cacheprovider -q $(DATE_SUITES); \
+	done
 
 lint: venv
 	$(PY) -m ruff check .

@@ -13,12 +13,13 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import aiohttp
 import pytest
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import tenant_session
 from aiaas.testing import NatsServer
 
@@ -157,7 +158,8 @@ async def test_usage_counted_once_in_gateway_billing_and_analytics(
         return int(ledger.n), int(ledger.tokens), int(counted)
 
     async def analytics_totals(tenant) -> tuple[int, int]:
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        # The gateway stamps usage with aiaas.clock: the window is around the same clock.
+        today = clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         window = {"start": (today - timedelta(days=1)).isoformat(), "end": (today + timedelta(days=2)).isoformat()}
         params = {**window, "granularity": "day"}
         async with (

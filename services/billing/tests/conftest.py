@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -100,6 +100,12 @@ async def tenant(make_tenant) -> TenantWithKey:
 def day_start(moment: datetime) -> datetime:
     """Midnight UTC of `moment`'s day."""
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def current_period() -> tuple[datetime, datetime]:
+    """A 30-day subscription period around the clock's now (15 days each side): open for any test's length."""
+    start = day_start(clock.now()) - timedelta(days=15)
+    return start, start + timedelta(days=30)
 
 
 def usage_event(

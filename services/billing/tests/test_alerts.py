@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import text
@@ -14,9 +13,9 @@ from aiaas.db import admin_session
 from aiaas.testing import serve_local
 from billing.alerts import SIGNATURE_HEADER, verify_signature
 
-from .conftest import create_plan, subscribe, usage_event, wait_for, wait_metered
+from .conftest import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
 
-PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "1", "output_minor_per_1k": "1"}}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import admin_session, tenant_session
 from aiaas.events import EventEnvelope
 from aiaas.events.schemas import UsageMetered
@@ -15,9 +15,9 @@ from aiaas.quota import quota_key
 from billing.catalogue import load_catalogue
 from billing.metering import Usage, meter_tenant
 
-from .conftest import create_plan, ledger_count, subscribe, usage_event, wait_for, wait_metered
+from .conftest import create_plan, current_period, ledger_count, subscribe, usage_event, wait_for, wait_metered
 
-PERIOD = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "100", "output_minor_per_1k": "200"}}
 
 
@@ -78,7 +78,7 @@ async def test_redelivery_and_replay_count_once(
         catalogue = await load_catalogue(session)
     async with tenant_session(runtime_sessions, tenant.id) as session:
         state = await meter_tenant(
-            session, catalogue, tenant.id, [Usage.from_event(event), Usage.from_event(marker)], datetime.now(UTC)
+            session, catalogue, tenant.id, [Usage.from_event(event), Usage.from_event(marker)], clock.now()
         )
     assert (state.used_tokens, state.used_requests) == (152, 2)
     assert await _counters(admin_sessions, tenant.id) == expected

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.flags import TENANT_PLANS_BUCKET, TenantPlanPublisher
 from aiaas.quota import quota_key
@@ -45,7 +45,7 @@ async def plans(infra_urls, plans_bucket: str) -> AsyncIterator[TenantPlanPublis
 
 async def _subscribed(admin_sessions, make_tenant, plan: str = "free") -> uuid.UUID:
     tenant = await make_tenant()
-    start = month_start(datetime.now(UTC))
+    start = month_start(clock.now())
     await subscribe(admin_sessions, tenant.id, plan, start, add_month(start))
     return tenant.id
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 
-from .conftest import create_plan, subscribe, usage_event, wait_metered
+from aiaas import clock
+
+from .conftest import create_plan, day_start, subscribe, usage_event, wait_metered
 
 PRICES = {"standard": {"input_minor_per_1k": "10", "output_minor_per_1k": "10"}}
 
@@ -16,14 +18,19 @@ async def test_tenant_a_sees_nothing_of_tenant_b(
     plan = await create_plan(
         http, billing_url, admin_headers, base_fee_minor=777, included_tokens=10, overage_policy="bill", prices=PRICES
     )
-    await subscribe(admin_sessions, b.id, plan, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC))
+    # B's period ended yesterday and is closed at the instant it ended: exactly one invoice, on any date.
+    end = day_start(clock.now()) - timedelta(days=1)
+    start = end - timedelta(days=30)
+    period = f"?period={start.date().isoformat()}"
+    await subscribe(admin_sessions, b.id, plan, start, end)
     async with http.post(
         f"{billing_url}/v1/billing/balance/top-ups", json={"amount_minor": 4242}, headers=b.auth
     ) as resp:
         assert resp.status == 201
     await publisher.publish(usage_event(b, "secret-model-b", 12345, 678))
     await wait_metered(admin_sessions, b.id, 1)
-    async with http.post(f"{billing_url}/admin/billing/close-periods", json={}, headers=admin_headers) as resp:
+    body = {"now": end.isoformat()}
+    async with http.post(f"{billing_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
         closed = await resp.json()
     b_invoice = next(item["invoice_id"] for item in closed["invoices"] if item["tenant_id"] == str(b.id))
     await publisher.publish(usage_event(b, "secret-model-b", 1111, 2222))  # usage in B's open period too
@@ -36,7 +43,7 @@ async def test_tenant_a_sees_nothing_of_tenant_b(
     b_markers = [str(b.id), b_invoice, "secret-model-b", "12345", "4242", plan]
     for path in gets:
         url = billing_url + path.replace("{invoice_id}", b_invoice)
-        for query in ("", "?period=2026-09-01"):
+        for query in ("", period):
             async with http.get(url + query, headers=a.auth) as resp:
                 body = await resp.text()
                 status = resp.status
@@ -48,7 +55,7 @@ async def test_tenant_a_sees_nothing_of_tenant_b(
     # B sees its own data through the same endpoints.
     async with http.get(f"{billing_url}/v1/billing/invoices/{b_invoice}", headers=b.auth) as resp:
         assert resp.status == 200
-    async with http.get(f"{billing_url}/v1/billing/usage?period=2026-09-01", headers=b.auth) as resp:
+    async with http.get(f"{billing_url}/v1/billing/usage{period}", headers=b.auth) as resp:
         assert (await resp.json())["totals"]["tokens_in"] == 12345
     async with http.get(f"{billing_url}/v1/billing/balance", headers=a.auth) as resp:
         assert (await resp.json())["balance_minor"] == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from aiaas import clock
 from aiaas.auth import Principal
 from aiaas.events import DurableEmitter, EventEnvelope, event_id
 from aiaas.events.schemas import USAGE_RECORDED
@@ -29,7 +30,7 @@ class RequestRecord:
     model_alias: str
     stream: bool
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
-    started_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_wall: datetime = field(default_factory=clock.now)
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     deployment: Deployment | None = None
@@ -97,7 +98,7 @@ class UsageMeter:
             tenant_id=record.principal.tenant_id,
             trace=inject_trace_headers({}),
             data=data,
-            occurred_at=datetime.now(UTC),
+            occurred_at=clock.now(),
         )
         self._emitter.emit_soon(event)
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, InvoiceLine, UsageMetered
@@ -93,7 +94,7 @@ def _metered_event(tenant_id: uuid.UUID, tokens_in: int, tokens_out: int) -> Eve
     source = uuid.uuid4()
     data = UsageMetered(
         source_event_id=source,
-        period_start=datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+        period_start=clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0),
         model_alias="gpt-4o-mini",
         tier="small",
         tokens_in=tokens_in,
@@ -153,7 +154,8 @@ def billing_rows(
 
     async def make(tenant_id: uuid.UUID) -> uuid.UUID:
         invoice_id = uuid.uuid4()
-        start = datetime(2026, 10, 1, tzinfo=UTC)
+        # The invoiced period ended two weeks ago (by the clock); the subscription's period holds now.
+        start = clock.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=45)
         params: dict[str, Any] = {
             "tid": tenant_id,
             "iid": invoice_id,

@@ -8,11 +8,13 @@ message is recognised by the consumer's unique key.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+
+from aiaas import clock
 
 __all__ = ["EventEnvelope", "event_id", "EVENT_NAMESPACE"]
 
@@ -24,10 +26,6 @@ def event_id(event_type: str, *business_key: str) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, "/".join((event_type, *business_key)))
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class EventEnvelope(BaseModel):
     """id, type, tenant_id, occurred_at, trace context, data."""
 
@@ -36,7 +34,7 @@ class EventEnvelope(BaseModel):
     id: uuid.UUID
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
     tenant_id: uuid.UUID
-    occurred_at: datetime = Field(default_factory=_now)
+    occurred_at: datetime = Field(default_factory=clock.now)
     trace: dict[str, str] = Field(default_factory=dict)
     data: dict[str, Any]
 
