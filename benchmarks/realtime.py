@@ -124,8 +124,10 @@ class Stack:
 
         asyncio.run(subscribe_unlimited_plan(env, self.tenant_id))
         asyncio.run(set_bench_quota(env["REDIS_URL"], self.tenant_id))
+        rt_metrics_port = free_port()
         rt_env = {
             **base_env,
+            "REALTIME_METRICS_PORT": str(rt_metrics_port),
             "REALTIME_GATEWAY_URL": self.gateway_url,
             "REALTIME_MAX_CONNECTIONS_PER_TENANT": str(args.idle_connections + args.stream_connections + 500),
             "REALTIME_MAX_INFLIGHT_RESPONSES": str(max(1000, args.stream_connections * 2)),
@@ -140,7 +142,7 @@ class Stack:
         wait_http(f"http://127.0.0.1:{rt_port}/health/ready", timeout_s=90, proc=realtime, log=rt_log)
         self.realtime = psutil.Process(realtime.pid)
         self.ws_url = f"ws://127.0.0.1:{rt_port}/v1/realtime/ws"
-        self.metrics_url = f"http://127.0.0.1:{rt_port}/metrics"
+        self.metrics_url = f"http://127.0.0.1:{rt_metrics_port}/metrics"
 
     def active_sockets(self) -> float | None:
         """The realtime process's own `ws_active_connections` gauge."""

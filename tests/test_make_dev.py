@@ -6,6 +6,7 @@ second `make dev` reuses running infrastructure and leaves it running on exit.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -84,6 +85,25 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
             curl = banner[banner.index(next(line for line in banner if line.startswith(marker))) + 1].strip()
             out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout
             assert expect in out, (curl, out)
+
+        # The top-up lines: a pending Checkout Session, paid on the stand-in, then credited by the webhook.
+        balance = banner[banner.index(next(line for line in banner if line.startswith("Billing API:"))) + 1]
+        balance = balance.replace("/v1/billing/invoice/preview", "/v1/billing/balance").strip()
+
+        def balance_minor() -> int:
+            out = subprocess.run(["bash", "-c", balance], capture_output=True, text=True, timeout=30).stdout
+            return int(json.loads(out)["balance_minor"])
+
+        before = balance_minor()  # the demo tenant outlives one `make dev`
+        top_up = banner.index(next(line for line in banner if line.startswith("Top-up ")))
+        created = json.loads(
+            subprocess.run(["bash", "-c", banner[top_up + 1]], capture_output=True, text=True, timeout=30).stdout
+        )
+        assert (created["status"], created["amount_minor"]) == ("pending", 5000), created
+        pay = banner[top_up + 3].replace("<checkout_session_id>", created["checkout_session_id"])
+        paid = json.loads(subprocess.run(["bash", "-c", pay], capture_output=True, text=True, timeout=30).stdout)
+        assert [d["status"] for d in paid["deliveries"]] == [200], paid
+        assert balance_minor() == before + 5000
 
         start = banner.index("curl:") + 1
         curl = " ".join(line.strip().rstrip("\\") for line in banner[start : start + 3])

@@ -75,9 +75,21 @@ async def bucket(infra_urls: InfraUrls) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def cp_url(run_dir: Path, infra_urls: InfraUrls, bucket: str) -> Iterator[str]:
-    """One control-plane process shared by the tests."""
-    proc, url = start_control_plane(run_dir, cp_env(infra_urls, bucket))
+def cp_metrics_port() -> int:
+    """The metrics listener of the shared control plane (CONTROL_PLANE_METRICS_PORT)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def cp_url(run_dir: Path, infra_urls: InfraUrls, bucket: str, cp_metrics_port: int) -> Iterator[str]:
+    """One control-plane process shared by the tests; `groq` is a declared credential (api.groq.com)."""
+    env = cp_env(
+        infra_urls,
+        bucket,
+        CONTROL_PLANE_METRICS_PORT=str(cp_metrics_port),
+        PROVIDER_CREDENTIAL_HOSTS=json.dumps({"groq": ["api.groq.com"]}),
+    )
+    proc, url = start_control_plane(run_dir, env)
     yield url
     for key in sorted(_CREATED):
         request = urllib.request.Request(

@@ -223,10 +223,13 @@ async def test_every_change_writes_one_audit_row(http, cp_url, make_tenant, admi
     assert_error(status, body, 422)
 
 
-async def test_health_and_metrics(http, cp_url) -> None:
+async def test_health_and_metrics(http, cp_url, cp_metrics_port) -> None:
     async with http.get(f"{cp_url}/health/ready") as resp:
         assert resp.status == 200
         assert (await resp.json())["checks"] == {"postgres": "ok", "nats": "ok"}
+    # Metrics are on their own listener (CONTROL_PLANE_METRICS_PORT), not on the API's port.
     async with http.get(f"{cp_url}/metrics") as resp:
+        assert resp.status == 404 and (await resp.json())["error"]["type"] == "not_found_error"
+    async with http.get(f"http://127.0.0.1:{cp_metrics_port}/metrics") as resp:
         text = await resp.text()
     assert "flags_published_total" in text and "flags_reconciled_total" in text

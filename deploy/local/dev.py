@@ -192,6 +192,14 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"Billing API:   http://127.0.0.1:{cfg.billing_port}   (plans, usage, invoice preview, balance)",
             f"  curl -s http://127.0.0.1:{cfg.billing_port}/v1/billing/invoice/preview"
             f" -H 'Authorization: Bearer {key}'",
+            "Top-up (paid through Stripe Checkout; credited when Stripe's signed webhook says it was paid):",
+            f"  curl -s -XPOST http://127.0.0.1:{cfg.billing_port}/v1/billing/balance/top-ups"
+            f" -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json'"
+            ' -H "Idempotency-Key: demo-$(date +%s)"'
+            """ -d '{"amount_minor": 5000}'""",
+            "  pay its checkout_session_id on the Stripe stand-in (what the customer does at checkout_url):",
+            f"  curl -s -XPOST http://127.0.0.1:{cfg.stripe_sim_port}/_sim/checkout/sessions/<checkout_session_id>/complete"
+            """ -H 'Content-Type: application/json' -d '{"outcome": "paid"}'""",
             f"Analytics API: http://127.0.0.1:{cfg.analytics_port}   (KPIs per tenant)",
             f"  curl -s 'http://127.0.0.1:{cfg.analytics_port}/v1/analytics/kpis?granularity=hour"
             f"&start={today - timedelta(days=1):%Y-%m-%d}&end={today + timedelta(days=1):%Y-%m-%d}'"

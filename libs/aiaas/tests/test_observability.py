@@ -1,9 +1,11 @@
-"""JSON logs carry trace ids, trace context crosses message headers, FastAPI spans, /metrics."""
+"""JSON logs carry trace ids, trace context crosses message headers, FastAPI spans, the metrics listener."""
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx2
 import orjson
@@ -23,11 +25,13 @@ from aiaas.observability import (
     get_memory_exporter,
     inject_trace_headers,
     instrument_fastapi,
-    mount_metrics,
     record_breaker_state,
     setup_tracing,
 )
 from aiaas.resilience import BreakerConfig, BreakerRegistry, BreakerState
+from aiaas.service_app import service_app
+from aiaas.settings import ServiceSettings
+from aiaas.testing import free_port
 
 _TEST_REQUESTS = Counter("aiaas_observability_test_requests_total", "Test-only counter", ["route"])
 
@@ -181,17 +185,32 @@ async def test_instrumented_app_produces_a_server_span(memory_exporter, log_stre
     assert line["trace_id"] == trace_id
 
 
-async def test_metrics_endpoint_exposes_counters():
-    app = FastAPI()
-    mount_metrics(app)
+async def test_metrics_are_served_on_their_own_listener_only():
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    port = free_port()
+    app = service_app(ServiceSettings(metrics_port=port), title="t", lifespan=lifespan, routers=[], tracing=False)
     _TEST_REQUESTS.labels(route="/x").inc(3)
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), on_state_change=record_breaker_state)
     registry.record_failure("obs-test-deployment")
     assert registry.state("obs-test-deployment") is BreakerState.OPEN
 
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as client:
-        plain = await client.get("/metrics")
-        open_metrics = await client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as tenant_port,
+        httpx2.AsyncClient() as client,
+    ):
+        # The app's own (tenant-facing) port has no /metrics: the shared 404 error shape.
+        not_there = await tenant_port.get("/metrics")
+        assert not_there.status_code == 404 and not_there.json()["error"]["type"] == "not_found_error"
+        plain = await client.get(metrics_url)
+        open_metrics = await client.get(metrics_url, headers={"accept": "application/openmetrics-text"})
+    with pytest.raises(httpx2.ConnectError):  # the listener closes with the app
+        async with httpx2.AsyncClient() as client:
+            await client.get(metrics_url)
 
     assert plain.status_code == 200
     assert plain.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import nats
 from nats.js import JetStreamContext
-from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import create_engine, session_factory
 from aiaas.events import CONSUMERS, ConsumerRunner, Received
 from aiaas.events.topology import ensure_topology
+from aiaas.observability.metrics import serve_metrics
 from aiaas.worker import run_worker
 from analytics.config import AnalyticsSettings
 from analytics.projection import apply_billing, apply_usage
@@ -65,8 +65,7 @@ async def run(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = AnalyticsSettings(service_name="analytics-consumer")
-    if settings.consumer_metrics_port:
-        start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)
+    serve_metrics(settings.consumer_metrics_port, settings.consumer_metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 

@@ -23,9 +23,10 @@ from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
 from aiaas.events.wal import WriteAheadLog
 from aiaas.flags import FlagClient
 from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics, record_breaker_state
+from aiaas.observability.metrics import record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
 from aiaas.resilience import BreakerConfig, BreakerRegistry, RetryPolicy
+from aiaas.service_app import with_metrics_listener
 from gateway.catalog import load_catalog
 from gateway.chat.asgi_endpoint import CHAT_COMPLETIONS_PATH, ChatCompletionsEndpoint, document_route
 from gateway.chat.endpoints import router as chat_router
@@ -180,7 +181,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app = GatewayApp(
         title="AIaaS gateway",
         version="0.1.0",
-        lifespan=_lifespan,
+        lifespan=with_metrics_listener(_lifespan, settings),
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
@@ -190,7 +191,6 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     install_error_handlers(app)
     app.include_router(chat_router)
     app.include_router(health_router)
-    mount_metrics(app)
     if settings.tracing:
         setup_tracing(settings.service_name, settings.otel_exporter)
         instrument_fastapi(app)

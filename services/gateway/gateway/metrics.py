@@ -1,4 +1,8 @@
-"""Gateway Prometheus metrics (exposed on /metrics with the shared ones from aiaas)."""
+"""Gateway Prometheus metrics, served with the shared ones from aiaas on `GATEWAY_METRICS_PORT`.
+
+No tenant or key labels (per-tenant traffic is analytics' business, and 100k tenants would be 100k
+series); `model` is a configured alias, never a name taken from the request.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +26,14 @@ __all__ = [
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-REQUESTS = Counter("gateway_requests_total", "Chat requests by outcome", ["tenant", "model", "status"])
+REQUESTS = Counter("gateway_requests_total", "Chat requests by outcome", ["model", "status"])
 REQUEST_LATENCY = Histogram(
     "gateway_request_duration_seconds",
     "Chat request latency",
-    ["tenant", "model", "status"],
+    ["model", "status"],
     buckets=_LATENCY_BUCKETS,
 )
-TTFT = Histogram("gateway_ttft_seconds", "Time to first streamed token", ["tenant", "model"], buckets=_LATENCY_BUCKETS)
+TTFT = Histogram("gateway_ttft_seconds", "Time to first streamed token", ["model"], buckets=_LATENCY_BUCKETS)
 UPSTREAM_ATTEMPTS = Counter("gateway_upstream_attempts_total", "Upstream calls", ["deployment", "outcome"])
 UPSTREAM_LATENCY = Histogram(
     "gateway_upstream_duration_seconds",
@@ -37,8 +41,8 @@ UPSTREAM_LATENCY = Histogram(
     ["deployment"],
     buckets=_LATENCY_BUCKETS,
 )
-RATE_LIMIT_REJECTIONS = Counter("gateway_rate_limit_rejections_total", "429s from limits", ["tenant", "limit"])
-RATE_LIMIT_BYPASSED = Counter("gateway_rate_limit_bypassed_total", "Requests admitted while Redis was down", ["tenant"])
+RATE_LIMIT_REJECTIONS = Counter("gateway_rate_limit_rejections_total", "429s from limits", ["limit"])
+RATE_LIMIT_BYPASSED = Counter("gateway_rate_limit_bypassed_total", "Requests admitted while Redis was down")
 USAGE_EVENTS = Counter("gateway_usage_events_total", "Usage events by where they were made durable", ["status"])
 
 
@@ -47,16 +51,14 @@ USAGE_EVENTS = Counter("gateway_usage_events_total", "Usage events by where they
 
 
 @cache
-def request_series(tenant: str, model: str, status: str) -> tuple[Counter, Histogram]:
-    """REQUESTS and REQUEST_LATENCY for one (tenant, model, status)."""
-    return REQUESTS.labels(tenant=tenant, model=model, status=status), REQUEST_LATENCY.labels(
-        tenant=tenant, model=model, status=status
-    )
+def request_series(model: str, status: str) -> tuple[Counter, Histogram]:
+    """REQUESTS and REQUEST_LATENCY for one (model alias, status)."""
+    return REQUESTS.labels(model=model, status=status), REQUEST_LATENCY.labels(model=model, status=status)
 
 
 @cache
-def ttft_series(tenant: str, model: str) -> Histogram:
-    return TTFT.labels(tenant=tenant, model=model)
+def ttft_series(model: str) -> Histogram:
+    return TTFT.labels(model=model)
 
 
 @cache

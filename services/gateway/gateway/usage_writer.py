@@ -14,13 +14,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import nats
-from prometheus_client import start_http_server
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import create_engine, session_factory, tenant_session
 from aiaas.events import CONSUMERS, ConsumerRunner, Received, ensure_topology
 from aiaas.events.schemas import UsageRecorded
+from aiaas.observability.metrics import serve_metrics
 from aiaas.worker import run_worker
 from gateway.config import GatewaySettings
 
@@ -76,8 +76,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = GatewaySettings(service_name="usage-writer")
-    if settings.usage_writer_metrics_port:
-        start_http_server(settings.usage_writer_metrics_port, addr="127.0.0.1")
+    serve_metrics(settings.usage_writer_metrics_port, settings.metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -108,15 +108,22 @@ def gateway_env(infra_urls: InfraUrls, models_file: Path, sim_url: str, **overri
     return env
 
 
+# Gateway URL -> the URL of its metrics listener (GATEWAY_METRICS_PORT), for every gateway these tests start.
+METRICS_URLS: dict[str, str] = {}
+
+
 def start_gateway(run_dir: Path, env: dict[str, str], name: str = "gateway") -> tuple[ServiceProcess, str]:
     port = free_port()
+    env = {"GATEWAY_METRICS_PORT": str(free_port()), **env}
     proc = ServiceProcess(
         ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         log_path=run_dir / f"{name}-{port}.log",
         ready_url=f"http://127.0.0.1:{port}/health/ready",
     ).start()
-    return proc, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    METRICS_URLS[url] = f"http://127.0.0.1:{env['GATEWAY_METRICS_PORT']}/metrics"
+    return proc, url
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +181,12 @@ def second_gateway(spawn_gateway) -> str:
 @pytest.fixture(scope="session")
 def gateway_base_env(infra_urls: InfraUrls, models_file: Path, sim_url: str) -> dict[str, str]:
     return gateway_env(infra_urls, models_file, sim_url)
+
+
+@pytest.fixture(scope="session")
+def metrics_of() -> Callable[[str], str]:
+    """`metrics_of(gateway_url)`: where that gateway's Prometheus metrics are served (not on its own port)."""
+    return METRICS_URLS.__getitem__
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the realtime service (served on `/metrics`)."""
+"""Prometheus metrics of the realtime service (served on `REALTIME_METRICS_PORT`, never on the WebSocket port)."""
 
 from __future__ import annotations
 

@@ -100,13 +100,14 @@ def usage_writer(run_dir: Path, gateway_env: dict[str, str]) -> Iterator[Service
 
 
 class Realtime:
-    """A running realtime process: its ws:// and http:// base URLs and the process handle."""
+    """A running realtime process: its ws:// and http:// base URLs, its metrics listener, the process handle."""
 
-    def __init__(self, proc: ServiceProcess, port: int) -> None:
+    def __init__(self, proc: ServiceProcess, port: int, metrics_port: int) -> None:
         self.proc = proc
         self.port = port
         self.http = f"http://127.0.0.1:{port}"
         self.ws = f"ws://127.0.0.1:{port}/v1/realtime/ws"
+        self.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 @pytest.fixture(scope="session")
@@ -115,8 +116,9 @@ def spawn_realtime(run_dir: Path, infra_urls: InfraUrls, gateway_url: str) -> It
     started: list[Realtime] = []
 
     def _spawn(name: str = "realtime", **overrides: str) -> Realtime:
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         env = {
+            "REALTIME_METRICS_PORT": str(metrics_port),
             "DATABASE_URL": infra_urls.database_url,
             "NATS_URL": infra_urls.nats_url,
             "REDIS_URL": infra_urls.redis_url,
@@ -136,7 +138,7 @@ def spawn_realtime(run_dir: Path, infra_urls: InfraUrls, gateway_url: str) -> It
             log_path=run_dir / f"{name}-{port}.log",
             ready_url=f"http://127.0.0.1:{port}/health/ready",
         ).start()
-        realtime = Realtime(proc, port)
+        realtime = Realtime(proc, port, int(env["REALTIME_METRICS_PORT"]))
         started.append(realtime)
         return realtime
 

@@ -37,8 +37,8 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-async def _metric(base: str, name: str) -> float:
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+async def _metric(metrics_url: str, name: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(metrics_url) as resp:
         body = await resp.text()
     return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name))
 
@@ -74,11 +74,11 @@ async def test_stuck_client_is_closed_4008_without_slowing_others(spawn_realtime
 
         # Closed while still stuck (the 4008 is queued behind what fills its pipe); now it reads.
         for _ in range(100):
-            if await _metric(server.http, 'ws_closes_total{code="4008"}') == 1:
+            if await _metric(server.metrics, 'ws_closes_total{code="4008"}') == 1:
                 break
             await asyncio.sleep(0.2)
-        assert await _metric(server.http, 'ws_closes_total{code="4008"}') == 1
-        drops = await _metric(server.http, "ws_backpressure_drops_total")
+        assert await _metric(server.metrics, 'ws_closes_total{code="4008"}') == 1
+        drops = await _metric(server.metrics, "ws_backpressure_drops_total")
         assert await close_code(stuck, wait_s=60) == 4008
         await stuck.close()
     finally:

@@ -1,5 +1,6 @@
 """The FastAPI app every HTTP service starts from: JSON logs, the shared error shape, its routers,
-`/metrics`, and optionally OpenTelemetry spans and a request-body limit.
+Prometheus metrics on their own listener (`<PREFIX>_METRICS_PORT`; the app's own port has no `/metrics`),
+and optionally OpenTelemetry spans and a request-body limit.
 
 FastAPI's native telemetry is off: spans come from opentelemetry-instrumentation-fastapi, which it
 would double.
@@ -7,19 +8,36 @@ would double.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.observability.logging import configure_logging
-from aiaas.observability.metrics import mount_metrics
+from aiaas.observability.metrics import serve_metrics
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
 from aiaas.settings import ServiceSettings
 
-__all__ = ["service_app"]
+__all__ = ["service_app", "with_metrics_listener"]
+
+
+def with_metrics_listener(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]], settings: ServiceSettings
+) -> Callable[[FastAPI], AbstractAsyncContextManager[Any]]:
+    """`lifespan`, with the metrics listener of `settings` open while the app runs."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[Any]:
+        stop = serve_metrics(settings.metrics_port, settings.metrics_host)
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            stop()
+
+    return run
 
 
 def service_app(
@@ -36,14 +54,13 @@ def service_app(
     app = FastAPI(
         title=title,
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=with_metrics_listener(lifespan, settings),
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    mount_metrics(app)
     if tracing:
         setup_tracing(settings.service_name, settings.otel_exporter)
         instrument_fastapi(app)

@@ -11,10 +11,12 @@ Infrastructure URLs are shared by all services and read from un-prefixed names
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "AdminDatabaseSettings", "LOCAL_DEFAULTS"]
+__all__ = ["ServiceSettings", "AdminDatabaseSettings", "LOCAL_DEFAULTS", "MetricsPort"]
 
 # Project-local ports used by deploy/local/infra.py when no URL is configured.
 LOCAL_DEFAULTS = {
@@ -22,6 +24,14 @@ LOCAL_DEFAULTS = {
     "NATS_URL": "nats://127.0.0.1:54222",
     "REDIS_URL": "redis://127.0.0.1:56379/0",
 }
+
+
+def _empty_is_zero(value: object) -> object:
+    return 0 if value == "" else value
+
+
+# A metrics listener's port: 0 or an empty variable = not served.
+MetricsPort = Annotated[int, BeforeValidator(_empty_is_zero), Field(ge=0, le=65535)]
 
 
 class ServiceSettings(BaseSettings):
@@ -39,6 +49,10 @@ class ServiceSettings(BaseSettings):
     otel_exporter: str = Field("none", validation_alias="OTEL_TRACES_EXPORTER")
     # /admin routes take named admin keys (aiaas.auth.require_admin); a revoke counts within this many seconds.
     admin_key_cache_ttl_s: float = Field(5.0, ge=0, validation_alias="ADMIN_KEY_CACHE_TTL_S")
+    # Prometheus metrics on a listener of their own (`<PREFIX>_METRICS_PORT`, e.g. GATEWAY_METRICS_PORT), never on
+    # the tenant-facing port; 0 or empty = not served. Bound to `<PREFIX>_METRICS_HOST`, loopback by default.
+    metrics_port: MetricsPort = 0
+    metrics_host: str = "127.0.0.1"
 
 
 class AdminDatabaseSettings(BaseSettings):

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import nats
 import pytest
 import pytest_asyncio
@@ -28,6 +29,8 @@ import redis.asyncio as redis_asyncio
 from aiohttp import web
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -38,7 +41,17 @@ from aiaas.scopes import ALL_SCOPES
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
 
-__all__ = ["InfraUrls", "TenantWithKey", "AdminKey", "ServiceProcess", "NatsServer", "free_port", "serve_local"]
+__all__ = [
+    "InfraUrls",
+    "TenantWithKey",
+    "AdminKey",
+    "ServiceProcess",
+    "NatsServer",
+    "free_port",
+    "serve_local",
+    "metric_value",
+    "scrape_metrics",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +77,19 @@ async def serve_local(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+async def scrape_metrics(url: str) -> list[Sample]:
+    """Every sample a metrics listener serves (`url`: `http://host:port`, with or without `/metrics`)."""
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200, f"{url}: HTTP {resp.status}"
+        text = await resp.text()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def metric_value(samples: Sequence[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels` (0 when there is none)."""
+    return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 class ServiceProcess:

@@ -93,12 +93,17 @@ class ChatCall:
         self.estimated_tokens = self.prompt_estimate + max_out
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
+        # The `model` label of this request's series: the alias once the catalog knows it. A name taken from
+        # the request would let any caller mint series (and this process's memory) without bound.
+        self.metric_model = "other"
         self.quota_key = quota_key(self.tenant)
         self.tenant_limits, self.key_limits = self._limits()
 
     # -- admission ---------------------------------------------------------
     def resolve_alias(self) -> ModelAlias:
         alias = self.state.catalog.resolve(self.request.model)
+        if alias is not None:
+            self.metric_model = alias.name
         allowlist = self.state.flags.get_list("model_allowlist", self.tenant, default=[])
         if alias is None or (allowlist and self.request.model not in allowlist):
             raise NotFound(
@@ -150,15 +155,15 @@ class ChatCall:
             )
         except (RedisError, OSError) as exc:
             # Limits protect budgets, they are not worth an outage: serve, and say so loudly.
-            RATE_LIMIT_BYPASSED.labels(tenant=self.tenant).inc()
+            RATE_LIMIT_BYPASSED.inc()
             log.warning("rate limiter unavailable, request admitted", extra={"error": repr(exc)})
             return
         self.decision = decision
         if decision.quota_exceeded is not None:
-            RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit="quota").inc()
+            RATE_LIMIT_REJECTIONS.labels(limit="quota").inc()
             raise QuotaExceeded(decision.quota_message or "Quota exceeded.", headers=decision.headers())
         if not decision.allowed:
-            RATE_LIMIT_REJECTIONS.labels(tenant=self.tenant, limit=decision.blocked_by or "unknown").inc()
+            RATE_LIMIT_REJECTIONS.labels(limit=decision.blocked_by or "unknown").inc()
             raise RateLimited(
                 f"Rate limit reached ({decision.blocked_by}). Retry after {decision.retry_after_s:.1f}s.",
                 code="rate_limit_exceeded",
@@ -210,7 +215,7 @@ class ChatCall:
         status, http_status, error_code = "cancelled", 200, None
         try:
             self.record.mark_first_token()
-            ttft_series(self.tenant, self.record.model_alias).observe((self.record.ttft_ms or 0.0) / 1000)
+            ttft_series(self.metric_model).observe((self.record.ttft_ms or 0.0) / 1000)
             yield served.first_event
             async for event in stream.events:
                 yield event
@@ -258,7 +263,7 @@ class ChatCall:
         reached: bool = True,
     ) -> None:
         elapsed = time.perf_counter() - self.record.started
-        count, latency = request_series(self.tenant, self.record.model_alias, status)
+        count, latency = request_series(self.metric_model, status)
         count.inc()
         latency.observe(elapsed)
         if reached:

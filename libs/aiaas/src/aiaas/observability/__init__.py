@@ -9,8 +9,8 @@ from aiaas.observability.metrics import (
     EVENTS_PUBLISHED,
     EVENTS_TO_OUTBOX,
     OUTBOX_PENDING,
-    mount_metrics,
     record_breaker_state,
+    serve_metrics,
 )
 from aiaas.observability.tracing import (
     current_trace_ids,
@@ -36,7 +36,7 @@ __all__ = [
     "get_memory_exporter",
     "inject_trace_headers",
     "instrument_fastapi",
-    "mount_metrics",
     "record_breaker_state",
+    "serve_metrics",
     "setup_tracing",
 ]

@@ -1,16 +1,22 @@
-"""Shared Prometheus metrics (defined once here, imported everywhere) and the `/metrics` endpoint."""
+"""Shared Prometheus metrics (defined once here, imported everywhere) and the metrics listener.
+
+Metrics are served on a listener of their own (`serve_metrics`, `<PREFIX>_METRICS_PORT`), never on a
+tenant-facing port: series say how the platform runs, which is not tenants' business. For the same
+reason, and to keep the number of series bounded, no label carries a tenant, an API key or a value a
+request chose (a model label holds a configured alias or "other"); per-tenant numbers live in analytics.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from prometheus_client import REGISTRY, Counter, Gauge
-from prometheus_client.exposition import choose_encoder
-from starlette.responses import Response
+import logging
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, start_http_server
 
 from aiaas.resilience.breaker import BreakerState
 
 __all__ = [
-    "mount_metrics",
+    "serve_metrics",
     "record_breaker_state",
     "EVENTS_PUBLISHED",
     "EVENTS_CONSUMED",
@@ -20,6 +26,8 @@ __all__ = [
     "OUTBOX_PENDING",
     "BREAKER_STATE",
 ]
+
+_log = logging.getLogger(__name__)
 
 EVENTS_PUBLISHED = Counter("events_published_total", "Events acked by JetStream", ["stream", "type"])
 EVENTS_CONSUMED = Counter("events_consumed_total", "Events handled and acked", ["stream", "consumer"])
@@ -35,10 +43,20 @@ def record_breaker_state(key: str, _old: BreakerState, new: BreakerState) -> Non
     BREAKER_STATE.labels(key=key).set(new.value)
 
 
-def mount_metrics(app: FastAPI, path: str = "/metrics") -> None:
-    """Add `GET /metrics`: the default registry in the format the scraper's Accept header asks for."""
+def serve_metrics(port: int, host: str = "127.0.0.1") -> Callable[[], None]:
+    """Serve the default registry on `host:port` (any path; text or OpenMetrics by Accept) from a thread.
 
-    @app.get(path, include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
+    Port 0 serves nothing. Returns the function that stops the listener. A port in use raises OSError:
+    a process whose metrics cannot be scraped should not start.
+    """
+    if not port:
+        return lambda: None
+    server, thread = start_http_server(port, addr=host)
+    _log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
