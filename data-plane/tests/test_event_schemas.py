@@ -97,16 +97,8 @@ def test_pydantic_envelope_validates_against_json_schema():
 def test_schema_and_model_reject_the_same_bad_data(mutate):
     data = _usage().model_dump(mode="json")
     mutate(data)
-    instance = {
-        "id": str(uuid.uuid4()),
-        "type": USAGE_RECORDED,
-        "tenant_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "trace": {},
-        "data": data,
-    }
     with pytest.raises(jsonschema.ValidationError):
-        _validator(f"{USAGE_RECORDED}.json").validate(instance)
+        _validator(f"{USAGE_RECORDED}.json").validate(_envelope(USAGE_RECORDED, data))
     with pytest.raises(ValueError):
         UsageRecorded.model_validate(data)
 

@@ -9,6 +9,8 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aiaas.money import refuse_renamed
+
 __all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "Provider", "SchemaEntryIn"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
@@ -42,11 +44,7 @@ class Deployment(_Body):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, value: object) -> object:
-        if isinstance(value, dict):
-            for old, new in _RENAMED_PRICES.items():
-                if old in value:
-                    raise ValueError(f"{old} was renamed {new}: {_PRICE_UNIT}")
-        return value
+        return refuse_renamed(value, _RENAMED_PRICES, _PRICE_UNIT)
 
     @model_validator(mode="after")
     def _compatible_needs_a_url(self) -> Deployment:

@@ -23,9 +23,9 @@ def floor_minor(amount: Decimal) -> int:
     return int(amount.to_integral_value(rounding=ROUND_FLOOR))
 
 
-def token_charge(tokens: int, price_per_1k: Decimal) -> Decimal:
-    """Unrounded charge for `tokens` at `price_per_1k` minor units per 1,000 tokens."""
-    return Decimal(tokens) * price_per_1k / PER_UNITS
+def token_charge(tokens: int, minor_per_1k: Decimal) -> Decimal:
+    """Unrounded charge in minor units for `tokens` at `minor_per_1k` minor units per 1,000 tokens."""
+    return Decimal(tokens) * minor_per_1k / PER_UNITS
 
 
 def prorate(amount_minor: int, days: int, total_days: int) -> int:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
+from aiaas.money import refuse_renamed
 from billing.catalogue import Plan
 from billing.invoices import Invoice
 from billing.invoicing import DraftLine, InvoiceDraft
@@ -66,11 +67,7 @@ class PriceIn(_Body):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, value: object) -> object:
-        if isinstance(value, dict):
-            for old, new in _RENAMED_PRICES.items():
-                if old in value:
-                    raise ValueError(f"{old} was renamed {new}: {_PRICE_UNIT}")
-        return value
+        return refuse_renamed(value, _RENAMED_PRICES, _PRICE_UNIT)
 
     @field_validator("input_minor_per_1k", "output_minor_per_1k")
     @classmethod
