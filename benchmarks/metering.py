@@ -40,7 +40,7 @@ from sqlalchemy import text
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 from aiaas.tenancy import create_api_key, create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,8 +168,12 @@ async def _ledger_count(admin_sessions, ids) -> int:
         )
 
 
+class _BenchSettings(AdminDatabaseSettings, ServiceSettings):
+    """The bench seeds tenants and counts their ledger rows across tenants: it needs ADMIN_DATABASE_URL."""
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
-    settings = ServiceSettings()
+    settings = _BenchSettings()
     engine = create_engine(settings.admin_database_url, pool_size=2, application_name="bench-metering")
     admin_sessions = session_factory(engine)
     nc = await nats.connect(settings.nats_url)

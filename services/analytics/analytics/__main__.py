@@ -1,4 +1,7 @@
-"""`python -m analytics [serve] [--host H] [--port P]` runs the KPI API; `python -m analytics rebuild` rebuilds."""
+"""`python -m analytics [serve] [--host H] [--port P]` runs the tenant KPI API; `python -m analytics rebuild` rebuilds.
+
+The admin listener (KPIs across tenants) is `python -m analytics.admin --port 8087`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sys
 import uvicorn
 
 from aiaas.observability.logging import configure_logging
-from analytics.config import AnalyticsSettings
+from analytics.config import AnalyticsAdminSettings, AnalyticsSettings
 
 __all__ = ["main"]
 
@@ -32,7 +35,8 @@ def _serve(host: str, port: int) -> int:
 def _rebuild(allow_partial: bool) -> int:
     from analytics.rebuild import RebuildError, rebuild
 
-    settings = AnalyticsSettings(service_name="analytics-rebuild")
+    # Truncating and replaying the read models covers every tenant: the one command here given platform_admin.
+    settings = AnalyticsAdminSettings(service_name="analytics-rebuild")
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     try:
         result = asyncio.run(rebuild(settings, allow_partial=allow_partial))

@@ -1,4 +1,7 @@
-"""Builds the KPI API; every resource is born in `lifespan`."""
+"""Builds the tenant KPI API (`/v1/analytics`, app_runtime only); every resource is born in `lifespan`.
+
+The cross-tenant `/admin/analytics` view runs in the admin listener (analytics/admin.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from aiaas.db import create_engine, session_factory
 from aiaas.service_app import service_app
 from analytics.config import AnalyticsSettings
 from analytics.health import router as health_router
-from analytics.kpis.endpoints import admin_router, router
+from analytics.kpis.endpoints import router
 from analytics.state import AnalyticsState
 
 __all__ = ["create_app"]
@@ -22,13 +25,10 @@ __all__ = ["create_app"]
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: AnalyticsSettings = app.state.settings
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="analytics")
-    admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="analytics-admin")
     app.state.analytics = AnalyticsState(
         settings=settings,
         engine=engine,
-        admin_engine=admin_engine,
         sessions=session_factory(engine),
-        admin_sessions=session_factory(admin_engine),
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
     )
     use_api_key_resolver(app, app.state.analytics.resolver)
@@ -36,7 +36,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await engine.dispose()
-        await admin_engine.dispose()
 
 
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
@@ -45,6 +44,6 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         settings,
         title="AIaaS analytics",
         lifespan=_lifespan,
-        routers=[router, admin_router, health_router],
+        routers=[router, health_router],
         tracing=settings.tracing,
     )

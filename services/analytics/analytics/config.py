@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, MetricsPort, ServiceSettings
 
-__all__ = ["AnalyticsSettings"]
+__all__ = ["AnalyticsSettings", "AnalyticsAdminSettings"]
 
 
 class AnalyticsSettings(ServiceSettings):
@@ -22,3 +23,12 @@ class AnalyticsSettings(ServiceSettings):
     # How long `python -m analytics rebuild` waits to catch up with the streams.
     rebuild_timeout_s: float = 1800.0
     tracing: bool = True
+
+
+class AnalyticsAdminSettings(AdminDatabaseSettings, AnalyticsSettings):
+    """The analytics processes that cross tenants (the admin listener, `rebuild`): they alone are given the
+    platform_admin DSN; the tenant API's and the consumer's `AnalyticsSettings` have no field for it."""
+
+    admin_port: int = 8087
+    # The admin listener's metrics listener: a port of its own, as it may run on the tenant API's host.
+    metrics_port: MetricsPort = Field(0, validation_alias="ANALYTICS_ADMIN_METRICS_PORT")

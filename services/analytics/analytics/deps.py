@@ -8,9 +8,9 @@ from fastapi import Depends, Request
 
 from aiaas.auth import AdminDep, Principal, require_scope
 from aiaas.scopes import ANALYTICS_READ
-from analytics.state import AnalyticsState
+from analytics.state import AnalyticsAdminState, AnalyticsState
 
-__all__ = ["StateDep", "AnalyticsReadDep", "AdminDep"]
+__all__ = ["StateDep", "AdminStateDep", "AnalyticsReadDep", "AdminDep"]
 
 
 async def get_state(request: Request) -> AnalyticsState:
@@ -18,4 +18,12 @@ async def get_state(request: Request) -> AnalyticsState:
 
 
 StateDep = Annotated[AnalyticsState, Depends(get_state)]
+
+
+async def get_admin_state(request: Request) -> AnalyticsAdminState:
+    """The admin listener's state (analytics/admin.py): the tenant API has no platform_admin engine."""
+    return request.app.state.analytics  # type: ignore[no-any-return]
+
+
+AdminStateDep = Annotated[AnalyticsAdminState, Depends(get_admin_state)]
 AnalyticsReadDep = Annotated[Principal, require_scope(ANALYTICS_READ)]

@@ -32,7 +32,7 @@ from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.events import CONSUMERS
 from aiaas.events.publisher import NATS_UNAVAILABLE
 from aiaas.events.topology import ensure_consumer, ensure_topology
-from analytics.config import AnalyticsSettings
+from analytics.config import AnalyticsAdminSettings
 from analytics.consumer import BILLING_CONSUMER, USAGE_CONSUMER, runners
 
 __all__ = ["RebuildError", "RebuildResult", "rebuild"]
@@ -89,7 +89,7 @@ async def _wait_caught_up(js: JetStreamContext, name: str, target: int, poll_s: 
             await asyncio.sleep(poll_s)
 
 
-async def rebuild(settings: AnalyticsSettings, *, allow_partial: bool = False) -> RebuildResult:
+async def rebuild(settings: AnalyticsAdminSettings, *, allow_partial: bool = False) -> RebuildResult:
     """Empty the read models and replay both streams into them; see the module docstring."""
     engine = create_engine(settings.database_url, pool_size=2, application_name="analytics-rebuild")
     admin_engine = create_engine(settings.admin_database_url, pool_size=1, application_name="analytics-rebuild")

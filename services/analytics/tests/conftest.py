@@ -29,10 +29,16 @@ from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
 @dataclass(frozen=True)
 class Stack:
     api_url: str
+    admin_url: str  # the admin listener, `python -m analytics.admin`
     nats_url: str
     metrics_url: str
-    env: dict[str, str]
+    env: dict[str, str]  # the tenant API's and the consumer's (app_runtime only)
+    admin_env: dict[str, str]  # the admin listener's and `rebuild`'s (platform_admin)
     run_dir: Path
+
+    def url(self, path: str) -> str:
+        """`path` on the listener that serves it: /admin/* on the admin listener, the rest on the API."""
+        return (self.admin_url if path.startswith("/admin/") else self.api_url) + path
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +64,11 @@ async def js(private_nats: NatsServer) -> AsyncIterator[JetStreamContext]:
 
 @pytest.fixture(scope="session")
 def stack(run_dir: Path, infra_urls: InfraUrls, private_nats: NatsServer, js: JetStreamContext) -> Iterator[Stack]:
-    """The consumer (`python -m analytics.consumer`) and the API (`python -m analytics`) as processes."""
-    metrics_port, api_port = free_port(), free_port()
+    """The consumer (`python -m analytics.consumer`), the API (`python -m analytics`) and the admin listener
+    (`python -m analytics.admin`) as processes."""
+    metrics_port, api_port, admin_port = free_port(), free_port(), free_port()
     env = {
         "DATABASE_URL": infra_urls.database_url,
-        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": private_nats.url,
         "ANALYTICS_CONSUMER_METRICS_PORT": str(metrics_port),
         "ANALYTICS_AUTH_CACHE_TTL_S": "0.5",
@@ -76,13 +82,23 @@ def stack(run_dir: Path, infra_urls: InfraUrls, private_nats: NatsServer, js: Je
         log_path=run_dir / "api.log",
         ready_url=f"http://127.0.0.1:{api_port}/health/ready",
     ).start()
+    admin_env = {**env, "ADMIN_DATABASE_URL": infra_urls.admin_database_url}
+    admin = ServiceProcess(
+        ["-m", "analytics.admin", "--host", "127.0.0.1", "--port", str(admin_port)],
+        env=admin_env,
+        log_path=run_dir / "admin.log",
+        ready_url=f"http://127.0.0.1:{admin_port}/health/ready",
+    ).start()
     yield Stack(
         api_url=f"http://127.0.0.1:{api_port}",
+        admin_url=f"http://127.0.0.1:{admin_port}",
         nats_url=private_nats.url,
         metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
         env=env,
+        admin_env=admin_env,
         run_dir=run_dir,
     )
+    admin.stop()
     api.stop()
     consumer.stop()
 

@@ -49,7 +49,7 @@ async def fuzz_tenant(make_tenant):
 )
 @pytest.mark.parametrize("path", ["/v1/analytics/kpis", "/v1/analytics/kpis.csv"])
 async def test_bad_queries(h, http, stack, fuzz_tenant, path, params, status, code):
-    async with http.get(f"{stack.api_url}{path}", params=params, headers=fuzz_tenant.auth) as resp:
+    async with http.get(stack.url(path), params=params, headers=fuzz_tenant.auth) as resp:
         assert resp.status == status, await resp.text()
         assert resp.headers["content-type"].startswith("application/json")
         body = await resp.json()
@@ -76,7 +76,7 @@ async def test_unaligned_range_is_widened_to_whole_buckets(h, http, stack, fuzz_
 async def test_bad_keys_are_401(h, http, stack, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     for path in ("/v1/analytics/kpis", "/v1/analytics/kpis.csv", "/admin/analytics/kpis"):
-        async with http.get(f"{stack.api_url}{path}", params=OK, headers=headers) as resp:
+        async with http.get(stack.url(path), params=OK, headers=headers) as resp:
             assert resp.status == 401
             h.assert_error_shape(await resp.json())
 
@@ -127,7 +127,7 @@ async def test_fuzz_no_5xx(h, stack, fuzz_tenant, admin_headers, path, query, au
         headers["Authorization"] = value
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"{stack.api_url}{path}", params=query, headers=headers) as resp,
+        http.get(stack.url(path), params=query, headers=headers) as resp,
     ):
         raw = await resp.read()
         assert resp.status < 500, raw

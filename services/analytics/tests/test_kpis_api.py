@@ -41,9 +41,13 @@ async def test_tenant_sees_only_its_own_kpis_on_every_get_endpoint(
     async with http.get(f"{stack.api_url}/openapi.json") as resp:
         schema = await resp.json()
     tenant_paths = [p for p, ops in schema["paths"].items() if "get" in ops and p.startswith("/v1/")]
-    admin_paths = [p for p, ops in schema["paths"].items() if "get" in ops and p.startswith("/admin/")]
     assert set(tenant_paths) == {"/v1/analytics/kpis", "/v1/analytics/kpis.csv"}
+    assert not [p for p in schema["paths"] if p.startswith("/admin/")]  # the admin view is another listener's
+    async with http.get(f"{stack.admin_url}/openapi.json") as resp:
+        admin_schema = await resp.json()
+    admin_paths = [p for p, ops in admin_schema["paths"].items() if "get" in ops and p.startswith("/admin/")]
     assert admin_paths == ["/admin/analytics/kpis"]
+    assert not [p for p in admin_schema["paths"] if p.startswith("/v1/")]
 
     b_marks = [secret_model, str(b.id), str(b.key_id), str(b_key)]
     for path in tenant_paths:
@@ -67,7 +71,7 @@ async def test_tenant_sees_only_its_own_kpis_on_every_get_endpoint(
     assert body["totals"]["requests"] == 60 and body["top_models"][0]["model"] == secret_model
     # A tenant key is no admin key.
     for path in admin_paths:
-        status, body = await h.get_json(http, f"{stack.api_url}{path}", a.auth, start=BASE, end=END)
+        status, body = await h.get_json(http, stack.url(path), a.auth, start=BASE, end=END)
         assert status == 401
         h.assert_error_shape(body)
     # Underneath, RLS itself hides B's rows from A's transaction, even when asked by id.
@@ -81,7 +85,7 @@ async def test_tenant_sees_only_its_own_kpis_on_every_get_endpoint(
 
 async def test_admin_sees_every_tenant_with_a_breakdown(h, http, stack, make_tenant, publish, admin_headers):
     a, b, a_events, b_events, _, _ = await _two_tenants(h, make_tenant, publish)
-    url = f"{stack.api_url}/admin/analytics/kpis"
+    url = f"{stack.admin_url}/admin/analytics/kpis"
     status, body = await h.get_json(http, url, admin_headers, start=BASE, end=END, granularity="day")
     assert status == 200, body
     tenants = {t["tenant_id"]: t for t in body["tenants"]}

@@ -44,7 +44,7 @@ async def _snapshot(h, http, stack, tenants, admin_headers):
             assert status == 200
             shots[(tenant.id, granularity)] = body
         status, body = await h.get_json(
-            http, f"{stack.api_url}/admin/analytics/kpis", admin_headers, start=BASE, end=END, tenant_id=tenant.id
+            http, f"{stack.admin_url}/admin/analytics/kpis", admin_headers, start=BASE, end=END, tenant_id=tenant.id
         )
         shots[(tenant.id, "admin")] = body
     return shots
@@ -62,7 +62,7 @@ async def test_rebuild_reproduces_the_kpis_exactly(h, http, stack, js, publish, 
         "-m",
         "analytics",
         "rebuild",
-        env={**os.environ, **stack.env},
+        env={**os.environ, **stack.admin_env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

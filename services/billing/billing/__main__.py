@@ -1,4 +1,7 @@
-"""`python -m billing [serve] --port 8082` runs the API; `python -m billing close-periods [--now ISO]` invoices."""
+"""`python -m billing [serve] --port 8082` runs the tenant API; `python -m billing close-periods [--now ISO]` invoices.
+
+The admin listener (plans, subscriptions, Stripe webhooks) is `python -m billing.admin --port 8086`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from aiaas.db import create_engine, session_factory
 from aiaas.errors import BadRequest
 from aiaas.observability.logging import configure_logging
 from billing.catalogue import CatalogueCache
-from billing.config import BillingSettings
+from billing.config import BillingAdminSettings
 from billing.invoicing import check_close_instant, close_due_periods
 
 
@@ -26,7 +29,7 @@ def _instant(value: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-async def _close(settings: BillingSettings, now: datetime) -> dict[str, list[str]]:
+async def _close(settings: BillingAdminSettings, now: datetime) -> dict[str, list[str]]:
     engine = create_engine(settings.database_url, pool_size=2, application_name="billing-close")
     admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name="billing-close-admin")
     try:
@@ -49,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         target.add_argument("--host", default="127.0.0.1")
         target.add_argument("--port", type=int, default=8082)
     args = parser.parse_args(argv)
-    settings = BillingSettings()
     if args.command == "close-periods":
+        # Finding due periods reads every tenant's subscriptions: the one command here given platform_admin.
+        settings = BillingAdminSettings(service_name="billing-close")
         configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
         now = args.now or clock.now()
         try:

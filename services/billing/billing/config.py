@@ -7,9 +7,9 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from aiaas.settings import ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, MetricsPort, ServiceSettings
 
-__all__ = ["BillingSettings"]
+__all__ = ["BillingSettings", "BillingAdminSettings"]
 
 
 class BillingSettings(ServiceSettings):
@@ -52,3 +52,11 @@ class BillingSettings(ServiceSettings):
     # Tenant-supplied alert URLs may name loopback/private/link-local addresses (local development, tests
     # with receivers on 127.0.0.1). Off in production: aiaas.egress refuses them (no SSRF into the cluster).
     alert_allow_internal_urls: bool = False
+
+
+class BillingAdminSettings(AdminDatabaseSettings, BillingSettings):
+    """The billing processes that cross tenants (the admin listener, the meter, `close-periods`): they alone
+    are given the platform_admin DSN; the tenant API's `BillingSettings` has no field for it."""
+
+    # The admin listener's metrics listener: a port of its own, as it may run on the tenant API's host.
+    metrics_port: MetricsPort = Field(0, validation_alias="BILLING_ADMIN_METRICS_PORT")

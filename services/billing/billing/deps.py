@@ -8,9 +8,9 @@ from fastapi import Depends, Request
 
 from aiaas.auth import AdminDep, AdminPrincipalDep, Principal, require_scope
 from aiaas.scopes import BILLING_MANAGE, BILLING_READ
-from billing.state import BillingState
+from billing.state import BillingAdminState, BillingState
 
-__all__ = ["StateDep", "BillingReadDep", "BillingManageDep", "AdminDep", "AdminPrincipalDep"]
+__all__ = ["StateDep", "AdminStateDep", "BillingReadDep", "BillingManageDep", "AdminDep", "AdminPrincipalDep"]
 
 
 async def get_state(request: Request) -> BillingState:
@@ -18,6 +18,14 @@ async def get_state(request: Request) -> BillingState:
 
 
 StateDep = Annotated[BillingState, Depends(get_state)]
+
+
+async def get_admin_state(request: Request) -> BillingAdminState:
+    """The admin listener's state (billing/admin.py): the tenant API has no platform_admin engine."""
+    return request.app.state.billing  # type: ignore[no-any-return]
+
+
+AdminStateDep = Annotated[BillingAdminState, Depends(get_admin_state)]
 
 
 # Reads (usage, invoices, balance, subscription) and writes (plan, top-ups, alerts) are separate grants.

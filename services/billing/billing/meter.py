@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import nats
 import redis.asyncio as redis_asyncio
-from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,11 +24,12 @@ from aiaas.egress import public_session
 from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
 from aiaas.flags.plans import TenantPlanPublisher
+from aiaas.observability.metrics import serve_metrics
 from aiaas.resilience import RetryPolicy
 from aiaas.worker import run_worker
 from billing.alerts import AlertDeliverer
 from billing.catalogue import CatalogueCache
-from billing.config import BillingSettings
+from billing.config import BillingAdminSettings, BillingSettings
 from billing.metering import meter_batch
 from billing.quota_sync import QuotaPublisher, publish_tenant_quotas, read_tenant_quotas
 
@@ -83,12 +83,16 @@ async def _reconcile_loop(
             continue
 
 
-async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
+async def run(settings: BillingAdminSettings, stop: asyncio.Event) -> None:
     engine = create_engine(
         settings.database_url,
         pool_size=settings.meter_concurrency * settings.meter_runners,
         application_name="billing-meter",
     )
+    # Metering itself runs as app_runtime, one tenant transaction per tenant of a batch (meter_batch). The
+    # platform_admin engine is only for reads that must see every tenant: the quota reconcile sweep, the plan
+    # codes of tenants the plan bucket has not seen (one query per batch), alert delivery (one queue across
+    # tenants) and the outbox relay (every tenant's pending rows).
     admin_engine = create_engine(settings.admin_database_url, pool_size=4, application_name="billing-meter-admin")
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="billing-meter")
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
@@ -150,9 +154,8 @@ async def run(settings: BillingSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = BillingSettings(service_name="billing-meter")
-    if settings.meter_metrics_port:
-        start_http_server(settings.meter_metrics_port, addr="127.0.0.1")
+    settings = BillingAdminSettings(service_name="billing-meter")
+    serve_metrics(settings.meter_metrics_port, settings.metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 

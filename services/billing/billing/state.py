@@ -1,4 +1,8 @@
-"""Everything the billing API creates at start-up, handed to handlers through one typed object."""
+"""Everything a billing listener creates at start-up, handed to handlers through one typed object.
+
+The tenant API holds `BillingState` (app_runtime only); the admin listener (`python -m billing.admin`)
+holds `BillingAdminState`, which adds the platform_admin engine.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,22 @@ from aiaas.flags.plans import TenantPlanPublisher
 from billing.catalogue import CatalogueCache
 from billing.config import BillingSettings
 
-__all__ = ["BillingState"]
+__all__ = ["BillingState", "BillingAdminState"]
 
 
 @dataclass
 class BillingState:
     settings: BillingSettings
     engine: AsyncEngine
-    admin_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    admin_sessions: async_sessionmaker[AsyncSession]
     redis: redis_asyncio.Redis
     # Writes a tenant's plan code to the `tenant_plans` KV bucket when a change or top-up is published.
     plans: TenantPlanPublisher
     resolver: ApiKeyResolver
     catalogue: CatalogueCache
+
+
+@dataclass
+class BillingAdminState(BillingState):
+    admin_engine: AsyncEngine
+    admin_sessions: async_sessionmaker[AsyncSession]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import httpx2
 import nats
 import pytest
 from sqlalchemy import text
@@ -20,12 +21,21 @@ from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
 TAX_RATE = "0.1"
+# Billing's Stripe settings against the session's stand-in (top-ups create Checkout Sessions there).
+STRIPE_API_KEY = "sk_test_billing_api"
+STRIPE_WEBHOOK_SECRET = "whsec_billing_api_tests"
+CHECKOUT_EVENTS = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+]
 
 
 def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
+    """The tenant API's env: app_runtime only (aiaas.roles)."""
     env = {
         "DATABASE_URL": infra_urls.database_url,
-        "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
         "NATS_URL": infra_urls.nats_url,
         "REDIS_URL": infra_urls.redis_url,
         "BILLING_TAX_RATE": TAX_RATE,
@@ -46,21 +56,65 @@ def billing_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
     return env
 
 
+def billing_admin_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
+    """The env of the billing processes that cross tenants (admin listener, meter, close-periods)."""
+    return billing_env(infra_urls, ADMIN_DATABASE_URL=infra_urls.admin_database_url, **overrides)
+
+
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("billing-run")
 
 
 @pytest.fixture(scope="session")
-def billing_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
+def stripe_sim_url(run_dir: Path) -> Iterator[str]:
+    """A `python -m stripe_sim` process for the session (billing's Stripe)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = ServiceProcess(
+        ["-m", "stripe_sim", "--host", "127.0.0.1", "--port", str(port)],
+        env={},
+        log_path=run_dir / f"stripe-sim-{port}.log",
+        ready_url=f"{url}/health",
+    ).start(timeout_s=20)
+    yield url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def billing_url(run_dir: Path, infra_urls: InfraUrls, stripe_sim_url: str) -> Iterator[str]:
     """One billing API process shared by the tests."""
     port = free_port()
     proc = ServiceProcess(
         ["-m", "billing", "--host", "127.0.0.1", "--port", str(port)],
-        env=billing_env(infra_urls),
+        env=billing_env(infra_urls, STRIPE_API_KEY=STRIPE_API_KEY, STRIPE_API_BASE=stripe_sim_url),
         log_path=run_dir / f"billing-{port}.log",
         ready_url=f"http://127.0.0.1:{port}/health/ready",
     ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def billing_admin_url(run_dir: Path, infra_urls: InfraUrls, stripe_sim_url: str) -> Iterator[str]:
+    """One billing admin listener (`/admin/billing/*`, `/webhooks/stripe`) shared by the tests.
+
+    The stand-in sends it the checkout.session.* events (signed with STRIPE_WEBHOOK_SECRET).
+    """
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "billing.admin", "--host", "127.0.0.1", "--port", str(port)],
+        env=billing_admin_env(infra_urls, STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET),
+        log_path=run_dir / f"billing-admin-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    endpoint = {
+        "url": f"http://127.0.0.1:{port}/webhooks/stripe",
+        "secret": STRIPE_WEBHOOK_SECRET,
+        "enabled_events": CHECKOUT_EVENTS,
+    }
+    registered = httpx2.post(f"{stripe_sim_url}/_sim/webhook_endpoints", json=endpoint, timeout=10)
+    assert registered.status_code == 201, registered.text
     yield f"http://127.0.0.1:{port}"
     proc.stop()
 
@@ -72,7 +126,9 @@ def meter(run_dir: Path, infra_urls: InfraUrls) -> Iterator[ServiceProcess]:
     Per module, not per session: left running, it would meter (and relay the outbox rows of) the later
     suites' tenants against the shared NATS, under their feet.
     """
-    proc = ServiceProcess(["-m", "billing.meter"], env=billing_env(infra_urls), log_path=run_dir / "meter.log").start()
+    proc = ServiceProcess(
+        ["-m", "billing.meter"], env=billing_admin_env(infra_urls), log_path=run_dir / "meter.log"
+    ).start()
     yield proc
     proc.stop()
 
@@ -176,7 +232,29 @@ async def create_plan(http: aiohttp.ClientSession, url: str, headers: dict[str, 
     body = {"code": code, "name": f"Test {code}", **fields}
     async with http.post(f"{url}/admin/billing/plans", json=body, headers=headers) as resp:
         assert resp.status == 201, await resp.text()
+    # The admin listener invalidated its own catalogue; the tenant API and the meter reload theirs
+    # within BILLING_CATALOGUE_TTL_S (0.5 s here): wait that out, or a fast test sees plan_not_found.
+    await asyncio.sleep(0.6)
     return code
+
+
+async def grant_credit(
+    http: aiohttp.ClientSession,
+    admin_url: str,
+    headers: dict[str, str],
+    tenant_id: uuid.UUID,
+    amount_minor: int,
+    reason: str = "test credit",
+    key: str | None = None,
+) -> dict:
+    """Credit a tenant through the audited admin grant (the only way to credit without a Stripe payment)."""
+    async with http.post(
+        f"{admin_url}/admin/billing/tenants/{tenant_id}/credit-grants",
+        json={"amount_minor": amount_minor, "reason": reason},
+        headers={**headers, "Idempotency-Key": key or f"grant-{uuid.uuid4()}"},
+    ) as resp:
+        assert resp.status in (200, 201), await resp.text()
+        return await resp.json()
 
 
 async def subscribe(admin_sessions, tenant_id: uuid.UUID, plan: str, start: datetime, end: datetime) -> None:

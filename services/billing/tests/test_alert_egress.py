@@ -13,7 +13,7 @@ import pytest
 
 from aiaas.testing import InfraUrls, ServiceProcess, free_port
 
-from .conftest import billing_env, usage_event, wait_for, wait_metered
+from .conftest import billing_admin_env, billing_env, usage_event, wait_for, wait_metered
 from .test_alerts import Receiver, _deliveries, _tenant_with_alerts
 
 
@@ -34,7 +34,7 @@ def strict_billing_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
 def strict_meter(run_dir: Path, infra_urls: InfraUrls) -> Iterator[ServiceProcess]:
     proc = ServiceProcess(
         ["-m", "billing.meter"],
-        env=billing_env(infra_urls, BILLING_ALERT_ALLOW_INTERNAL_URLS="false"),
+        env=billing_admin_env(infra_urls, BILLING_ALERT_ALLOW_INTERNAL_URLS="false"),
         log_path=run_dir / "meter-strict.log",
     ).start()
     yield proc
@@ -67,12 +67,12 @@ async def test_a_public_alert_url_is_accepted(strict_billing_url, http, tenant) 
 
 
 async def test_an_internal_url_registered_earlier_is_never_called(
-    strict_meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+    strict_meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
 ) -> None:
     """Registered while internal URLs were allowed, delivered by a meter that refuses them: no call."""
     receiver = Receiver()
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 % and 100 %
         await wait_metered(admin_sessions, tenant.id, 1)
 

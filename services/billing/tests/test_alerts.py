@@ -57,9 +57,9 @@ async def _deliveries(admin_sessions, tenant_id) -> list[tuple]:
         return [tuple(row) for row in rows.all()]
 
 
-async def _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url) -> str:
+async def _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url) -> str:
     plan = await create_plan(
-        http, billing_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
+        http, billing_admin_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
     )
     await subscribe(admin_sessions, tenant.id, plan, *PERIOD)
     async with http.put(f"{billing_url}/v1/billing/alerts", json={"url": url}, headers=tenant.auth) as resp:
@@ -70,11 +70,13 @@ async def _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_se
 
 
 async def test_thresholds_are_signed_and_delivered_once(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver()
     async with receiver.serving() as url:
-        secret = await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        secret = await _tenant_with_alerts(
+            http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url
+        )
         await publisher.publish(usage_event(tenant, "m", 700, 0))  # 70 %: nothing
         await publisher.publish(usage_event(tenant, "m", 150, 0))  # 85 %: crosses 80
         await publisher.publish(usage_event(tenant, "m", 100, 100))  # 105 %: crosses 100
@@ -101,11 +103,11 @@ async def test_thresholds_are_signed_and_delivered_once(
 
 
 async def test_failing_receiver_is_retried_then_delivered(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver(failures=2)
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 900, 0))  # crosses 80 % only
         await wait_metered(admin_sessions, tenant.id, 1)
 
@@ -121,11 +123,11 @@ async def test_failing_receiver_is_retried_then_delivered(
 
 
 async def test_unreachable_receiver_gives_up_with_last_error(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     receiver = Receiver(failures=100)
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 and 100
         await wait_metered(admin_sessions, tenant.id, 1)
 
@@ -138,7 +140,9 @@ async def test_unreachable_receiver_gives_up_with_last_error(
         assert len(receiver.calls) == 8
 
 
-async def test_redirects_are_not_followed(meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions):
+async def test_redirects_are_not_followed(
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
+):
     """A receiver answering 307 elsewhere fails the delivery; the redirect target is never called."""
     target = Receiver()
 
@@ -146,7 +150,7 @@ async def test_redirects_are_not_followed(meter, billing_url, http, admin_header
         return web.Response(status=307, headers={"Location": target_url})
 
     async with target.serving() as target_url, _hook_url(redirect) as url:
-        await _tenant_with_alerts(http, billing_url, admin_headers, tenant, admin_sessions, url)
+        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))
         await wait_metered(admin_sessions, tenant.id, 1)
 

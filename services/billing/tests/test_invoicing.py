@@ -16,7 +16,7 @@ from aiaas.events import EventEnvelope
 from aiaas.events.schemas import InvoiceFinalized
 from billing.subscriptions import add_month
 
-from .conftest import billing_env, create_plan, day_start, subscribe, usage_event, wait_metered
+from .conftest import billing_admin_env, create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
 
 # Plan: $10 base fee, 1,000 tokens included, 'bill' overage. Cents per 1k tokens (input / output):
 # small 1.5 / 6, large 25 / 100, standard (required) 5 / 15.
@@ -27,10 +27,12 @@ PRICES = {
 }
 
 
-async def _setup(http, billing_url, admin_headers, publisher, tenant, admin_sessions, start, end) -> None:
+async def _setup(
+    http, billing_url, billing_admin_url, admin_headers, publisher, tenant, admin_sessions, start, end
+) -> None:
     plan = await create_plan(
         http,
-        billing_url,
+        billing_admin_url,
         admin_headers,
         base_fee_minor=1000,
         included_tokens=1000,
@@ -38,10 +40,7 @@ async def _setup(http, billing_url, admin_headers, publisher, tenant, admin_sess
         prices=PRICES,
     )
     await subscribe(admin_sessions, tenant.id, plan, start, end)
-    async with http.post(
-        f"{billing_url}/v1/billing/balance/top-ups", json={"amount_minor": 500}, headers=tenant.auth
-    ) as resp:
-        assert resp.status == 201
+    await grant_credit(http, billing_admin_url, admin_headers, tenant.id, 500)
     # In order: e1 small 600 in / 200 out -> all included (800 used, 200 left).
     # e2 large 300 in / 500 out -> 200 input included, 100 input + 500 output over:
     #    100 x 25/1000 + 500 x 100/1000 = 2.5 + 50 = 52.5 cents -> debit 52 (running 52.5).
@@ -82,12 +81,12 @@ def _lines(body: dict) -> list[tuple]:
 
 
 async def test_preview_matches_hand_computation(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
 ):
     # An open period around the clock's now: 15 days behind, 15 ahead, whatever the date.
     start = day_start(clock.now()) - timedelta(days=15)
     end = start + timedelta(days=30)
-    await _setup(http, billing_url, admin_headers, publisher, tenant, admin_sessions, start, end)
+    await _setup(http, billing_url, billing_admin_url, admin_headers, publisher, tenant, admin_sessions, start, end)
     async with http.get(f"{billing_url}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
         assert resp.status == 200
         body = await resp.json()
@@ -108,19 +107,19 @@ async def test_preview_matches_hand_computation(
 
 
 async def test_close_twice_makes_one_immutable_invoice(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions, infra_urls
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions, infra_urls
 ):
     # A 31-day period that ended yesterday (by the clock), closed at the instant it ended: the next
     # period [end, end + 1 month) is then open whatever the date, so exactly one period is due.
     end = day_start(clock.now()) - timedelta(days=1)
     start = end - timedelta(days=31)
-    await _setup(http, billing_url, admin_headers, publisher, tenant, admin_sessions, start, end)
+    await _setup(http, billing_url, billing_admin_url, admin_headers, publisher, tenant, admin_sessions, start, end)
     async with http.get(f"{billing_url}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
         preview = await resp.json()
     assert preview["lines"][0]["description"].endswith("(31/31 days)")
 
     body = {"now": end.isoformat()}
-    async with http.post(f"{billing_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
+    async with http.post(f"{billing_admin_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
         assert resp.status == 200
         closed = await resp.json()
     mine = [item["invoice_id"] for item in closed["invoices"] if item["tenant_id"] == str(tenant.id)]
@@ -128,7 +127,7 @@ async def test_close_twice_makes_one_immutable_invoice(
     # The CLI, run again at the clock's now: nothing left to close for this tenant.
     out = subprocess.run(
         [sys.executable, "-m", "billing", "close-periods"],
-        env={**billing_env(infra_urls), "PATH": "/usr/bin:/bin"},
+        env={**billing_admin_env(infra_urls), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,

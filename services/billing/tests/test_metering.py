@@ -15,7 +15,16 @@ from aiaas.quota import quota_key
 from billing.catalogue import load_catalogue
 from billing.metering import Usage, meter_tenant
 
-from .conftest import create_plan, current_period, ledger_count, subscribe, usage_event, wait_for, wait_metered
+from .conftest import (
+    create_plan,
+    current_period,
+    grant_credit,
+    ledger_count,
+    subscribe,
+    usage_event,
+    wait_for,
+    wait_metered,
+)
 
 PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "100", "output_minor_per_1k": "200"}}
@@ -117,18 +126,13 @@ async def test_redelivery_and_replay_count_once(
 
 
 async def test_overage_debits_credits_exactly_once(
-    meter, billing_url, http, admin_headers, publisher, tenant, admin_sessions, redis_client
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions, redis_client
 ):
     plan = await create_plan(
-        http, billing_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
+        http, billing_admin_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
     )
     await subscribe(admin_sessions, tenant.id, plan, *PERIOD)
-    async with http.post(
-        f"{billing_url}/v1/billing/balance/top-ups",
-        json={"amount_minor": 10_000},
-        headers={**tenant.auth, "Idempotency-Key": "first"},
-    ) as resp:
-        assert resp.status == 201
+    await grant_credit(http, billing_admin_url, admin_headers, tenant.id, 10_000)
 
     within = usage_event(tenant, "m", 1000, 0)  # uses the whole allowance: no charge
     over = usage_event(tenant, "m", 500, 250)  # 500 x 100/1000 + 250 x 200/1000 = 50 + 50 = 100 cents
@@ -141,7 +145,7 @@ async def test_overage_debits_credits_exactly_once(
     await publisher.publish(marker)
     await wait_metered(admin_sessions, tenant.id, 3)
 
-    assert await _credit_rows(admin_sessions, tenant.id) == [(10_000, 10_000, "top_up"), (-100, 9_900, "usage")]
+    assert await _credit_rows(admin_sessions, tenant.id) == [(10_000, 10_000, "grant"), (-100, 9_900, "usage")]
     async with http.get(f"{billing_url}/v1/billing/balance", headers=tenant.auth) as resp:
         assert await resp.json() == {"balance_minor": 9_900, "currency": "usd"}
 

@@ -23,7 +23,7 @@ from billing.catalogue import load_catalogue
 from billing.quota_sync import QuotaPublisher, publish_tenant_quotas, read_tenant_quotas
 from billing.subscriptions import add_month, month_start
 
-from .conftest import subscribe
+from .conftest import grant_credit, subscribe
 
 
 @pytest.fixture
@@ -138,7 +138,9 @@ async def test_nats_outage_is_logged_not_raised(admin_sessions, make_tenant, red
         await redis_client.delete(quota_key(tenant))
 
 
-async def test_api_plan_change_reaches_the_bucket(billing_url, http, tenant, admin_headers, nats_client) -> None:
+async def test_api_plan_change_reaches_the_bucket(
+    billing_url, billing_admin_url, http, tenant, admin_headers, nats_client
+) -> None:
     """The billing API writes the plan as it answers a plan change (tenant's own and admin's)."""
     kv = await nats_client.jetstream().key_value(TENANT_PLANS_BUCKET)  # the API created it at start
     key = str(tenant.id)
@@ -146,16 +148,13 @@ async def test_api_plan_change_reaches_the_bucket(billing_url, http, tenant, adm
         async with http.post(f"{billing_url}/v1/billing/subscription", json={"plan": "pro"}, headers=tenant.auth) as r:
             assert r.status == 200, await r.text()
         assert (await kv.get(key)).value == b"pro"
-        path = f"{billing_url}/admin/billing/tenants/{tenant.id}/subscription"
+        path = f"{billing_admin_url}/admin/billing/tenants/{tenant.id}/subscription"
         async with http.put(path, json={"plan": "free"}, headers=admin_headers) as r:
             assert r.status == 200, await r.text()
         changed = await kv.get(key)
         assert changed.value == b"free"
-        # A top-up publishes quota state again; the plan is unchanged, so the entry is not rewritten.
-        async with http.post(
-            f"{billing_url}/v1/billing/balance/top-ups", json={"amount_minor": 100}, headers=tenant.auth
-        ) as r:
-            assert r.status == 201, await r.text()
+        # A credit grant publishes quota state again; the plan is unchanged, so the entry is not rewritten.
+        await grant_credit(http, billing_admin_url, admin_headers, tenant.id, 100)
         assert (await kv.get(key)).revision == changed.revision
     finally:
         await kv.purge(key)

@@ -6,31 +6,38 @@ from datetime import timedelta
 
 from aiaas import clock
 
-from .conftest import create_plan, day_start, subscribe, usage_event, wait_metered
+from .conftest import create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
 
 PRICES = {"standard": {"input_minor_per_1k": "10", "output_minor_per_1k": "10"}}
 
 
 async def test_tenant_a_sees_nothing_of_tenant_b(
-    meter, billing_url, http, admin_headers, publisher, make_tenant, admin_sessions
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, make_tenant, admin_sessions
 ):
     a, b = await make_tenant(), await make_tenant()
     plan = await create_plan(
-        http, billing_url, admin_headers, base_fee_minor=777, included_tokens=10, overage_policy="bill", prices=PRICES
+        http,
+        billing_admin_url,
+        admin_headers,
+        base_fee_minor=777,
+        included_tokens=10,
+        overage_policy="bill",
+        prices=PRICES,
     )
     # B's period ended yesterday and is closed at the instant it ended: exactly one invoice, on any date.
     end = day_start(clock.now()) - timedelta(days=1)
     start = end - timedelta(days=30)
     period = f"?period={start.date().isoformat()}"
     await subscribe(admin_sessions, b.id, plan, start, end)
+    await grant_credit(http, billing_admin_url, admin_headers, b.id, 4242)
     async with http.post(
-        f"{billing_url}/v1/billing/balance/top-ups", json={"amount_minor": 4242}, headers=b.auth
+        f"{billing_url}/v1/billing/balance/top-ups", json={"amount_minor": 4343}, headers=b.auth
     ) as resp:
-        assert resp.status == 201
+        b_top_up = (await resp.json())["top_up_id"]  # pending: a Checkout Session, no credit
     await publisher.publish(usage_event(b, "secret-model-b", 12345, 678))
     await wait_metered(admin_sessions, b.id, 1)
     body = {"now": end.isoformat()}
-    async with http.post(f"{billing_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
+    async with http.post(f"{billing_admin_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
         closed = await resp.json()
     b_invoice = next(item["invoice_id"] for item in closed["invoices"] if item["tenant_id"] == str(b.id))
     await publisher.publish(usage_event(b, "secret-model-b", 1111, 2222))  # usage in B's open period too
@@ -40,9 +47,9 @@ async def test_tenant_a_sees_nothing_of_tenant_b(
         paths = (await resp.json())["paths"]
     gets = [path for path, ops in paths.items() if "get" in ops and path.startswith("/v1/")]
     assert len(gets) >= 6
-    b_markers = [str(b.id), b_invoice, "secret-model-b", "12345", "4242", plan]
+    b_markers = [str(b.id), b_invoice, b_top_up, "secret-model-b", "12345", "4242", "4343", plan]
     for path in gets:
-        url = billing_url + path.replace("{invoice_id}", b_invoice)
+        url = billing_url + path.replace("{invoice_id}", b_invoice).replace("{top_up_id}", b_top_up)
         for query in ("", period):
             async with http.get(url + query, headers=a.auth) as resp:
                 body = await resp.text()
@@ -50,7 +57,7 @@ async def test_tenant_a_sees_nothing_of_tenant_b(
             assert status in (200, 404), (path, status, body)
             for marker in b_markers:
                 assert marker not in body, (path, query, marker)
-            if "{invoice_id}" in path:
+            if "{invoice_id}" in path or "{top_up_id}" in path:
                 assert status == 404
     # B sees its own data through the same endpoints.
     async with http.get(f"{billing_url}/v1/billing/invoices/{b_invoice}", headers=b.auth) as resp:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from aiaas.db import admin_session, tenant_session
-from analytics.deps import AdminDep, AnalyticsReadDep, StateDep
+from analytics.deps import AdminDep, AdminStateDep, AnalyticsReadDep, StateDep
 from analytics.kpis import repository
 from analytics.kpis.csv_export import report_csv
 from analytics.kpis.query import KpiQuery, KpiQueryDep
@@ -50,7 +50,7 @@ async def tenant_kpis_csv(state: StateDep, principal: AnalyticsReadDep, query: K
 
 @admin_router.get("/kpis")
 async def admin_kpis(
-    state: StateDep,
+    state: AdminStateDep,
     query: KpiQueryDep,
     tenant_id: Annotated[uuid.UUID | None, Query(description="Only this tenant")] = None,
 ) -> AdminKpiReport:

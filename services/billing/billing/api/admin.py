@@ -22,7 +22,7 @@ from billing.api.schemas import (
     subscription_json,
     usage_json,
 )
-from billing.deps import AdminDep, StateDep
+from billing.deps import AdminDep, AdminStateDep
 from billing.invoicing import close_due_periods
 from billing.plans import create_plan, update_plan
 from billing.quota_sync import publish_tenant_quotas, read_tenant_quotas
@@ -39,7 +39,7 @@ def _now() -> datetime:
 
 
 @router.get("/plans", response_model=PlanList)
-async def list_plans(state: StateDep) -> dict[str, Any]:
+async def list_plans(state: AdminStateDep) -> dict[str, Any]:
     """Every plan of the catalogue, active or not."""
     state.catalogue.invalidate()
     catalogue = await state.catalogue.get()
@@ -47,7 +47,7 @@ async def list_plans(state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/plans", status_code=201, response_model=PlanOut)
-async def post_plan(state: StateDep, body: PlanCreate) -> dict[str, Any]:
+async def post_plan(state: AdminStateDep, body: PlanCreate) -> dict[str, Any]:
     """Add a plan with its per-tier prices (a 'standard' price is required)."""
     fields = body.model_dump(exclude={"code", "prices"})
     prices = {tier: price.as_tuple() for tier, price in body.prices.items()}
@@ -58,7 +58,7 @@ async def post_plan(state: StateDep, body: PlanCreate) -> dict[str, Any]:
 
 
 @router.patch("/plans/{code}", response_model=PlanOut)
-async def patch_plan(state: StateDep, code: str, body: PlanUpdate) -> dict[str, Any]:
+async def patch_plan(state: AdminStateDep, code: str, body: PlanUpdate) -> dict[str, Any]:
     """Change a plan's fields or prices; tenants on it see the change within the catalogue cache TTL."""
     fields = body.model_dump(exclude={"prices"}, exclude_unset=True)
     prices = {tier: price.as_tuple() for tier, price in body.prices.items()}
@@ -69,7 +69,7 @@ async def patch_plan(state: StateDep, code: str, body: PlanUpdate) -> dict[str, 
 
 
 @router.put("/tenants/{tenant_id}/subscription", response_model=SubscriptionOut)
-async def put_tenant_plan(state: StateDep, tenant_id: uuid.UUID, body: PlanChoice) -> dict[str, Any]:
+async def put_tenant_plan(state: AdminStateDep, tenant_id: uuid.UUID, body: PlanChoice) -> dict[str, Any]:
     """Move a tenant to a plan (same rule as the tenant's own change); the quota follows at once."""
     state.catalogue.invalidate()
     catalogue = await state.catalogue.get()
@@ -84,7 +84,7 @@ async def put_tenant_plan(state: StateDep, tenant_id: uuid.UUID, body: PlanChoic
 
 
 @router.get("/tenants/{tenant_id}/usage", response_model=UsageOut)
-async def tenant_usage(state: StateDep, tenant_id: uuid.UUID, period: str | None = None) -> dict[str, Any]:
+async def tenant_usage(state: AdminStateDep, tenant_id: uuid.UUID, period: str | None = None) -> dict[str, Any]:
     """Any tenant's usage, as the tenant sees it."""
     day = parse_period(period)
     catalogue = await state.catalogue.get()
@@ -97,7 +97,7 @@ async def tenant_usage(state: StateDep, tenant_id: uuid.UUID, period: str | None
 
 
 @router.post("/close-periods")
-async def post_close_periods(state: StateDep, body: CloseRequest | None = None) -> dict[str, Any]:
+async def post_close_periods(state: AdminStateDep, body: CloseRequest | None = None) -> dict[str, Any]:
     """Close every subscription period that has ended (at `now`); running it again creates nothing."""
     now = body.now if body is not None and body.now is not None else _now()
     catalogue = await state.catalogue.get()
