@@ -9,7 +9,6 @@ local receiver counts what reaches it), must fail over or end with a clear error
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from aiaas.credential_hosts import CredentialHostError, CredentialHosts, HostRule
+from aiaas.credential_hosts import CredentialHosts
 from aiaas.flags.kv import KvBucket
 from aiaas.testing import metric_value, scrape_metrics, serve_local
 from gateway.catalog import Deployment
@@ -30,49 +29,11 @@ from gateway.model_registry import MODEL_REGISTRY_BUCKET
 SECRET = "sk-must-never-leave"
 REFUSED = "gateway_credential_host_refused_total"
 
-# ---- the rules, without processes -------------------------------------------------------------
+# ---- the key resolver, without processes (the host rules themselves: libs/aiaas/tests/test_credential_hosts.py)
 
 
 def _dep(base_url: str, credentials_ref: str) -> Deployment:
     return Deployment(name="d", provider="openai", model="m", base_url=base_url, credentials_ref=credentials_ref)
-
-
-def test_builtin_and_declared_hosts() -> None:
-    hosts = CredentialHosts.from_declaration({"groq": ["api.groq.com"], "azure": ["*.openai.azure.com"]})
-    assert hosts.check("openai", "https://api.openai.com/v1") == "api.openai.com"
-    assert hosts.check("anthropic", "https://API.Anthropic.com") == "api.anthropic.com"
-    assert hosts.check("sim", "http://127.0.0.1:8090/v1") == "127.0.0.1"
-    assert hosts.check("groq", "https://api.groq.com/openai/v1") == "api.groq.com"
-    assert hosts.check("azure", "https://eu.openai.azure.com/x") == "eu.openai.azure.com"
-    refused = [
-        ("openai", "https://evil.example/v1", "allowed hosts are api.openai.com"),
-        ("openai", "http://api.openai.com/v1", "only https"),
-        ("openai", "https://api.openai.com.evil.example/v1", "allowed hosts"),
-        ("openai", "https://api.openai.com@evil.example/v1", "user info or backslashes"),
-        ("openai", "https://evil.example\\@api.openai.com/v1", "user info or backslashes"),
-        ("sim", "https://api.openai.com/v1", "allowed hosts are http://127.0.0.1, http://localhost"),
-        ("groq", "https://api.openai.com/v1", "allowed hosts are api.groq.com"),
-        ("azure", "https://openai.azure.com/x", "allowed hosts"),  # a wildcard matches below, not itself
-        ("vault:x", "https://api.openai.com/v1", "declares no hosts"),
-        ("openai", "ftp://api.openai.com", "not an absolute http(s) URL"),
-    ]
-    for credential, url, why in refused:
-        with pytest.raises(CredentialHostError, match=re.escape(why)) as caught:
-            hosts.check(credential, url)
-        assert caught.value.credential == credential
-
-
-def test_a_declaration_replaces_the_builtin_rules_of_its_name() -> None:
-    hosts = CredentialHosts.from_declaration({"sim": ["http://provider-sim"]})
-    assert hosts.check("sim", "http://provider-sim:8090/v1") == "provider-sim"
-    with pytest.raises(CredentialHostError):
-        hosts.check("sim", "http://127.0.0.1:8090/v1")
-
-
-@pytest.mark.parametrize("rule", ["api.x.com/v1", "api.x.com:443", "http://*.x.com", "", "a b", "https://x.com"])
-def test_bad_rules_are_refused(rule: str) -> None:
-    with pytest.raises(ValueError, match="not a host rule|plain http"):
-        HostRule.parse(rule)
 
 
 def test_the_key_is_handed_out_only_for_an_allowed_host() -> None:
