@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aiaas import clock
 from stripe_sim.errors import ParamError, StripeError, resource_missing
 from stripe_sim.forms import Params
 
@@ -27,8 +27,13 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 
 def now() -> int:
-    """Unix seconds, the unit of every Stripe timestamp."""
-    return int(time.time())
+    """Unix seconds, the unit of every Stripe timestamp.
+
+    On aiaas.clock so the stand-in lives at the same (possibly shifted) date as billing: meter-event
+    timestamps billing stamps with that clock must fall in this Stripe's window. Webhook signature
+    timestamps are not these: both sides sign and check them on the real clock.
+    """
+    return int(clock.now().timestamp())
 
 
 class Store:

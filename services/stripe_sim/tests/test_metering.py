@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx2
 import pytest
 import stripe
+
+from aiaas import clock
 
 
 async def _meter_and_customer(client: stripe.StripeClient) -> tuple[str, str]:
@@ -41,7 +41,7 @@ async def test_meter_create_list_retrieve(client: stripe.StripeClient) -> None:
 
 async def test_identifier_is_counted_once(client: stripe.StripeClient, control: httpx2.AsyncClient) -> None:
     meter_id, customer_id = await _meter_and_customer(client)
-    now = int(time.time())
+    now = int(clock.now().timestamp())  # the stand-in's clock
     for identifier, value in (("u-1", "100"), ("u-2", "50")):
         event = await client.v1.billing.meter_events.create_async(
             params={
