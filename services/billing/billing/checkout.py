@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from aiaas.errors import ServiceUnavailable, UpstreamError
+from aiaas.errors import BadRequest, ServiceUnavailable, UpstreamError
 from billing.credits import IdempotencyConflict
 from billing.stripe_client import StripeApi
 
@@ -60,6 +60,10 @@ async def create_checkout_session(
         raise IdempotencyConflict(
             "This Idempotency-Key was used for a top-up with other parameters.", param="Idempotency-Key"
         ) from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.param in ("success_url", "cancel_url"):  # the only caller input Stripe judges
+            raise BadRequest("Stripe refused this URL.", code="invalid_url", param=exc.param) from exc
+        raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
     except stripe.StripeError as exc:
         raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
     return session.to_dict()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -21,6 +23,7 @@ __all__ = [
     "top_up_json",
 ]
 
+_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 _CURRENCY = "ISO 4217 code, lower case, of `amount_minor`; the tenant's plan currency"
 _AMOUNT = "Credit in integer minor units (cents) of `currency`"
 
@@ -50,8 +53,16 @@ class TopUpRequest(_Body):
     @field_validator("success_url", "cancel_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith(("https://", "http://")) or any(c.isspace() for c in value)):
-            raise ValueError("must be an http(s) URL of at most 2000 characters")
+        if value is None:
+            return None
+        # Printable ASCII only (percent-encode the rest), a scheme and a host: what Stripe accepts.
+        try:
+            parts = urlsplit(value) if _PRINTABLE.match(value) else None
+            host = parts.hostname if parts is not None else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise ValueError("must be an absolute http(s) URL of printable ASCII characters")
         return value
 
 
