@@ -13,7 +13,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from aiaas.testing import free_port
 
@@ -44,6 +48,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
     gateway_port, sim_port = free_port(), free_port()
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
     realtime_port, billing_admin_port, analytics_admin_port = free_port(), free_port(), free_port()
+    gateway_metrics_port = free_port()
     env = {
         **os.environ,
         "AIAAS_GATEWAY_PORT": str(gateway_port),
@@ -59,6 +64,10 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
         "ANALYTICS_CONSUMER_METRICS_PORT": "0",
+        # ... and so would the services' metrics listeners: the gateway's on a free port, the others off.
+        **{f"{name}_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME")},
+        **{f"{name}_ADMIN_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS")},
+        "GATEWAY_METRICS_PORT": str(gateway_metrics_port),
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
@@ -109,6 +118,14 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         curl = " ".join(line.strip().rstrip("\\") for line in banner[start : start + 3])
         out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, check=True, timeout=30).stdout
         assert '"chat.completion"' in out and '"usage"' in out
+
+        # Metrics: on the gateway's own listener (as the banner says), not on its tenant-facing port.
+        assert f"gateway :{gateway_metrics_port}" in next(line for line in banner if line.startswith("Prometheus"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{gateway_metrics_port}/metrics", timeout=10) as resp:
+            assert 'gateway_requests_total{model="gpt-4o-mini",status="success"}' in resp.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as not_there:
+            urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/metrics", timeout=10)
+        assert not_there.value.code == 404
 
         start = banner.index("Python (pip install openai):") + 1
         snippet = "\n".join(line[2:] for line in banner[start:])

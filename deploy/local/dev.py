@@ -30,6 +30,17 @@ APP_READY_TIMEOUT_S = 90.0
 MODEL = "gpt-4o-mini"
 # The Stripe stand-in signs webhooks with this secret and billing verifies them with it (local only).
 LOCAL_WEBHOOK_SECRET = "whsec_local_dev"
+# Each HTTP service's Prometheus listener (its tenant-facing port has no /metrics); set one to 0 to turn it off.
+# The workers keep theirs: usage writer 9101, billing meter 9102, analytics consumer 9103.
+METRICS_PORTS = {
+    "GATEWAY_METRICS_PORT": "9110",
+    "BILLING_METRICS_PORT": "9112",
+    "ANALYTICS_METRICS_PORT": "9113",
+    "CONTROL_PLANE_METRICS_PORT": "9114",
+    "REALTIME_METRICS_PORT": "9115",
+    "BILLING_ADMIN_METRICS_PORT": "9116",
+    "ANALYTICS_ADMIN_METRICS_PORT": "9117",
+}
 
 
 class _Stop(Exception):
@@ -161,7 +172,17 @@ def _smoke_request(cfg: LocalConfig, api_key: str) -> str:
         return f"FAILED: {exc}"
 
 
-def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], seeded: dict[str, str]) -> str:
+def _metrics_urls(env: dict[str, str]) -> str:
+    """`name :port` of every metrics listener that is on, for the banner."""
+    on = [
+        (name.removesuffix("_METRICS_PORT").lower(), env[name]) for name in METRICS_PORTS if env[name] not in ("", "0")
+    ]
+    return "  ".join(f"{name} :{port}" for name, port in on) or "all off"
+
+
+def _banner(
+    cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], seeded: dict[str, str], metrics: str
+) -> str:
     base, key = f"http://127.0.0.1:{cfg.gateway_port}/v1", seeded["api_key"]
     rows = [f"  {c.name:13} {c.origin:10} {mask_url(c.url)}" for c in infra]
     rows += [f"  {a.name:13} pid {a.proc.pid if a.proc else '?':<6} log {cfg.logfile(a.name)}" for a in apps]
@@ -215,6 +236,8 @@ def _banner(cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], se
             f"  curl -s -XPOST http://127.0.0.1:{cfg.realtime_port}/v1/realtime/sessions"
             f" -H 'Authorization: Bearer {key}'",
             "",
+            f"Prometheus metrics (not tenant-facing; http://127.0.0.1:PORT/metrics): {metrics}",
+            "",
             "curl:",
             f"  curl -s {base}/chat/completions \\",
             f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\",
@@ -256,6 +279,7 @@ def run(cfg: LocalConfig) -> int:
         check_free(cfg, apps)
         stack.up(cfg, on_ready=lambda component: _record(infra, component))
         env = {
+            **METRICS_PORTS,
             **os.environ,
             **stack.env_vars(cfg),
             "GATEWAY_PROVIDER_SIM_URL": f"http://127.0.0.1:{cfg.provider_sim_port}",
@@ -276,7 +300,7 @@ def run(cfg: LocalConfig) -> int:
             app.start(cfg, process_env(app.name, env))
         _wait_for_gateway(cfg, apps)
         _register_stripe_webhook(cfg, apps, env)
-        print(_banner(cfg, infra, apps, seeded), flush=True)
+        print(_banner(cfg, infra, apps, seeded, _metrics_urls(env)), flush=True)
         _say(f"test request through the gateway: {_smoke_request(cfg, seeded['api_key'])}")
         while True:
             _raise_if_any_died(cfg, apps)

@@ -323,6 +323,14 @@ async def test_tenant_key_cannot_grant_or_reach_admin(billing_url, billing_admin
     assert await _balance(http, billing_url, tenant) == 0
 
 
+async def test_a_key_without_billing_manage_cannot_start_a_top_up(billing_url, http, make_tenant):
+    chat_only = await make_tenant(scopes=["chat"])
+    url = f"{billing_url}/v1/billing/balance/top-ups"
+    status, error = await _json(http, "POST", url, json={"amount_minor": 100}, headers=chat_only.auth)
+    assert status == 403 and error["error"]["code"] == "insufficient_scope", error
+    assert "billing:manage" in error["error"]["message"]
+
+
 async def test_grant_for_unknown_tenant_is_404(billing_admin_url, http, admin_headers):
     url = f"{billing_admin_url}/admin/billing/tenants/{uuid.uuid4()}/credit-grants"
     status, error = await _json(http, "POST", url, json={"amount_minor": 100, "reason": "x"}, headers=admin_headers)

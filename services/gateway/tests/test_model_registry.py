@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy import text
 
 from aiaas.db import admin_session
-from aiaas.testing import ServiceProcess, free_port
+from aiaas.testing import ServiceProcess, free_port, metric_value, scrape_metrics
 from gateway.catalog import Catalog, ModelAlias
 from gateway.model_registry import MODEL_REGISTRY_BUCKET, RegistryDocument, alias_from_document, parse_document
 
@@ -168,11 +168,16 @@ def test_catalog_overlay_precedence() -> None:
 
 # ---- real processes --------------------------------------------------------------------------
 
+_UNHELD = "vault:held-by-no-gateway"
+
 
 @pytest.fixture(scope="module")
 def control_plane(run_dir: Path, gateway_base_env: dict[str, str], admin_headers: dict[str, str]) -> Iterator[str]:
     port = free_port()
     env = {**gateway_base_env, "PLATFORM_ADMIN_KEY": admin_headers["Authorization"].split()[1]}
+    # This control plane lets deployments name a credential no gateway holds (it checks hosts, not keys), so the
+    # gateways' refusal of such a document can be seen below.
+    env["PROVIDER_CREDENTIAL_HOSTS"] = orjson.dumps({_UNHELD: ["http://127.0.0.1"]}).decode()
     proc = ServiceProcess(
         ["-m", "control_plane", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -226,16 +231,12 @@ async def _until(check: Callable[[], Any], timeout_s: float) -> float:
     return time.monotonic() - started
 
 
-async def _rejected(http: aiohttp.ClientSession, gateway: str) -> float:
-    async with http.get(f"{gateway}/metrics") as resp:
-        for line in (await resp.text()).splitlines():
-            if line.startswith('gateway_model_registry_rejected_total{reason="invalid"}'):
-                return float(line.split()[-1])
-    return 0.0
+async def _rejected(metrics_url: str) -> float:
+    return metric_value(await scrape_metrics(metrics_url), "gateway_model_registry_rejected_total", reason="invalid")
 
 
 async def test_registry_alias_is_served_live(
-    control_plane, gateway_url, sim_url, admin_headers, tenant, infra_urls, new_model_alias
+    control_plane, gateway_url, sim_url, admin_headers, tenant, infra_urls, new_model_alias, metrics_of
 ) -> None:
     alias = new_model_alias()
     async with aiohttp.ClientSession() as http:
@@ -267,27 +268,28 @@ async def test_registry_alias_is_served_live(
 
         # Invalid documents: one the control plane accepts but this gateway cannot serve (a credential
         # it does not hold), then bytes written straight to KV. Both are refused; version 2 keeps serving.
-        rejected = await _rejected(http, gateway_url)
+        metrics_url = metrics_of(gateway_url)
+        rejected = await _rejected(metrics_url)
         bad = _sim_config(alias, sim_url, "three", "m")
-        bad["deployments"][0]["credentials_ref"] = "vault:held-by-no-gateway"
+        bad["deployments"][0]["credentials_ref"] = _UNHELD
         await _put(http, control_plane, alias, bad, admin_headers)
-        await _until(lambda: _more_rejected(http, gateway_url, rejected), 1.0)
+        await _until(lambda: _more_rejected(metrics_url, rejected), 1.0)
         assert await served_by("two")
-        rejected = await _rejected(http, gateway_url)
+        rejected = await _rejected(metrics_url)
         nc = await nats.connect(infra_urls.nats_url)
         try:
             await (await nc.jetstream().key_value(MODEL_REGISTRY_BUCKET)).put(alias, b"{not json")
         finally:
             await nc.close()
-        await _until(lambda: _more_rejected(http, gateway_url, rejected), 1.0)
+        await _until(lambda: _more_rejected(metrics_url, rejected), 1.0)
         for _ in range(5):
             assert await served_by("two")
         async with http.get(f"{gateway_url}/health/ready") as resp:
             assert resp.status == 200
 
 
-async def _more_rejected(http: aiohttp.ClientSession, gateway: str, before: float) -> bool:
-    return await _rejected(http, gateway) > before
+async def _more_rejected(metrics_url: str, before: float) -> bool:
+    return await _rejected(metrics_url) > before
 
 
 async def test_registry_overrides_a_file_alias(
