@@ -1,6 +1,6 @@
 """pytest plugin for billing's Stripe tests: a Stripe stand-in process, a private NATS, factories.
 
-Fixtures of the Stripe tests in this folder. The stand-in is
+Fixtures of the Stripe tests in this folder. The stand-in (`stripe_sim_url`, from ../conftest.py) is
 shared by the whole session and never reset (a running sync worker holds its meter), so
 tests look only at their own tenant's customer and idempotency keys.
 """
@@ -23,28 +23,13 @@ from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, InvoiceLine, UsageMetered
-from aiaas.testing import NatsServer, ServiceProcess, free_port
+from aiaas.testing import NatsServer
 from billing.stripe_client import StripeApi
 from billing.stripe_config import StripeSettings
 from billing.stripe_sync import StripeSync
 
 STRIPE_KEY = "sk_test_billing_sync"
 WEBHOOK_SECRET = "whsec_billing_tests"
-
-
-@pytest.fixture(scope="session")
-def stripe_sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `python -m stripe_sim` process for the session."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = ServiceProcess(
-        ["-m", "stripe_sim", "--host", "127.0.0.1", "--port", str(port)],
-        env={},
-        log_path=tmp_path_factory.mktemp("stripe_sim") / "server.log",
-        ready_url=f"{url}/health",
-    ).start(timeout_s=20)
-    yield url
-    process.stop()
 
 
 @pytest.fixture(scope="session")
