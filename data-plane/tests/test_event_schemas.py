@@ -12,7 +12,7 @@ import pytest
 from referencing import Registry, Resource
 
 from aiaas.events.envelope import EventEnvelope, event_id
-from aiaas.events.schemas import EVENT_DATA_MODELS, USAGE_RECORDED, UsageRecorded
+from aiaas.events.schemas import EVENT_DATA_MODELS, USAGE_RECORDED, UsageRecorded, input_names
 from data_plane import EVENTS_DIR
 
 
@@ -121,6 +121,12 @@ def test_old_money_names_are_read_as_the_same_amount_and_written_under_the_new_n
     dumped = parsed.model_dump(mode="json")
     assert dumped[new] == amount and old not in dumped
     _validator(f"{event_type}.json").validate(_envelope(event_type, dumped))
+
+
+def test_input_names_list_old_names_next_to_the_fields():
+    names = input_names(UsageRecorded)
+    assert {"cost_usd", "cost", "tokens_in", "request_id"} <= names
+    assert names - {"cost"} == set(UsageRecorded.model_fields)
 
 
 def test_old_invoice_line_name_is_read_as_the_same_amount():

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope
-from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded, input_names
 from analytics import sketches
 from analytics.buckets import GRANULARITIES, Granularity, as_utc, floor
 from analytics.rollup import COUNTERS, Rollup
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Advisory-lock namespace of the analytics writers ("ANLY"); the second key is hashtext(tenant id).
 _LOCK_NAMESPACE = 0x414E4C59
+# Keys of a usage event the projection reads (current names and the old names they replaced).
+_USAGE_INPUT_NAMES = input_names(UsageRecorded)
 
 RollupKey = tuple[Granularity, datetime, str, uuid.UUID]
 
@@ -99,7 +101,8 @@ def usage_of(event: EventEnvelope) -> tuple[UsageRecorded, bool | None]:
     projection; a missing or invalid known field raises (the runner dead-letters the event).
     """
     data: dict[str, Any] = event.data
-    known = {key: value for key, value in data.items() if key in UsageRecorded.model_fields}
+    # Old names of renamed fields (`cost` before `cost_usd`) are known too: events from before the rename.
+    known = {key: value for key, value in data.items() if key in _USAGE_INPUT_NAMES}
     usage = UsageRecorded.model_validate(known)
     flag = data.get("cache_hit")
     return usage, (None if flag is None else bool(flag))

@@ -14,7 +14,7 @@ from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.publisher import EventPublisher
 from analytics.buckets import floor
-from analytics.projection import apply_billing, apply_usage
+from analytics.projection import apply_billing, apply_usage, usage_of
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
 MODELS = ("chat", "claude", "embed-large")
@@ -227,3 +227,10 @@ async def test_billing_events_are_counted_by_type(h, http, stack, js, publish, m
         end=BASE + timedelta(days=2),
     )
     assert body["billing_events"] == {}
+
+
+def test_a_usage_event_from_before_cost_named_its_unit_is_read_with_the_same_dollars(h):
+    event = h.usage_event(uuid.uuid4(), uuid.uuid4(), BASE, cost_usd="1.2500000001")
+    data = {("cost" if key == "cost_usd" else key): value for key, value in event.data.items()}
+    usage, _ = usage_of(event.model_copy(update={"data": data}))
+    assert usage.cost_usd == Decimal("1.2500000001")

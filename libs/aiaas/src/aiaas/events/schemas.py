@@ -30,6 +30,7 @@ __all__ = [
     "BalanceToppedUp",
     "BALANCE_TOPPED_UP",
     "EVENT_DATA_MODELS",
+    "input_names",
 ]
 
 USAGE_RECORDED = "usage.recorded"
@@ -39,6 +40,17 @@ INVOICE_FINALIZED = "billing.invoice.finalized"
 PLAN_CHANGED = "billing.plan.changed"
 BALANCE_TOPPED_UP = "billing.balance.topped_up"
 _PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def input_names(model: type[BaseModel]) -> frozenset[str]:
+    """Every key `model` reads: its field names and the old names they still accept (validation aliases)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        names.add(name)
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names.update(choice for choice in choices if isinstance(choice, str))
+    return frozenset(names)
 
 
 def _plain_decimal(value: object, name: str) -> object:
