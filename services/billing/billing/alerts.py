@@ -2,9 +2,10 @@
 
 A crossing is recorded in the metering transaction: an `alert_deliveries` row (unique per tenant,
 period and threshold, so the first crossing wins) and a `billing.quota.threshold_reached` event in
-the outbox. `AlertDeliverer` (in the meter process, cross-tenant as platform_admin) POSTs the event
-envelope to the tenant's endpoint, signed `X-AIaaS-Signature: t=<unix>,v1=<hex hmac_sha256(secret,
-"<t>.<body>")>`. A row is claimed with a lease (so no transaction stays open across HTTP and several
+the outbox. `AlertDeliverer` (in the meter process) POSTs the event envelope to the tenant's endpoint,
+signed `X-AIaaS-Signature: t=<unix>,v1=<hex hmac_sha256(secret, "<t>.<body>")>`. It claims due rows
+across tenants as platform_admin (one queue for every tenant) and records each outcome in that row's
+tenant transaction as app_runtime. A row is claimed with a lease (so no transaction stays open across HTTP and several
 deliverers can run), retried with jittered exponential back-off, and given up after `max_attempts`
 with its last error kept. Delivery is at least once: receivers dedupe by `X-AIaaS-Event-Id`.
 """
@@ -25,7 +26,7 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aiaas.db import admin_session
+from aiaas.db import admin_session, tenant_session
 from aiaas.egress import check_public_url
 from aiaas.errors import BadRequest
 from aiaas.events import EventEnvelope, event_id, write_outbox
@@ -151,7 +152,7 @@ _CLAIM = text(
         from due where d.id = due.id
         returning d.id, d.tenant_id, d.payload, d.attempts
     )
-    select c.id, c.payload::text as payload, c.attempts, e.url, e.secret
+    select c.id, c.tenant_id, c.payload::text as payload, c.attempts, e.url, e.secret
     from claimed c left join alert_endpoints e on e.tenant_id = c.tenant_id
     """
 )
@@ -168,6 +169,7 @@ _FAILED = text(
 @dataclass(frozen=True)
 class _Claimed:
     id: int
+    tenant_id: uuid.UUID
     payload: str
     attempts: int
     url: str | None
@@ -180,6 +182,7 @@ class AlertDeliverer:
     def __init__(
         self,
         admin_sessions: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession],
         http: aiohttp.ClientSession,
         *,
         policy: RetryPolicy,
@@ -188,9 +191,12 @@ class AlertDeliverer:
         batch_size: int = 50,
         allow_internal: bool = False,
     ) -> None:
-        """`http` should come from `aiaas.egress.public_session` (its resolver refuses internal addresses)."""
+        """`admin_sessions` (platform_admin) claim due rows of every tenant; `sessions` (app_runtime) record each
+        outcome under the row's tenant. `http` should come from `aiaas.egress.public_session` (its resolver
+        refuses internal addresses)."""
         self._allow_internal = allow_internal
-        self._sessions = admin_sessions
+        self._admin_sessions = admin_sessions
+        self._sessions = sessions
         self._http = http
         self._policy = policy
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -200,16 +206,16 @@ class AlertDeliverer:
 
     async def deliver_once(self) -> int:
         """Attempt every due delivery once; returns how many were attempted."""
-        async with admin_session(self._sessions) as session:
+        async with admin_session(self._admin_sessions) as session:
             rows = (await session.execute(_CLAIM, {"limit": self._batch_size, "lease_s": self._lease_s})).all()
-        claimed = [_Claimed(r.id, r.payload, r.attempts, r.url, r.secret) for r in rows]
+        claimed = [_Claimed(r.id, r.tenant_id, r.payload, r.attempts, r.url, r.secret) for r in rows]
         if claimed:
             await asyncio.gather(*(self._deliver(row) for row in claimed))
         return len(claimed)
 
     async def _deliver(self, row: _Claimed) -> None:
         if row.url is None or row.secret is None:
-            async with admin_session(self._sessions) as session:
+            async with tenant_session(self._sessions, row.tenant_id) as session:
                 await session.execute(_NO_ENDPOINT, {"id": row.id})
             return
         body = row.payload.encode()
@@ -233,7 +239,7 @@ class AlertDeliverer:
             error = f"URL refused: {exc}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        async with admin_session(self._sessions) as session:
+        async with tenant_session(self._sessions, row.tenant_id) as session:
             if error is None:
                 await session.execute(_DELIVERED, {"id": row.id})
                 return

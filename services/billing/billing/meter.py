@@ -91,8 +91,9 @@ async def run(settings: BillingAdminSettings, stop: asyncio.Event) -> None:
     )
     # Metering itself runs as app_runtime, one tenant transaction per tenant of a batch (meter_batch). The
     # platform_admin engine is only for reads that must see every tenant: the quota reconcile sweep, the plan
-    # codes of tenants the plan bucket has not seen (one query per batch), alert delivery (one queue across
-    # tenants) and the outbox relay (every tenant's pending rows).
+    # codes of tenants the plan bucket has not seen (one query per batch), claiming due alert deliveries (one
+    # queue across tenants; each outcome is then written as app_runtime under its tenant) and the outbox relay
+    # (every tenant's pending rows).
     admin_engine = create_engine(settings.admin_database_url, pool_size=4, application_name="billing-meter-admin")
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="billing-meter")
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
@@ -123,6 +124,7 @@ async def run(settings: BillingAdminSettings, stop: asyncio.Event) -> None:
         ]
         deliverer = AlertDeliverer(
             admin_sessions,
+            sessions,
             http,
             policy=RetryPolicy(
                 max_attempts=settings.alert_max_attempts,
