@@ -277,7 +277,7 @@ async def test_paid_amount_mismatch_credits_nothing_and_is_recorded(
     assert await _balance(http, billing_url, tenant) == 0
 
 
-async def test_admin_grant_is_audited(billing_url, billing_admin_url, http, tenant, admin_headers):
+async def test_admin_grant_is_audited(billing_url, billing_admin_url, http, tenant, admin_headers, admin_key):
     granted = await grant_credit(http, billing_admin_url, admin_headers, tenant.id, 1234, "goodwill: outage", "g-1")
     assert (granted["amount_minor"], granted["currency"], granted["reason"], granted["balance_after_minor"]) == (
         1234,
@@ -285,7 +285,9 @@ async def test_admin_grant_is_audited(billing_url, billing_admin_url, http, tena
         "goodwill: outage",
         1234,
     )
-    assert granted["actor"] and granted["created_at"]
+    # Who granted it is the calling admin key's name (never a header the caller writes).
+    assert (granted["actor"], granted["admin_key_id"]) == (admin_key.name, str(admin_key.key_id))
+    assert granted["created_at"]
     again = await grant_credit(http, billing_admin_url, admin_headers, tenant.id, 1234, "goodwill: outage", "g-1")
     assert again["id"] == granted["id"]
     assert await _balance(http, billing_url, tenant) == 1234
