@@ -1,32 +1,41 @@
 """Least privilege: each process holds only its database roles (aiaas.roles.PROCESS_ROLES, the one table).
 
 The table is checked against what `make dev` runs, docker-compose.yml, .env.example and the README;
-the tenant-facing services are started as real processes with the env `make dev` gives them, and
-Postgres itself (pg_stat_activity) shows which role each of their connections logged in as.
+the tenant-facing services (and the admin listeners, and the per-tenant workers on a private NATS) are
+started as real processes with the env `make dev` gives them, and Postgres itself (pg_stat_activity, read
+as superuser and matched by client port) shows which role each of their connections logged in as.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
+import nats
 import psutil
 import pytest
 import yaml
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aiaas.db import create_engine
+from aiaas import clock
+from aiaas.db import admin_session, create_engine
+from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.roles import DSN_ROLES, PROCESS_ROLES, process_env
 from aiaas.settings import ServiceSettings
-from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, TenantWithKey, free_port
 from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings
@@ -142,13 +151,9 @@ def _superuser_url() -> str:
     return url._replace(scheme="postgresql+asyncpg", path="/aiaas").geturl()
 
 
-@pytest.fixture(scope="module")
-def started(
-    tmp_path_factory: pytest.TempPathFactory, infra_urls: InfraUrls
-) -> Iterator[dict[str, tuple[ServiceProcess, str]]]:
-    """name -> (process, base URL): each started with `process_env(name, everything)` and nothing inherited."""
-    run_dir = tmp_path_factory.mktemp("roles")
-    everything = {
+def _everything(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
+    """Every DSN and setting, as `make dev` has them before it filters them per process."""
+    return {
         **os.environ,
         "DATABASE_URL": infra_urls.database_url,
         "ADMIN_DATABASE_URL": infra_urls.admin_database_url,
@@ -158,8 +163,37 @@ def started(
         "REDIS_URL": infra_urls.redis_url,
         "GATEWAY_USAGE_WAL_DIR": tempfile.mkdtemp(prefix="roles-wal-"),
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
+        "ANALYTICS_CONSUMER_METRICS_PORT": "0",
         "LOG_LEVEL": "WARNING",
+        **overrides,
     }
+
+
+async def _connected_as(engine: AsyncEngine, proc: ServiceProcess) -> set[str]:
+    """The roles of `proc`'s open Postgres connections, as pg_stat_activity (read as superuser) shows them."""
+    assert proc.proc is not None
+    pg_port = urlsplit(_superuser_url()).port or 5432
+    ports = [
+        conn.laddr.port
+        for conn in psutil.Process(proc.proc.pid).net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == pg_port
+    ]
+    if not ports:
+        return set()
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("select usename from pg_stat_activity where client_port = any(:ports)"), {"ports": ports}
+        )
+        return {row.usename for row in rows}
+
+
+@pytest.fixture(scope="module")
+def started(
+    tmp_path_factory: pytest.TempPathFactory, infra_urls: InfraUrls
+) -> Iterator[dict[str, tuple[ServiceProcess, str]]]:
+    """name -> (process, base URL): each started with `process_env(name, everything)` and nothing inherited."""
+    run_dir = tmp_path_factory.mktemp("roles")
+    everything = _everything(infra_urls)
     procs: dict[str, tuple[ServiceProcess, str]] = {}
     try:
         for name, (module, _) in HTTP_PROCESSES.items():
@@ -196,23 +230,11 @@ async def test_tenant_facing_processes_connect_only_as_app_runtime(
             if path is not None:  # a key lookup and a tenant transaction, not just the readiness ping
                 async with http.get(started[name][1] + path, headers=tenant.auth) as resp:
                     assert resp.status == 200, (name, await resp.text())
-    pg_port = urlsplit(_superuser_url()).port or 5432
     engine = create_engine(_superuser_url(), pool_size=1)
     try:
         for name, (proc, _) in started.items():
-            assert proc.proc is not None
-            ports = [
-                conn.laddr.port
-                for conn in psutil.Process(proc.proc.pid).net_connections(kind="tcp")
-                if conn.raddr and conn.raddr.port == pg_port
-            ]
-            assert ports, f"{name} holds no Postgres connection"
-            async with engine.connect() as conn:
-                rows = await conn.execute(
-                    text("select usename from pg_stat_activity where client_port = any(:ports)"), {"ports": ports}
-                )
-                users = {row.usename for row in rows}
-            assert users, name
+            users = await _connected_as(engine, proc)
+            assert users, f"{name} holds no Postgres connection"
             assert users <= set(PROCESS_ROLES[name].roles), (name, users)
             if name in TENANT_FACING:
                 assert users == {"app_runtime"}, (name, users)
@@ -255,3 +277,84 @@ async def test_app_runtime_cannot_bypass_tenant_policies_and_owns_nothing() -> N
             assert members == []
     finally:
         await engine.dispose()
+
+
+async def test_workers_write_each_event_under_its_tenant_as_app_runtime(
+    tmp_path: Path, infra_urls: InfraUrls, make_tenant, admin_sessions
+) -> None:
+    """The usage writer and the analytics consumer, on a NATS of their own, write one event as app_runtime."""
+    nats_server = NatsServer(tmp_path / "nats").start()
+    env = _everything(infra_urls, NATS_URL=nats_server.url)
+    workers = {
+        name: ServiceProcess(
+            ["-m", module], env=process_env(name, env), inherit_env=False, log_path=tmp_path / f"{name}.log"
+        )
+        for name, module in (("usage_writer", "gateway.usage_writer"), ("analytics_consumer", "analytics.consumer"))
+    }
+    engine = create_engine(_superuser_url(), pool_size=1)
+    try:
+        for proc in workers.values():
+            proc.start()
+        tenant: TenantWithKey = await make_tenant()
+        now = clock.now().astimezone(UTC)
+        request_id = f"req-roles-{uuid.uuid4().hex}"
+        usage = UsageRecorded(
+            request_id=request_id,
+            api_key_id=tenant.key_id,
+            model_alias="roles",
+            provider="sim",
+            deployment="roles-a",
+            upstream_model="sim-roles",
+            stream=False,
+            status="success",
+            http_status=200,
+            error_code=None,
+            tokens_in=3,
+            tokens_out=4,
+            cost_usd="0.0001",
+            latency_ms=5.0,
+            ttft_ms=None,
+            attempts=1,
+            started_at=now,
+            completed_at=now,
+        )
+        envelope = EventEnvelope(
+            id=event_id(USAGE_RECORDED, request_id),
+            type=USAGE_RECORDED,
+            tenant_id=tenant.id,
+            data=usage.model_dump(mode="json"),
+        )
+        nc = await nats.connect(nats_server.url)
+        try:
+            await ensure_topology(nc.jetstream(), consumers=())
+            await EventPublisher(nc.jetstream()).publish(envelope)
+        finally:
+            await nc.close()
+
+        async def written() -> tuple[int, int]:
+            async with admin_session(admin_sessions) as session:
+                requests = (
+                    await session.execute(
+                        text("select count(*) from requests where request_id = :r"), {"r": request_id}
+                    )
+                ).scalar_one()
+                rollups = (
+                    await session.execute(
+                        text("select count(*) from analytics_usage_rollups where tenant_id = :t"), {"t": tenant.id}
+                    )
+                ).scalar_one()
+            return int(requests), int(rollups)
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while min(await written()) < 1:  # the requests row (usage writer) and a rollup (analytics consumer)
+            assert asyncio.get_running_loop().time() < deadline, await written()
+            await asyncio.sleep(0.2)
+        for name, proc in workers.items():
+            assert proc.proc is not None
+            assert _dsns(psutil.Process(proc.proc.pid).environ()) == {"DATABASE_URL"}, name
+            assert await _connected_as(engine, proc) == {"app_runtime"}, name
+    finally:
+        await engine.dispose()
+        for proc in workers.values():
+            proc.stop()
+        nats_server.stop()
