@@ -172,12 +172,11 @@ _UNHELD = "vault:held-by-no-gateway"
 
 
 @pytest.fixture(scope="module")
-def control_plane(run_dir: Path, gateway_base_env: dict[str, str], admin_headers: dict[str, str]) -> Iterator[str]:
+def control_plane(run_dir: Path, control_plane_env: dict[str, str]) -> Iterator[str]:
     port = free_port()
-    env = {**gateway_base_env, "PLATFORM_ADMIN_KEY": admin_headers["Authorization"].split()[1]}
     # This control plane lets deployments name a credential no gateway holds (it checks hosts, not keys), so the
     # gateways' refusal of such a document can be seen below.
-    env["PROVIDER_CREDENTIAL_HOSTS"] = orjson.dumps({_UNHELD: ["http://127.0.0.1"]}).decode()
+    env = {**control_plane_env, "PROVIDER_CREDENTIAL_HOSTS": orjson.dumps({_UNHELD: ["http://127.0.0.1"]}).decode()}
     proc = ServiceProcess(
         ["-m", "control_plane", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
