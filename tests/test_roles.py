@@ -238,6 +238,18 @@ async def test_tenant_facing_processes_connect_only_as_app_runtime(
             assert users <= set(PROCESS_ROLES[name].roles), (name, users)
             if name in TENANT_FACING:
                 assert users == {"app_runtime"}, (name, users)
+        # Every connection any tenant-facing process has open on this database (these and any other test's),
+        # by the application_name each sets: app_runtime only.
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "select distinct application_name, usename from pg_stat_activity where application_name = any(:n)"
+                ),
+                {"n": sorted(TENANT_FACING)},
+            )
+            by_app = {(row.application_name, row.usename) for row in rows}
+        assert {app for app, _ in by_app} == TENANT_FACING
+        assert {user for _, user in by_app} == {"app_runtime"}, by_app
     finally:
         await engine.dispose()
 
