@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from provider_sim.anthropic_api import anthropic_routes
 from provider_sim.config import Settings
 from provider_sim.control_api import control_router
+from provider_sim.errors import SimError, error_response
 from provider_sim.models_api import models_routes
 from provider_sim.openai_api import openai_routes
 from provider_sim.state import SimState
@@ -35,4 +39,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes=[*openai_routes(), *anthropic_routes(), *models_routes()],
     )
     app.include_router(control_router)
+    # The control API's refusals in OpenAI's error shape too, not FastAPI's {"detail": ...}.
+    app.add_exception_handler(RequestValidationError, _invalid_control_request)
+    app.add_exception_handler(HTTPException, _control_http_error)
     return app
+
+
+async def _invalid_control_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    message = str(first.get("msg", "invalid body"))
+    return _control_error(422, f"{location}: {message}" if location else message, location or None)
+
+
+async def _control_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _control_error(exc.status_code, str(exc.detail))
+
+
+def _control_error(status: int, message: str, param: str | None = None) -> Response:
+    response = error_response(SimError("invalid_request", message, param=param), "openai", "control")
+    response.status_code = status
+    return response

@@ -59,7 +59,7 @@ async def test_invalid_fault_rule_is_422(control: httpx2.AsyncClient) -> None:
     for body in ({"fault": "418"}, {"fault": "500", "count": 0}, {"model": "", "fault": "500"}, {}):
         response = await control.post("/_sim/faults", json=body)
         assert response.status_code == 422, body
-        assert response.json()["detail"]
+        assert response.json()["error"]["message"]
 
 
 async def test_latency_override_and_clear(control: httpx2.AsyncClient, oai: openai.AsyncOpenAI) -> None:
