@@ -145,3 +145,10 @@ async def test_tool_and_agent_schemas(http, cp_url) -> None:
         for bad in ({"type": "nonsense"}, {"type": 12}, {"$schema": []}, {"properties": {"a": {"minimum": "x"}}}):
             got_status, resp = await call(http, "PUT", f"{cp_url}/admin/{kind}/{name}", {**body, "input_schema": bad})
             assert_error(got_status, resp, 422)
+        # Found by the OpenAPI fuzz: NUL (Postgres refuses it in jsonb and text) and integers beyond 64 bits
+        # (orjson refuses them) were 500s.
+        for bad in ({"properties": {"a\u0000": {}}}, {"enum": ["\u0000"]}, {"maximum": 2**70}):
+            got_status, resp = await call(http, "PUT", f"{cp_url}/admin/{kind}/{name}", {**body, "output_schema": bad})
+            assert_error(got_status, resp, 422)
+        got_status, resp = await call(http, "PUT", f"{cp_url}/admin/{kind}/{name}", {**body, "description": "a\u0000"})
+        assert_error(got_status, resp, 422)

@@ -10,11 +10,12 @@ from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiaas.money import refuse_renamed
+from aiaas.storable import StorableStr, storable_json
 
 __all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "Provider", "SchemaEntryIn"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
-_Text = Annotated[str, Field(min_length=1, max_length=200)]
+_Text = Annotated[StorableStr, Field(min_length=1, max_length=200)]
 _Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=20, decimal_places=10)]
 _PRICE_UNIT = "US dollars per 1,000 tokens, decimal (billing's plan prices are separate, in cents)"
 # Names these prices had before they said their unit; refused with a pointer rather than guessed.
@@ -67,6 +68,7 @@ class ModelConfig(_Body):
 
 
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    storable_json(schema)  # a jsonb column: no U+0000 in any key or string
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as exc:
@@ -78,7 +80,7 @@ def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 class SchemaEntryIn(_Body):
-    description: Annotated[str, Field(max_length=1000)] = ""
+    description: Annotated[StorableStr, Field(max_length=1000)] = ""
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
 
