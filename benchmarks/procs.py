@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from aiaas.roles import PROCESS_ROLES, process_env
 from aiaas.testing import free_port
 
 __all__ = ["LOAD_CORE", "SERVER_CORE", "ProcessSet", "free_port", "pin_self", "require_tools", "wait_http"]
@@ -95,7 +96,14 @@ class ProcessSet:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> tuple[subprocess.Popen, Path]:
-        """Run `argv` under `taskset -c core` (taskset execs, so the pid is the program's own); None: unpinned."""
+        """Run `argv` under `taskset -c core` (taskset execs, so the pid is the program's own); None: unpinned.
+
+        A platform process (`name` in aiaas.roles, `-` for `_`) gets only its roles' database URLs, as in
+        `make dev`; other programs (nginx, the pass-through proxy) get `env` as given.
+        """
+        role = name.replace("-", "_")
+        if env is not None and role in PROCESS_ROLES:
+            env = process_env(role, env)
         log = self.log_dir / f"{name}.log"
         handle = log.open("ab")
         pin = ["taskset", "-c", str(core)] if core is not None else []
