@@ -87,6 +87,11 @@ async def test_tenant_admin_bad_input(api):
         assert (await resp.json())["error"]["code"] == "api_key_not_found"
     async with api.get("/admin/tenants/not-a-uuid/keys", headers=ADMIN) as resp:
         assert resp.status == 422
+    # Found by the OpenAPI fuzz: a NUL in a name was Postgres's error, a 500.
+    body = {"name": "a\u0000b", "slug": f"nul-{uuid.uuid4().hex[:8]}"}
+    async with api.post("/admin/tenants", json=body, headers=ADMIN) as resp:
+        assert resp.status == 422
+        assert (await resp.json())["error"]["param"] == "name"
 
 
 async def test_tenant_limits_at_their_bounds(api):

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiaas.scopes import DEFAULT_SCOPES, ScopeName
+from aiaas.storable import StorableStr
 
 __all__ = ["TenantCreate", "TenantOut", "ApiKeyCreate", "ApiKeyOut", "ApiKeyCreated"]
 
@@ -15,7 +16,7 @@ __all__ = ["TenantCreate", "TenantOut", "ApiKeyCreate", "ApiKeyOut", "ApiKeyCrea
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: StorableStr = Field(min_length=1, max_length=200)
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     rate_limit_rpm: int | None = Field(None, ge=1, le=10_000_000)
     rate_limit_tpm: int | None = Field(None, ge=1, le=10_000_000_000)
@@ -34,7 +35,7 @@ class TenantOut(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: StorableStr = Field(min_length=1, max_length=200)
     # Only known scope names (no '*'); without any, the least useful set: chat only.
     scopes: list[ScopeName] = Field(
         default_factory=lambda: list(DEFAULT_SCOPES),
