@@ -105,8 +105,9 @@ class ServiceProcess:
         inherit_env: bool = True,
     ) -> None:
         self.args = [sys.executable, *args]
-        # `inherit_env=False`: exactly `env` (a process whose DSNs must be only its roles', aiaas.roles).
-        self.env = {**os.environ, **env} if inherit_env else dict(env)
+        # `inherit_env=False`: exactly `env` (a process whose DSNs must be only its roles', aiaas.roles),
+        # plus the run's clock offset: every process of a test reads the same (possibly shifted) clock.
+        self.env = {**os.environ, **env} if inherit_env else {clock.OFFSET_ENV: repr(clock.offset_s()), **env}
         self.log_path = log_path
         self.ready_url = ready_url
         self.proc: subprocess.Popen[bytes] | None = None
