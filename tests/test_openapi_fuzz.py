@@ -1,0 +1,324 @@
+"""Every HTTP listener fuzzed from its own OpenAPI schema (schemathesis on hypothesis): no 5xx, and every
+4xx in the error shape `{"error": {"code", "message", ...}}`; every non-public operation declares auth.
+
+The services run as real processes on a throwaway state: a database of their own (bootstrapped and
+migrated like the real one), a private NATS and a Redis database index nobody else uses, so what the
+fuzzer creates, closes or flips (plans, flags, period closes, tenants) never reaches the other suites.
+Tenant routes get a key with every scope and admin routes a named admin key made in that database, so
+the fuzzer gets past authentication to the handlers; schemathesis also sends requests that break the
+schema on purpose. Generation is derandomized: a failure here fails the same way on the next run.
+`AIAAS_FUZZ_EXAMPLES` (default 100) is the number of examples per operation and generation mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from sqlalchemy.engine import make_url
+
+from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.roles import process_env
+from aiaas.scopes import ALL_SCOPES
+from aiaas.tenancy import create_api_key, create_tenant
+from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "whsec_fuzz_" + uuid.uuid4().hex
+EXAMPLES = int(os.environ.get("AIAAS_FUZZ_EXAMPLES", "100"))
+# Redis database index of this test alone (the suites use 0); flushed at the end.
+REDIS_DB = 13
+# Every HTTP process: (process name in aiaas.roles, module, readiness path).
+SERVICES = [
+    ("provider_sim", "provider_sim", "/health"),
+    ("stripe_sim", "stripe_sim", "/openapi.json"),
+    ("control_plane", "control_plane", "/health/ready"),
+    ("gateway", "gateway", "/health/ready"),
+    ("billing", "billing", "/health/ready"),
+    ("billing_admin", "billing.admin", "/health/ready"),
+    ("analytics", "analytics", "/health/ready"),
+    ("analytics_admin", "analytics.admin", "/health/ready"),
+    ("realtime", "realtime", "/health/ready"),
+]
+# The stand-ins speak third parties' protocols (OpenAI's, Stripe's): their auth is not ours to check.
+STAND_INS = {"provider_sim", "stripe_sim"}
+# Reachable without any of our credentials, each for a stated reason.
+PUBLIC = {
+    "/health/live": "liveness probe",
+    "/health/ready": "readiness probe",
+    "/webhooks/stripe": "authenticated by the Stripe-Signature header",
+}
+
+
+@dataclass
+class Stack:
+    urls: dict[str, str] = field(default_factory=dict)
+    tenant_headers: dict[str, str] = field(default_factory=dict)
+    admin_headers: dict[str, str] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+
+def _with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def _data_plane(env: dict[str, str], *args: str) -> str:
+    """`python -m data_plane ARGS` on the throwaway database: its stdout (its stderr when it fails)."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "data_plane", *args], env=env, cwd=ROOT, timeout=180, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"data_plane {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+async def _seed(admin_url: str) -> str:
+    """A tenant and a key holding every scope, in the throwaway database."""
+    engine = create_engine(admin_url, pool_size=1)
+    try:
+        async with admin_session(session_factory(engine)) as session:
+            slug = f"fuzz-{uuid.uuid4().hex[:8]}"
+            tenant = await create_tenant(session, name="Fuzz", slug=slug, rate_limit_rpm=None, rate_limit_tpm=None)
+            _, new = await create_api_key(
+                session,
+                tenant_id=tenant.id,
+                name="fuzz",
+                scopes=list(ALL_SCOPES),
+                rpm_limit=None,
+                tpm_limit=None,
+            )
+        return new.plaintext
+    finally:
+        await engine.dispose()
+
+
+def _models_file(run_dir: Path, sim_url: str) -> Path:
+    """One alias on the provider stand-in, so fuzzed chat requests reach an upstream."""
+    deployment = {
+        "name": "sim",
+        "provider": "openai",
+        "model": "sim-mini",
+        "base_url": f"{sim_url}/v1",
+        "input_usd_per_1k": "0.5",
+        "output_usd_per_1k": "1.5",
+    }
+    path = run_dir / "models.yaml"
+    path.write_text(yaml.safe_dump({"aliases": [{"name": "gpt-4o-mini", "deployments": [deployment]}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(infra_urls: InfraUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    run_dir = tmp_path_factory.mktemp("fuzz")
+    database = f"aiaas_fuzz_{uuid.uuid4().hex[:8]}"
+    migration_url = os.environ.get(
+        "MIGRATION_DATABASE_URL", "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas"
+    )
+    redis_url = make_url(infra_urls.redis_url).set(database=str(REDIS_DB)).render_as_string(hide_password=False)
+    ports = {name: free_port() for name, _, _ in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    nats_server = NatsServer(run_dir / "nats").start()
+    env = {
+        "DATABASE_URL": _with_database(infra_urls.database_url, database),
+        "ADMIN_DATABASE_URL": _with_database(infra_urls.admin_database_url, database),
+        "MIGRATION_DATABASE_URL": _with_database(migration_url, database),
+        "NATS_URL": nats_server.url,
+        "REDIS_URL": redis_url,
+        "GATEWAY_MODELS_FILE": str(_models_file(run_dir, urls["provider_sim"])),
+        "GATEWAY_PROVIDER_SIM_URL": urls["provider_sim"],
+        "OPENAI_API_KEY": "",
+        "ANTHROPIC_API_KEY": "",
+        "STRIPE_API_KEY": "sk_test_fuzz",
+        "STRIPE_API_BASE": urls["stripe_sim"],
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REALTIME_GATEWAY_URL": urls["gateway"],
+        "LOG_LEVEL": "WARNING",
+    }
+    full_env = {**os.environ, **env}
+    procs: list[ServiceProcess] = []
+    try:
+        _data_plane(full_env, "bootstrap")
+        _data_plane(full_env, "migrate")
+        api_key = asyncio.run(_seed(env["ADMIN_DATABASE_URL"]))
+        # A named admin key in the throwaway database, made the way an operator makes one.
+        admin_key = _data_plane(full_env, "admin-keys", "create", "fuzz-admin", "--created-by", "fuzz").strip()
+        for name, module, ready in SERVICES:
+            proc = ServiceProcess(
+                ["-m", module, "--host", "127.0.0.1", "--port", str(ports[name])],
+                # Only the DSNs of the process's roles (aiaas.roles), as under `make dev` and in compose.
+                env=process_env(name, full_env),
+                log_path=run_dir / f"{name}.log",
+                ready_url=urls[name] + ready,
+                inherit_env=False,
+            )
+            procs.append(proc.start())
+        yield Stack(
+            urls=urls,
+            tenant_headers={"Authorization": f"Bearer {api_key}"},
+            admin_headers={"Authorization": f"Bearer {admin_key}"},
+            run_dir=run_dir,
+        )
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        nats_server.stop()
+        redis.Redis.from_url(redis_url).flushdb()
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-c", _DROP_DATABASE, os.environ.get("PG_SUPERUSER_URL", ""), database],
+            check=False,
+            timeout=60,
+        )
+
+
+_DROP_DATABASE = """
+import asyncio, sys
+import asyncpg
+async def main(url, name):
+    conn = await asyncpg.connect(url or "postgresql://postgres:postgres@127.0.0.1:55432/postgres")
+    await conn.execute(f'drop database if exists "{name}" with (force)')
+    await conn.close()
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def _error_shaped(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and isinstance(error.get("message"), str) and bool(error.get("message"))
+
+
+@dataclass
+class FuzzRun:
+    """What one service's run did: operations, requests sent, and the failures found."""
+
+    operations: int = 0
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+
+def _fuzz(base_url: str, headers_for: Callable[[str], dict[str, str]]) -> FuzzRun:
+    """Run every operation of the service's schema, in both generation modes."""
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    run = FuzzRun()
+    session = requests.Session()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        run.operations += 1
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+            _fuzz_operation(base_url, operation, mode, headers_for(operation.path), session, run)
+    return run
+
+
+def _fuzz_operation(base_url, operation, mode, headers, session, run: FuzzRun) -> None:
+    label = f"{operation.method.upper()} {operation.path}"
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        # Keep the first failing example: shrinking would resend variations of it for minutes.
+        phases=[phase for phase in settings.default.phases if phase.name != "shrink"],
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def fuzz(case) -> None:
+        response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
+        run.requests += 1
+        run.statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            run.failures.append(f"{label}: {response.status_code} for {case.as_curl_command(headers=headers)}")
+        elif 400 <= response.status_code < 500 and not _error_shaped(response):
+            run.failures.append(f"{label}: {response.status_code} without the error shape: {response.text[:200]}")
+
+    try:
+        fuzz()
+    except Unsatisfiable:
+        # An operation with nothing to break (no parameters, no body) has no negative cases.
+        if mode is not schemathesis.GenerationMode.NEGATIVE:
+            raise
+
+
+def _headers(stack: Stack) -> Callable[[str], dict[str, str]]:
+    def headers_for(path: str) -> dict[str, str]:
+        if path.startswith("/admin"):
+            return stack.admin_headers
+        if path.startswith("/v1"):
+            return stack.tenant_headers
+        return {}
+
+    return headers_for
+
+
+@pytest.mark.parametrize("service", [name for name, _, _ in SERVICES])
+def test_no_5xx_and_errors_in_shape(stack: Stack, service: str) -> None:
+    started = time.monotonic()
+    try:
+        run = _fuzz(stack.urls[service], _headers(stack))
+    finally:
+        if service in STAND_INS:
+            # Faults, latency and endpoints the fuzzer set up would otherwise answer the services' calls.
+            requests.post(f"{stack.urls[service]}/_sim/reset", timeout=30).raise_for_status()
+    print(  # noqa: T201 - the run's size, shown with -s
+        f"fuzz {service}: {run.operations} operations, {run.requests} requests, {len(run.failures)} failures,"
+        f" {time.monotonic() - started:.1f}s, statuses {dict(sorted(run.statuses.items()))}"
+    )
+    assert run.operations > 0, f"{service}: no operations in the schema"
+    assert run.requests >= run.operations, f"{service}: fewer requests than operations"
+    # Distinct lines only: one per broken (route, status) is enough to act on.
+    assert not run.failures, "\n".join(sorted(set(run.failures))[:40])
+
+
+def _concrete(path: str) -> str:
+    """The path with each `{param}` filled by a UUID (well-formed, so only auth can refuse it first)."""
+    parts = path.split("/")
+    return "/".join(str(uuid.UUID(int=1)) if part.startswith("{") else part for part in parts)
+
+
+@pytest.mark.parametrize("service", [name for name, _, _ in SERVICES if name not in STAND_INS])
+def test_every_non_public_operation_declares_auth_and_refuses_no_credentials(stack: Stack, service: str) -> None:
+    base_url = stack.urls[service]
+    spec = requests.get(f"{base_url}/openapi.json", timeout=10).json()
+    checked, failures = 0, []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "put", "post", "patch", "delete") or path in PUBLIC:
+                continue
+            name = f"{method.upper()} {path}"
+            checked += 1
+            if not operation.get("security"):
+                failures.append(f"{name}: no security requirement in the schema")
+            resp = requests.request(method, base_url + _concrete(path), json={}, timeout=10)
+            if resp.status_code != 401 or not _error_shaped(resp):
+                failures.append(f"{name}: {resp.status_code} without credentials: {resp.text[:200]}")
+    assert checked, f"{service}: no operation needs credentials"
+    assert not failures, "\n".join(failures)
+
+
+def test_an_unsigned_stripe_webhook_is_a_400_in_the_error_shape(stack: Stack) -> None:
+    resp = requests.post(
+        f"{stack.urls['billing_admin']}/webhooks/stripe",
+        data=b'{"id": "evt_fuzz", "type": "checkout.session.completed"}',
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert resp.status_code == 400, resp.text
+    assert _error_shaped(resp), resp.text
