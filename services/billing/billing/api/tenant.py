@@ -32,6 +32,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 
+
 def _now() -> datetime:
     return clock.now()
 
