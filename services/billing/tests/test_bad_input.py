@@ -99,6 +99,10 @@ async def test_bad_admin_input(billing_admin_url, http, admin_headers):
             "/admin/billing/plans/free",
             {"prices": {"standard": {"input_minor_per_1k": "1e5", "output_minor_per_1k": "1"}}},
         ),
+        # Found by the OpenAPI fuzz (were 500s): null for a NOT NULL plan field, a NUL in a plan name.
+        ("PATCH", "/admin/billing/plans/free", {"overage_policy": None}),
+        ("PATCH", "/admin/billing/plans/free", {"included_tokens": None, "soft_limit_pcts": None}),
+        ("PATCH", "/admin/billing/plans/free", {"name": "Free\u0000"}),
         ("PUT", "/admin/billing/tenants/00000000-0000-0000-0000-000000000000/subscription", {"plan": "pro"}),
         ("POST", "/admin/billing/close-periods", {"now": "not a date"}),
         ("POST", "/admin/billing/close-periods", {"now": "2026-11-01T00:00:00"}),

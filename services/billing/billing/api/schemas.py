@@ -7,9 +7,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from aiaas.money import refuse_renamed
+from aiaas.storable import storable_text
 from billing.catalogue import Plan
 from billing.invoices import Invoice
 from billing.invoicing import DraftLine, InvoiceDraft
@@ -35,6 +46,7 @@ _BIG = 10**15
 PlanCode = Annotated[StrictStr, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 Tier = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 Minor = Annotated[StrictInt, Field(ge=0, le=_BIG)]
+PlanName = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 
 
 def decimal_text(value: Decimal) -> str:
@@ -88,7 +100,7 @@ Pcts = Annotated[list[Annotated[StrictInt, Field(ge=1, le=1000)]], Field(max_len
 
 class PlanCreate(_Body):
     code: PlanCode
-    name: StrictStr = Field(min_length=1, max_length=200)
+    name: PlanName
     currency: StrictStr = Field("usd", pattern=r"^[a-z]{3}$", description="ISO 4217 code, lower case")
     base_fee_minor: Minor = Field(0, description="Monthly base fee in integer minor units (cents) of `currency`")
     included_tokens: Minor
@@ -108,7 +120,7 @@ class PlanCreate(_Body):
 
 
 class PlanUpdate(_Body):
-    name: StrictStr | None = Field(None, min_length=1, max_length=200)
+    name: PlanName | None = None
     base_fee_minor: Minor | None = Field(None, description="Monthly base fee in integer minor units (cents)")
     included_tokens: Minor | None = None
     included_requests: Minor | None = None
@@ -117,6 +129,15 @@ class PlanUpdate(_Body):
     soft_limit_pcts: Pcts | None = None
     active: StrictBool | None = None
     prices: dict[Tier, PriceIn] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("name", "base_fee_minor", "included_tokens", "overage_policy", "soft_limit_pcts", "active")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out = unchanged; null only clears included_requests and hard_limit_tokens (= no limit). The
+        # others are NOT NULL columns: an explicit null was Postgres's error, a 500.
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class CloseRequest(_Body):
