@@ -110,3 +110,16 @@ async def test_bad_json_and_lone_surrogates(http, cp_url) -> None:
         assert_error(resp.status, await resp.json(content_type=None), 413)
     status, body = await call(http, "PUT", f"{cp_url}/admin/flags/streaming_enabled", {"value": True}, ADMIN)
     assert_error(status, body, 405)
+
+
+async def test_text_postgres_cannot_store_is_a_422(http, cp_url, fuzz_target) -> None:
+    """Found by the OpenAPI fuzz: a NUL in a reason (the audit row's text) or in a flag value was a 500."""
+    cases = [
+        ("PATCH", "/admin/flags/fz_bool", {"reason": "why\u0000"}),
+        ("PATCH", "/admin/flags/fz_bool", {"description": "d\u0000", "reason": "r"}),
+        ("POST", "/admin/flags", {"key": "fz_nul", "type": "string_list", "default": ["a\u0000"], "reason": "r"}),
+        ("PUT", f"/admin/flags/fz_bool/tenants/{fuzz_target['tenant']}", {"value": True, "reason": "\u0000"}),
+    ]
+    for method, path, body in cases:
+        status, payload = await call(http, method, cp_url + path, body)
+        assert_error(status, payload, 422)
