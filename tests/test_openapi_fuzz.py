@@ -76,7 +76,7 @@ class Stack:
     urls: dict[str, str] = field(default_factory=dict)
     tenant_headers: dict[str, str] = field(default_factory=dict)
     admin_headers: dict[str, str] = field(default_factory=dict)
-    # Path parameters that name something that exists (the seeded tenant), for half of the cases.
+    # Path parameters that name something that exists, for half of the cases.
     known_path_values: dict[str, str] = field(default_factory=dict)
     run_dir: Path | None = None
 
@@ -178,7 +178,8 @@ def stack(infra_urls: InfraUrls, tmp_path_factory: pytest.TempPathFactory) -> It
             urls=urls,
             tenant_headers={"Authorization": f"Bearer {api_key}"},
             admin_headers={"Authorization": f"Bearer {admin_key}"},
-            known_path_values={"tenant_id": tenant_id},
+            # The seeded tenant, a plan and a flag the migrations create.
+            known_path_values={"tenant_id": tenant_id, "code": "pro", "plan_code": "pro", "key": "max_tokens_cap"},
             run_dir=run_dir,
         )
     finally:
