@@ -20,6 +20,7 @@ The billing app provides a `StripeWebhookContext` as lifespan state `stripe_webh
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.db import admin_session, tenant_session
 from aiaas.errors import BadRequest, ServiceUnavailable
+from aiaas.storable import storable_json
 from billing import stripe_store, topups
 
 __all__ = ["StripeWebhookContext", "apply_event", "router", "subscription_status", "webhook_context"]
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 _INVOICE_STATUS = {"invoice.paid": "paid", "invoice.payment_failed": "failed", "invoice.voided": "void"}
 _SUBSCRIPTION_EVENTS = ("customer.subscription.updated", "customer.subscription.deleted")
 _HANDLED = frozenset({*_INVOICE_STATUS, *_SUBSCRIPTION_EVENTS, *topups.CHECKOUT_EVENTS})
+# What stripe_webhook_events accepts as an id; `created` is unix seconds (up to the year 9999).
+_EVENT_ID = re.compile(r"^evt_[A-Za-z0-9]{1,200}$")
+_MAX_CREATED = 253_402_300_799
 _SUBSCRIPTION_STATUS = {
     "active": "active",
     "trialing": "active",
@@ -94,10 +99,27 @@ async def receive_stripe_event(request: Request, context: ContextDep) -> dict[st
     except ValueError as exc:  # not UTF-8, not JSON, or not a Stripe event (signature was valid)
         raise BadRequest("The body is not a Stripe event.", code="invalid_payload") from exc
     body = event.to_dict()  # the verified event as plain JSON types
-    if not isinstance(body.get("id"), str) or not isinstance(body.get("type"), str):
+    if not _is_event(body):
         raise BadRequest("The body is not a Stripe event.", code="invalid_payload")
     outcome = await apply_event(context, body)
     return {"received": True, "id": body["id"], "outcome": outcome}
+
+
+def _is_event(body: dict[str, Any]) -> bool:
+    """Whether a signed body has an event's shape, so recording and applying it cannot fail on its types."""
+    data, created = body.get("data"), body.get("created")
+    try:
+        storable_json(body)  # no NUL, lone surrogate or integer beyond 64 bits in what we store or query
+    except ValueError:
+        return False
+    return (
+        isinstance(body.get("id"), str)
+        and _EVENT_ID.match(body["id"]) is not None
+        and isinstance(body.get("type"), str)
+        and 1 <= len(body["type"]) <= 200
+        and (data is None or (isinstance(data, dict) and isinstance(data.get("object") or {}, dict)))
+        and (created is None or (type(created) is int and 0 <= created <= _MAX_CREATED))
+    )
 
 
 def subscription_status(stripe_status: str) -> str | None:
