@@ -41,6 +41,7 @@ from aiaas.roles import process_env
 from aiaas.scopes import ALL_SCOPES
 from aiaas.tenancy import create_api_key, create_tenant
 from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from stripe_sim.webhooks import sign as stripe_sign
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_fuzz_" + uuid.uuid4().hex
@@ -392,3 +393,104 @@ def test_an_unsigned_stripe_webhook_is_a_400_in_the_error_shape(stack: Stack) ->
     )
     assert resp.status_code == 400, resp.text
     assert _error_shaped(resp), resp.text
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _stripe_events(session_ids: list[str]) -> st.SearchStrategy:
+    """Event-shaped JSON as Stripe could sign it: half about the known Checkout Sessions, half anything."""
+    checkout_types = st.sampled_from(
+        [
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+            "checkout.session.async_payment_failed",
+            "checkout.session.expired",
+        ]
+    )
+    other_types = st.sampled_from(
+        ["invoice.paid", "invoice.payment_failed", "invoice.voided", "customer.subscription.updated"]
+    )
+    fields = {
+        "object": st.sampled_from(["checkout.session", "invoice", "subscription"]) | _json,
+        "customer": st.text(max_size=20) | _json,
+        "status": st.sampled_from(["complete", "open", "expired", "active", "canceled"]) | _json,
+        "payment_status": st.sampled_from(["paid", "unpaid", "no_payment_required"]) | _json,
+        "amount_total": st.sampled_from([500, 499]) | st.integers() | _json,
+        "currency": st.sampled_from(["usd", "eur"]) | _json,
+        "client_reference_id": st.text(max_size=40) | _json,
+        "metadata": st.dictionaries(st.text(max_size=10), st.text(max_size=40)) | _json,
+    }
+    event_id = st.from_regex(r"evt_[A-Za-z0-9]{6,12}", fullmatch=True)
+    about_a_session = st.fixed_dictionaries(
+        {
+            "id": event_id,
+            "type": checkout_types,
+            "created": st.integers(0, 2**33),
+            "data": st.fixed_dictionaries(
+                {"object": st.fixed_dictionaries({"id": st.sampled_from(session_ids)}, optional=fields)}
+            ),
+        }
+    )
+    anything = st.fixed_dictionaries(
+        {"id": event_id | _json, "type": checkout_types | other_types | st.text(max_size=20)},
+        optional={
+            "object": st.just("event") | _json,
+            "created": st.integers() | _json,
+            "data": st.fixed_dictionaries({"object": st.fixed_dictionaries({}, optional={"id": _json, **fields})})
+            | _json,
+            "livemode": _json,
+        },
+    )
+    return about_a_session | anything
+
+
+def test_signed_stripe_events_never_5xx(stack: Stack) -> None:
+    """Bodies with a valid signature reach the handlers: whatever they hold, the answer is never a 5xx."""
+    # A real pending top-up, so some events name a Checkout Session billing knows.
+    resp = requests.post(
+        f"{stack.urls['billing']}/v1/billing/balance/top-ups",
+        json={"amount_minor": 500},
+        headers=stack.tenant_headers,
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    session_ids = [resp.json()["checkout_session_id"]]
+    url = f"{stack.urls['billing_admin']}/webhooks/stripe"
+    run = FuzzRun(operations=1)
+    outcomes: Counter[str] = Counter()
+    http = requests.Session()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        phases=[phase for phase in settings.default.phases if phase.name != "shrink"],
+    )
+    @given(event=_stripe_events(session_ids))
+    def fuzz(event) -> None:
+        payload = json.dumps(event)
+        signature = stripe_sign(payload, WEBHOOK_SECRET, int(time.time()))
+        response = http.post(
+            url, data=payload.encode(), headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
+        )
+        run.requests += 1
+        run.statuses[response.status_code] += 1
+        if response.status_code == 200:
+            outcomes[response.json()["outcome"]] += 1
+        if response.status_code >= 500 or (response.status_code >= 400 and not _error_shaped(response)):
+            run.failures.append(f"{response.status_code} for {payload[:300]}: {response.text[:200]}")
+
+    fuzz()
+    print(  # noqa: T201
+        f"fuzz signed stripe events: {run.requests} requests, statuses {dict(sorted(run.statuses.items()))},"
+        f" outcomes {dict(outcomes)}"
+    )
+    assert outcomes["processed"] + outcomes["unchanged"] > 0, outcomes  # some reached a top-up
+    assert not run.failures, "\n".join(sorted(set(run.failures))[:20])
