@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import aiohttp
 import pytest
@@ -110,6 +111,20 @@ async def test_bad_admin_input(billing_admin_url, http, admin_headers):
     ]
     for method, path, body in cases:
         got, payload = await _call(http, method, billing_admin_url + path, json=body, headers=admin_headers)
+        _assert_error(got, payload)
+
+
+async def test_credit_grants_beyond_bigint_or_with_a_nul_reason_are_422(billing_admin_url, http, admin_headers, tenant):
+    """Found by the OpenAPI fuzz: both were 500s (the ledger's bigint, Postgres refusing NUL in text)."""
+    url = f"{billing_admin_url}/admin/billing/tenants/{tenant.id}/credit-grants"
+    for body in (
+        {"amount_minor": 2**70, "reason": "r"},
+        {"amount_minor": 10**15 + 1, "reason": "r"},
+        {"amount_minor": 5, "reason": "a\u0000"},
+    ):
+        headers = {**admin_headers, "Idempotency-Key": uuid.uuid4().hex}
+        got, payload = await _call(http, "POST", url, json=body, headers=headers)
+        assert got == 422, (body, payload)
         _assert_error(got, payload)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from aiaas.storable import storable_text
 from billing.grants import CreditGrant
 from billing.topups import TopUp
 
@@ -26,6 +27,7 @@ __all__ = [
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 _CURRENCY = "ISO 4217 code, lower case, of `amount_minor`; the tenant's plan currency"
 _AMOUNT = "Credit in integer minor units (cents) of `currency`"
+_MAX_GRANT_MINOR = 10**15
 
 
 class _Body(BaseModel):
@@ -99,10 +101,15 @@ def top_up_json(top_up: TopUp) -> dict[str, object]:
 
 
 class CreditGrantRequest(_Body):
+    # Bounded so that a grant (and many of them) fits the ledger's bigint; was a 500 beyond it.
     amount_minor: StrictInt = Field(
-        gt=0, description="Credit to grant: integer minor units (cents) of the tenant's plan currency"
+        gt=0,
+        le=_MAX_GRANT_MINOR,
+        description="Credit to grant: integer minor units (cents) of the tenant's plan currency",
     )
-    reason: StrictStr = Field(min_length=1, max_length=1000, description="Why (kept in the audit)")
+    reason: Annotated[StrictStr, AfterValidator(storable_text)] = Field(
+        min_length=1, max_length=1000, description="Why (kept in the audit)"
+    )
 
     @field_validator("reason")
     @classmethod
