@@ -1,6 +1,9 @@
 """Every HTTP listener fuzzed from its own OpenAPI schema (schemathesis on hypothesis): no 5xx, and every
 4xx in the error shape `{"error": {"code", "message", ...}}`; every non-public operation declares auth.
 
+Per operation: valid cases, cases that break the schema, and valid cases with text Postgres cannot store
+(a NUL, a lone surrogate) in every string. `/webhooks/stripe` also gets signed event-shaped bodies.
+
 The services run as real processes on a throwaway state: a database of their own (bootstrapped and
 migrated like the real one), a private NATS and a Redis database index nobody else uses, so what the
 fuzzer creates, closes or flips (plans, flags, period closes, tenants) never reaches the other suites.
