@@ -5,33 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-import uvicorn
-
+from aiaas.service_app import serve
 from control_plane.cli import add_flags_commands, run_flags_command
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m control_plane")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the HTTP API (the default)")
-    for target in (parser, serve):
+    serve_cmd = sub.add_parser("serve", help="run the HTTP API (the default)")
+    for target in (parser, serve_cmd):
         target.add_argument("--host", default="127.0.0.1")
         target.add_argument("--port", type=int, default=8084)
     add_flags_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "flags":
         return run_flags_command(args)
-    uvicorn.run(
-        "control_plane.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve("control_plane.app:create_app", host=args.host, port=args.port)
     return 0
 
 

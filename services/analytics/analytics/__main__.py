@@ -9,26 +9,15 @@ import argparse
 import asyncio
 import sys
 
-import uvicorn
-
 from aiaas.observability.logging import configure_logging
+from aiaas.service_app import serve
 from analytics.config import AnalyticsAdminSettings, AnalyticsSettings
 
 __all__ = ["main"]
 
 
 def _serve(host: str, port: int) -> int:
-    uvicorn.run(
-        "analytics.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve("analytics.app:create_app", host=host, port=port)
     return 0
 
 
@@ -51,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = AnalyticsSettings()
     parser = argparse.ArgumentParser(prog="python -m analytics")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the KPI API (the default)")
+    serve_cmd = sub.add_parser("serve", help="run the KPI API (the default)")
     rebuild = sub.add_parser("rebuild", help="truncate the read models and replay USAGE and BILLING into them")
     rebuild.add_argument("--allow-partial", action="store_true", help="rebuild even if old events expired")
-    for p in (parser, serve):
+    for p in (parser, serve_cmd):
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=settings.port)
     args = parser.parse_args(argv)

@@ -11,12 +11,11 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
 from aiaas.db import create_engine, session_factory
-from aiaas.service_app import service_app
+from aiaas.service_app import serve, service_app
 from analytics.config import AnalyticsAdminSettings
 from analytics.health import admin_router as health_router
 from analytics.kpis.endpoints import admin_router
@@ -56,17 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.admin_port)
     args = parser.parse_args(argv)
-    uvicorn.run(
-        "analytics.admin:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve("analytics.admin:create_app", host=args.host, port=args.port)
     return 0
 
 

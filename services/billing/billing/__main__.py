@@ -11,12 +11,11 @@ import json
 import sys
 from datetime import UTC, datetime
 
-import uvicorn
-
 from aiaas import clock
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BadRequest
 from aiaas.observability.logging import configure_logging
+from aiaas.service_app import serve
 from billing.catalogue import CatalogueCache
 from billing.config import BillingAdminSettings
 from billing.invoicing import check_close_instant, close_due_periods
@@ -45,10 +44,10 @@ async def _close(settings: BillingAdminSettings, now: datetime) -> dict[str, lis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m billing")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the HTTP API (the default)")
+    serve_cmd = sub.add_parser("serve", help="run the HTTP API (the default)")
     close = sub.add_parser("close-periods", help="invoice every subscription period that has ended")
     close.add_argument("--now", type=_instant, default=None, help="ISO-8601 instant to close at (default: now)")
-    for target in (parser, serve):
+    for target in (parser, serve_cmd):
         target.add_argument("--host", default="127.0.0.1")
         target.add_argument("--port", type=int, default=8082)
     args = parser.parse_args(argv)
@@ -64,17 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         closed = asyncio.run(_close(settings, now))
         print(json.dumps({"now": now.isoformat(), "closed": closed}))
         return 0
-    uvicorn.run(
-        "billing.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve("billing.app:create_app", host=args.host, port=args.port)
     return 0
 
 

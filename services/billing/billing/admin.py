@@ -15,12 +15,11 @@ from dataclasses import fields
 from functools import partial
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
 from aiaas.db import create_engine, session_factory
-from aiaas.service_app import service_app
+from aiaas.service_app import serve, service_app
 from billing.api.admin import router as admin_router
 from billing.api.credit_grants import router as credit_grants_router
 from billing.app import open_state
@@ -83,17 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
-    uvicorn.run(
-        "billing.admin:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-    )
+    serve("billing.admin:create_app", host=args.host, port=args.port)
     return 0
 
 

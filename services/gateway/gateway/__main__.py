@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
+from aiaas.service_app import serve
 
 
 def main() -> None:
@@ -12,21 +12,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-        # The gateway reads no client address (limits are per tenant and key), so uvicorn's
-        # X-Forwarded-For rewriting is a layer every request would pay for nothing.
-        proxy_headers=False,
-        server_header=False,
-    )
+    # The gateway reads no client address (limits are per tenant and key), so uvicorn's
+    # X-Forwarded-For rewriting is a layer every request would pay for nothing.
+    serve("gateway.app:create_app", host=args.host, port=args.port, proxy_headers=False, server_header=False)
 
 
 if __name__ == "__main__":
