@@ -8,8 +8,8 @@ The services run as real processes on a throwaway state: a database of their own
 migrated like the real one), a private NATS and a Redis database index nobody else uses, so what the
 fuzzer creates, closes or flips (plans, flags, period closes, tenants) never reaches the other suites.
 Tenant routes get a key with every scope and admin routes a named admin key made in that database, so
-the fuzzer gets past authentication to the handlers; schemathesis also sends requests that break the
-schema on purpose. Generation is derandomized: a failure here fails the same way on the next run.
+the fuzzer gets past authentication to the handlers (negative cases also drop it). Generation is
+derandomized: a failure here fails the same way on the next run.
 `AIAAS_FUZZ_EXAMPLES` (default 100) is the number of examples per operation and generation mode.
 """
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import redis
 import requests
@@ -82,7 +83,6 @@ class Stack:
     admin_headers: dict[str, str] = field(default_factory=dict)
     # Path parameters that name something that exists, for half of the cases.
     known_path_values: dict[str, str] = field(default_factory=dict)
-    run_dir: Path | None = None
 
 
 def _with_database(url: str, database: str) -> str:
@@ -184,29 +184,22 @@ def stack(infra_urls: InfraUrls, tmp_path_factory: pytest.TempPathFactory) -> It
             admin_headers={"Authorization": f"Bearer {admin_key}"},
             # The seeded tenant, a plan and a flag the migrations create.
             known_path_values={"tenant_id": tenant_id, "code": "pro", "plan_code": "pro", "key": "max_tokens_cap"},
-            run_dir=run_dir,
         )
     finally:
         for proc in reversed(procs):
             proc.stop()
         nats_server.stop()
         redis.Redis.from_url(redis_url).flushdb()
-        subprocess.run(  # noqa: S603
-            [sys.executable, "-c", _DROP_DATABASE, os.environ.get("PG_SUPERUSER_URL", ""), database],
-            check=False,
-            timeout=60,
-        )
+        asyncio.run(_drop_database(database))
 
 
-_DROP_DATABASE = """
-import asyncio, sys
-import asyncpg
-async def main(url, name):
-    conn = await asyncpg.connect(url or "postgresql://postgres:postgres@127.0.0.1:55432/postgres")
-    await conn.execute(f'drop database if exists "{name}" with (force)')
-    await conn.close()
-asyncio.run(main(sys.argv[1], sys.argv[2]))
-"""
+async def _drop_database(name: str) -> None:
+    url = os.environ.get("PG_SUPERUSER_URL", "postgresql://postgres:postgres@127.0.0.1:55432/postgres")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await conn.close()
 
 
 def _error_shaped(response: requests.Response) -> bool:
