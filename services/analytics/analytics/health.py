@@ -1,5 +1,10 @@
-"""/health/live and /health/ready: the tenant API's (Postgres as app_runtime) and the admin listener's
-(Postgres as platform_admin)."""
+"""/health/live and /health/ready of the analytics tenant API and of its admin listener.
+
+Both serve only from Postgres (the tenant API as app_runtime, the admin listener as platform_admin,
+where its admin keys also resolve), so Postgres is their one required probe. NATS is not theirs: the
+consumer that fills the rollups is a separate worker, and a stalled consumer makes numbers late,
+not routes unanswerable.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,11 @@ admin_router = health_router()
 
 @router.get("/ready")
 async def ready(state: StateDep) -> JSONResponse:
-    """Ready when Postgres answers."""
+    """200 while Postgres answers."""
     return await readiness({"postgres": ping_postgres(state.engine)})
 
 
 @admin_router.get("/ready")
 async def admin_ready(state: AdminStateDep) -> JSONResponse:
-    """Ready when Postgres answers on the platform_admin role."""
+    """200 while Postgres answers on the platform_admin role."""
     return await readiness({"postgres_admin": ping_postgres(state.admin_engine)})

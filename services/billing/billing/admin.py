@@ -24,7 +24,7 @@ from billing.api.admin import router as admin_router
 from billing.api.credit_grants import router as credit_grants_router
 from billing.app import open_state
 from billing.config import BillingAdminSettings
-from billing.health import router as health_router
+from billing.health import admin_router as health_router
 from billing.quota_sync import publish_quota
 from billing.state import BillingAdminState
 from billing.stripe_config import StripeSettings
