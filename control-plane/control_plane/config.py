@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
+from aiaas.resilience.failover_budget import FailoverBudget
 from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
 __all__ = ["ControlPlaneSettings", "CliSettings"]
@@ -34,6 +35,9 @@ class ControlPlaneSettings(AdminDatabaseSettings, ServiceSettings):
     provider_credential_hosts: CredentialHostDeclaration = Field(
         default_factory=dict, validation_alias="PROVIDER_CREDENTIAL_HOSTS"
     )
+    # The gateways' deadline/timeout/retry settings (their GATEWAY_* variables): a model alias whose timeouts
+    # leave no room for failover under them is refused at the PUT (aiaas.resilience.failover_budget).
+    failover_budget: FailoverBudget = Field(default_factory=FailoverBudget)
 
 
 class CliSettings(BaseSettings):

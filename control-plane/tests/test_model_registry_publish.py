@@ -70,7 +70,8 @@ async def test_put_publishes_the_current_version(http, cp_url, infra_urls, new_m
     assert doc is not None
     assert doc["alias"] == alias and doc["version"] == 1
     assert doc["config"] == v1["config"]  # the stored config, optional fields included
-    assert doc["config"]["deployments"][0] == {**_model(alias)["deployments"][0], "timeout_s": None}
+    unset = {"timeout_s": None, "first_byte_timeout_s": None}
+    assert doc["config"]["deployments"][0] == {**_model(alias)["deployments"][0], **unset}
     assert doc["created_by"] == admin_key.name  # the calling admin key's name
 
     status, v2 = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", _model(alias, "sim-gpt-large"))

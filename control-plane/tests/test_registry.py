@@ -19,7 +19,7 @@ def _model(name: str, price: str = "0.15") -> dict:
                 "credentials_ref": "openai",
                 "input_usd_per_1k": price,
                 "output_usd_per_1k": "0.6",
-                "timeout_s": 30,
+                "timeout_s": 20,
             },
             {
                 "name": "backup",
@@ -126,6 +126,34 @@ async def test_a_credential_may_only_name_its_own_hosts(http, cp_url, new_model_
         assert f"'{ref or provider}'" in error["message"] and f"'{host}'" in error["message"], error
         status, _ = await call(http, "GET", f"{cp_url}/admin/models/{alias}")
         assert status == 404  # nothing stored, nothing published
+
+
+async def test_timeouts_without_room_for_failover_are_refused(http, cp_url, new_model_alias) -> None:
+    # Gateway defaults: 60 s deadline, 2 attempts, 5 s kept for each later deployment: 2 x 28 s + back-off leaves < 5 s.
+    alias = new_model_alias()
+    no_room = _model(alias)
+    no_room["deployments"][0]["timeout_s"] = 28
+    status, body = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", no_room)
+    assert_error(status, body, 422, "no_room_for_failover")
+    assert body["error"]["param"] == "deployments.0.timeout_s"
+    assert "'primary'" in body["error"]["message"] and "60 s request deadline" in body["error"]["message"]
+    status, _ = await call(http, "GET", f"{cp_url}/admin/models/{alias}")
+    assert status == 404  # nothing stored, nothing published
+
+    slow_first_byte = _model(alias)
+    slow_first_byte["deployments"][1]["first_byte_timeout_s"] = 40  # over its (default 25 s) attempt timeout
+    status, body = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", slow_first_byte)
+    assert_error(status, body, 422, "no_room_for_failover")
+    assert body["error"]["param"] == "deployments.1.first_byte_timeout_s"
+
+    # The last deployment has no one after it: a long timeout there is fine; so are 2 x 27 s + 5 s <= 60 s.
+    fits = _model(alias)
+    fits["deployments"][0]["timeout_s"] = 27
+    fits["deployments"][0]["first_byte_timeout_s"] = 8
+    fits["deployments"][1]["timeout_s"] = 600
+    status, body = await call(http, "PUT", f"{cp_url}/admin/models/{alias}", fits)
+    assert status == 201, body
+    assert body["config"]["deployments"][0]["first_byte_timeout_s"] == 8
 
 
 async def test_tool_and_agent_schemas(http, cp_url) -> None:

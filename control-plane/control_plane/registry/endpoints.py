@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from aiaas.credential_hosts import PUBLIC_BASE_URLS, CredentialHostError, CredentialHosts
 from aiaas.db import admin_session
 from aiaas.errors import BadRequest, NotFound, Unprocessable
+from aiaas.resilience.failover_budget import FailoverBudget, TimedDeployment
 from control_plane.deps import ActorDep, AdminDep, StateDep
 from control_plane.registry import repository as repo
 from control_plane.registry.publisher import ModelRegistryPublisher
@@ -58,6 +59,19 @@ def _check_credential_hosts(body: ModelConfig, hosts: CredentialHosts) -> None:
             ) from None
 
 
+def _check_failover_room(body: ModelConfig, budget: FailoverBudget) -> None:
+    """422 for timeouts that leave the next deployment no room in the gateways' request deadline."""
+    timed = [TimedDeployment(d.name, d.timeout_s, d.first_byte_timeout_s) for d in body.deployments]
+    problems = budget.problems(timed)
+    if problems:
+        first = problems[0]
+        raise Unprocessable(
+            f"{first.message[0].upper()}{first.message[1:]}.",
+            code="no_room_for_failover",
+            param=f"deployments.{first.index}.{first.field}",
+        )
+
+
 @router.put("/models/{alias}", status_code=201)
 async def put_model(
     request: Request, state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep
@@ -73,6 +87,7 @@ async def put_model(
         # The alias is the KV key, a NATS subject token: empty tokens are not valid subjects.
         raise BadRequest("An alias cannot end with '.' or contain '..'.", code="invalid_alias", param="alias")
     _check_credential_hosts(body, CredentialHosts.from_declaration(state.settings.provider_credential_hosts))
+    _check_failover_room(body, state.settings.failover_budget)
     async with admin_session(state.admin_sessions) as session:
         row = await repo.append_version(
             session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor

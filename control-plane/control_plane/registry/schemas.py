@@ -41,6 +41,8 @@ class Deployment(_Body):
     input_usd_per_1k: _Price = Field(description=f"Input tokens: {_PRICE_UNIT}")
     output_usd_per_1k: _Price = Field(description=f"Output tokens: {_PRICE_UNIT}")
     timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None
+    # A stream's limit to its first content chunk (the gateway's GATEWAY_STREAM_FIRST_BYTE_TIMEOUT_S when unset).
+    first_byte_timeout_s: Annotated[float, Field(gt=0, le=600)] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -25,7 +25,7 @@ from aiaas.flags import FlagClient
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import record_breaker_state
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
-from aiaas.resilience import BreakerConfig, BreakerRegistry, RetryPolicy
+from aiaas.resilience import BreakerConfig, BreakerRegistry
 from aiaas.service_app import with_metrics_listener
 from gateway.catalog import load_catalog
 from gateway.chat.asgi_endpoint import CHAT_COMPLETIONS_PATH, ChatCompletionsEndpoint, document_route
@@ -103,7 +103,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     flags = await FlagClient(settings.nats_url, name="gateway").start()
     # The file/default aliases, with the control plane's model registry live on top of them.
     catalog = load_catalog(settings)
-    model_registry = await ModelRegistry(credentials.require).start(nc, catalog)
+    model_registry = await ModelRegistry(credentials.require, budget=settings).start(nc, catalog)
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -124,12 +124,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             },
             breakers,
             credentials,
-            RetryPolicy(
-                max_attempts=settings.retry_attempts,
-                base_delay=settings.retry_base_delay_s,
-                max_delay=settings.retry_max_delay_s,
-            ),
-            upstream_timeout_s=settings.upstream_timeout_s,
+            settings,
         ),
         emitter=emitter,
         meter=UsageMeter(emitter),

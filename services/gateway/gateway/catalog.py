@@ -18,9 +18,19 @@ import yaml
 from prometheus_client import Counter
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from aiaas.resilience.failover_budget import FailoverBudget, TimedDeployment
 from gateway.config import GatewaySettings
 
-__all__ = ["AliasOverlay", "Catalog", "Deployment", "MODEL_REGISTRY_REJECTED", "ModelAlias", "Provider", "load_catalog"]
+__all__ = [
+    "AliasOverlay",
+    "Catalog",
+    "Deployment",
+    "MODEL_REGISTRY_REJECTED",
+    "ModelAlias",
+    "Provider",
+    "failover_problems",
+    "load_catalog",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -50,7 +60,9 @@ class Deployment(BaseModel):
     output_usd_per_1k: Decimal = Field(
         Decimal("0"), validation_alias=AliasChoices("output_usd_per_1k", "output_price_per_1k")
     )
-    timeout_s: float | None = None
+    timeout_s: float | None = Field(None, gt=0)
+    # A stream's limit to its first content (gateway default: GATEWAY_STREAM_FIRST_BYTE_TIMEOUT_S).
+    first_byte_timeout_s: float | None = Field(None, gt=0)
 
     @field_validator("input_usd_per_1k", "output_usd_per_1k", mode="before")
     @classmethod
@@ -217,10 +229,23 @@ def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
     ]
 
 
+def failover_problems(alias: ModelAlias, budget: FailoverBudget) -> list[str]:
+    """Why `alias`'s deployments cannot always fail over inside the deadline (aiaas.resilience.failover_budget)."""
+    timed = [TimedDeployment(d.name, d.timeout_s, d.first_byte_timeout_s) for d in alias.deployments]
+    return [f"deployments.{p.index}.{p.field}: {p.message}" for p in budget.problems(timed)]
+
+
 def load_catalog(settings: GatewaySettings) -> Catalog:
+    """The base aliases; ValueError (the gateway does not start) when one's timeouts leave no room for failover."""
     if settings.models_file is not None:
         raw = yaml.safe_load(Path(settings.models_file).read_text())
         entries = raw["aliases"] if isinstance(raw, dict) else raw
+        source = f"GATEWAY_MODELS_FILE {settings.models_file}"
     else:
         entries = _default_aliases(settings)
-    return Catalog([ModelAlias.model_validate(entry) for entry in entries])
+        source = "the default aliases"
+    aliases = [ModelAlias.model_validate(entry) for entry in entries]
+    problems = [f"alias {a.name!r} {problem}" for a in aliases for problem in failover_problems(a, settings)]
+    if problems:
+        raise ValueError(f"{source} cannot always fail over inside the deadline: " + "; ".join(problems))
+    return Catalog(aliases)

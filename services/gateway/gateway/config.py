@@ -9,12 +9,13 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
+from aiaas.resilience.failover_budget import FailoverBudget
 from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
 __all__ = ["GatewaySettings", "OutboxRelaySettings"]
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, FailoverBudget):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
 
     service_name: str = "gateway"
@@ -33,12 +34,8 @@ class GatewaySettings(ServiceSettings):
     )
 
     max_body_bytes: int = 1_048_576
-    # Whole-request budget across retries and failover.
-    request_deadline_s: float = 60.0
-    upstream_timeout_s: float = 30.0
-    retry_attempts: int = 2
-    retry_base_delay_s: float = 0.05
-    retry_max_delay_s: float = 1.0
+    # request_deadline_s, upstream_timeout_s, retry_*, stream_first_byte_timeout_s and failover_min_room_s come
+    # from FailoverBudget: they are chosen together so the next deployment is always tried inside the deadline.
     breaker_failure_threshold: int = 5
     breaker_cooldown_s: float = 10.0
 

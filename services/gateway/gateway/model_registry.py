@@ -20,9 +20,11 @@ the gateway's `ModelAlias`/`Deployment`; `alias_from_document` converts explicit
   does not hold refuses the document, instead of failing every request later; whether the
   credential may be sent to `base_url`'s host is checked before every upstream call
   (gateway/credentials.py), so a document written straight into the bucket cannot route a key elsewhere;
-- prices (`input_usd_per_1k`/`output_usd_per_1k`: US dollars per 1,000 tokens, decimal strings) and
-  `timeout_s` carry over as they are; `owned_by` is the default. Documents published before the
-  prices named their unit (`input_price_per_1k`/`output_price_per_1k`) are read as the same dollars.
+- prices (`input_usd_per_1k`/`output_usd_per_1k`: US dollars per 1,000 tokens, decimal strings),
+  `timeout_s` and `first_byte_timeout_s` carry over as they are; timeouts that leave no room for
+  failover (aiaas.resilience.failover_budget) refuse the document; `owned_by` is the default.
+  Documents published before the prices named their unit (`input_price_per_1k`/`output_price_per_1k`)
+  are read as the same dollars.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aiaas.credential_hosts import PUBLIC_BASE_URLS
 from aiaas.flags.kv import KvMirror
+from aiaas.resilience.failover_budget import FailoverBudget
 from aiaas.tasks import stop_tasks
-from gateway.catalog import MODEL_REGISTRY_REJECTED, Catalog, Deployment, ModelAlias, Provider
+from gateway.catalog import MODEL_REGISTRY_REJECTED, Catalog, Deployment, ModelAlias, Provider, failover_problems
 
 __all__ = ["MODEL_REGISTRY_BUCKET", "ModelRegistry", "alias_from_document", "parse_document"]
 
@@ -70,6 +73,7 @@ class RegistryDeployment(_RegistryModel):
     input_usd_per_1k: _Price = Field(validation_alias=AliasChoices("input_usd_per_1k", "input_price_per_1k"))
     output_usd_per_1k: _Price = Field(validation_alias=AliasChoices("output_usd_per_1k", "output_price_per_1k"))
     timeout_s: Annotated[float, Field(gt=0)] | None = None
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
 
 
 class RegistryConfig(_RegistryModel):
@@ -108,22 +112,32 @@ def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str]
         input_usd_per_1k=dep.input_usd_per_1k,
         output_usd_per_1k=dep.output_usd_per_1k,
         timeout_s=dep.timeout_s,
+        first_byte_timeout_s=dep.first_byte_timeout_s,
     )
 
 
-def alias_from_document(doc: RegistryDocument, credentials: Callable[[str], object] | None = None) -> ModelAlias:
+def alias_from_document(
+    doc: RegistryDocument, credentials: Callable[[str], object] | None = None, budget: FailoverBudget | None = None
+) -> ModelAlias:
     """The gateway's alias for a registry document; ValueError when the gateway cannot serve it."""
     if doc.config.name != doc.alias:
         raise ValueError(f"config name {doc.config.name!r} differs from alias {doc.alias!r}")
     deployments = tuple(_deployment(doc.alias, dep, credentials) for dep in doc.config.deployments)
-    return ModelAlias(name=doc.alias, deployments=deployments)
+    alias = ModelAlias(name=doc.alias, deployments=deployments)
+    problems = failover_problems(alias, budget) if budget is not None else []
+    if problems:
+        # The control plane refuses these at the PUT; one written straight into the bucket is refused here.
+        raise ValueError("; ".join(problems))
+    return alias
 
 
-def parse_document(value: bytes, credentials: Callable[[str], object] | None = None) -> ModelAlias:
+def parse_document(
+    value: bytes, credentials: Callable[[str], object] | None = None, budget: FailoverBudget | None = None
+) -> ModelAlias:
     """KV bytes -> alias. Raises ValueError (KvMirror then keeps the previous version), logged with why."""
     try:
         doc = RegistryDocument.model_validate(orjson.loads(value))
-        alias = alias_from_document(doc, credentials)
+        alias = alias_from_document(doc, credentials, budget)
     except ValueError as exc:  # JSON and pydantic validation errors are ValueErrors too
         MODEL_REGISTRY_REJECTED.labels("invalid").inc()
         _log.warning("model registry document refused: %s", str(exc)[:500])
@@ -139,12 +153,13 @@ class ModelRegistry:
         self,
         credentials: Callable[[str], object] | None = None,
         *,
+        budget: FailoverBudget | None = None,
         bucket: str = MODEL_REGISTRY_BUCKET,
         retry_s: float = 0.5,
     ) -> None:
         # Copy-on-write: every change swaps `mirror.data`, which is what tells the catalog to re-merge.
         self.mirror: KvMirror[ModelAlias] = KvMirror(
-            bucket, functools.partial(parse_document, credentials=credentials), retry_s=retry_s
+            bucket, functools.partial(parse_document, credentials=credentials, budget=budget), retry_s=retry_s
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -81,6 +81,21 @@ def models_file(run_dir: Path, sim_url: str) -> Path:
                 _dep("drop-secondary", "drop-secondary", sim_url),
             ],
         },
+        # Default timeouts on purpose (test_failover: a hang fails over inside the default deadline).
+        {
+            "name": "hang",
+            "deployments": [
+                _dep("hang-primary", "hang-primary", sim_url),
+                _dep("hang-secondary", "hang-secondary", sim_url),
+            ],
+        },
+        {
+            "name": "role-cut",
+            "deployments": [
+                _dep("cut-primary", "cut-primary", sim_url, first_byte_timeout_s=2),
+                _dep("cut-secondary", "cut-secondary", sim_url),
+            ],
+        },
     ]
     path = run_dir / "models.yaml"
     path.write_text(yaml.safe_dump({"aliases": aliases}))
