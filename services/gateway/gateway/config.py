@@ -53,8 +53,9 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     publish_timeout_s: float = 2.0
     # How long the first usage event after a quiet spell waits for others to share its publish round trip.
     emit_linger_s: float = 0.05
-    # Usage events waiting in memory are written ahead to a file here, and a restarted gateway re-emits
-    # what a killed one left undone (aiaas.events.wal). Per host/pod; empty = off.
+    # Usage events are written ahead to a file here before a response's last byte, and a restarted gateway
+    # re-emits what a killed one left undone (aiaas.events.wal; owners told apart by file lock, not pid).
+    # Must outlive the process: a volume in containers (compose: gateway-wal). Per host/pod; empty = off.
     usage_wal_dir: str = str(Path(tempfile.gettempdir()) / "aiaas-usage-wal")
     usage_writer_metrics_port: int = 9101
     tracing: bool = True

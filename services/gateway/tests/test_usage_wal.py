@@ -1,17 +1,26 @@
 """A gateway SIGKILLed while usage events wait in memory loses none: its successor replays the write-ahead log.
 
 The events are made to linger (GATEWAY_EMIT_LINGER_S=30), so at the kill every answered request's usage
-is only in memory and in the write-ahead file; without the file they would be gone.
+is only in memory and in the write-ahead file; without the file they would be gone. Recovery tells a dead
+owner by the file's lock, not the pid it recorded (in containers every gateway is pid 1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import uuid
 
 import aiohttp
+import nats
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import tenant_session
+from aiaas.events import DurableEmitter, EventEnvelope, EventPublisher, event_id
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.events.wal import WriteAheadLog
 from aiaas.testing import ServiceProcess, free_port
 
 REQUESTS = 20
@@ -49,14 +58,12 @@ async def test_usage_of_a_killed_gateway_is_replayed_by_the_next(
                     usage = (await resp.json())["usage"]
                     served[resp.headers["x-request-id"]] = (usage["prompt_tokens"], usage["completion_tokens"])
         [wal_file] = list(tmp_path.glob("gateway-usage-*.wal"))
-        # The gateway answers first and appends to the log right after, in the same task: on a busy machine
-        # the client can read its reply before the last append ran.
-        for _ in range(100):
-            logged = wal_file.read_bytes()
-            if logged.count(b"\nE ") + logged.startswith(b"E ") >= REQUESTS:
-                break
-            await asyncio.sleep(0.05)
-        assert logged.count(b"\nE ") + logged.startswith(b"E ") == REQUESTS
+        # Written ahead before each answer's body was sent: every one is in the log by now, after the header.
+        logged = wal_file.read_bytes()
+        header = json.loads(logged[2 : logged.index(b"\n")])
+        assert logged.startswith(b"H ") and wal_file.name == f"gateway-usage-{header['instance']}.wal"
+        assert header["pid"] == first.proc.pid
+        assert logged.count(b"\nE ") == REQUESTS
     finally:
         first.kill()  # SIGKILL: no drain, the lingering batch dies with the process (also when a check failed)
     await asyncio.sleep(1.0)
@@ -74,3 +81,68 @@ async def test_usage_of_a_killed_gateway_is_replayed_by_the_next(
         assert not wal_file.exists(), "the replayed log is deleted"
     finally:
         second.stop()
+
+
+def _usage_event(tenant, request_id: str) -> EventEnvelope:
+    now = clock.now()
+    data = {
+        "request_id": request_id,
+        "api_key_id": str(tenant.key_id),
+        "model_alias": "chat",
+        "provider": "openai",
+        "deployment": "chat-a",
+        "upstream_model": "sim-chat-a",
+        "stream": False,
+        "status": "success",
+        "http_status": 200,
+        "error_code": None,
+        "tokens_in": 7,
+        "tokens_out": 11,
+        "cost_usd": "0.00002",
+        "latency_ms": 3.0,
+        "ttft_ms": None,
+        "attempts": 1,
+        "started_at": now.isoformat(),
+        "completed_at": now.isoformat(),
+    }
+    UsageRecorded.model_validate(data)
+    return EventEnvelope(id=event_id(USAGE_RECORDED, request_id), type=USAGE_RECORDED, tenant_id=tenant.id, data=data)
+
+
+async def test_recovery_goes_by_lock_not_pid(tmp_path, infra_urls, usage_writer, make_tenant, runtime_sessions):
+    """A dead instance whose recorded pid is the recoverer's own (every container's gateway is pid 1) is
+    replayed; a live instance's log (locked, though by this very process) is left alone."""
+    tenant = await make_tenant()
+    dead_ids = [f"req_dead_{uuid.uuid4().hex}" for _ in range(3)]
+    dead = tmp_path / f"gateway-usage-{uuid.uuid4().hex}.wal"
+    owner = {"instance": dead.stem.removeprefix("gateway-usage-"), "pid": os.getpid(), "host": "forged"}
+    lines = [b"H " + json.dumps(owner).encode()]
+    lines += [b"E " + _usage_event(tenant, rid).to_json() for rid in dead_ids]
+    dead.write_bytes(b"\n".join(lines) + b"\n")
+    live = WriteAheadLog(tmp_path, "gateway-usage")  # holds its lock, as a running gateway does
+    live_id = f"req_live_{uuid.uuid4().hex}"
+    live.append(_usage_event(tenant, live_id))
+
+    nc = await nats.connect(infra_urls.nats_url)
+    recoverer = WriteAheadLog(tmp_path, "gateway-usage")
+    try:
+        emitter = DurableEmitter(EventPublisher(nc.jetstream(), timeout_s=2.0), runtime_sessions)
+        assert await recoverer.recover(emitter) == len(dead_ids)
+    finally:
+        recoverer.close(remove=True)
+        await nc.close()
+    assert not dead.exists(), "a replayed log is deleted"
+    assert live.path.exists(), "a live instance's log is not touched"
+    live.close(remove=False)
+
+    rows = []
+    for _ in range(100):
+        rows = await _rows(runtime_sessions, tenant.id)
+        if len(rows) >= len(dead_ids):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
+    rows = await _rows(runtime_sessions, tenant.id)
+    assert sorted((row.request_id, row.tokens_in, row.tokens_out) for row in rows) == sorted(
+        (rid, 7, 11) for rid in dead_ids
+    )

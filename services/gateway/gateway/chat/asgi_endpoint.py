@@ -122,11 +122,10 @@ class ChatCompletionsEndpoint:
             await call.admit()
             served = await call.serve(alias)
             if isinstance(served.result, Completion):
-                # Answer first: metering, metrics and the settle are bookkeeping the client need not wait for.
-                try:
-                    await _respond(tracking_send, 200, served.result.body, call.response_headers().items())
-                finally:
-                    call.record_completion(served.result)
+                # Metered (written ahead to the WAL: one write, no fsync) before a byte of the answer leaves,
+                # so a kill after the client has its answer cannot lose the usage; publishing stays off-path.
+                call.record_completion(served.result)
+                await _respond(tracking_send, 200, served.result.body, call.response_headers().items())
                 return 200
             try:
                 await _stream(scope, receive, tracking_send, call.stream_events(served), call.response_headers())

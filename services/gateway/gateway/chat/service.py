@@ -206,13 +206,12 @@ class ChatCall:
         return served
 
     def record_completion(self, completion: Completion) -> None:
-        """Meter a served completion (called once its bytes are on their way to the client)."""
+        """Meter a served completion (called before its bytes leave: the usage is written ahead first)."""
         self._finish("success", completion.usage, http_status=200)
 
     async def stream_events(self, served: Served) -> AsyncIterator[bytes]:
         stream = served.result
         assert isinstance(stream, ChatStream) and stream.events is not None and served.first_event is not None
-        status, http_status, error_code = "cancelled", 200, None
         try:
             self.record.mark_first_token()
             ttft_series(self.metric_model).observe((self.record.ttft_ms or 0.0) / 1000)
@@ -221,10 +220,11 @@ class ChatCall:
                 yield event
             if self.request.wants_usage_chunk and stream.usage_chunk is not None:
                 yield stream.usage_chunk
+            # Metered (written ahead) before `[DONE]` leaves: a client that saw the stream end is never unbilled.
+            self._finish_stream(stream, "success", 200, None)
             yield SSE_DONE
-            status = "success"
         except ProviderError as exc:
-            status, http_status, error_code = "error", exc.status, exc.code
+            self._finish_stream(stream, "error", exc.status, exc.code)
             yield sse(
                 orjson.dumps(
                     {
@@ -237,11 +237,17 @@ class ChatCall:
                 )
             )
         finally:
-            usage = stream.usage
-            if not usage.exact and usage.tokens_in == 0:
-                usage = Usage(self.prompt_estimate, usage.tokens_out, exact=False)
-            self._finish(status, usage, http_status=http_status, error_code=error_code)
+            self._finish_stream(stream, "cancelled", 200, None)  # the client left before the end: metered now
             await stream.aclose()
+
+    def _finish_stream(self, stream: ChatStream, status: str, http_status: int, error_code: str | None) -> None:
+        """Meter a stream once, with the tokens it carried so far (the prompt estimated if never reported)."""
+        if self.record.recorded:
+            return
+        usage = stream.usage
+        if not usage.exact and usage.tokens_in == 0:
+            usage = Usage(self.prompt_estimate, usage.tokens_out, exact=False)
+        self._finish(status, usage, http_status=http_status, error_code=error_code)
 
     def ensure_recorded(self, served: Served) -> None:
         """Safety net after the response: a stream the server never started iterating still meters."""

@@ -2,21 +2,33 @@
 
 `DurableEmitter.emit_soon` returns before the event is durable (it waits in a batch, then for JetStream's
 ack or the outbox commit). With a `WriteAheadLog`, the event is first appended to a file of this process
-(`<dir>/<name>-<pid>.wal`, one `os.write` of one line, no fsync: the bytes are in the OS page cache the
-moment the call returns, so they survive the process being SIGKILLed, though not the machine losing
-power), and marked done once it is durable. When every appended event is done the file is emptied.
+(one `os.write` of one line, no fsync: the bytes are in the OS page cache the moment the call returns, so
+they survive the process being SIGKILLed, though not the machine losing power), and marked done once it is
+durable. When every appended event is done and the file has grown, it is emptied.
 
-At start, a process calls `recover(emitter)`: every `.wal` file of a process that no longer runs is
-claimed (renamed, so two starting processes never replay the same file), the events in it that were not
-marked done are emitted again and awaited, and the file is deleted. Replays are safe: an event keeps its
-id, JetStream drops a duplicate `Nats-Msg-Id`, the outbox's event id is unique, and consumers are
-idempotent by event id.
+Files are owned by instance, not by pid: each process picks a random instance id, its file is
+`<dir>/<name>-<instance>.wal` (first line `H {"instance", "pid", "host", "started_at"}`, for people), and it
+holds an exclusive `flock` on it for as long as it lives. The kernel drops that lock when the process dies,
+however it dies, so "the owner is gone" is "the lock can be taken" - true even when the recorded pid is
+this process's own (in a container every gateway is pid 1) or belongs to an unrelated live process.
+
+At start, a process calls `recover(emitter)`: every `<name>-*.wal` of the directory whose lock it can take
+is replayed (the events not marked done are emitted again and awaited) and deleted, still under the lock,
+so two starting processes never replay the same file; a recoverer killed mid-replay leaves the file to the
+next one. Replays are safe: an event keeps its id, JetStream drops a duplicate `Nats-Msg-Id`, the outbox's
+event id is unique, and consumers are idempotent by event id. The directory must outlive the process (a
+volume in containers) and be on a local file system shared only by processes of one kernel (flock).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
+import socket
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,22 +41,29 @@ __all__ = ["WriteAheadLog"]
 
 log = logging.getLogger(__name__)
 
-_EVENT, _DONE = b"E ", b"D "
+_HEADER, _EVENT, _DONE = b"H ", b"E ", b"D "
 # Empty the file once it is this big and nothing in it is pending (bounded disk use under load).
 _COMPACT_BYTES = 4 * 1024 * 1024
 
 
 class WriteAheadLog:
-    """One append-only file per process; `append` before queueing, `done` once durable."""
+    """One append-only file per process instance; `append` before queueing, `done` once durable."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, *, instance_id: str | None = None) -> None:
         self.directory = directory
         self.name = name
+        self.instance_id = instance_id or uuid.uuid4().hex
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{name}-{os.getpid()}.wal"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.path = directory / f"{name}-{self.instance_id}.wal"
+        # Created and locked under a name recovery does not look at, then renamed into place: a recoverer
+        # never sees this file unlocked (it would take it for a dead instance's and delete it).
+        staging = self.path.with_name(self.path.name + ".new")
+        self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._header = _HEADER + _header_json(self.instance_id) + b"\n"
+        self._size = os.write(self._fd, self._header)
+        os.rename(staging, self.path)
         self._pending = 0
-        self._size = os.fstat(self._fd).st_size
 
     def append(self, event: EventEnvelope) -> bytes:
         """Write the event ahead; returns its JSON so the publish need not serialize it again."""
@@ -61,53 +80,83 @@ class WriteAheadLog:
         self._pending -= len(events)
         if self._pending <= 0 and self._size >= _COMPACT_BYTES:
             os.ftruncate(self._fd, 0)
-            self._size = 0
+            self._size = os.write(self._fd, self._header)
             self._pending = 0
 
     def close(self, *, remove: bool) -> None:
         """Close the file; `remove` it when everything appended is durable (a clean shutdown)."""
-        os.close(self._fd)
         if remove and self._pending <= 0:
-            self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)  # still under our lock: no recoverer is reading it
+        os.close(self._fd)
 
     async def recover(self, emitter: DurableEmitter) -> int:
-        """Emit again what dead processes of this name left undone; returns how many events."""
+        """Emit again what dead instances of this name left undone; returns how many events."""
         recovered = 0
         for path in sorted(self.directory.glob(f"{self.name}-*.wal")):
-            pid = _pid_of(path, self.name)
-            if pid is None or pid == os.getpid() or _alive(pid):
+            if path == self.path:
                 continue
-            claimed = path.with_name(f"{path.name}.recovering-{os.getpid()}")
+            fd = _lock_if_dead(path)
+            if fd is None:
+                continue
             try:
-                path.rename(claimed)
-            except FileNotFoundError:
-                continue  # another process claimed it first
-            events = _undone(claimed.read_bytes())
-            for event in events:
-                await emitter.emit(event)
-            claimed.unlink()
+                data = _read_all(fd)  # start-up, before serving: blocking reads are fine here
+                events = _undone(data)
+                for event in events:
+                    await emitter.emit(event)
+                path.unlink()
+            finally:
+                os.close(fd)
             recovered += len(events)
             if events:
                 log.warning(
-                    "usage events recovered from a dead process's write-ahead log",
-                    extra={"events": len(events), "file": path.name},
+                    "usage events recovered from a dead instance's write-ahead log",
+                    extra={"events": len(events), "file": path.name, "owner": _owner(data)},
                 )
         return recovered
 
 
-def _pid_of(path: Path, name: str) -> int | None:
-    suffix = path.name[len(name) + 1 : -len(".wal")]
-    return int(suffix) if suffix.isdigit() else None
+def _header_json(instance_id: str) -> bytes:
+    started = datetime.now(UTC).isoformat()
+    owner = {"instance": instance_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": started}
+    return json.dumps(owner, separators=(",", ":")).encode()
 
 
-def _alive(pid: int) -> bool:
+def _lock_if_dead(path: Path) -> int | None:
+    """An fd holding `path`'s lock when its owner is gone; None while it lives or once it was recovered."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process holds that pid
-    return True
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None  # recovered (or closed cleanly) meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Locked, but perhaps only after another recoverer replayed and deleted it: then it is not this path.
+        if os.fstat(fd).st_nlink == 0:
+            raise FileNotFoundError(path)
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _owner(data: bytes) -> dict[str, object] | None:
+    """The header of a log, for the recovery's log line (absent in a torn or legacy file)."""
+    if not data.startswith(_HEADER):
+        return None
+    try:
+        owner = json.loads(data[len(_HEADER) : data.find(b"\n")])
+    except ValueError:
+        return None
+    return owner if isinstance(owner, dict) else None
 
 
 def _undone(data: bytes) -> list[EventEnvelope]:
