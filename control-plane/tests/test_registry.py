@@ -156,6 +156,29 @@ async def test_timeouts_without_room_for_failover_are_refused(http, cp_url, new_
     assert body["config"]["deployments"][0]["first_byte_timeout_s"] == 8
 
 
+async def test_deprecation_and_deletion_are_versions_with_their_admin(http, cp_url, new_model_alias, admin_key) -> None:
+    alias = new_model_alias()
+    url = f"{cp_url}/admin/models/{alias}"
+    status, body = await call(http, "POST", f"{url}/deprecate", {})
+    assert_error(status, body, 404, "model_not_found")
+    status, v1 = await call(http, "PUT", url, _model(alias))
+    assert status == 201 and v1["status"] == "active" and v1["replacement"] is None
+    for bad, code in (({"replacement": alias}, "invalid_replacement"), ({"replacement": "Bad Name"}, None)):
+        status, body = await call(http, "POST", f"{url}/deprecate", bad)
+        assert_error(status, body, None, code)
+    status, v2 = await call(http, "POST", f"{url}/deprecate", {"replacement": "gpt-4o"})
+    assert status == 201 and (v2["version"], v2["status"], v2["replacement"]) == (2, "deprecated", "gpt-4o")
+    assert v2["config"] == v1["config"] and v2["created_by"] == admin_key.name
+    status, v3 = await call(http, "DELETE", url)
+    assert status == 200 and (v3["version"], v3["status"], v3["created_by"]) == (3, "deleted", admin_key.name)
+    status, listed = await call(http, "GET", f"{cp_url}/admin/models")
+    assert alias not in {m["alias"] for m in listed["data"]}
+    status, body = await call(http, "DELETE", url)
+    assert_error(status, body, 404, "model_not_found")
+    status, history = await call(http, "GET", f"{url}?version=2")
+    assert history["status"] == "deprecated" and history["created_by"] == admin_key.name
+
+
 async def test_tool_and_agent_schemas(http, cp_url) -> None:
     for kind in ("tools", "agents"):
         name = f"x-{uuid.uuid4().hex[:8]}"

@@ -13,7 +13,7 @@ from aiaas.resilience.failover_budget import FailoverBudget, TimedDeployment
 from control_plane.deps import ActorDep, AdminDep, StateDep
 from control_plane.registry import repository as repo
 from control_plane.registry.publisher import ModelRegistryPublisher
-from control_plane.registry.schemas import NAME_PATTERN, ModelConfig, SchemaEntryIn
+from control_plane.registry.schemas import NAME_PATTERN, DeprecationIn, ModelConfig, SchemaEntryIn
 
 __all__ = ["router"]
 
@@ -76,7 +76,7 @@ def _check_failover_room(body: ModelConfig, budget: FailoverBudget) -> None:
 async def put_model(
     request: Request, state: StateDep, alias: NamePath, body: ModelConfig, actor: ActorDep
 ) -> dict[str, Any]:
-    """A new version of the alias's deployments config, then published to the gateways' KV bucket.
+    """A new version of the alias's deployments config (active again if it was deprecated or deleted), published.
 
     The publish runs after the commit: a version that did not commit is never served, and one whose
     publish failed (`"published": false`) reaches KV at the next republish.
@@ -93,6 +93,35 @@ async def put_model(
             session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor
         )
     return {**row, "published": await _model_publisher(request).publish(row)}
+
+
+async def _change_status(
+    request: Request, state: StateDep, alias: str, actor: str, status: str, replacement: str | None = None
+) -> dict[str, Any]:
+    """A new version of a live alias with its config and the new status, published like a PUT."""
+    async with admin_session(state.admin_sessions) as session:
+        current = await repo.get_version(session, "model_registry", alias, None)
+        if current is None or current["status"] == "deleted":
+            raise NotFound(f"No model alias '{alias}' in the registry.", code="model_not_found", param="alias")
+        body = {"config": current["config"], "status": status, "replacement": replacement}
+        row = await repo.append_version(session, "model_registry", alias, body, actor)
+    return {**row, "published": await _model_publisher(request).publish(row)}
+
+
+@router.post("/models/{alias}/deprecate", status_code=201)
+async def deprecate_model(
+    request: Request, state: StateDep, alias: NamePath, body: DeprecationIn, actor: ActorDep
+) -> dict[str, Any]:
+    """A new version marking the alias deprecated: out of `/v1/models`, requests refused (410) naming a replacement."""
+    if body.replacement == alias:
+        raise BadRequest("An alias cannot replace itself.", code="invalid_replacement", param="replacement")
+    return await _change_status(request, state, alias, actor, "deprecated", body.replacement)
+
+
+@router.delete("/models/{alias}")
+async def delete_model(request: Request, state: StateDep, alias: NamePath, actor: ActorDep) -> dict[str, Any]:
+    """A tombstone version: gateways drop the alias (404); the history stays, with who deleted it."""
+    return await _change_status(request, state, alias, actor, "deleted")
 
 
 @router.get("/models/{alias}")

@@ -5,8 +5,9 @@ Postgres is the source of truth. The document of an alias is its current registr
 write lands only when its version is newer than the bucket's (compare-and-set on the key's
 revision), so two PUTs of one alias publishing out of order, or a republish racing a PUT, never put
 an older version over a newer one. A PUT whose publish fails (NATS down) keeps its commit; the
-republish at start and every reconcile interval puts it in. Keys are never deleted here: the
-registry has no delete, and a key written by another tool is left alone.
+republish at start and every reconcile interval puts it in. Keys are never deleted here: a deleted
+alias is published as its tombstone version (`status: "deleted"`), which keeps the compare-and-set
+ordering and tells the gateways to drop it; a key written by another tool is left alone.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class ModelRegistryPublisher:
         # Read KV before Postgres: a PUT committed in between is newer and wins the compare-and-set.
         present = await kv_versions(kv)
         async with admin_session(sessions) as session:
-            rows = await repo.list_current(session, "model_registry")
+            rows = await repo.list_current(session, "model_registry", deleted=True)
         written = 0
         for row in rows:
             alias, version = row["alias"], int(row["version"])

@@ -1,4 +1,8 @@
-"""All SQL of the registries: append a new version, read the current one or a given one."""
+"""All SQL of the registries: append a new version, read the current one or a given one.
+
+A model alias's versions also carry its `status` (active / deprecated / deleted) and `replacement`:
+a deprecation or deletion is a new version, so the history is the audit.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ __all__ = ["Registry", "append_version", "get_version", "list_current"]
 Registry = Literal["model_registry", "agent_registry", "tool_registry"]
 _NAME_COLUMN = {"model_registry": "alias", "agent_registry": "name", "tool_registry": "name"}
 _BODY_COLUMNS = {
-    "model_registry": ("config",),
+    "model_registry": ("config", "status", "replacement"),
     "agent_registry": ("description", "input_schema", "output_schema"),
     "tool_registry": ("description", "input_schema", "output_schema"),
 }
@@ -34,7 +38,9 @@ async def append_version(
     await session.execute(text("select pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"{table}:{name}"})
     columns = _BODY_COLUMNS[table]
     values = ", ".join(f"cast(:{c} as jsonb)" if c in _JSONB else f":{c}" for c in columns)
-    params: dict[str, Any] = {c: orjson.dumps(body[c]).decode() if c in _JSONB else body[c] for c in columns}
+    params: dict[str, Any] = {c: orjson.dumps(body[c]).decode() if c in _JSONB else body.get(c) for c in columns}
+    if table == "model_registry":
+        params["status"] = body.get("status", "active")
     row = (
         await session.execute(
             text(
@@ -65,8 +71,8 @@ async def get_version(session: AsyncSession, table: Registry, name: str, version
     return None if row is None else _row(table, row)
 
 
-async def list_current(session: AsyncSession, table: Registry) -> list[dict[str, Any]]:
-    """The newest version of every name."""
+async def list_current(session: AsyncSession, table: Registry, *, deleted: bool = False) -> list[dict[str, Any]]:
+    """The newest version of every name; a deleted model alias only with `deleted=True` (its tombstone)."""
     column = _NAME_COLUMN[table]
     columns = ", ".join(_BODY_COLUMNS[table])
     rows = await session.execute(
@@ -75,4 +81,5 @@ async def list_current(session: AsyncSession, table: Registry) -> list[dict[str,
             f" order by {column}, version desc"
         )
     )
-    return [_row(table, row) for row in rows]
+    found = [_row(table, row) for row in rows]
+    return [r for r in found if deleted or r.get("status") != "deleted"]

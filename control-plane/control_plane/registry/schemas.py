@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aiaas.money import refuse_renamed
 from aiaas.storable import StorableStr, storable_json
 
-__all__ = ["NAME_PATTERN", "Deployment", "ModelConfig", "Provider", "SchemaEntryIn"]
+__all__ = ["NAME_PATTERN", "Deployment", "DeprecationIn", "ModelConfig", "Provider", "SchemaEntryIn"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 _Text = Annotated[StorableStr, Field(min_length=1, max_length=200)]
@@ -67,6 +67,12 @@ class ModelConfig(_Body):
         if len({d.name for d in deployments}) != len(deployments):
             raise ValueError("deployment names must be unique")
         return deployments
+
+
+class DeprecationIn(_Body):
+    """Deprecating an alias: requests for it are refused, naming `replacement` when given."""
+
+    replacement: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
 
 
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:

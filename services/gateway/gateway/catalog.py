@@ -81,6 +81,10 @@ class ModelAlias(BaseModel):
     name: str = Field(min_length=1)
     deployments: tuple[Deployment, ...] = Field(min_length=1)
     owned_by: str = "aiaas"
+    # From the model registry: "deprecated" is refused (410, naming `replacement`) and left out of /v1/models;
+    # "deleted" removes the alias (and a base one of its name) from the catalog.
+    status: Literal["active", "deprecated", "deleted"] = "active"
+    replacement: str | None = None
 
 
 class AliasOverlay(Protocol):
@@ -125,7 +129,10 @@ class Catalog:
                 MODEL_REGISTRY_REJECTED.labels("key_mismatch").inc()
                 _log.warning("model registry key %r holds alias %r: ignored", key, alias.name)
                 continue
-            merged[key] = alias
+            if alias.status == "deleted":
+                merged.pop(key, None)
+            else:
+                merged[key] = alias
         overridden = sorted(set(self._base) & set(overlay))
         _log.info(
             "model catalog: %d aliases, %d from the registry (overriding %s)",
@@ -139,7 +146,8 @@ class Catalog:
         return self._current().get(name)
 
     def aliases(self) -> list[ModelAlias]:
-        return list(self._current().values())
+        """The aliases offered to tenants (deprecated ones are not)."""
+        return [alias for alias in self._current().values() if alias.status == "active"]
 
     def deployments(self) -> list[Deployment]:
         seen: dict[str, Deployment] = {}

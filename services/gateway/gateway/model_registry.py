@@ -25,6 +25,8 @@ the gateway's `ModelAlias`/`Deployment`; `alias_from_document` converts explicit
   failover (aiaas.resilience.failover_budget) refuse the document; `owned_by` is the default.
   Documents published before the prices named their unit (`input_price_per_1k`/`output_price_per_1k`)
   are read as the same dollars.
+- `status` (`active`, `deprecated` with an optional `replacement`, `deleted`) carries over: the catalog
+  refuses a deprecated alias and drops a deleted one.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import functools
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, get_args
+from typing import Annotated, Literal, get_args
 
 import orjson
 from nats.aio.client import Client as NatsClient
@@ -89,6 +91,9 @@ class RegistryDocument(BaseModel):
     alias: str = Field(min_length=1)
     version: int = Field(ge=1)
     config: RegistryConfig
+    # Absent in documents published before aliases could be deprecated or deleted.
+    status: Literal["active", "deprecated", "deleted"] = "active"
+    replacement: str | None = None
 
 
 def _deployment(alias: str, dep: RegistryDeployment, credentials: Callable[[str], object] | None) -> Deployment:
@@ -123,8 +128,8 @@ def alias_from_document(
     if doc.config.name != doc.alias:
         raise ValueError(f"config name {doc.config.name!r} differs from alias {doc.alias!r}")
     deployments = tuple(_deployment(doc.alias, dep, credentials) for dep in doc.config.deployments)
-    alias = ModelAlias(name=doc.alias, deployments=deployments)
-    problems = failover_problems(alias, budget) if budget is not None else []
+    alias = ModelAlias(name=doc.alias, deployments=deployments, status=doc.status, replacement=doc.replacement)
+    problems = failover_problems(alias, budget) if budget is not None and doc.status != "deleted" else []
     if problems:
         # The control plane refuses these at the PUT; one written straight into the bucket is refused here.
         raise ValueError("; ".join(problems))

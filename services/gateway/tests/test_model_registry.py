@@ -315,3 +315,59 @@ async def test_registry_overrides_a_file_alias(
             return await _chat(http, gateway, tenant.auth, alias) == (200, f"{alias}-file")
 
         await _until(file_version, 1.0)
+
+
+async def test_deprecated_alias_leaves_models_and_is_refused_deleted_alias_is_gone_and_audited(
+    control_plane, gateway_url, sim_url, admin_headers, admin_key, tenant, new_model_alias
+) -> None:
+    alias = new_model_alias()
+    async with aiohttp.ClientSession() as http:
+
+        async def listed() -> bool:
+            async with http.get(f"{gateway_url}/v1/models", headers=tenant.auth) as resp:
+                return alias in {m["id"] for m in (await resp.json())["data"]}
+
+        async def chat_is(expected: tuple[int, str]) -> bool:
+            return await _chat(http, gateway_url, tenant.auth, alias) == expected
+
+        await _put(http, control_plane, alias, _sim_config(alias, sim_url, "one", "sim-gpt-small"), admin_headers)
+        await _until(lambda: chat_is((200, f"{alias}/one")), 1.0)
+        assert await listed()
+
+        url = f"{control_plane}/admin/models/{alias}"
+        async with http.post(f"{url}/deprecate", json={"replacement": "chat"}, headers=admin_headers) as resp:
+            deprecated = await resp.json()
+            assert resp.status == 201, deprecated
+        assert deprecated["version"] == 2 and deprecated["status"] == "deprecated"
+        assert deprecated["replacement"] == "chat" and deprecated["published"] is True
+        assert deprecated["created_by"] == admin_key.name
+
+        await _until(lambda: chat_is((410, "model_deprecated")), 1.0)
+        assert not await listed()
+        body = {"model": alias, "messages": [{"role": "user", "content": "still there?"}]}
+        async with http.post(f"{gateway_url}/v1/chat/completions", json=body, headers=tenant.auth) as resp:
+            error = (await resp.json())["error"]
+        assert resp.status == 410 and error["param"] == "model" and "'chat'" in error["message"], error
+
+        async with http.delete(url, headers=admin_headers) as resp:
+            deleted = await resp.json()
+            assert resp.status == 200, deleted
+        assert deleted["version"] == 3 and deleted["status"] == "deleted" and deleted["replacement"] is None
+        assert deleted["created_by"] == admin_key.name and deleted["published"] is True
+        await _until(lambda: chat_is((404, "model_not_found")), 1.0)
+        assert not await listed()
+
+        # The history is the audit: who deprecated and who deleted, version by version; the alias is gone.
+        async with http.get(f"{url}?version=3", headers=admin_headers) as resp:
+            assert (await resp.json())["status"] == "deleted"
+        async with http.get(f"{control_plane}/admin/models", headers=admin_headers) as resp:
+            assert alias not in {m["alias"] for m in (await resp.json())["data"]}
+        async with http.delete(url, headers=admin_headers) as resp:
+            assert resp.status == 404 and (await resp.json())["error"]["code"] == "model_not_found"
+        async with http.post(f"{url}/deprecate", json={}, headers=admin_headers) as resp:
+            assert resp.status == 404
+
+        # A PUT brings it back as a new, active version.
+        await _put(http, control_plane, alias, _sim_config(alias, sim_url, "two", "sim-gpt-small"), admin_headers)
+        await _until(lambda: chat_is((200, f"{alias}/two")), 1.0)
+        assert await listed()

@@ -111,6 +111,15 @@ class ChatCall:
                 code="model_not_found",
                 param="model",
             )
+        if alias.status == "deprecated":
+            instead = f"; use '{alias.replacement}' instead" if alias.replacement else ""
+            raise PlatformError(
+                f"The model '{alias.name}' is deprecated and no longer served{instead}.",
+                code="model_deprecated",
+                param="model",
+                status=410,
+                type="invalid_request_error",
+            )
         self._apply_flags()
         return alias
 
