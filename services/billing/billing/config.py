@@ -41,6 +41,9 @@ class BillingSettings(ServiceSettings):
     meter_metrics_port: int = 9102
     # Every tenant's quota state is re-published to Redis this often (and after each commit).
     reconcile_interval_s: float = 5.0
+    # How often the meter checks that Redis still holds its quota states (`aiaas.quota.PUBLISHED_KEY`);
+    # a Redis that came back empty (no persistence) gets every state again within this interval.
+    quota_watch_interval_s: float = 0.25
     run_outbox_relay: bool = True
 
     # Quota alert webhooks: jittered exponential back-off between attempts, then give up.

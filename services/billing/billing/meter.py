@@ -3,7 +3,8 @@
 Runs, in one event loop: the durable consumer "billing-meter" (usage.recorded -> ledger, counters,
 credits, outbox; then the batch's tenants' quota state to Redis), the outbox relay that publishes
 billing's events, the quota alert deliverer, and a timer re-publishing every subscribed tenant's quota
-state and plan code (at start and every BILLING_RECONCILE_INTERVAL_S). Plan codes go to the
+state and plan code (at start, every BILLING_RECONCILE_INTERVAL_S, and at once when Redis lost them: it
+looks for `aiaas.quota.PUBLISHED_KEY` every BILLING_QUOTA_WATCH_INTERVAL_S). Plan codes go to the
 `tenant_plans` KV bucket over the consumer's own NATS connection, only where they changed.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 import nats
 import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +28,7 @@ from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay,
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
 from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.observability.metrics import serve_metrics
+from aiaas.quota import PUBLISHED_KEY
 from aiaas.resilience import RetryPolicy
 from aiaas.worker import run_worker
 from billing.alerts import AlertDeliverer
@@ -60,8 +64,16 @@ async def reconcile_all(
     current = await catalogue.get()
     async with admin_session(admin_sessions) as session:
         quotas = await read_tenant_quotas(session, current)
-    await publish_tenant_quotas(redis, plans, quotas)
+    await publish_tenant_quotas(redis, plans, quotas, complete=True)
     return len(quotas.states)
+
+
+async def _redis_lost_quotas(redis: redis_asyncio.Redis) -> bool:
+    """True when Redis no longer holds the published quota states (it restarted empty or was flushed)."""
+    try:
+        return not await redis.exists(PUBLISHED_KEY)
+    except (RedisError, OSError):
+        return False  # unreachable: nothing can be published now; checked again on the next tick
 
 
 async def _reconcile_loop(
@@ -71,14 +83,19 @@ async def _reconcile_loop(
     plans: TenantPlanPublisher,
     interval_s: float,
     stop: asyncio.Event,
+    watch_s: float = 0.25,
 ) -> None:
+    """Every tenant's state every `interval_s`, and at once when Redis lost them (checked every `watch_s`)."""
+    due = 0.0
     while not stop.is_set():
+        if time.monotonic() >= due or await _redis_lost_quotas(redis):
+            try:
+                await reconcile_all(admin_sessions, catalogue, redis, plans)
+            except (OSError, SQLAlchemyError) as exc:
+                log.warning("quota reconcile failed", extra={"error": repr(exc)})
+            due = time.monotonic() + interval_s
         try:
-            await reconcile_all(admin_sessions, catalogue, redis, plans)
-        except (OSError, SQLAlchemyError) as exc:
-            log.warning("quota reconcile failed", extra={"error": repr(exc)})
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            await asyncio.wait_for(stop.wait(), timeout=min(watch_s, interval_s))
         except TimeoutError:
             continue
 
@@ -140,7 +157,15 @@ async def run(settings: BillingAdminSettings, stop: asyncio.Event) -> None:
             *(runner.run(stop) for runner in runners),
             quota.run(stop),
             deliverer.run(stop),
-            _reconcile_loop(admin_sessions, catalogue, redis, plans, settings.reconcile_interval_s, stop),
+            _reconcile_loop(
+                admin_sessions,
+                catalogue,
+                redis,
+                plans,
+                settings.reconcile_interval_s,
+                stop,
+                settings.quota_watch_interval_s,
+            ),
         ]
         if settings.run_outbox_relay:
             tasks.append(OutboxRelay(admin_sessions, EventPublisher(js)).run(stop))

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session, tenant_session
 from aiaas.flags.plans import TenantPlanPublisher
-from aiaas.quota import QuotaState, reconcile
+from aiaas.quota import PUBLISHED_KEY, QuotaState, reconcile
 from billing.catalogue import Catalogue
 from billing.metering import quota_state
 from billing.state import BillingState
@@ -97,15 +97,22 @@ async def read_plan_codes(session: AsyncSession, tenant_ids: Collection[uuid.UUI
     return {row.tenant_id: row.plan_code for row in rows}
 
 
-async def publish_quota_states(client: redis_asyncio.Redis, states: Mapping[uuid.UUID, QuotaState]) -> bool:
-    """Write the states in one pipelined round trip; a Redis outage is logged, not raised (the timer repairs it)."""
-    if not states:
+async def publish_quota_states(
+    client: redis_asyncio.Redis, states: Mapping[uuid.UUID, QuotaState], *, complete: bool = False
+) -> bool:
+    """Write the states in one pipelined round trip; a Redis outage is logged, not raised (the timer repairs it).
+
+    `complete`: these are every tenant's states, so `PUBLISHED_KEY` is set after them (same round trip).
+    """
+    if not states and not complete:
         return True
     try:
         async with client.pipeline(transaction=False) as pipe:
             for tenant, state in states.items():
                 # A pipeline queues the command and returns at once; execute() sends them all.
                 await reconcile(pipe, tenant, state)
+            if complete:
+                pipe.set(PUBLISHED_KEY, "1")
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("quota state not published", extra={"error": repr(exc), "tenants": len(states)})
@@ -113,9 +120,11 @@ async def publish_quota_states(client: redis_asyncio.Redis, states: Mapping[uuid
     return True
 
 
-async def publish_tenant_quotas(client: redis_asyncio.Redis, plans: TenantPlanPublisher, quotas: TenantQuotas) -> bool:
+async def publish_tenant_quotas(
+    client: redis_asyncio.Redis, plans: TenantPlanPublisher, quotas: TenantQuotas, *, complete: bool = False
+) -> bool:
     """Quota states to Redis, then plan codes to KV (only those that changed); neither outage raises."""
-    states_published = await publish_quota_states(client, quotas.states)
+    states_published = await publish_quota_states(client, quotas.states, complete=complete)
     plans_published = await plans.publish(quotas.plans)
     return states_published and plans_published
 

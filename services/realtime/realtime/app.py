@@ -11,7 +11,11 @@ import aiohttp
 import nats
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
@@ -38,6 +42,10 @@ from realtime.tickets import TicketStore
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+# Ride through a Redis restart (about 3 s of retries): a reply streaming meanwhile keeps its events
+# instead of failing half-way after the gateway has already metered it.
+_REDIS_RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=8)
 
 
 async def _refresh_slots(state: RealtimeState) -> None:
@@ -75,7 +83,12 @@ async def _purge_tickets(tickets: TicketStore, every_s: float) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: RealtimeSettings = app.state.settings
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="realtime")
-    redis = redis_asyncio.Redis.from_url(settings.redis_url, max_connections=10_000)
+    redis = redis_asyncio.Redis.from_url(
+        settings.redis_url,
+        max_connections=10_000,
+        retry=_REDIS_RETRY,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
     timeout = aiohttp.ClientTimeout(
         total=None, connect=settings.gateway_connect_timeout_s, sock_read=settings.gateway_read_timeout_s
     )
@@ -139,7 +152,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: RealtimeSettings | None = None) -> RealtimeASGI:
     settings = settings or RealtimeSettings()
     app = service_app(
-        settings, title="AIaaS realtime", lifespan=_lifespan, routers=[health_router, sessions_router], tracing=False
+        settings,
+        title="AIaaS realtime",
+        lifespan=_lifespan,
+        routers=[health_router, sessions_router],
+        tracing=settings.tracing,
     )
     redact_query_credentials()
     return RealtimeASGI(app, app.state)

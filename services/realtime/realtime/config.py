@@ -14,6 +14,8 @@ class RealtimeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="REALTIME_", env_file=".env", extra="ignore", populate_by_name=True)
 
     service_name: str = "realtime"
+    # Spans per socket message, reply and gateway call (traceparent goes to the gateway); OTEL_TRACES_EXPORTER.
+    tracing: bool = True
     # The gateway every reply comes from, called with the client's own API key.
     gateway_url: str = "http://127.0.0.1:8080"
     gateway_connect_timeout_s: float = 5.0

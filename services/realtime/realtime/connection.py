@@ -22,6 +22,8 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -44,6 +46,7 @@ CLOSE_IDLE = 4000
 CLOSE_FORBIDDEN = 4403
 CLOSE_SLOW_CONSUMER = 4008
 _CLOSE = "__close__"
+_tracer = trace.get_tracer("realtime.connection")
 _SLOW_REASON = "slow consumer: send queue limit exceeded"
 _IDLE_REASON = "idle timeout: send ping at least every idle period"
 
@@ -210,12 +213,21 @@ class Connection:
             self.deliver(error_event(exc.code, exc.message))
             return
         WS_MESSAGES_IN.labels(type=parsed.type).inc()
-        try:
-            close = await self._handle(parsed)
-        except (RedisError, SQLAlchemyError, OSError) as exc:
-            log.warning("frame handling failed", exc_info=exc)
-            self.deliver(error_event("service_unavailable", "Try again shortly."))
+        if isinstance(parsed, Ping):
+            self.deliver(event("pong"))
             return
+        # One span per message (its reply, started inside it, is a child: gateway call, deltas).
+        attributes = {"realtime.tenant_id": str(self.tenant_id), "realtime.connection_id": self.id}
+        with _tracer.start_as_current_span(
+            f"ws receive {parsed.type}", kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            try:
+                close = await self._handle(parsed)
+            except (RedisError, SQLAlchemyError, OSError) as exc:
+                log.warning("frame handling failed", exc_info=exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                self.deliver(error_event("service_unavailable", "Try again shortly."))
+                return
         if close is not None:
             self.request_close(*close)
 
@@ -276,8 +288,8 @@ class Connection:
             await state.store.create_conversation(self.tenant_id, cid)
             await state.live.seed_seq(cid, 0)
             self._follow(cid, 0)
-            seq = await state.live.append(cid, "conversation.created", {})
-            await state.store.append(self.tenant_id, cid, [(seq, "conversation.created", {})])
+            first = await state.live.append(cid, "conversation.created", {}, floor=0)
+            await state.store.append(self.tenant_id, cid, [(first, "conversation.created", {})])
         else:
             persisted = await state.store.owned_max_seq(self.tenant_id, cid)
             if persisted is None:
@@ -293,8 +305,26 @@ class Connection:
                 error_event("response_in_progress", "A reply is still streaming here.", conversation_id=str(cid))
             )
             return None
+        data = {
+            "response_id": response_id,
+            "client_msg_id": message.client_msg_id,
+            "role": "user",
+            "content": message.content,
+            "model": message.model,
+        }
+        seq: int | None = None
         try:
-            if not await state.live.accept_client_msg(cid, message.client_msg_id):
+            history = [] if is_new else await state.store.history(self.tenant_id, cid)
+            # Postgres decides whether the id is taken (Redis may have restarted empty); a message whose
+            # handling fails below is discarded, so the client can send it again with the same id.
+            seq = await state.store.accept_message(
+                self.tenant_id,
+                cid,
+                data,
+                lambda floor: state.live.allocate(cid, floor=floor),
+                live_s=self._settings.inflight_ttl_s,
+            )
+            if seq is None:
                 await state.live.release_inflight(cid)
                 self.deliver(
                     error_event(
@@ -305,22 +335,24 @@ class Connection:
                     )
                 )
                 return None
-            history = [] if is_new else await state.store.history(self.tenant_id, cid)
-            data = {
-                "response_id": response_id,
-                "client_msg_id": message.client_msg_id,
-                "role": "user",
-                "content": message.content,
-                "model": message.model,
-            }
-            seq = await state.live.append(cid, "message.created", data)
-            await state.store.append(self.tenant_id, cid, [(seq, "message.created", data)])
+            await state.live.publish(cid, seq, "message.created", data)
         except BaseException:
+            if seq is not None:
+                await asyncio.shield(self._discard(cid, seq))
             await asyncio.shield(state.live.release_inflight(cid))
             raise
         messages = [*history, {"role": "user", "content": message.content}]
-        state.responder.start(ReplyJob(self.tenant_id, cid, response_id, self._api_key, message.model, messages))
+        state.responder.start(
+            ReplyJob(self.tenant_id, cid, response_id, self._api_key, message.model, messages, last_seq=seq)
+        )
         return None
+
+    async def _discard(self, conversation_id: uuid.UUID, seq: int) -> None:
+        """Take back a stored, unpublished user message (if this fails too, its id frees up after the in-flight TTL)."""
+        try:
+            await self._state.store.discard(self.tenant_id, conversation_id, seq)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("unpublished message not discarded", exc_info=exc)
 
     # -- following conversations ---------------------------------------------------------
     def _follow(self, conversation_id: uuid.UUID, cursor: int) -> None:

@@ -2,6 +2,8 @@
 
 Going through the gateway's public API means metering, rate limits and quotas apply
 exactly as for REST; its errors come back as `GatewayError` with the gateway's code.
+Each call is a CLIENT span whose `traceparent` goes with the request, so the gateway's
+spans (down to the provider call) join the reply's trace.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 __all__ = ["GatewayError", "Chunk", "GatewayClient"]
 
 _PATH = "/v1/chat/completions"
+_tracer = trace.get_tracer("realtime.gateway_client")
 
 
 class GatewayError(Exception):
@@ -53,8 +58,25 @@ class GatewayClient:
         """Yield the reply's deltas, then one chunk with the usage; raises `GatewayError`."""
         body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        # Not made current: this generator is resumed from its consumer, so the span is ended here, by hand.
+        span = _tracer.start_span(
+            f"POST {_PATH}", kind=SpanKind.CLIENT, attributes={"http.request.method": "POST", "url.full": self._url}
+        )
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+        try:
+            async for chunk in self._stream(body, headers, span):
+                yield chunk
+        except GatewayError as exc:
+            span.set_attribute("error.type", exc.code)
+            span.set_status(Status(StatusCode.ERROR, exc.message))
+            raise
+        finally:
+            span.end()
+
+    async def _stream(self, body: dict[str, Any], headers: dict[str, str], span: trace.Span) -> AsyncIterator[Chunk]:
         try:
             async with self._http.post(self._url, data=orjson.dumps(body), headers=headers) as resp:
+                span.set_attribute("http.response.status_code", resp.status)
                 if resp.status != 200:
                     raise _error_from(resp.status, await resp.content.read(65_536))
                 async for line in resp.content:

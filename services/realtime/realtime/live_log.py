@@ -5,9 +5,14 @@ Keys share the hash tag `{<conversation_id>}`:
     rt:{c}:seq       last seq handed out (INCR); seeded from Postgres when missing
     rt:{c}:log       stream of events; the entry id is `<seq>-0`, so `XREAD` from `<n>-0` yields seq > n
     rt:{c}:inflight  response id of the reply being streamed (SET NX, TTL refreshed by its producer)
-    rt:{c}:cmsg:<id> client_msg_id already accepted (dedupe of a re-sent message)
 
 Appending is one Lua script (INCR + XADD), so stream order is seq order across instances.
+
+Redis is a cache here, never the record: it may come back empty (no persistence). Every seq is
+handed out with a floor, the highest seq the caller knows of (Postgres' `max(seq)`, or the last
+seq a reply's producer handed out, which may not be persisted yet): the script raises a missing
+or lower counter to the floor before incrementing, so a seq never repeats or goes backwards.
+Accepted `client_msg_id`s live in Postgres only (`EventStore.accept_message`).
 
 `LocalFanout`: while this process produces a conversation's reply, its followers in this process
 take the events straight from the producer instead of a blocking `XREAD` per event (which costs a
@@ -31,24 +36,42 @@ __all__ = ["LiveEvent", "LiveLog", "LocalFanout", "LocalSubscription", "READ_COU
 # Most events one `read` returns; fewer means the reader is caught up.
 READ_COUNT = 512
 
-_APPEND = """
+# Raise a missing (Redis restarted empty) or lower counter to the caller's floor, then increment.
+_FLOOR = """
+local floor = tonumber(ARGV[#ARGV])
+if tonumber(redis.call('GET', KEYS[1]) or '-1') < floor then redis.call('SET', KEYS[1], floor) end
+"""
+
+_APPEND = (
+    _FLOOR
+    + """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'type', ARGV[1], 'data', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return seq
 """
+)
 
-_ALLOCATE = """
+_ALLOCATE = (
+    _FLOOR
+    + """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return seq
 """
+)
 
 _FINISH = """
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[5] .. '-0', 'type', ARGV[1], 'data', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+_PUBLISH = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[5] .. '-0', 'type', ARGV[1], 'data', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
@@ -122,6 +145,7 @@ class LiveLog:
         self._append = redis.register_script(_APPEND)
         self._allocate = redis.register_script(_ALLOCATE)
         self._finish = redis.register_script(_FINISH)
+        self._publish = redis.register_script(_PUBLISH)
         self.local = LocalFanout()
 
     async def seed_seq(self, conversation_id: uuid.UUID, persisted_max: int) -> None:
@@ -134,17 +158,24 @@ class LiveLog:
         value = await self._redis.get(seq_key)
         return int(value) if value is not None else 0
 
-    async def append(self, conversation_id: uuid.UUID, kind: str, data: dict[str, Any]) -> int:
-        """Give the event the next seq and publish it to the live stream; returns the seq."""
+    async def append(self, conversation_id: uuid.UUID, kind: str, data: dict[str, Any], *, floor: int) -> int:
+        """Give the event the next seq above `floor` and publish it to the live stream; returns the seq."""
         seq_key, log_key, _ = _keys(conversation_id)
-        seq = int(await self._append(keys=[seq_key, log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl]))
+        args: list[bytes | str | int] = [kind, orjson.dumps(data), self._maxlen, self._ttl, floor]
+        seq = int(await self._append(keys=[seq_key, log_key], args=args))
         self.local.publish(conversation_id, LiveEvent(seq, kind, data))
         return seq
 
-    async def allocate(self, conversation_id: uuid.UUID) -> int:
-        """Reserve the next seq without publishing (the reply's last event, published by `finish`)."""
+    async def allocate(self, conversation_id: uuid.UUID, *, floor: int) -> int:
+        """Reserve the next seq above `floor` without publishing it (see `publish` and `finish`)."""
         seq_key, _, _ = _keys(conversation_id)
-        return int(await self._allocate(keys=[seq_key], args=[self._ttl]))
+        return int(await self._allocate(keys=[seq_key], args=[self._ttl, floor]))
+
+    async def publish(self, conversation_id: uuid.UUID, seq: int, kind: str, data: dict[str, Any]) -> None:
+        """Publish an event whose seq came from `allocate` (stored in Postgres first)."""
+        _, log_key, _ = _keys(conversation_id)
+        await self._publish(keys=[log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl, seq])
+        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
 
     async def finish(
         self, conversation_id: uuid.UUID, seq: int, kind: str, data: dict[str, Any], response_id: str
@@ -189,8 +220,3 @@ class LiveLog:
     async def release_inflight(self, conversation_id: uuid.UUID) -> None:
         _, _, key = _keys(conversation_id)
         await self._redis.delete(key)
-
-    async def accept_client_msg(self, conversation_id: uuid.UUID, client_msg_id: str) -> bool:
-        """True the first time `client_msg_id` is seen in this conversation (within the live TTL)."""
-        key = f"rt:{{{conversation_id}}}:cmsg:{client_msg_id}"
-        return bool(await self._redis.set(key, 1, nx=True, ex=self._ttl))

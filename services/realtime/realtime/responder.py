@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
+
 from aiaas.tasks import stop_tasks
 from realtime.gateway_client import GatewayClient, GatewayError
 from realtime.live_log import LiveLog
@@ -27,6 +29,7 @@ from realtime.store import EventStore
 __all__ = ["ReplyJob", "Responder"]
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("realtime.responder")
 
 
 @dataclass
@@ -37,6 +40,10 @@ class ReplyJob:
     api_key: str
     model: str
     messages: list[dict[str, str]]
+    # The last seq this reply knows of (its user message's, then its own events'): the floor of its next
+    # seq, so a counter lost with Redis restarts above events handed out but not yet persisted.
+    last_seq: int = 0
+    deltas: int = 0
     pending: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     finished: bool = False
     # The batch being written: at most one at a time, never awaited by the stream itself.
@@ -91,7 +98,7 @@ class Responder:
         await stop_tasks(*pending)
 
     async def _emit(self, job: ReplyJob, kind: str, data: dict[str, Any]) -> int:
-        seq = await self._live.append(job.conversation_id, kind, data)
+        seq = job.last_seq = await self._live.append(job.conversation_id, kind, data, floor=job.last_seq)
         job.pending.append((seq, kind, data))
         return seq
 
@@ -114,13 +121,25 @@ class Responder:
 
     async def _finish(self, job: ReplyJob, kind: str, data: dict[str, Any]) -> None:
         """Persist everything, then publish the last event and free the conversation in one step."""
-        seq = await self._live.allocate(job.conversation_id)
+        seq = job.last_seq = await self._live.allocate(job.conversation_id, floor=job.last_seq)
         job.pending.append((seq, kind, data))
         await self._flush(job)
         await self._live.finish(job.conversation_id, seq, kind, data, job.response_id)
         job.finished = True
 
     async def _run(self, job: ReplyJob) -> None:
+        """The reply as one span (a child of the socket's `ws receive message.create`): gateway call, deltas, end."""
+        attributes = {
+            "realtime.conversation_id": str(job.conversation_id),
+            "realtime.response_id": job.response_id,
+            "gen_ai.request.model": job.model,
+        }
+        with _tracer.start_as_current_span("realtime reply", attributes=attributes) as span:
+            await self._produce(job, span)
+            span.set_attribute("realtime.deltas", job.deltas)
+            span.set_attribute("realtime.last_seq", job.last_seq)
+
+    async def _produce(self, job: ReplyJob, span: trace.Span) -> None:
         parts: list[str] = []
         usage: dict[str, Any] | None = None
         last_flush = last_refresh = time.monotonic()
@@ -131,7 +150,10 @@ class Responder:
                     parts.append(chunk.delta)
                     # `ts`: when this service got the text from the gateway (clients can measure delivery delay).
                     delta = {"response_id": job.response_id, "delta": chunk.delta, "ts": round(time.time(), 6)}
-                    await self._emit(job, "response.delta", delta)
+                    seq = await self._emit(job, "response.delta", delta)
+                    if not job.deltas:
+                        span.add_event("first delta", {"realtime.seq": seq})
+                    job.deltas += 1
                 if chunk.usage is not None:
                     usage = chunk.usage
                 now = time.monotonic()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,18 @@ _AFTER = text(
     "select seq, type, payload from rt_events where conversation_id = :id and seq > :after and seq < :before "
     "order by seq limit :limit"
 )
+# Creates of one conversation are serialized by this lock, not by Redis (which may have lost its marker).
+_LOCK = text("select pg_advisory_xact_lock(hashtextextended(cast(cast(:id as uuid) as text), 7))")
+# Per earlier message with this client_msg_id: did its reply complete, fail, and how long since its last event.
+_CLAIMS = text(
+    "select bool_or(e.type = 'response.completed') as completed, bool_or(e.type = 'error') as failed, "
+    "extract(epoch from clock_timestamp() - max(e.created_at)) as idle_s "
+    "from rt_events m join rt_events e on e.conversation_id = m.conversation_id "
+    "and e.payload->>'response_id' = m.payload->>'response_id' "
+    "where m.conversation_id = :id and m.type = 'message.created' and m.payload->>'client_msg_id' = :cmsg "
+    "group by m.payload->>'response_id'"
+)
+_DISCARD = text("delete from rt_events where conversation_id = :id and seq = :seq")
 _HISTORY = text(
     "select type, payload from rt_events where conversation_id = :id "
     "and type in ('message.created', 'response.completed') order by seq"
@@ -75,6 +87,44 @@ class EventStore:
         ]
         async with tenant_session(self._sessions, tenant_id) as session:
             await session.execute(_INSERT, rows)
+
+    async def accept_message(
+        self,
+        tenant_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+        data: dict[str, Any],
+        allocate: Callable[[int], Awaitable[int]],
+        *,
+        live_s: float,
+    ) -> int | None:
+        """Store a user message (`message.created`) unless its `client_msg_id` is taken; its seq, or None.
+
+        Postgres is the record of accepted ids: an id is taken while one of its messages has a completed
+        reply, or a reply neither failed nor silent for `live_s` (still streaming somewhere). A message
+        whose reply failed, or whose producer died, may be sent again. `allocate(floor)` hands out the
+        seq (above the stored `max(seq)`) inside the conversation's lock.
+        """
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await session.execute(_LOCK, {"id": conversation_id})
+            claims = (await session.execute(_CLAIMS, {"id": conversation_id, "cmsg": data["client_msg_id"]})).all()
+            if any(row.completed or (not row.failed and float(row.idle_s) < live_s) for row in claims):
+                return None
+            floor = int((await session.execute(_MAX_SEQ, {"id": conversation_id})).scalar_one())
+            seq = await allocate(floor)
+            row = {
+                "conversation_id": conversation_id,
+                "seq": seq,
+                "tenant_id": tenant_id,
+                "type": "message.created",
+                "payload": orjson.dumps(data).decode(),
+            }
+            await session.execute(_INSERT, row)
+        return seq
+
+    async def discard(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, seq: int) -> None:
+        """Delete a stored event that was never published (its publishing failed), so it can be sent again."""
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await session.execute(_DISCARD, {"id": conversation_id, "seq": seq})
 
     async def events_between(
         self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, after: int, before: int | None = None, limit: int = 1000

@@ -16,6 +16,10 @@ requests) and adds what the request used when it ends (`add_usage`), so concurre
 at most what is in flight. Billing reconciles from Postgres (`reconcile`): the counters only move up to the
 committed totals, never down within a period, so the edge's early increments are not undone; a new period
 (a different `period_start`) resets them to the new period's totals. A missing hash means no quota.
+
+Redis is a cache of these states, never their record: billing's publishes also set `PUBLISHED_KEY`,
+and the billing meter checks for it several times a second; when it is gone (Redis restarted empty,
+or flushed) the meter publishes every tenant's state again at once, so quotas hold again within a second.
 """
 
 from __future__ import annotations
@@ -37,9 +41,13 @@ __all__ = [
     "ADD_USAGE_LUA",
     "quota_message",
     "UNLIMITED",
+    "PUBLISHED_KEY",
 ]
 
 UNLIMITED = -1
+
+# Set with every full publish of the quota states: its absence means Redis lost them.
+PUBLISHED_KEY = "quota:published"
 
 
 def quota_key(tenant_id: uuid.UUID | str) -> str:

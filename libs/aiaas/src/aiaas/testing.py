@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,7 @@ __all__ = [
     "AdminKey",
     "ServiceProcess",
     "NatsServer",
+    "RedisServer",
     "free_port",
     "serve_local",
     "metric_value",
@@ -374,6 +376,50 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class RedisServer:
+    """A private Redis without persistence (as in compose) for tests that restart it empty."""
+
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.log_dir = log_dir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> RedisServer:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"redis-{self.port}.log").open("ab")
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen(  # noqa: S603 - test helper starting our own services
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server on {self.port} did not start")
+
+    def stop(self) -> None:
+        """SIGKILL: nothing is saved (there is no persistence anyway), as a crashed Redis."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def restart_empty(self) -> None:
+        """Kill the server and start a new one, empty, on the same port."""
+        self.stop()
+        self.start()
 
 
 # The control plane publishes model aliases to this bucket; gateways mirror it.
