@@ -8,7 +8,9 @@ function). Names and passwords come from the three configured URLs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -47,13 +49,26 @@ def _quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+async def _connect_when_up(url: str, wait_s: float) -> asyncpg.Connection:
+    """Connect, retrying while the server is still starting (a compose migrate job races Postgres' first start)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await asyncpg.connect(url, timeout=5)
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError) as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("postgres not accepting connections yet, retrying", extra={"error": repr(exc)[:200]})
+            await asyncio.sleep(1.0)
+
+
 async def bootstrap(settings: DataPlaneSettings) -> None:
     owner, owner_pw = settings.role_password(settings.migration_database_url)
     runtime, runtime_pw = settings.role_password(settings.database_url)
     admin, admin_pw = settings.role_password(settings.admin_database_url)
     database = settings.database_name
 
-    conn = await asyncpg.connect(_plain(settings.pg_superuser_url))
+    conn = await _connect_when_up(_plain(settings.pg_superuser_url), settings.connect_wait_s)
     try:
         await _ensure_role(conn, owner, owner_pw, login=True)
         await _ensure_role(conn, runtime, runtime_pw, login=True)

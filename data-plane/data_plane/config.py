@@ -21,6 +21,8 @@ class DataPlaneSettings(AdminDatabaseSettings, ServiceSettings):
         "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas",
         validation_alias="MIGRATION_DATABASE_URL",
     )
+    # bootstrap retries its first connection this long: in compose it may start while Postgres is still starting.
+    connect_wait_s: float = Field(60.0, ge=0, validation_alias="PG_CONNECT_WAIT_S")
 
     @property
     def database_name(self) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import create_engine, session_factory, tenant_session
 from aiaas.events import CONSUMERS, ConsumerRunner, EventEnvelope, Received, ensure_topology
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, UsageMetered
+from aiaas.observability.metrics import serve_metrics
 from aiaas.worker import run_worker
 from billing import stripe_store
 from billing.stripe_client import StripeApi
@@ -309,6 +310,8 @@ async def run(settings: StripeSettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = StripeSettings()
+    # STRIPE_METRICS_PORT/HOST: a listener its container health check and a scraper can reach.
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 

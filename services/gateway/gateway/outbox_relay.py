@@ -12,6 +12,7 @@ import nats
 
 from aiaas.db import create_engine, session_factory
 from aiaas.events import EventPublisher, OutboxRelay, ensure_topology
+from aiaas.observability.metrics import serve_metrics
 from aiaas.worker import run_worker
 from gateway.config import OutboxRelaySettings
 
@@ -34,6 +35,8 @@ async def run(settings: OutboxRelaySettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = OutboxRelaySettings(service_name="outbox-relay")
+    # GATEWAY_METRICS_PORT/HOST: a listener its container health check and a scraper can reach.
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 

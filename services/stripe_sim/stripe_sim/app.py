@@ -30,6 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, SimState]]:
         state = SimState(settings)
         await state.webhooks.start()
+        if settings.webhook_url:
+            # Compose has no step that could POST /_sim/webhook_endpoints: the endpoint can come from the env.
+            state.webhooks.add_endpoint(settings.webhook_url, settings.webhook_secret, ["*"])
         try:
             yield {"sim": state}
         finally:

@@ -26,4 +26,6 @@ class Settings(ServiceSettings):
         description="Accepted secret keys; empty = any key that starts with `sk_test_` or `rk_test_`.",
     )
     webhook_timeout_s: float = Field(10.0, gt=0, le=60, description="Timeout of one webhook delivery.")
+    webhook_url: str = Field("", description="A webhook endpoint registered at start (every event); empty = none.")
+    webhook_secret: str = Field("", description="The signing secret of `webhook_url`'s endpoint.")
     access_log: bool = False
