@@ -91,6 +91,12 @@ def private_rt(spawn_realtime, private_redis: RedisServer, private_gateway: str)
     return spawn_realtime("realtime-private-redis", REDIS_URL=private_redis.url, REALTIME_GATEWAY_URL=private_gateway)
 
 
+@pytest.fixture(scope="module")
+def private_rt_b(spawn_realtime, private_redis: RedisServer, private_gateway: str):
+    """A second instance on the private Redis: it follows replies produced elsewhere through the live log."""
+    return spawn_realtime("realtime-private-redis-b", REDIS_URL=private_redis.url, REALTIME_GATEWAY_URL=private_gateway)
+
+
 async def _success_rows(admin_sessions, tenant_id: uuid.UUID, want: int) -> int:
     """Successful metered requests of the tenant, once `want` are there (or after 15 s)."""
     deadline = time.monotonic() + 15
@@ -116,13 +122,16 @@ async def _success_rows(admin_sessions, tenant_id: uuid.UUID, want: int) -> int:
 
 
 async def test_realtime_across_an_empty_redis_restart(
-    private_rt, private_redis: RedisServer, usage_writer, make_tenant, admin_sessions
+    private_rt, private_rt_b, private_redis: RedisServer, usage_writer, make_tenant, admin_sessions
 ) -> None:
     tenant = await make_tenant()
-    async with open_ws(private_rt.ws, tenant.api_key) as ws:
+    async with open_ws(private_rt.ws, tenant.api_key) as ws, open_ws(private_rt_b.ws, tenant.api_key) as other:
         # A reply streams; Redis dies and comes back empty after a few deltas; the reply goes on.
         await send(ws, type="message.create", content="A long story please", model="slow", client_msg_id="m-1")
-        events: list[dict] = []
+        events, _ = await recv_until(ws, ("conversation.created",))
+        cid = events[0]["conversation_id"]
+        # Another instance's socket follows the same reply through the live log (XREAD) across the restart.
+        await send(other, type="resume", conversation_id=cid, last_seq=0)
         while sum(e["type"] == "response.delta" for e in events) < 5:
             more, _ = await recv_until(ws, ("response.delta",))
             events += more
@@ -130,7 +139,8 @@ async def test_realtime_across_an_empty_redis_restart(
         more, _ = await recv_until(ws, ("response.completed", "error"), wait_s=30)
         events += more
         assert events[-1]["type"] == "response.completed", events[-1]
-        cid = events[0]["conversation_id"]
+        followed, _ = await recv_until(other, ("response.completed", "error"), wait_s=30)
+        assert [(e["seq"], e["type"]) for e in followed] == [(e["seq"], e["type"]) for e in events]
 
         # The same client_msg_id again: Redis has forgotten it, Postgres has not.
         await send(ws, type="message.create", conversation_id=cid, content="again", model="chat", client_msg_id="m-1")
