@@ -33,6 +33,7 @@ from realtime.metrics import WS_ACTIVE, WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_O
 from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, error_event, event, parse_client_frame
 from realtime.responder import ReplyJob
 from realtime.send_queue import SendQueue
+from realtime.store import Refused
 
 if TYPE_CHECKING:
     from realtime.registry import ConnectionRegistry
@@ -312,7 +313,7 @@ class Connection:
             "content": message.content,
             "model": message.model,
         }
-        seq: int | None = None
+        seq: int | Refused | None = None
         try:
             history = [] if is_new else await state.store.history(self.tenant_id, cid)
             # Postgres decides whether the id is taken (Redis may have restarted empty); a message whose
@@ -324,7 +325,13 @@ class Connection:
                 lambda floor: state.live.allocate(cid, floor=floor),
                 live_s=self._settings.inflight_ttl_s,
             )
-            if seq is None:
+            if seq is Refused.IN_PROGRESS:
+                await state.live.release_inflight(cid)
+                self.deliver(
+                    error_event("response_in_progress", "A reply is still streaming here.", conversation_id=str(cid))
+                )
+                return None
+            if seq is Refused.DUPLICATE:
                 await state.live.release_inflight(cid)
                 self.deliver(
                     error_event(
@@ -337,7 +344,7 @@ class Connection:
                 return None
             await state.live.publish(cid, seq, "message.created", data)
         except BaseException:
-            if seq is not None:
+            if isinstance(seq, int):
                 await asyncio.shield(self._discard(cid, seq))
             await asyncio.shield(state.live.release_inflight(cid))
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 
-__all__ = ["StoredEvent", "EventStore"]
+__all__ = ["StoredEvent", "EventStore", "Refused"]
 
 _CREATE = text("insert into rt_conversations (id, tenant_id) values (:id, :tenant_id)")
 _EXISTS = text("select 1 from rt_conversations where id = :id")
@@ -38,11 +39,27 @@ _CLAIMS = text(
     "where m.conversation_id = :id and m.type = 'message.created' and m.payload->>'client_msg_id' = :cmsg "
     "group by m.payload->>'response_id'"
 )
+# The conversation's latest user message: has its reply ended, and how long since its last event.
+_LATEST_REPLY = text(
+    "with last as (select seq, payload->>'response_id' as rid from rt_events "
+    "where conversation_id = :id and type = 'message.created' order by seq desc limit 1) "
+    "select bool_or(e.type in ('response.completed', 'error')) as finished, "
+    "extract(epoch from clock_timestamp() - max(e.created_at)) as idle_s "
+    "from last join rt_events e on e.conversation_id = :id and e.seq >= last.seq "
+    "and e.payload->>'response_id' = last.rid"
+)
 _DISCARD = text("delete from rt_events where conversation_id = :id and seq = :seq")
 _HISTORY = text(
     "select type, payload from rt_events where conversation_id = :id "
     "and type in ('message.created', 'response.completed') order by seq"
 )
+
+
+class Refused(StrEnum):
+    """Why `EventStore.accept_message` stored nothing: the protocol's error code."""
+
+    DUPLICATE = "duplicate_message"
+    IN_PROGRESS = "response_in_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +113,23 @@ class EventStore:
         allocate: Callable[[int], Awaitable[int]],
         *,
         live_s: float,
-    ) -> int | None:
-        """Store a user message (`message.created`) unless its `client_msg_id` is taken; its seq, or None.
+    ) -> int | Refused:
+        """Store a user message (`message.created`) unless its `client_msg_id` is taken; its seq, or why not.
 
         Postgres is the record of accepted ids: an id is taken while one of its messages has a completed
         reply, or a reply neither failed nor silent for `live_s` (still streaming somewhere). A message
-        whose reply failed, or whose producer died, may be sent again. `allocate(floor)` hands out the
-        seq (above the stored `max(seq)`) inside the conversation's lock.
+        whose reply failed, or whose producer died, may be sent again. The latest reply still live refuses
+        the message too (Redis' in-flight marker does that first, but Redis may have restarted empty).
+        `allocate(floor)` hands out the seq (above the stored `max(seq)`) inside the conversation's lock.
         """
         async with tenant_session(self._sessions, tenant_id) as session:
             await session.execute(_LOCK, {"id": conversation_id})
             claims = (await session.execute(_CLAIMS, {"id": conversation_id, "cmsg": data["client_msg_id"]})).all()
             if any(row.completed or (not row.failed and float(row.idle_s) < live_s) for row in claims):
-                return None
+                return Refused.DUPLICATE
+            latest = (await session.execute(_LATEST_REPLY, {"id": conversation_id})).one()
+            if latest.finished is False and float(latest.idle_s) < live_s:
+                return Refused.IN_PROGRESS
             floor = int((await session.execute(_MAX_SEQ, {"id": conversation_id})).scalar_one())
             seq = await allocate(floor)
             row = {

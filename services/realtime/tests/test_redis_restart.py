@@ -136,10 +136,16 @@ async def test_realtime_across_an_empty_redis_restart(
             more, _ = await recv_until(ws, ("response.delta",))
             events += more
         private_redis.restart_empty()
+        # Redis lost the reply's in-flight marker; Postgres still knows the reply is live.
+        await send(
+            other, type="message.create", conversation_id=cid, content="meanwhile", model="chat", client_msg_id="m-0"
+        )
         more, _ = await recv_until(ws, ("response.completed", "error"), wait_s=30)
         events += more
         assert events[-1]["type"] == "response.completed", events[-1]
-        followed, _ = await recv_until(other, ("response.completed", "error"), wait_s=30)
+        followed, _ = await recv_until(other, ("response.completed",), wait_s=30)
+        assert [e["code"] for e in followed if "seq" not in e] == ["response_in_progress"]
+        followed = [e for e in followed if "seq" in e]
         assert [(e["seq"], e["type"]) for e in followed] == [(e["seq"], e["type"]) for e in events]
 
         # The same client_msg_id again: Redis has forgotten it, Postgres has not.
