@@ -206,6 +206,9 @@ def started(
                 ready_url=f"{url}/health/ready",
             )
             procs[name] = (proc.start(), url)
+            if name == "gateway":
+                # Realtime is ready only while the gateway it streams from answers.
+                everything["REALTIME_GATEWAY_URL"] = url
         yield procs
     finally:
         for proc, _ in procs.values():
