@@ -19,7 +19,7 @@ MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) $(wildcar
 # Export the URLs `infra.py env` prints into this recipe's shell; fails when infra.py fails.
 WITH_INFRA_ENV = infra_env="$$($(INFRA) env)"; eval "$$infra_env"
 
-.PHONY: help venv dev down infra-up infra-down infra-status migrate test lint bench clean
+.PHONY: help venv dev down infra-up infra-down infra-status migrate test lint bench clean compose-test
 
 help:
 	@echo "make dev     run the platform locally (infrastructure, migrations, demo tenant, simulator, gateway)"
@@ -27,6 +27,7 @@ help:
 	@echo "make down    stop what make dev started, and the project-local infrastructure"
 	@echo "make lint    ruff check, ruff format --check, mypy, bandit"
 	@echo "make bench   gateway and metering benchmarks -> benchmarks/results/"
+	@echo "make compose-test  docker-compose.yml started for real under podman (root; 7-8 min cold), used, torn down"
 	@echo "make venv | infra-up | infra-status | clean"
 
 $(PY):
@@ -92,3 +93,8 @@ bench: migrate
 
 clean: down
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Not part of `make test`: installs podman (apt), builds every image, starts the whole compose file, chats through
+# the gateway container, kills NATS, tears everything down (deploy/compose/compose_test.py; needs root).
+compose-test: $(STAMP)
+	$(PY) deploy/compose/compose_test.py

@@ -187,3 +187,14 @@ def test_healthcheck_module_exits_0_only_for_a_2xx_answer(monkeypatch):
     assert main([]) == 2  # no URL: a usage error, not "healthy"
     monkeypatch.setenv("HEALTHCHECK_URL", f"{base}/ok")
     assert main([]) == 1
+
+
+def test_make_compose_test_exists_and_is_not_part_of_make_test():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^compose-test:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
+    assert recipe and "deploy/compose/compose_test.py" in recipe.group(1)
+    test_recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, flags=re.M).group(1)
+    assert "compose" not in test_recipe
+    script = (ROOT / "deploy/compose/compose_test.py").read_text()
+    for step in ('"down", "-v"', "healthcheck", "openai", '"kill"', "BASE_IMAGE"):
+        assert step in script, step
