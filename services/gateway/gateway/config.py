@@ -63,3 +63,6 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
 
 class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):
     """The outbox relay's: it reads every tenant's outbox rows, so it alone holds the platform_admin DSN."""
+
+    # Its own port (not GATEWAY_METRICS_PORT, which `make dev` gives the gateway in the same env); 0 = off.
+    outbox_relay_metrics_port: int = 0

@@ -35,8 +35,8 @@ async def run(settings: OutboxRelaySettings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = OutboxRelaySettings(service_name="outbox-relay")
-    # GATEWAY_METRICS_PORT/HOST: a listener its container health check and a scraper can reach.
-    serve_metrics(settings.metrics_port, settings.metrics_host)
+    # GATEWAY_OUTBOX_RELAY_METRICS_PORT (+ GATEWAY_METRICS_HOST): what its container health check and a scraper reach.
+    serve_metrics(settings.outbox_relay_metrics_port, settings.metrics_host)
     run_worker(settings, lambda stop: run(settings, stop))
 
 
