@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.admin_keys import create_admin_key
 from aiaas.db import admin_session, create_engine, session_factory
+from aiaas.local_servers import NatsServer, RedisServer, free_port
 from aiaas.scopes import ALL_SCOPES
 from aiaas.settings import LOCAL_DEFAULTS
 from aiaas.tenancy import TenantRow, create_api_key, create_tenant
@@ -59,12 +58,6 @@ __all__ = [
 def pytest_configure(config: pytest.Config) -> None:
     """Anchor AIAAS_CLOCK_AT before any fixture starts a service, so every process shares one offset."""
     clock.offset_s()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -331,95 +324,6 @@ async def redis_client(infra_urls: InfraUrls) -> AsyncIterator[redis_asyncio.Red
     client = redis_asyncio.from_url(infra_urls.redis_url)
     yield client
     await client.aclose()
-
-
-class NatsServer:
-    """A private NATS+JetStream server for tests that stop and restart the broker."""
-
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
-        self.store_dir = store_dir
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    @staticmethod
-    def binary() -> str:
-        candidate = Path(sys.executable).parent / "nats-server"
-        return str(candidate) if candidate.exists() else "nats-server"
-
-    def start(self, timeout_s: float = 10.0) -> NatsServer:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.store_dir / "nats.log").open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - test helper starting our own services
-            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    if sock.recv(4).startswith(b"INFO"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nats-server on {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-class RedisServer:
-    """A private Redis without persistence (as in compose) for tests that restart it empty."""
-
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
-        self.log_dir = log_dir
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout_s: float = 10.0) -> RedisServer:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"redis-{self.port}.log").open("ab")
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(  # noqa: S603 - test helper starting our own services
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server on {self.port} did not start")
-
-    def stop(self) -> None:
-        """SIGKILL: nothing is saved (there is no persistence anyway), as a crashed Redis."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def restart_empty(self) -> None:
-        """Kill the server and start a new one, empty, on the same port."""
-        self.stop()
-        self.start()
 
 
 # The control plane publishes model aliases to this bucket; gateways mirror it.
