@@ -16,21 +16,11 @@ import aiohttp
 from sqlalchemy import text
 
 from aiaas.db import tenant_session
-from aiaas.testing import ServiceProcess, free_port
+
+from .conftest import start_gateway
 
 KILLS = 10
 CLIENTS = 8
-
-
-def _gateway(run_dir, env: dict[str, str], name: str) -> tuple[ServiceProcess, str]:
-    port = free_port()
-    proc = ServiceProcess(
-        ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        log_path=run_dir / f"{name}-{port}.log",
-        ready_url=f"http://127.0.0.1:{port}/health/ready",
-    )
-    return proc, f"http://127.0.0.1:{port}"
 
 
 async def _call(http: aiohttp.ClientSession, url: str, headers: dict[str, str], i: int) -> str | None:
@@ -83,8 +73,7 @@ async def test_ten_sigkills_lose_and_double_no_completed_request(
     sent = 0
     rng = random.Random(12)
     for round_ in range(KILLS):
-        proc, url = _gateway(run_dir, env, f"gateway-kill-{round_}")
-        await asyncio.to_thread(proc.start)
+        proc, url = await asyncio.to_thread(start_gateway, run_dir, env, f"gateway-kill-{round_}")
         try:
             stop = asyncio.Event()
             load = asyncio.create_task(_load(url, tenant.auth, stop, completed, round_ * 100_000))
@@ -94,8 +83,7 @@ async def test_ten_sigkills_lose_and_double_no_completed_request(
         stop.set()
         sent += await load
     # The last kill's log is replayed by one more gateway, as every earlier one was by its successor.
-    last, _ = _gateway(run_dir, env, "gateway-kill-final")
-    await asyncio.to_thread(last.start)
+    last, _ = await asyncio.to_thread(start_gateway, run_dir, env, "gateway-kill-final")
     try:
         want = set(completed)
         assert len(want) == len(completed), "request ids are unique"

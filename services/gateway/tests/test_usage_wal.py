@@ -29,18 +29,9 @@ from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.events.wal import WriteAheadLog
 from aiaas.testing import ServiceProcess, free_port
 
+from .conftest import start_gateway
+
 REQUESTS = 20
-
-
-def _gateway(run_dir, env: dict[str, str], name: str) -> tuple[ServiceProcess, str]:
-    port = free_port()
-    proc = ServiceProcess(
-        ["-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        log_path=run_dir / f"{name}-{port}.log",
-        ready_url=f"http://127.0.0.1:{port}/health/ready",
-    ).start()
-    return proc, f"http://127.0.0.1:{port}"
 
 
 async def _rows(runtime_sessions, tenant_id) -> list:
@@ -52,7 +43,7 @@ async def test_usage_of_a_killed_gateway_is_replayed_by_the_next(
     tmp_path, run_dir, gateway_base_env, usage_writer, make_tenant, runtime_sessions
 ):
     env = {**gateway_base_env, "GATEWAY_USAGE_WAL_DIR": str(tmp_path), "GATEWAY_EMIT_LINGER_S": "30"}
-    first, url = _gateway(run_dir, env, "gateway-wal-first")
+    first, url = start_gateway(run_dir, env, "gateway-wal-first")
     try:
         tenant = await make_tenant()
         served: dict[str, tuple[int, int]] = {}
@@ -75,7 +66,7 @@ async def test_usage_of_a_killed_gateway_is_replayed_by_the_next(
     await asyncio.sleep(1.0)
     assert await _rows(runtime_sessions, tenant.id) == [], "the events were only in memory and in the log"
 
-    second, _ = _gateway(run_dir, {**env, "GATEWAY_EMIT_LINGER_S": "0"}, "gateway-wal-second")
+    second, _ = start_gateway(run_dir, {**env, "GATEWAY_EMIT_LINGER_S": "0"}, "gateway-wal-second")
     try:
         rows = []
         for _ in range(200):
