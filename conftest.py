@@ -1,3 +1,3 @@
-"""Root conftest: every suite shares the real-infrastructure fixtures in aiaas.testing."""
+"""Root conftest: every suite shares the real-infrastructure fixtures of the aiaas_testing plugin."""
 
-pytest_plugins = ["aiaas.testing"]
+pytest_plugins = ["aiaas_testing.plugin"]

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from aiaas.roles import PROCESS_ROLES, process_env
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 
 __all__ = ["LOAD_CORE", "SERVER_CORE", "ProcessSet", "free_port", "pin_self", "require_tools", "wait_http"]
 

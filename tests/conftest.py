@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from aiaas.roles import process_env
-from aiaas.testing import InfraUrls, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
 PRICE_IN, PRICE_OUT = "0.5", "1.5"
 

@@ -23,7 +23,7 @@ import psutil
 import pytest
 import redis.asyncio as redis_asyncio
 
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = [sys.executable, str(ROOT / "deploy" / "local" / "infra.py")]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import uuid
 
 import aiohttp
 
-from aiaas.testing import free_port, scrape_metrics
+from aiaas_testing import free_port, scrape_metrics
 
 # process name (aiaas.roles), module, metrics port variable
 _SERVICES = [

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aiaas.testing import InfraUrls
+from aiaas_testing import InfraUrls
 from data_plane import EVENTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent

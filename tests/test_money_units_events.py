@@ -21,7 +21,7 @@ from aiaas import clock
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 OLD_COST, NEW_COST = "0.0001234567", "0.0000000001"
 

@@ -44,7 +44,7 @@ from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.roles import process_env
 from aiaas.scopes import ALL_SCOPES
 from aiaas.tenancy import create_api_key, create_tenant
-from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port
 from stripe_sim.webhooks import sign as stripe_sign
 
 ROOT = Path(__file__).resolve().parent.parent

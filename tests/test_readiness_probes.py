@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from aiaas.roles import process_env
-from aiaas.testing import InfraUrls, NatsServer, RedisServer, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, NatsServer, RedisServer, ServiceProcess, free_port
 
 # (process name in aiaas.roles, module); the gateway first: realtime's readiness needs it.
 SERVICES = [

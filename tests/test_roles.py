@@ -35,7 +35,7 @@ from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_i
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.roles import DSN_ROLES, PROCESS_ROLES, process_env
 from aiaas.settings import ServiceSettings
-from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, TenantWithKey, free_port
+from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, TenantWithKey, free_port
 from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings

@@ -24,8 +24,8 @@ from aiaas.db import admin_session
 from aiaas.roles import process_env
 from aiaas.scopes import ALL_SCOPES, ANALYTICS_READ, BILLING_MANAGE, BILLING_READ, CHAT, REALTIME
 from aiaas.tenancy import create_api_key
-from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
-from realtime.testing import close_code, open_ws, recv, send
+from aiaas_testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+from aiaas_testing.realtime import close_code, open_ws, recv, send
 
 # Reachable without a tenant key, each for a stated reason.
 PUBLIC = {

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from aiaas import clock
 from aiaas.db import tenant_session
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 TOTAL = 2400
 CONCURRENCY = 24

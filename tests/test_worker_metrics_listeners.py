@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 
 @pytest.mark.parametrize(

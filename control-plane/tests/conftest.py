@@ -14,9 +14,9 @@ import aiohttp
 import nats
 import pytest
 
-from aiaas.testing import InfraUrls, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
-# The Authorization header of the session's named admin key (aiaas.testing `admin_headers`), filled in
+# The Authorization header of the session's named admin key (aiaas_testing.plugin `admin_headers`), filled in
 # by the autouse fixture below before any test runs; `call` sends it unless given other headers.
 ADMIN: dict[str, str] = {}
 # Flags made by `new_flag`: deleted through the API when the session ends (their audit rows stay).

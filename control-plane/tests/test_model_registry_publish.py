@@ -15,7 +15,7 @@ import nats
 import orjson
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 from .conftest import call, cp_env, start_control_plane
 

@@ -8,7 +8,7 @@ import time
 import uuid
 
 from aiaas.flags import FlagClient
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 from .conftest import call, cp_env, new_flag, start_control_plane
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 from data_plane.bootstrap import _connect_when_up
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aiaas.egress import InternalAddressError, PublicResolver, check_public_url, is_internal, public_session
-from aiaas.testing import serve_local
+from aiaas_testing import serve_local
 
 
 @pytest.mark.parametrize(

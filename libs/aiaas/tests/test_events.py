@@ -14,7 +14,7 @@ from aiaas.db import tenant_session
 from aiaas.events import ConsumerRunner, DurableEmitter, EventEnvelope, EventPublisher, OutboxRelay, event_id
 from aiaas.events.dlq_cli import list_dead_letters, replay
 from aiaas.events.topology import ConsumerSpec, ensure_consumer, ensure_topology
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 
 @pytest.fixture

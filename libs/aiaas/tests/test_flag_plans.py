@@ -20,7 +20,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from aiaas.flags import Flag, FlagClient, TenantPlanPublisher
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 
 
 def _name(prefix: str) -> str:

@@ -31,7 +31,7 @@ from aiaas.observability import (
 from aiaas.resilience import BreakerConfig, BreakerRegistry, BreakerState
 from aiaas.service_app import service_app
 from aiaas.settings import ServiceSettings
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 
 _TEST_REQUESTS = Counter("aiaas_observability_test_requests_total", "Test-only counter", ["route"])
 

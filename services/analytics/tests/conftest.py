@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 
 from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
-from aiaas.testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
-from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+from aiaas_testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
 TAX_RATE = "0.1"
 # Billing's Stripe settings against the session's stand-in (top-ups create Checkout Sessions there).

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from aiaas.db import admin_session
-from aiaas.testing import serve_local
+from aiaas_testing import serve_local
 from billing.alerts import SIGNATURE_HEADER, verify_signature
 
 from .conftest import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from aiaas.db import admin_session
 from aiaas.quota import quota_key
-from aiaas.testing import TenantWithKey
+from aiaas_testing import TenantWithKey
 from stripe_sim.webhooks import sign
 
 from .conftest import STRIPE_WEBHOOK_SECRET, grant_credit, wait_for

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 import yaml
 
-from aiaas.testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
+from aiaas_testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 from gateway.rate_limit import RateLimiter
 
 # The gateways of this session write their usage write-ahead logs here, not in the host's shared default.

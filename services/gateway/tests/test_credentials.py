@@ -21,7 +21,7 @@ from aiohttp import web
 
 from aiaas.credential_hosts import CredentialHosts
 from aiaas.flags.kv import KvBucket
-from aiaas.testing import metric_value, scrape_metrics, serve_local
+from aiaas_testing import metric_value, scrape_metrics, serve_local
 from gateway.catalog import Deployment
 from gateway.credentials import ProviderCredentials
 from gateway.model_registry import MODEL_REGISTRY_BUCKET

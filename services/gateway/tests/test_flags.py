@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "flags"}]}
 

@@ -11,7 +11,7 @@ import aiohttp
 import openai
 import pytest
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from aiaas.db import tenant_session
-from aiaas.testing import NatsServer, ServiceProcess
+from aiaas_testing import NatsServer, ServiceProcess
 
 TOTAL = 300
 CONCURRENCY = 16

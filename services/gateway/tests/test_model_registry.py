@@ -26,7 +26,7 @@ import yaml
 from sqlalchemy import text
 
 from aiaas.db import admin_session
-from aiaas.testing import ServiceProcess, free_port, metric_value, scrape_metrics
+from aiaas_testing import ServiceProcess, free_port, metric_value, scrape_metrics
 from gateway.catalog import Catalog, ModelAlias
 from gateway.model_registry import MODEL_REGISTRY_BUCKET, RegistryDocument, alias_from_document, parse_document
 

@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy import make_url, text
 
 from aiaas.db import tenant_session
-from aiaas.testing import NatsServer, RedisServer, ServiceProcess, free_port, metric_value, scrape_metrics
+from aiaas_testing import NatsServer, RedisServer, ServiceProcess, free_port, metric_value, scrape_metrics
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "are you ready?"}], "max_tokens": 5}
 REQUESTS = 6

@@ -11,7 +11,7 @@ import aiohttp
 import redis.asyncio as redis_asyncio
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from aiaas.testing import metric_value, scrape_metrics
+from aiaas_testing import metric_value, scrape_metrics
 from gateway.rate_limit import Limits, RateLimiter
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "is redis there?"}], "max_tokens": 5}

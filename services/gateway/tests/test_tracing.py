@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 from aiaas.events import ConsumerRunner, ensure_topology
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
 from aiaas.observability.tracing import get_memory_exporter, setup_tracing
-from aiaas.testing import free_port
+from aiaas_testing import free_port
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.usage_writer import write_usage

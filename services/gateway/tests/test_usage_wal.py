@@ -27,7 +27,7 @@ from aiaas.db import tenant_session
 from aiaas.events import DurableEmitter, EventEnvelope, EventPublisher, event_id
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.events.wal import WriteAheadLog
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 from .conftest import start_gateway
 

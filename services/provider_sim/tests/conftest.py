@@ -10,7 +10,7 @@ import httpx2
 import openai
 import pytest
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 # Models configured through PROVIDER_SIM_MODELS_JSON, exercised by the config tests.
 CONFIGURED_MODELS = {

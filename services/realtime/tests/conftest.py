@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiaas.testing import InfraUrls, ServiceProcess, free_port
+from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
 # Simulator profiles: `rt` paces tokens (latency measurements), `slow` streams for ~2 s (resume),
 # `big` sends 400 tokens at once (floods a client that does not read).

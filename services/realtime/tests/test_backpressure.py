@@ -10,7 +10,7 @@ import time
 import aiohttp
 import psutil
 
-from realtime.testing import close_code, open_ws, recv_until, send
+from aiaas_testing.realtime import close_code, open_ws, recv_until, send
 
 CLIENTS = 50
 STUCK_CONVERSATIONS = 4

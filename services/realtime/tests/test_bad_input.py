@@ -6,7 +6,7 @@ import aiohttp
 import orjson
 from websockets.exceptions import ConnectionClosed
 
-from realtime.testing import close_code, open_ws, recv, recv_until, send
+from aiaas_testing.realtime import close_code, open_ws, recv, recv_until, send
 
 from .conftest import MAX_FRAME_BYTES, WS_MAX_SIZE
 

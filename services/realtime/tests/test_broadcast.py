@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from realtime.testing import open_ws, recv, send
+from aiaas_testing.realtime import open_ws, recv, send
 
 
 async def test_notice_reaches_only_the_tenants_sockets(rt_a, rt_b, make_tenant, nats_client) -> None:

@@ -9,7 +9,7 @@ import aiohttp
 from sqlalchemy import text
 
 from aiaas.db import tenant_session
-from realtime.testing import open_ws, recv, recv_until, send, text_of
+from aiaas_testing.realtime import open_ws, recv, recv_until, send, text_of
 
 
 async def _rest_reply(gateway_url: str, api_key: str, messages: list[dict[str, str]], model: str = "chat") -> str:

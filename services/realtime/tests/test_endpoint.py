@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 
-from realtime.testing import close_code, open_ws, recv, recv_until, send
+from aiaas_testing.realtime import close_code, open_ws, recv, recv_until, send
 
 from .conftest import IDLE_TIMEOUT_S, MAX_CONNECTIONS_PER_TENANT
 

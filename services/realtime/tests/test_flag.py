@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from aiaas.testing import ServiceProcess, free_port
-from realtime.testing import close_code, open_ws, recv, send
+from aiaas_testing import ServiceProcess, free_port
+from aiaas_testing.realtime import close_code, open_ws, recv, send
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from sqlalchemy import text
 
 from aiaas import clock
 from aiaas.db import admin_session
-from aiaas.testing import InfraUrls, RedisServer, ServiceProcess, free_port
-from realtime.testing import open_ws, recv_until, send
+from aiaas_testing import InfraUrls, RedisServer, ServiceProcess, free_port
+from aiaas_testing.realtime import open_ws, recv_until, send
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realtime.testing import open_ws, recv_until, send, text_of
+from aiaas_testing.realtime import open_ws, recv_until, send, text_of
 
 
 async def test_resume_on_a_second_instance_mid_reply(rt_a, rt_b, make_tenant) -> None:

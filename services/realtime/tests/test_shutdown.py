@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from realtime.testing import close_code, open_ws, recv, recv_until, send, text_of
+from aiaas_testing.realtime import close_code, open_ws, recv, recv_until, send, text_of
 
 
 async def test_sigterm_sends_1012_and_drains_replies(spawn_realtime, rt_a, make_tenant) -> None:

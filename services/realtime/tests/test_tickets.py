@@ -21,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from aiaas import clock
 from aiaas.db import admin_session, tenant_session
 from aiaas.tenancy import revoke_api_key
-from aiaas.testing import free_port, metric_value, scrape_metrics
-from realtime.testing import close_code, create_ticket, open_ws, recv, recv_until, send
+from aiaas_testing import free_port, metric_value, scrape_metrics
+from aiaas_testing.realtime import close_code, create_ticket, open_ws, recv, recv_until, send
 
 from .conftest import Realtime
 

@@ -13,12 +13,12 @@ import uvicorn
 from opentelemetry.trace import SpanKind
 
 from aiaas.observability.tracing import get_memory_exporter, setup_tracing
-from aiaas.testing import free_port
+from aiaas_testing import free_port
+from aiaas_testing.realtime import open_ws, recv_until, send
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from realtime.app import create_app as create_realtime
 from realtime.config import RealtimeSettings
-from realtime.testing import open_ws, recv_until, send
 
 
 async def _serve(app, **options) -> tuple[uvicorn.Server, asyncio.Task[None], int]:

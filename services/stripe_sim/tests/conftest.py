@@ -9,7 +9,7 @@ import httpx2
 import pytest
 import stripe
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 API_KEY = "sk_test_stripe_sim"
 

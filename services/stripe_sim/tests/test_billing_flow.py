@@ -11,7 +11,7 @@ import pytest
 import stripe
 from aiohttp import web
 
-from aiaas.testing import serve_local
+from aiaas_testing import serve_local
 
 SECRET = "whsec_test_secret"
 

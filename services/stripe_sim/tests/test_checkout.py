@@ -10,7 +10,7 @@ import pytest
 import stripe
 from aiohttp import web
 
-from aiaas.testing import serve_local
+from aiaas_testing import serve_local
 
 SECRET = "whsec_checkout_tests"
 PRICE_DATA = {"currency": "usd", "unit_amount": 2500, "product_data": {"name": "Credit"}}

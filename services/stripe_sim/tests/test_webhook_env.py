@@ -6,7 +6,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-from aiaas.testing import ServiceProcess, free_port
+from aiaas_testing import ServiceProcess, free_port
 
 
 def test_webhook_url_in_the_env_is_registered_at_start(tmp_path: Path) -> None:

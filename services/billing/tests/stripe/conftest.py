@@ -23,7 +23,7 @@ from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, InvoiceLine, UsageMetered
-from aiaas.testing import NatsServer
+from aiaas_testing import NatsServer
 from billing.stripe_client import StripeApi
 from billing.stripe_config import StripeSettings
 from billing.stripe_sync import StripeSync

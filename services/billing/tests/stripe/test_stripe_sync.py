@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope
-from aiaas.testing import TenantWithKey
+from aiaas_testing import TenantWithKey
 from billing.stripe_client import StripeApi
 from billing.stripe_sync import StripeSync
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology
-from aiaas.testing import NatsServer, ServiceProcess, TenantWithKey
+from aiaas_testing import NatsServer, ServiceProcess, TenantWithKey
 
 
 async def test_worker_syncs_events_once_despite_replays(

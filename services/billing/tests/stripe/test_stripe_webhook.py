@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import admin_session, tenant_session
 from aiaas.errors import install_error_handlers
 from aiaas.events import EventEnvelope
-from aiaas.testing import TenantWithKey, free_port
+from aiaas_testing import TenantWithKey, free_port
 from billing.stripe_client import StripeApi
 from billing.stripe_sync import StripeSync
 from billing.stripe_webhook import StripeWebhookContext, router, webhook_context

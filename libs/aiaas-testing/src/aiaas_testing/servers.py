@@ -1,4 +1,4 @@
-"""Private NATS and Redis servers for tests that stop, kill or restart a broker (the shared ones stay up).
+"""Private NATS and Redis servers (and free ports) for tests that stop, kill or restart a broker.
 
 Each runs as a child process on a free loopback port and is ready once it answers its own protocol's
 greeting on a plain socket.

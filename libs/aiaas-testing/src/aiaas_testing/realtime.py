@@ -1,4 +1,4 @@
-"""Test client for the realtime protocol (`websockets` asyncio API), used by this service's tests and journeys."""
+"""Test client for the realtime protocol (`websockets` asyncio API), used by realtime's tests and the journeys."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+__all__ = ["close_code", "create_ticket", "open_ws", "recv", "recv_until", "send", "text_of"]
 
-def open_ws(url: str, api_key: str | None, *, via: str = "header", **kwargs: Any) -> Any:
+
+def open_ws(url: str, api_key: str | None, *, via: str = "header", **kwargs: Any) -> connect:
     """`async with open_ws(...) as ws` with the key in the Authorization header or the `api_key` query."""
-    headers = {}
+    headers: dict[str, str] = {}
     if api_key is not None and via == "header":
         headers["Authorization"] = f"Bearer {api_key}"
     elif api_key is not None:
@@ -34,11 +36,14 @@ async def create_ticket(http_url: str, api_key: str) -> dict[str, Any]:
 
 
 async def send(ws: ClientConnection, **frame: Any) -> None:
+    """One client frame of protocol version 1."""
     await ws.send(orjson.dumps({"v": 1, **frame}).decode())
 
 
 async def recv(ws: ClientConnection, wait_s: float = 10.0) -> dict[str, Any]:
-    return orjson.loads(await asyncio.wait_for(ws.recv(), wait_s))
+    """The next server event (a JSON object)."""
+    event: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), wait_s))
+    return event
 
 
 async def recv_until(
@@ -67,4 +72,5 @@ async def close_code(ws: ClientConnection, wait_s: float = 15.0) -> int | None:
 
 
 def text_of(events: list[dict[str, Any]], response_id: str) -> str:
+    """The reply text of `response_id` put together from its deltas."""
     return "".join(e["delta"] for e in events if e["type"] == "response.delta" and e["response_id"] == response_id)
