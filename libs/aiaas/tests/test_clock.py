@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,10 +18,19 @@ _CHILD = "from aiaas import clock; print(clock.offset_s(), clock.now().isoformat
 
 
 @pytest.fixture(autouse=True)
-def _no_clock_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_clock_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # The suite may run with a shifted clock: each test starts from a clean slate and sets its own.
     monkeypatch.delenv(clock.OFFSET_ENV, raising=False)
     monkeypatch.delenv(clock.AT_ENV, raising=False)
+    clock.reset()
+    yield
+    clock.reset()  # the process reads its own environment again once monkeypatch restored it
+
+
+def _setenv(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """Set a clock variable in-process: the offset is read once per process, so the clock re-reads it."""
+    monkeypatch.setenv(name, value)
+    clock.reset()
 
 
 def _child(env: dict[str, str]) -> tuple[float, datetime]:
@@ -39,7 +49,7 @@ def test_unset_is_the_real_clock_in_utc() -> None:
 
 
 def test_offset_moves_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clock.OFFSET_ENV, "-86400.5")
+    _setenv(monkeypatch, clock.OFFSET_ENV, "-86400.5")
     before = datetime.now(UTC) - timedelta(seconds=86400.5)
     now = clock.now()
     assert before <= now <= datetime.now(UTC) - timedelta(seconds=86400.5)
@@ -47,7 +57,7 @@ def test_offset_moves_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_at_anchors_once_and_writes_the_offset_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clock.AT_ENV, "2028-02-29T23:59:59Z")
+    _setenv(monkeypatch, clock.AT_ENV, "2028-02-29T23:59:59Z")
     first = clock.now()
     assert abs(first - datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)) < timedelta(seconds=1)
     offset = float(os.environ[clock.OFFSET_ENV])
@@ -59,7 +69,7 @@ def test_at_anchors_once_and_writes_the_offset_back(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_child_process_inherits_the_offset_not_the_instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clock.AT_ENV, "2026-12-31T23:59:59Z")
+    _setenv(monkeypatch, clock.AT_ENV, "2026-12-31T23:59:59Z")
     offset = clock.offset_s()
     child_offset, child_now = _child(dict(os.environ))
     assert child_offset == offset  # exactly: parent and children agree far below the millisecond
@@ -74,21 +84,21 @@ def test_a_child_given_only_the_instant_anchors_it_itself() -> None:
 
 
 def test_the_offset_wins_over_the_instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clock.AT_ENV, "2030-01-01T00:00:00Z")
-    monkeypatch.setenv(clock.OFFSET_ENV, "60")
+    _setenv(monkeypatch, clock.AT_ENV, "2030-01-01T00:00:00Z")
+    _setenv(monkeypatch, clock.OFFSET_ENV, "60")
     assert clock.offset_s() == 60.0
     assert clock.now().year < 2030
 
 
 @pytest.mark.parametrize("value", ["2028-02-29T23:59:59", "not a date"])
 def test_an_instant_without_offset_or_unparsable_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv(clock.AT_ENV, value)
+    _setenv(monkeypatch, clock.AT_ENV, value)
     with pytest.raises(ValueError):
         clock.now()
     assert clock.OFFSET_ENV not in os.environ
 
 
 def test_event_envelopes_are_stamped_by_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(clock.AT_ENV, "2028-02-29T23:59:59Z")
+    _setenv(monkeypatch, clock.AT_ENV, "2028-02-29T23:59:59Z")
     envelope = EventEnvelope(id=uuid.uuid4(), type="test.clock", tenant_id=uuid.uuid4(), data={})
     assert abs(envelope.occurred_at - datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)) < timedelta(seconds=1)

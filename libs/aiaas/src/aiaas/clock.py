@@ -10,6 +10,9 @@ process it starts) can be moved to another date without touching the host clock:
   agree with their parent to the millisecond instead of each starting again at the instant.
   When both are set, the offset wins (it is what a parent already derived from the instant).
 
+The offset is read once per process (`now()` is on every request's path) and kept; `reset()` makes
+the next read take it from the environment again, for tests that change it in-process.
+
 Only durations and timeouts stay on `time.monotonic()`; signature timestamps checked by another
 party (Stripe, alert webhooks) stay on `time.time()`, the base both sides share.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["now", "offset_s", "OFFSET_ENV", "AT_ENV"]
+__all__ = ["now", "offset_s", "reset", "OFFSET_ENV", "AT_ENV"]
 
 OFFSET_ENV = "AIAAS_CLOCK_OFFSET_S"
 AT_ENV = "AIAAS_CLOCK_AT"
@@ -32,9 +35,14 @@ def _parse_instant(value: str) -> datetime:
     return moment
 
 
-def offset_s() -> float:
-    """Seconds the clock is ahead of the real one (0.0 unless configured); anchors AIAAS_CLOCK_AT once."""
-    # Read on every call (cheap) so a test can change the environment of a running process.
+class _Offset:
+    """The offset read from the environment, as given (seconds) and as a timedelta; None until first read."""
+
+    seconds: float | None = None
+    delta: timedelta = timedelta(0)
+
+
+def _read_offset_s() -> float:
     offset = os.environ.get(OFFSET_ENV, "").strip()
     if offset:
         return float(offset)
@@ -46,6 +54,24 @@ def offset_s() -> float:
     return value
 
 
+def offset_s() -> float:
+    """Seconds the clock is ahead of the real one (0.0 unless configured); anchors AIAAS_CLOCK_AT once."""
+    if _Offset.seconds is None:
+        seconds = _read_offset_s()
+        _Offset.delta = timedelta(seconds=seconds)
+        _Offset.seconds = seconds
+    return _Offset.seconds
+
+
+def reset() -> None:
+    """Forget the offset read so far: the next read takes it from the environment again."""
+    _Offset.seconds = None
+    _Offset.delta = timedelta(0)
+
+
 def now() -> datetime:
     """The current instant (aware, UTC) on the platform's clock."""
-    return datetime.now(UTC) + timedelta(seconds=offset_s())
+    if _Offset.seconds is None:
+        offset_s()
+    moment = datetime.now(UTC)
+    return moment + _Offset.delta if _Offset.seconds else moment
