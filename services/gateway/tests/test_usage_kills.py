@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from aiaas.db import tenant_session
 
-from .conftest import start_gateway
+from .factories import start_gateway
 
 KILLS = 10
 CLIENTS = 8

@@ -29,7 +29,7 @@ from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas.events.wal import WriteAheadLog
 from aiaas_testing import ServiceProcess, free_port
 
-from .conftest import start_gateway
+from .factories import start_gateway
 
 REQUESTS = 20
 
