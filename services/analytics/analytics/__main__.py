@@ -22,7 +22,7 @@ def _serve(host: str, port: int) -> int:
 
 
 def _rebuild(allow_partial: bool) -> int:
-    from analytics.rebuild import RebuildError, rebuild
+    from analytics.rollups.rebuild import RebuildError, rebuild
 
     # Truncating and replaying the read models covers every tenant: the one command here given platform_admin.
     settings = AnalyticsAdminSettings(service_name="analytics-rebuild")

@@ -9,41 +9,17 @@ Runs the durable consumers "analytics-usage" (USAGE, usage.recorded.>) and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import nats
-from nats.js import JetStreamContext
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import create_engine, session_factory
-from aiaas.events import CONSUMERS, ConsumerRunner, Received
 from aiaas.events.topology import ensure_topology
 from aiaas.observability.metrics import serve_metrics
 from aiaas.worker import run_worker
 from analytics.config import AnalyticsSettings
-from analytics.projection import apply_billing, apply_usage
+from analytics.rollups.consumers import CONSUMER_NAMES, runners
 
-__all__ = ["USAGE_CONSUMER", "BILLING_CONSUMER", "runners", "run", "main"]
-
-USAGE_CONSUMER = "analytics-usage"
-BILLING_CONSUMER = "analytics-billing"
-
-
-def runners(
-    js: JetStreamContext, sessions: async_sessionmaker[AsyncSession], *, batch_size: int
-) -> dict[str, ConsumerRunner]:
-    """One runner per analytics consumer, keyed by consumer name."""
-
-    async def on_usage(batch: Sequence[Received]) -> None:
-        await apply_usage(sessions, [item.event for item in batch])
-
-    async def on_billing(batch: Sequence[Received]) -> None:
-        await apply_billing(sessions, [item.event for item in batch])
-
-    return {
-        USAGE_CONSUMER: ConsumerRunner(js, CONSUMERS[USAGE_CONSUMER], on_usage, batch_size=batch_size),
-        BILLING_CONSUMER: ConsumerRunner(js, CONSUMERS[BILLING_CONSUMER], on_billing, batch_size=batch_size),
-    }
+__all__ = ["run", "main"]
 
 
 async def run(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
@@ -53,7 +29,7 @@ async def run(settings: AnalyticsSettings, stop: asyncio.Event) -> None:
     )
     try:
         js = nc.jetstream()
-        await ensure_topology(js, consumers=(USAGE_CONSUMER, BILLING_CONSUMER))
+        await ensure_topology(js, consumers=CONSUMER_NAMES)
         sessions = session_factory(engine)
         work = runners(js, sessions, batch_size=settings.consumer_batch_size)
         await asyncio.gather(*(runner.run(stop) for runner in work.values()))

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.publisher import EventPublisher
-from analytics.buckets import floor
-from analytics.projection import apply_billing, apply_usage, usage_of
+from analytics.rollups.buckets import floor
+from analytics.rollups.service import apply_billing, apply_usage, usage_of
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
 MODELS = ("chat", "claude", "embed-large")

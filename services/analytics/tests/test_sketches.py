@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from analytics import sketches
+from analytics.rollups import sketches
 
 ALPHA = sketches.RELATIVE_ACCURACY
 QUANTILES = (0.5, 0.95, 0.99)

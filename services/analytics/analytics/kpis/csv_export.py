@@ -6,18 +6,13 @@ import csv
 import io
 
 from analytics.kpis.schemas import KpiReport
+from analytics.rollups.rollup import TRAFFIC_COUNTERS
 
 __all__ = ["CSV_COLUMNS", "report_csv"]
 
 CSV_COLUMNS = (
     "bucket",
-    "requests",
-    "succeeded",
-    "errored",
-    "cancelled",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
+    *TRAFFIC_COUNTERS,
     "error_rate",
     "latency_p50_ms",
     "latency_p95_ms",

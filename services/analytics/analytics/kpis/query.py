@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from aiaas.errors import BadRequest
-from analytics.buckets import EARLIEST, LATEST, MAX_RANGE, Granularity, as_utc, ceil, floor
+from analytics.rollups.buckets import EARLIEST, LATEST, MAX_RANGE, Granularity, as_utc, ceil, floor
 
 __all__ = ["KpiQuery", "KpiQueryDep"]
 
@@ -30,6 +30,7 @@ class KpiQuery:
 
 
 def _utc(moment: datetime, param: str) -> datetime:
+    value: datetime | None
     try:
         value = as_utc(moment)
     except OverflowError:

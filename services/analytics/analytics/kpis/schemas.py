@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from analytics.buckets import Granularity
+from analytics.rollups.buckets import Granularity
 
 __all__ = ["Percentiles", "Kpis", "SeriesPoint", "ModelKpis", "ApiKeyKpis", "TenantKpis", "KpiReport", "AdminKpiReport"]
 

@@ -11,8 +11,6 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from analytics import sketches
-from analytics.buckets import as_utc
 from analytics.kpis.query import KpiQuery
 from analytics.kpis.schemas import (
     AdminKpiReport,
@@ -24,7 +22,9 @@ from analytics.kpis.schemas import (
     SeriesPoint,
     TenantKpis,
 )
-from analytics.rollup import Rollup
+from analytics.rollups import sketches
+from analytics.rollups.buckets import as_utc
+from analytics.rollups.rollup import Rollup
 
 __all__ = ["build_report", "build_admin_report", "TOP_MODELS"]
 

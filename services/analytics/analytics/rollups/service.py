@@ -20,78 +20,23 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded, input_names
-from analytics import sketches
-from analytics.buckets import GRANULARITIES, Granularity, as_utc, floor
-from analytics.rollup import COUNTERS, Rollup
+from analytics.rollups import repository, sketches
+from analytics.rollups.buckets import GRANULARITIES, Granularity, as_utc, floor
+from analytics.rollups.rollup import COUNTERS, Rollup
 
 __all__ = ["RollupKey", "aggregate_usage", "apply_usage", "apply_billing", "usage_of"]
 
 log = logging.getLogger(__name__)
 
-# Advisory-lock namespace of the analytics writers ("ANLY"); the second key is hashtext(tenant id).
-_LOCK_NAMESPACE = 0x414E4C59
 # Keys of a usage event the projection reads (current names and the old names they replaced).
 _USAGE_INPUT_NAMES = input_names(UsageRecorded)
 
 RollupKey = tuple[Granularity, datetime, str, uuid.UUID]
-
-_LOCK = text("select pg_advisory_xact_lock(:ns, hashtext(:tid))")
-_MARK_APPLIED = text(
-    "insert into analytics_events_applied (event_id, tenant_id, stream) "
-    "select id, cast(:tid as uuid), cast(:stream as text) from unnest(cast(:ids as uuid[])) as t(id) "
-    "on conflict (event_id) do nothing returning event_id"
-)
-_EXISTING = text(
-    """
-    select r.granularity, r.bucket, r.model_alias, r.api_key_id, r.latency_sketch, r.ttft_sketch
-    from analytics_usage_rollups r
-    join unnest(cast(:g as text[]), cast(:b as timestamptz[]), cast(:m as text[]), cast(:k as uuid[]))
-        as want(g, b, m, k)
-      on r.granularity = want.g and r.bucket = want.b and r.model_alias = want.m and r.api_key_id = want.k
-    """
-)
-_UPSERT = text(
-    """
-    insert into analytics_usage_rollups as r (tenant_id, granularity, bucket, model_alias, api_key_id,
-        requests, succeeded, errored, cancelled, tokens_in, tokens_out, cost_usd, cache_hits, cache_observed,
-        latency_sketch, ttft_sketch)
-    select cast(:tid as uuid), * from unnest(
-        cast(:g as text[]), cast(:b as timestamptz[]), cast(:m as text[]), cast(:k as uuid[]),
-        cast(:requests as bigint[]), cast(:succeeded as bigint[]), cast(:errored as bigint[]),
-        cast(:cancelled as bigint[]), cast(:tokens_in as bigint[]), cast(:tokens_out as bigint[]),
-        cast(:cost_usd as numeric[]), cast(:cache_hits as bigint[]), cast(:cache_observed as bigint[]),
-        cast(:latency as bytea[]), cast(:ttft as bytea[]))
-    on conflict (tenant_id, granularity, bucket, model_alias, api_key_id) do update set
-        requests = r.requests + excluded.requests,
-        succeeded = r.succeeded + excluded.succeeded,
-        errored = r.errored + excluded.errored,
-        cancelled = r.cancelled + excluded.cancelled,
-        tokens_in = r.tokens_in + excluded.tokens_in,
-        tokens_out = r.tokens_out + excluded.tokens_out,
-        cost_usd = r.cost_usd + excluded.cost_usd,
-        cache_hits = r.cache_hits + excluded.cache_hits,
-        cache_observed = r.cache_observed + excluded.cache_observed,
-        latency_sketch = excluded.latency_sketch,
-        ttft_sketch = excluded.ttft_sketch,
-        updated_at = now()
-    """
-)
-_BILLING_UPSERT = text(
-    """
-    insert into analytics_billing_event_counts as c (tenant_id, event_type, day, events, last_occurred_at)
-    select cast(:tid as uuid), * from unnest(
-        cast(:types as text[]), cast(:days as date[]), cast(:counts as bigint[]), cast(:last as timestamptz[]))
-    on conflict (tenant_id, event_type, day) do update set
-        events = c.events + excluded.events,
-        last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
-    """
-)
 
 
 def usage_of(event: EventEnvelope) -> tuple[UsageRecorded, bool | None]:
@@ -125,32 +70,24 @@ def _by_tenant(events: Iterable[EventEnvelope]) -> dict[uuid.UUID, dict[uuid.UUI
     return grouped
 
 
-async def _mark_applied(
-    session: AsyncSession, tenant_id: uuid.UUID, stream: str, ids: Iterable[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Record `ids` as applied; returns those that were not applied before."""
-    rows = await session.execute(_MARK_APPLIED, {"tid": str(tenant_id), "stream": stream, "ids": list(ids)})
-    return {row.event_id for row in rows}
-
-
 async def _write_rollups(session: AsyncSession, tenant_id: uuid.UUID, cells: dict[RollupKey, Rollup]) -> None:
     keys = list(cells)
-    columns = {
+    columns: dict[str, list[object]] = {
         "g": [k[0] for k in keys],
         "b": [k[1] for k in keys],
         "m": [k[2] for k in keys],
         "k": [k[3] for k in keys],
     }
-    for row in await session.execute(_EXISTING, columns):
+    for row in await repository.existing_sketches(session, columns):
         cell = cells[(row.granularity, as_utc(row.bucket), row.model_alias, row.api_key_id)]
         cell.latency.merge(sketches.decode(row.latency_sketch))
         cell.ttft.merge(sketches.decode(row.ttft_sketch))
-    params: dict[str, object] = {"tid": str(tenant_id), **columns}
+    params = dict(columns)
     for name in COUNTERS:
         params[name] = [getattr(cells[k], name) for k in keys]
     params["latency"] = [sketches.encode(cells[k].latency) for k in keys]
     params["ttft"] = [sketches.encode(cells[k].ttft) for k in keys]
-    await session.execute(_UPSERT, params)
+    await repository.upsert_rollups(session, tenant_id, params)
 
 
 async def apply_usage(sessions: async_sessionmaker[AsyncSession], events: Sequence[EventEnvelope]) -> int:
@@ -163,8 +100,8 @@ async def apply_usage(sessions: async_sessionmaker[AsyncSession], events: Sequen
             if ev.type != USAGE_RECORDED:
                 log.warning("not a usage event, ignored", extra={"event_id": str(ev.id), "type": ev.type})
         async with tenant_session(sessions, tenant_id) as session:
-            await session.execute(_LOCK, {"ns": _LOCK_NAMESPACE, "tid": str(tenant_id)})
-            new_ids = await _mark_applied(session, tenant_id, "USAGE", by_id)
+            await repository.lock_tenant(session, tenant_id)
+            new_ids = await repository.mark_applied(session, tenant_id, "USAGE", by_id)
             cells = aggregate_usage(usage for eid, usage in parsed.items() if eid in new_ids)
             if cells:
                 await _write_rollups(session, tenant_id, cells)
@@ -177,7 +114,7 @@ async def apply_billing(sessions: async_sessionmaker[AsyncSession], events: Sequ
     applied = 0
     for tenant_id, by_id in _by_tenant(events).items():
         async with tenant_session(sessions, tenant_id) as session:
-            new_ids = await _mark_applied(session, tenant_id, "BILLING", by_id)
+            new_ids = await repository.mark_applied(session, tenant_id, "BILLING", by_id)
             counts: dict[tuple[str, date], tuple[int, datetime]] = {}
             for eid in new_ids:
                 ev = by_id[eid]
@@ -186,15 +123,6 @@ async def apply_billing(sessions: async_sessionmaker[AsyncSession], events: Sequ
                 count, last = counts.get(key, (0, when))
                 counts[key] = (count + 1, max(last, when))
             if counts:
-                await session.execute(
-                    _BILLING_UPSERT,
-                    {
-                        "tid": str(tenant_id),
-                        "types": [k[0] for k in counts],
-                        "days": [k[1] for k in counts],
-                        "counts": [v[0] for v in counts.values()],
-                        "last": [v[1] for v in counts.values()],
-                    },
-                )
+                await repository.upsert_billing_counts(session, tenant_id, counts)
         applied += len(new_ids)
     return applied

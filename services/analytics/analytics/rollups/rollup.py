@@ -9,22 +9,14 @@ from typing import Any
 from ddsketch.ddsketch import BaseDDSketch
 
 from aiaas.events.schemas import UsageRecorded
-from analytics import sketches
+from analytics.rollups import sketches
 
-__all__ = ["Rollup", "COUNTERS"]
+__all__ = ["Rollup", "COUNTERS", "TRAFFIC_COUNTERS"]
 
+# The request and token counters (also the CSV export's first columns, in this order).
+TRAFFIC_COUNTERS = ("requests", "succeeded", "errored", "cancelled", "tokens_in", "tokens_out", "cost_usd")
 # The additive columns of `analytics_usage_rollups`, named as the fields below.
-COUNTERS = (
-    "requests",
-    "succeeded",
-    "errored",
-    "cancelled",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "cache_hits",
-    "cache_observed",
-)
+COUNTERS = (*TRAFFIC_COUNTERS, "cache_hits", "cache_observed")
 _STATUS_COUNTER = {"success": "succeeded", "error": "errored", "cancelled": "cancelled"}
 
 

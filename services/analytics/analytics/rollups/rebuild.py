@@ -26,22 +26,18 @@ from dataclasses import dataclass
 import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import text
 
 from aiaas.db import admin_session, create_engine, session_factory
 from aiaas.events import CONSUMERS
 from aiaas.events.publisher import NATS_UNAVAILABLE
 from aiaas.events.topology import ensure_consumer, ensure_topology
 from analytics.config import AnalyticsAdminSettings
-from analytics.consumer import BILLING_CONSUMER, USAGE_CONSUMER, runners
+from analytics.rollups import repository
+from analytics.rollups.consumers import BILLING_CONSUMER, USAGE_CONSUMER, runners
 
 __all__ = ["RebuildError", "RebuildResult", "rebuild"]
 
 log = logging.getLogger(__name__)
-
-_TABLES = ("analytics_usage_rollups", "analytics_billing_event_counts", "analytics_events_applied")
-_TRUNCATE = text(f"truncate table {', '.join(_TABLES)}")
-_COUNT_APPLIED = text("select stream, count(*) as n from analytics_events_applied group by stream")
 
 
 class RebuildError(RuntimeError):
@@ -106,7 +102,7 @@ async def rebuild(settings: AnalyticsAdminSettings, *, allow_partial: bool = Fal
                 pass  # never created, or a previous rebuild died in between
         admin_sessions = session_factory(admin_engine)
         async with admin_session(admin_sessions) as session:
-            await session.execute(_TRUNCATE)
+            await repository.truncate_read_models(session)
         log.info("read models truncated")
         for name in (USAGE_CONSUMER, BILLING_CONSUMER):
             await ensure_consumer(js, CONSUMERS[name])
@@ -123,7 +119,7 @@ async def rebuild(settings: AnalyticsAdminSettings, *, allow_partial: bool = Fal
             stop.set()
             await asyncio.gather(*tasks)
         async with admin_session(admin_sessions) as session:
-            applied = {row.stream: int(row.n) for row in await session.execute(_COUNT_APPLIED)}
+            applied = await repository.applied_per_stream(session)
         return RebuildResult(targets=targets, applied=applied)
     finally:
         stop.set()

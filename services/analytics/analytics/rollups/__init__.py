@@ -1,0 +1,1 @@
+"""The read models: usage rollups and billing-event counts, filled from the streams and rebuilt from them."""
