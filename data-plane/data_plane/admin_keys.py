@@ -11,7 +11,8 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.admin_keys import (
     AdminKeyRow,
@@ -28,7 +29,7 @@ from data_plane.config import DataPlaneSettings
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The `admin-keys` command and its subcommands."""
     parser = sub.add_parser("admin-keys", help="create, list and revoke named platform-admin keys")
     keys = parser.add_subparsers(dest="admin_command", required=True)
@@ -52,7 +53,7 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _row_json(row: AdminKeyRow) -> dict[str, Any]:
+def _row_json(row: AdminKeyRow) -> dict[str, str | None]:
     return {
         "id": str(row.id),
         "name": row.name,
@@ -63,14 +64,15 @@ def _row_json(row: AdminKeyRow) -> dict[str, Any]:
     }
 
 
-async def _ensure(sessions: Any, name: str, key_file: Path, created_by: str) -> str:
+async def _ensure(sessions: async_sessionmaker[AsyncSession], name: str, key_file: Path, created_by: str) -> str:
     """The key in `key_file` if it is `name`'s and active; else a new secret for `name`, written there."""
     if key_file.exists():  # noqa: ASYNC240 - a one-shot CLI, not a server
-        kept = key_file.read_text().strip()  # noqa: ASYNC240 - a one-shot CLI, not a server
+        kept: str = key_file.read_text().strip()  # noqa: ASYNC240 - a one-shot CLI, not a server
         async with admin_session(sessions) as session:
             row = await find_admin_key(session, kept) if kept else None
         if row is not None and row.name == name and row.active:
             return kept
+    plaintext: str
     async with admin_session(sessions) as session:
         exists = any(row.name == name for row in await list_admin_keys(session))
         if exists:  # the file was lost or the key revoked: a new secret for the same name
@@ -84,6 +86,7 @@ async def _ensure(sessions: Any, name: str, key_file: Path, created_by: str) -> 
 
 
 async def run(settings: DataPlaneSettings, args: argparse.Namespace) -> int:
+    """Run the parsed `admin-keys` subcommand; 1 (with the error on stderr) when it is refused."""
     engine = create_engine(settings.migration_database_url, pool_size=1, application_name="admin-keys")
     sessions = session_factory(engine)
     created_by = getattr(args, "created_by", None) or _os_user()
