@@ -11,10 +11,10 @@ Fault kinds:
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass
 from typing import get_args
 
+from aiaas.standin import FaultRules
 from provider_sim.config import FaultName
 
 __all__ = ["ANY_MODEL", "FAULT_NAMES", "Fault", "FaultRegistry", "FaultRule"]
@@ -50,33 +50,21 @@ class FaultRegistry:
     """Ordered runtime fault rules; the first rule matching a model wins."""
 
     def __init__(self) -> None:
-        self._rules: list[FaultRule] = []
-        self._ids = itertools.count(1)
+        self._rules: FaultRules[FaultRule] = FaultRules()
 
     def add(self, model: str, fault: FaultName, count: int | None, after_tokens: int) -> FaultRule:
         """Register a rule and return it."""
-        rule = FaultRule(next(self._ids), model, fault, count, after_tokens)
-        self._rules.append(rule)
-        return rule
+        return self._rules.add(lambda rule_id: FaultRule(rule_id, model, fault, count, after_tokens))
 
     def take(self, model: str) -> Fault | None:
         """The fault for the next request to `model`, consuming one use of the matching rule."""
-        for rule in self._rules:
-            if rule.model not in (model, ANY_MODEL):
-                continue
-            if rule.remaining is not None:
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    self._rules.remove(rule)
-            return Fault(rule.fault, rule.after_tokens)
-        return None
+        rule = self._rules.take(lambda rule: rule.model in (model, ANY_MODEL))
+        return None if rule is None else Fault(rule.fault, rule.after_tokens)
 
     def clear(self, model: str | None = None) -> int:
         """Remove every rule (or those for `model`); return how many were removed."""
-        before = len(self._rules)
-        self._rules = [] if model is None else [r for r in self._rules if r.model != model]
-        return before - len(self._rules)
+        return self._rules.clear(None if model is None else lambda rule: rule.model == model)
 
     def rules(self) -> list[FaultRule]:
         """The active rules, in matching order."""
-        return list(self._rules)
+        return self._rules.rules()

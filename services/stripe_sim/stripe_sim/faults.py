@@ -9,10 +9,10 @@ Idempotency-Key then gets the saved result replayed.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from aiaas.standin import FaultRules
 from stripe_sim.errors import StripeError
 
 __all__ = ["FaultRegistry", "FaultRule", "FaultStatus", "FaultWhen", "fault_error"]
@@ -27,17 +27,19 @@ class FaultRule:
 
     id: int
     status: FaultStatus
-    remaining: int
+    remaining: int | None  # never None here (a count is required); typed as aiaas.standin.CountedRule's
     when: FaultWhen
     method: str | None
     path_prefix: str | None
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether a `method` request to `path` is one this rule fails."""
         if self.method is not None and self.method != method:
             return False
         return self.path_prefix is None or path.startswith(self.path_prefix)
 
     def as_dict(self) -> dict[str, object]:
+        """JSON view of the rule."""
         return asdict(self)
 
 
@@ -45,32 +47,25 @@ class FaultRegistry:
     """Ordered rules; the first matching rule is consumed."""
 
     def __init__(self) -> None:
-        self._rules: list[FaultRule] = []
-        self._ids = itertools.count(1)
+        self._rules: FaultRules[FaultRule] = FaultRules()
 
     def add(
         self, status: FaultStatus, count: int, when: FaultWhen, method: str | None, path_prefix: str | None
     ) -> FaultRule:
-        rule = FaultRule(next(self._ids), status, count, when, method, path_prefix)
-        self._rules.append(rule)
-        return rule
+        """Register a rule for the next `count` matching requests and return it."""
+        return self._rules.add(lambda rule_id: FaultRule(rule_id, status, count, when, method, path_prefix))
 
     def take(self, method: str, path: str) -> FaultRule | None:
-        for rule in self._rules:
-            if rule.matches(method, path):
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    self._rules.remove(rule)
-                return rule
-        return None
+        """The rule failing this request, one use consumed; None if no rule matches."""
+        return self._rules.take(lambda rule: rule.matches(method, path))
 
     def rules(self) -> list[FaultRule]:
-        return list(self._rules)
+        """The active rules, in matching order."""
+        return self._rules.rules()
 
     def clear(self) -> int:
-        cleared = len(self._rules)
-        self._rules.clear()
-        return cleared
+        """Remove every rule; return how many were removed."""
+        return self._rules.clear()
 
 
 def fault_error(status: int) -> StripeError:
