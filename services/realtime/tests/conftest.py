@@ -11,6 +11,8 @@ import yaml
 
 from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
+from .factories import IDLE_TIMEOUT_S, MAX_CONNECTIONS_PER_TENANT, MAX_FRAME_BYTES, WS_MAX_SIZE, Realtime
+
 # Simulator profiles: `rt` paces tokens (latency measurements), `slow` streams for ~2 s (resume),
 # `big` sends 400 tokens at once (floods a client that does not read).
 SIM_PROFILES = {
@@ -19,12 +21,6 @@ SIM_PROFILES = {
     "sim-big": {"reply_min_tokens": 400, "reply_max_tokens": 400},
 }
 ALIASES = {"chat": "sim-chat", "rt": "sim-rt", "slow": "sim-slow", "big": "sim-big"}
-
-# Limits of the shared realtime processes (tests rely on them).
-MAX_CONNECTIONS_PER_TENANT = 8
-IDLE_TIMEOUT_S = 6.0
-MAX_FRAME_BYTES = 32_768
-WS_MAX_SIZE = 1_048_576
 
 
 @pytest.fixture(scope="session")
@@ -97,17 +93,6 @@ def usage_writer(run_dir: Path, gateway_env: dict[str, str]) -> Iterator[Service
     proc = ServiceProcess(["-m", "gateway.usage_writer"], env=gateway_env, log_path=run_dir / "usage-writer.log")
     yield proc.start()
     proc.stop()
-
-
-class Realtime:
-    """A running realtime process: its ws:// and http:// base URLs, its metrics listener, the process handle."""
-
-    def __init__(self, proc: ServiceProcess, port: int, metrics_port: int) -> None:
-        self.proc = proc
-        self.port = port
-        self.http = f"http://127.0.0.1:{port}"
-        self.ws = f"ws://127.0.0.1:{port}/v1/realtime/ws"
-        self.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 @pytest.fixture(scope="session")

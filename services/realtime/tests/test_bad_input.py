@@ -8,7 +8,7 @@ from websockets.exceptions import ConnectionClosed
 
 from aiaas_testing.realtime import close_code, open_ws, recv, recv_until, send
 
-from .conftest import MAX_FRAME_BYTES, WS_MAX_SIZE
+from .factories import MAX_FRAME_BYTES, WS_MAX_SIZE
 
 BAD_FRAMES = [
     ("{not json", "invalid_json"),

@@ -8,7 +8,7 @@ import time
 
 from aiaas_testing.realtime import close_code, open_ws, recv, recv_until, send
 
-from .conftest import IDLE_TIMEOUT_S, MAX_CONNECTIONS_PER_TENANT
+from .factories import IDLE_TIMEOUT_S, MAX_CONNECTIONS_PER_TENANT
 
 
 async def test_missing_or_bad_key_closes_4401(rt_a) -> None:

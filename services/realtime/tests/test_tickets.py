@@ -24,7 +24,7 @@ from aiaas.tenancy import revoke_api_key
 from aiaas_testing import free_port, metric_value, scrape_metrics
 from aiaas_testing.realtime import close_code, create_ticket, open_ws, recv, recv_until, send
 
-from .conftest import Realtime
+from .factories import Realtime
 
 RT_KEY_SCOPES = ["chat", "realtime"]
 _TICKETS_OF = text(
