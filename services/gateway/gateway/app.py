@@ -7,41 +7,36 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import nats
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from starlette.types import Receive, Scope, Send
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
-from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.deps import set_service_state
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
 from aiaas.events.wal import WriteAheadLog
 from aiaas.flags import FlagClient
-from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import record_breaker_state
-from aiaas.observability.tracing import instrument_fastapi, setup_tracing
 from aiaas.resilience import BreakerConfig, BreakerRegistry
-from aiaas.service_app import with_metrics_listener
+from aiaas.service_app import ServiceApp, service_app
 from gateway.catalog import load_catalog
-from gateway.chat.asgi_endpoint import CHAT_COMPLETIONS_PATH, ChatCompletionsEndpoint, document_route
+from gateway.chat.endpoints import ChatCompletions
 from gateway.chat.endpoints import router as chat_router
 from gateway.config import GatewaySettings
 from gateway.credentials import ProviderCredentials
 from gateway.failover import Failover
 from gateway.health import router as health_router
-from gateway.metering import UsageMeter
 from gateway.model_registry import ModelRegistry
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.openai_passthrough import OpenAIPassthrough
 from gateway.rate_limit import RateLimiter
 from gateway.state import GatewayState
+from gateway.usage.meter import UsageMeter
 
-__all__ = ["GatewayApp", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +125,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         meter=UsageMeter(emitter),
         flags=flags,
     )
-    app.state.gateway = state
+    set_service_state(app, state)
     use_api_key_resolver(app, state.resolver)
     _tune_gc()
     try:
@@ -152,51 +147,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-class GatewayApp(FastAPI):
-    """FastAPI, with POST /v1/chat/completions answered before its middleware stack and router.
-
-    The hot route pays for one thin ASGI endpoint instead of eight generic layers (see
-    chat/asgi_endpoint.py and benchmarks/README.md); every other path goes through FastAPI as usual.
-    """
-
-    chat_endpoint: ChatCompletionsEndpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CHAT_COMPLETIONS_PATH:
-            await self.chat_endpoint(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
-def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
+def create_app(settings: GatewaySettings | None = None) -> ServiceApp:
     settings = settings or GatewaySettings()
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    # Spans come from opentelemetry-instrumentation-fastapi (below) and, for the chat route, from
-    # its own endpoint; FastAPI's own native telemetry would instrument every request a second time.
-    app = GatewayApp(
+    # POST /v1/chat/completions is a fast route: it pays for one thin ASGI layer instead of the eight generic
+    # ones every other path goes through (aiaas.fast_route, benchmarks/README.md).
+    return service_app(
+        settings,
         title="AIaaS gateway",
-        version="0.1.0",
-        lifespan=with_metrics_listener(_lifespan, settings),
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        lifespan=_lifespan,
+        routers=[chat_router, health_router],
+        tracing=settings.tracing,
+        max_body_bytes=settings.max_body_bytes,
+        fast_routes=[ChatCompletions()],
     )
-    app.state.settings = settings
-    app.chat_endpoint = ChatCompletionsEndpoint(
-        lambda: app.state.gateway, max_body_bytes=settings.max_body_bytes, tracing=settings.tracing
-    )
-    install_error_handlers(app)
-    app.include_router(chat_router)
-    app.include_router(health_router)
-    if settings.tracing:
-        setup_tracing(settings.service_name, settings.otel_exporter)
-        instrument_fastapi(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            document_route(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app

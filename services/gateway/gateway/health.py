@@ -13,8 +13,7 @@ from fastapi.responses import JSONResponse
 
 from aiaas.health import health_router, nats_connected, ping_postgres, readiness
 from aiaas.resilience.breaker import BreakerState
-from gateway.deps import StateDep
-from gateway.state import GatewayState
+from gateway.state import GatewayState, StateDep
 
 __all__ = ["router"]
 

@@ -1,4 +1,4 @@
-"""Everything the gateway creates at start-up, handed to handlers through one typed object."""
+"""Everything the gateway creates at start-up, handed to handlers through one typed object (`StateDep`)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,28 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
 import redis.asyncio as redis_asyncio
+from fastapi import Depends
 from nats.aio.client import Client as NatsClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver
+from aiaas.deps import service_state
 from aiaas.events import DurableEmitter
 from aiaas.flags import FlagClient
 from aiaas.resilience import BreakerRegistry
 from gateway.catalog import Catalog
+from gateway.chat.service import ChatDeps
 from gateway.config import GatewaySettings
 from gateway.failover import Failover
-from gateway.metering import UsageMeter
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.rate_limit import RateLimiter
+from gateway.usage.meter import UsageMeter
 
-__all__ = ["GatewayState"]
+__all__ = ["GatewayState", "StateDep"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,24 @@ class GatewayState:
     # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
     flags: FlagClient
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # What POST /v1/chat/completions uses of all this (chat/service.py), gathered once.
+    chat: ChatDeps = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.chat = ChatDeps(
+            resolver=self.resolver,
+            catalog=self.catalog,
+            flags=self.flags,
+            limiter=self.limiter,
+            failover=self.failover,
+            meter=self.meter,
+            spawn=self.spawn,
+            default_tenant_rpm=settings.default_tenant_rpm,
+            default_tenant_tpm=settings.default_tenant_tpm,
+            default_max_tokens_estimate=settings.default_max_tokens_estimate,
+            request_deadline_s=settings.request_deadline_s,
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a fire-and-forget coroutine, keeping a reference until it is done."""
@@ -59,3 +80,7 @@ class GatewayState:
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("background task failed", exc_info=task.exception())
+
+
+# The lifespan hands the state over with aiaas.deps.set_service_state.
+StateDep = Annotated[GatewayState, Depends(service_state)]

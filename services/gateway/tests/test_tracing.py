@@ -16,7 +16,7 @@ from aiaas.observability.tracing import get_memory_exporter, setup_tracing
 from aiaas_testing import free_port
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.usage_writer import write_usage
+from gateway.usage.consumers import write_usage
 
 
 async def test_request_trace_spans_http_provider_and_nats(

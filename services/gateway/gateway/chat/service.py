@@ -1,32 +1,63 @@
-"""The life of one chat request: validate, limit, serve with failover, stream, meter exactly once."""
+"""The life of one chat request: validate, limit, serve with failover, answer, meter exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from aiaas.auth import Principal
+from aiaas.auth import ApiKeyResolver, Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
+from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
-from gateway.catalog import ModelAlias
+from gateway.catalog import Catalog, ModelAlias
 from gateway.chat.schemas import ChatCompletionRequest
-from gateway.failover import AllDeploymentsFailed, Served
-from gateway.metering import RequestRecord
+from gateway.failover import AllDeploymentsFailed, Failover, Served
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
-from gateway.rate_limit import LimitDecision, Limits
-from gateway.state import GatewayState
+from gateway.rate_limit import LimitDecision, Limits, RateLimiter
+from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
-__all__ = ["parse_request", "ChatCall"]
+__all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded", "parse_request"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDeps:
+    """What the chat route uses of the gateway's state, built once at start-up."""
+
+    resolver: ApiKeyResolver
+    catalog: Catalog
+    # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
+    flags: FlagClient
+    limiter: RateLimiter
+    failover: Failover
+    meter: UsageMeter
+    # Runs a fire-and-forget coroutine the gateway waits for at shutdown (GatewayState.spawn).
+    spawn: Callable[[Coroutine[Any, Any, None]], None]
+    # A tenant without limits of its own gets these (0 = unlimited).
+    default_tenant_rpm: int
+    default_tenant_tpm: int
+    default_max_tokens_estimate: int
+    request_deadline_s: float
+
+
+class ChatReply(Protocol):
+    """How the answer leaves: one JSON body, or a stream of SSE events (the transport's business)."""
+
+    async def json(self, body: bytes, headers: Mapping[str, str]) -> None: ...
+
+    async def stream(self, events: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+        """Send `events` until they end or the client leaves; `events` is closed either way."""
+        ...
 
 
 def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
@@ -74,37 +105,59 @@ class QuotaExceeded(PlatformError):
 
 
 class ChatCall:
-    """One request's journey; created per request by the endpoint."""
+    """One request's journey, from an authenticated caller and a parsed body to its answer: `run(reply)`."""
 
     def __init__(
         self,
-        state: GatewayState,
+        deps: ChatDeps,
         principal: Principal,
         request: ChatCompletionRequest,
         payload: dict[str, Any],
     ) -> None:
-        self.state = state
+        self._deps = deps
         self.principal = principal
         self.request = request
         self.payload = payload
         self.record = RequestRecord(principal=principal, model_alias=request.model, stream=request.stream)
         self.prompt_estimate = _estimate_prompt_tokens(payload)
-        max_out = request.max_output_tokens() or state.settings.default_max_tokens_estimate
-        self.estimated_tokens = self.prompt_estimate + max_out
+        self.estimated_tokens = self.prompt_estimate + (request.max_output_tokens() or deps.default_max_tokens_estimate)
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
         # The `model` label of this request's series: the alias once the catalog knows it. A name taken from
         # the request would let any caller mint series (and this process's memory) without bound.
         self.metric_model = "other"
         self.quota_key = quota_key(self.tenant)
-        self.tenant_limits, self.key_limits = self._limits()
+        self.tenant_limits = Limits(
+            requests_per_minute=principal.tenant_rpm or (deps.default_tenant_rpm or None),
+            tokens_per_minute=principal.tenant_tpm or (deps.default_tenant_tpm or None),
+        )
+        self.key_limits = Limits(requests_per_minute=principal.key_rpm, tokens_per_minute=principal.key_tpm)
+
+    async def run(self, reply: ChatReply) -> None:
+        """Admit, serve with failover, answer through `reply`; the request is metered exactly once.
+
+        Raises PlatformError (before anything was sent) for the caller to render.
+        """
+        alias = self._resolve_alias()
+        await self._admit()
+        served = await self._serve(alias)
+        if isinstance(served.result, Completion):
+            # Metered (written ahead to the WAL: one write, no fsync) before a byte of the answer leaves, so a
+            # kill after the client has its answer cannot lose the usage; publishing stays off the path.
+            self._finish("success", served.result.usage, http_status=200)
+            await reply.json(served.result.body, self._response_headers())
+            return
+        try:
+            await reply.stream(self._stream_events(served), self._response_headers())
+        finally:
+            self._ensure_recorded(served)
 
     # -- admission ---------------------------------------------------------
-    def resolve_alias(self) -> ModelAlias:
-        alias = self.state.catalog.resolve(self.request.model)
+    def _resolve_alias(self) -> ModelAlias:
+        alias = self._deps.catalog.resolve(self.request.model)
         if alias is not None:
             self.metric_model = alias.name
-        allowlist = self.state.flags.get_list("model_allowlist", self.tenant, default=[])
+        allowlist = self._deps.flags.get_list("model_allowlist", self.tenant, default=[])
         if alias is None or (allowlist and self.request.model not in allowlist):
             raise NotFound(
                 f"The model '{self.request.model}' does not exist or you do not have access to it.",
@@ -125,7 +178,7 @@ class ChatCall:
 
     def _apply_flags(self) -> None:
         """Per-tenant switches the platform team flips in the control plane (live, no restart)."""
-        flags = self.state.flags
+        flags = self._deps.flags
         if self.request.stream and not flags.is_enabled("streaming_enabled", self.tenant, default=True):
             raise Forbidden(
                 "Streaming is disabled for this account; retry with stream=false.",
@@ -142,19 +195,10 @@ class ChatCall:
             if asked is None:
                 self.payload["max_tokens"] = cap  # the implicit limit is clamped to the cap
 
-    def _limits(self) -> tuple[Limits, Limits]:
-        settings = self.state.settings
-        p = self.principal
-        tenant = Limits(
-            requests_per_minute=p.tenant_rpm or (settings.default_tenant_rpm or None),
-            tokens_per_minute=p.tenant_tpm or (settings.default_tenant_tpm or None),
-        )
-        return tenant, Limits(requests_per_minute=p.key_rpm, tokens_per_minute=p.key_tpm)
-
-    async def admit(self) -> None:
+    async def _admit(self) -> None:
         """Plan quota and rate limits, in one Redis call; raises 429 when either refuses."""
         try:
-            decision = await self.state.limiter.acquire(
+            decision = await self._deps.limiter.acquire(
                 tenant_id=self.tenant,
                 key_id=str(self.principal.key_id),
                 tenant_limits=self.tenant_limits,
@@ -179,7 +223,7 @@ class ChatCall:
                 headers=decision.headers(),
             )
 
-    def response_headers(self) -> dict[str, str]:
+    def _response_headers(self) -> dict[str, str]:
         headers = {"x-request-id": self.record.request_id}
         if self.decision is not None:
             headers.update(self.decision.headers())
@@ -188,10 +232,10 @@ class ChatCall:
         return headers
 
     # -- serving -------------------------------------------------------------
-    async def serve(self, alias: ModelAlias) -> Served:
-        deadline = time.monotonic() + self.state.settings.request_deadline_s
+    async def _serve(self, alias: ModelAlias) -> Served:
+        deadline = time.monotonic() + self._deps.request_deadline_s
         try:
-            served = await self.state.failover.serve(alias, self.payload, stream=self.request.stream, deadline=deadline)
+            served = await self._deps.failover.serve(alias, self.payload, stream=self.request.stream, deadline=deadline)
         except ProviderError as exc:  # the provider rejected the request itself: no failover
             self._finish("error", Usage(), http_status=exc.status, error_code=exc.code, reached=True)
             raise BadRequest(exc.message, code=exc.code) from exc
@@ -214,11 +258,7 @@ class ChatCall:
         self.record.attempts = served.attempts
         return served
 
-    def record_completion(self, completion: Completion) -> None:
-        """Meter a served completion (called before its bytes leave: the usage is written ahead first)."""
-        self._finish("success", completion.usage, http_status=200)
-
-    async def stream_events(self, served: Served) -> AsyncIterator[bytes]:
+    async def _stream_events(self, served: Served) -> AsyncIterator[bytes]:
         stream = served.result
         assert isinstance(stream, ChatStream) and stream.events is not None and served.first_event is not None
         try:
@@ -249,7 +289,9 @@ class ChatCall:
             self._finish_stream(stream, "cancelled", 200, None)  # the client left before the end: metered now
             await stream.aclose()
 
-    def _finish_stream(self, stream: ChatStream, status: str, http_status: int, error_code: str | None) -> None:
+    def _finish_stream(
+        self, stream: ChatStream, status: Status, http_status: int | None, error_code: str | None
+    ) -> None:
         """Meter a stream once, with the tokens it carried so far (the prompt estimated if never reported)."""
         if self.record.recorded:
             return
@@ -258,19 +300,19 @@ class ChatCall:
             usage = Usage(self.prompt_estimate, usage.tokens_out, exact=False)
         self._finish(status, usage, http_status=http_status, error_code=error_code)
 
-    def ensure_recorded(self, served: Served) -> None:
-        """Safety net after the response: a stream the server never started iterating still meters."""
+    def _ensure_recorded(self, served: Served) -> None:
+        """Safety net after the response: a stream the transport never started iterating still meters."""
         if self.record.recorded:
             return
         stream = served.result
         assert isinstance(stream, ChatStream)
         self._finish("cancelled", Usage(self.prompt_estimate, 0, exact=False), http_status=None)
-        self.state.spawn(stream.aclose())
+        self._deps.spawn(stream.aclose())
 
     # -- bookkeeping -----------------------------------------------------------
     def _finish(
         self,
-        status: str,
+        status: Status,
         usage: Usage,
         *,
         http_status: int | None,
@@ -282,23 +324,20 @@ class ChatCall:
         count.inc()
         latency.observe(elapsed)
         if reached:
-            self.state.meter.record(
-                self.record,
-                status=status,
-                usage=usage,
-                http_status=http_status,  # type: ignore[arg-type]
-                error_code=error_code,
+            self._deps.meter.record(
+                self.record, status=status, usage=usage, http_status=http_status, error_code=error_code
             )
         # Buckets are settled only if acquire debited them; the quota counts every request that reached
         # a provider. Admission reserved 1 request and the estimate in the quota, so settle corrects that
         # reservation (or returns it when no provider was reached). All of it goes to Redis with other
         # requests' settles in one pipelined round trip.
-        debited = self.decision is not None
+        decision = self.decision
+        debited = decision is not None
         actual = usage.tokens_in + usage.tokens_out
         quota_delta: tuple[int, int] | None = None
-        if debited and self.decision.quota_reserved:  # type: ignore[union-attr]
+        if decision is not None and decision.quota_reserved:
             quota_delta = (actual - self.estimated_tokens, 0) if reached else (-self.estimated_tokens, -1)
-        self.state.limiter.settle_soon(
+        self._deps.limiter.settle_soon(
             tenant_id=self.tenant,
             key_id=str(self.principal.key_id),
             tenant_limits=self.tenant_limits if debited else _NO_LIMITS,

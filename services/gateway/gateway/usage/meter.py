@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,20 +17,27 @@ from aiaas.observability.tracing import inject_trace_headers
 from gateway.catalog import Deployment
 from gateway.providers.base import Usage
 
-__all__ = ["RequestRecord", "UsageMeter"]
+__all__ = ["RequestRecord", "Status", "UsageMeter"]
 
 Status = Literal["success", "error", "cancelled"]
 
+_NO_COST = Decimal(0)
 
-@dataclass
+
+def _request_id() -> str:
+    # 128 random bits, as uuid4().hex without building a UUID: one per request, on its path.
+    return "req_" + os.urandom(16).hex()
+
+
+@dataclass(slots=True)
 class RequestRecord:
     """What the gateway knows about one request while it runs."""
 
     principal: Principal
     model_alias: str
     stream: bool
-    request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4().hex}")
-    started_wall: datetime = field(default_factory=clock.now)
+    request_id: str = field(default_factory=_request_id)
+    # Monotonic start; the wall-clock start is derived when the usage is recorded (one clock read per request).
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     deployment: Deployment | None = None
@@ -47,7 +54,7 @@ class RequestRecord:
 
 
 class UsageMeter:
-    """Builds the usage event and hands it to the durable emitter (JetStream or outbox)."""
+    """Builds the usage event and hands it to the durable emitter (written ahead, then JetStream or outbox)."""
 
     def __init__(self, emitter: DurableEmitter) -> None:
         self._emitter = emitter
@@ -66,12 +73,12 @@ class UsageMeter:
             return
         record.recorded = True
         elapsed = time.perf_counter() - record.started
+        completed = clock.now()
         dep = record.deployment
-        cost_usd = dep.cost_usd(usage.tokens_in, usage.tokens_out) if dep is not None else 0
-        # Hot path: the event's JSON form is built directly (every field is typed by construction here);
-        # building the pydantic model and dumping it cost twice as much. Tests validate these events against
-        # `UsageRecorded` and the JSON Schema in data-plane/events.
-        completed = record.started_wall + timedelta(seconds=elapsed)
+        cost_usd = dep.cost_usd(usage.tokens_in, usage.tokens_out) if dep is not None else _NO_COST
+        # Hot path (before the response's last byte): the event's JSON form is built directly (every field is
+        # typed by construction here); building the pydantic model and dumping it cost twice as much. Tests
+        # validate these events against `UsageRecorded` and the JSON Schema in data-plane/events.
         data = {
             "request_id": record.request_id,
             "api_key_id": str(record.principal.key_id),
@@ -85,11 +92,11 @@ class UsageMeter:
             "error_code": error_code,
             "tokens_in": usage.tokens_in,
             "tokens_out": usage.tokens_out,
-            "cost_usd": format(Decimal(cost_usd), "f"),
+            "cost_usd": format(cost_usd, "f"),
             "latency_ms": elapsed * 1000,
             "ttft_ms": record.ttft_ms,
             "attempts": max(record.attempts, 1),
-            "started_at": _iso(record.started_wall),
+            "started_at": _iso(completed - timedelta(seconds=elapsed)),
             "completed_at": _iso(completed),
         }
         event = EventEnvelope.model_construct(
@@ -98,7 +105,7 @@ class UsageMeter:
             tenant_id=record.principal.tenant_id,
             trace=inject_trace_headers({}),
             data=data,
-            occurred_at=clock.now(),
+            occurred_at=completed,
         )
         self._emitter.emit_soon(event)
 

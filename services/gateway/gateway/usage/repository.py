@@ -1,0 +1,27 @@
+"""The `requests` table: one row per usage event, written once (a redelivered event id is a no-op)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["insert_requests"]
+
+_INSERT = text(
+    """
+    insert into requests (event_id, request_id, tenant_id, api_key_id, model_alias, provider, deployment,
+        upstream_model, stream, status, http_status, error_code, tokens_in, tokens_out, cost_usd, latency_ms,
+        ttft_ms, attempts, started_at, completed_at)
+    values (:event_id, :request_id, :tenant_id, :api_key_id, :model_alias, :provider, :deployment,
+        :upstream_model, :stream, :status, :http_status, :error_code, :tokens_in, :tokens_out, :cost_usd,
+        :latency_ms, :ttft_ms, :attempts, :started_at, :completed_at)
+    on conflict (event_id) do nothing
+    """
+)
+
+
+async def insert_requests(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert `rows` in the session's (tenant) transaction; rows whose event id is stored already are skipped."""
+    await session.execute(_INSERT, rows)
