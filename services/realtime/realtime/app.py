@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,69 +13,37 @@ from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
+from aiaas.deps import set_service_state
 from aiaas.flags import FlagClient
 from aiaas.service_app import service_app
 from aiaas.tasks import stop_tasks
-from realtime.broadcast import subscribe_broadcasts
 from realtime.config import RealtimeSettings
-from realtime.connection import idle_sweep
-from realtime.endpoint import CLOSE_DISABLED, RealtimeASGI
-from realtime.gateway_client import GatewayClient
+from realtime.connection.endpoints import RealtimeASGI
+from realtime.connection.registry import ConnectionRegistry
+from realtime.connection.repository import TenantConnectionLimit
+from realtime.connection.service import enforce_realtime_flag, idle_sweep, refresh_slots
+from realtime.conversations.gateway_client import GatewayClient
+from realtime.conversations.live_log import LiveLog
+from realtime.conversations.repository import EventStore
+from realtime.conversations.responder import Responder
+from realtime.conversations.service import ConversationService
 from realtime.health import router as health_router
-from realtime.live_log import LiveLog
 from realtime.log_redact import install as redact_query_credentials
-from realtime.registry import ConnectionRegistry
-from realtime.responder import Responder
-from realtime.sessions import router as sessions_router
+from realtime.notices.consumers import subscribe_broadcasts
 from realtime.state import RealtimeState
-from realtime.store import EventStore
-from realtime.tenant_limit import TenantConnectionLimit
-from realtime.tickets import TicketStore
+from realtime.tickets.endpoints import router as tickets_router
+from realtime.tickets.repository import TicketRepository
+from realtime.tickets.service import TicketService, purge_expired
 
 __all__ = ["create_app"]
-
-log = logging.getLogger(__name__)
 
 # Ride through a Redis restart (about 3 s of retries): a reply streaming meanwhile keeps its events
 # instead of failing half-way after the gateway has already metered it.
 _REDIS_RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=8)
-
-
-async def _refresh_slots(state: RealtimeState) -> None:
-    """Keep this process's connection-limit entries alive (they expire if the process dies)."""
-    while True:
-        await asyncio.sleep(state.limit.ttl_s / 3)
-        for tenant_id, connection_ids in state.registry.tenants():
-            try:
-                await state.limit.refresh(tenant_id, connection_ids)
-            except RedisError as exc:
-                log.warning("connection slots not refreshed", exc_info=exc)
-
-
-async def _enforce_realtime_flag(state: RealtimeState, every_s: float = 0.2) -> None:
-    """Close the sockets of tenants whose `realtime_enabled` flag went off (within `every_s` of the change)."""
-    while True:
-        await asyncio.sleep(every_s)
-        for tenant_id, _ in state.registry.tenants():
-            if not state.flags.is_enabled("realtime_enabled", tenant_id, default=True):
-                for conn in state.registry.of_tenant(tenant_id):
-                    conn.disable(CLOSE_DISABLED, "realtime is disabled for this tenant")
-
-
-async def _purge_tickets(tickets: TicketStore, every_s: float) -> None:
-    """Delete expired connection tickets of every tenant (each instance does; the work is shared, not repeated)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await tickets.purge()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("expired tickets not purged", exc_info=exc)
 
 
 @asynccontextmanager
@@ -115,26 +82,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = RealtimeState(
         settings=settings,
         engine=engine,
+        sessions=sessions,
         redis=redis,
         nats=nc,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
-        store=store,
-        live=live,
-        responder=responder,
+        conversations=ConversationService(
+            store,
+            live,
+            responder,
+            max_conversations_per_connection=settings.max_conversations_per_connection,
+            inflight_ttl_s=settings.inflight_ttl_s,
+        ),
         limit=TenantConnectionLimit(redis, limit=settings.max_connections_per_tenant, ttl_s=settings.connection_ttl_s),
         registry=registry,
         flags=flags,
-        tickets=TicketStore(engine, sessions, ttl_s=settings.ticket_ttl_s),
+        tickets=TicketService(TicketRepository(engine), ttl_s=settings.ticket_ttl_s),
     )
-    app.state.realtime = state
+    set_service_state(app, state)
     use_api_key_resolver(app, state.resolver)
     subscription = await subscribe_broadcasts(nc, settings.broadcast_subject_prefix, registry)
-    refresher = asyncio.create_task(_refresh_slots(state))
-    enforcer = asyncio.create_task(_enforce_realtime_flag(state))
+    refresher = asyncio.create_task(refresh_slots(registry, state.limit))
+    enforcer = asyncio.create_task(enforce_realtime_flag(registry, flags))
     sweeper = asyncio.create_task(idle_sweep(registry, settings.idle_timeout_s))
     purger = None
     if settings.ticket_purge_interval_s:
-        purger = asyncio.create_task(_purge_tickets(state.tickets, settings.ticket_purge_interval_s))
+        purger = asyncio.create_task(purge_expired(state.tickets, settings.ticket_purge_interval_s))
     try:
         yield
     finally:
@@ -155,8 +127,8 @@ def create_app(settings: RealtimeSettings | None = None) -> RealtimeASGI:
         settings,
         title="AIaaS realtime",
         lifespan=_lifespan,
-        routers=[health_router, sessions_router],
+        routers=[health_router, tickets_router],
         tracing=settings.tracing,
     )
     redact_query_credentials()
-    return RealtimeASGI(app, app.state)
+    return RealtimeASGI(app)

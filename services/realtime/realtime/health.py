@@ -13,7 +13,7 @@ import aiohttp
 from fastapi.responses import JSONResponse
 
 from aiaas.health import health_router, nats_connected, ping_postgres, readiness
-from realtime.deps import StateDep
+from realtime.state import StateDep
 
 __all__ = ["router"]
 
@@ -35,7 +35,7 @@ async def _gateway_live(base_url: str) -> None:
 @router.get("/ready")
 async def ready(state: StateDep) -> JSONResponse:
     """200 while Postgres, Redis and the gateway answer; a NATS outage is listed under `degraded`."""
-    return await readiness(
+    response: JSONResponse = await readiness(
         {
             "postgres": ping_postgres(state.engine),
             "redis": state.redis.ping(),
@@ -43,3 +43,4 @@ async def ready(state: StateDep) -> JSONResponse:
         },
         degradable={"nats": nats_connected(state.nats)},
     )
+    return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from realtime.tickets import REFUSAL_REASONS
+from realtime.tickets.schemas import REFUSAL_REASONS
 
 __all__ = [
     "WS_ACTIVE",

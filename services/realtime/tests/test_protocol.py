@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, parse_client_frame
+from realtime.conversations.schemas import MessageCreate, Ping, ProtocolError, Resume, parse_client_frame
 
 LIMIT = 32_768
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from realtime.send_queue import SendQueue
+from realtime.connection.send_queue import SendQueue
 
 
 def _delta(seq: int, text: str, response_id: str = "r1") -> dict[str, object]:

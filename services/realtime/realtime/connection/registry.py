@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from realtime.connection import Connection
+    from realtime.connection.websocket import Connection
 
 __all__ = ["ConnectionRegistry"]
 

@@ -12,71 +12,34 @@ Expiry is judged at `aiaas.clock.now()` of the redeeming process.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas import clock
 from aiaas.auth import Principal
-from aiaas.db import tenant_session
+from realtime.tickets.repository import TicketRepository, TicketRow
+from realtime.tickets.schemas import REFUSAL_REASONS, IssuedTicket, RedeemedTicket, TicketRefused
 
-__all__ = [
-    "TICKET_PREFIX",
-    "REFUSAL_REASONS",
-    "IssuedTicket",
-    "RedeemedTicket",
-    "TicketRefused",
-    "TicketStore",
-    "hash_ticket",
-]
+__all__ = ["TICKET_PREFIX", "TicketService", "hash_ticket", "purge_expired"]
+
+log = logging.getLogger(__name__)
 
 TICKET_PREFIX = "rtk-aiaas-"
 # 43 url-safe characters = 32 random bytes.
 _TICKET_LEN = len(TICKET_PREFIX) + 43
 _NONCE_BYTES = 12
 _SEAL_INFO = b"aiaas realtime ticket: sealed API key"
-# Why a ticket was refused (the metric's only label, a closed set).
-REFUSAL_REASONS = ("unknown", "used", "expired", "revoked")
-
-_DELETE_EXPIRED = text("delete from realtime_tickets where expires_at <= :now")
-_INSERT = text(
-    "insert into realtime_tickets (ticket_hash, tenant_id, api_key_id, sealed_key, created_at, expires_at) "
-    "values (:ticket_hash, :tenant_id, :api_key_id, :sealed_key, :created_at, :expires_at)"
-)
-_CONSUME = text("select outcome, tenant_id, key_id, sealed_key from realtime_consume_ticket(:ticket_hash, :now)")
-_PURGE = text("select realtime_purge_tickets(:now, :limit)")
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedTicket:
-    ticket: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RedeemedTicket:
-    """Who the socket acts as: the tenant and the key that asked for the ticket."""
-
-    tenant_id: uuid.UUID
-    key_id: uuid.UUID
-    api_key: str
-
-
-class TicketRefused(Exception):
-    """The ticket is unknown, already used, expired, or its key was revoked (`reason`)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def hash_ticket(ticket: str) -> str:
@@ -94,56 +57,55 @@ def _bound_to(tenant_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
     return tenant_id.bytes + key_id.bytes
 
 
-def _seal(ticket: str, api_key: str, tenant_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
+def seal(ticket: str, api_key: str, tenant_id: uuid.UUID, key_id: uuid.UUID) -> bytes:
+    """`api_key` encrypted under the ticket, bound to its tenant and key."""
     nonce = secrets.token_bytes(_NONCE_BYTES)
     return nonce + _aead(ticket).encrypt(nonce, api_key.encode(), _bound_to(tenant_id, key_id))
 
 
-def _unseal(ticket: str, sealed: bytes, tenant_id: uuid.UUID, key_id: uuid.UUID) -> str:
+def unseal(ticket: str, sealed: bytes, tenant_id: uuid.UUID, key_id: uuid.UUID) -> str:
+    """The API key `seal` sealed; raises `InvalidTag` for another ticket, tenant or key."""
     nonce, body = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
     return _aead(ticket).decrypt(nonce, body, _bound_to(tenant_id, key_id)).decode()
 
 
-def _well_formed(ticket: str) -> bool:
+def well_formed(ticket: str) -> bool:
     return len(ticket) == _TICKET_LEN and ticket.startswith(TICKET_PREFIX) and ticket.isascii()
 
 
-class TicketStore:
-    """Issues tickets inside the tenant's RLS context; redeems and purges them through the definer functions."""
+class TicketService:
+    """Issues tickets inside the caller's tenant transaction; redeems and purges them across tenants."""
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], *, ttl_s: float) -> None:
-        self._engine = engine
-        self._sessions = sessions
+    def __init__(self, repository: TicketRepository, *, ttl_s: float) -> None:
+        self._repository = repository
         self.ttl_s = ttl_s
 
-    async def issue(self, principal: Principal, api_key: str) -> IssuedTicket:
+    async def issue(self, session: AsyncSession, principal: Principal, api_key: str) -> IssuedTicket:
         """A new ticket for the key `api_key` (resolved to `principal`); the tenant's expired tickets go."""
         now = clock.now()
         expires_at = now + timedelta(seconds=self.ttl_s)
         ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
-        row = {
-            "ticket_hash": hash_ticket(ticket),
-            "tenant_id": principal.tenant_id,
-            "api_key_id": principal.key_id,
-            "sealed_key": _seal(ticket, api_key, principal.tenant_id, principal.key_id),
-            "created_at": now,
-            "expires_at": expires_at,
-        }
-        async with tenant_session(self._sessions, principal.tenant_id) as session:
-            await session.execute(_DELETE_EXPIRED, {"now": now})
-            await session.execute(_INSERT, row)
+        row = TicketRow(
+            ticket_hash=hash_ticket(ticket),
+            tenant_id=principal.tenant_id,
+            api_key_id=principal.key_id,
+            sealed_key=seal(ticket, api_key, principal.tenant_id, principal.key_id),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        await self._repository.insert(session, row)
         return IssuedTicket(ticket=ticket, expires_at=expires_at)
 
     async def redeem(self, ticket: str) -> RedeemedTicket:
         """Use the ticket up: its tenant and key, or `TicketRefused`."""
-        if not _well_formed(ticket):
+        if not well_formed(ticket):
             raise TicketRefused("unknown")
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(_CONSUME, {"ticket_hash": hash_ticket(ticket), "now": clock.now()})).one()
+        row = await self._repository.consume(hash_ticket(ticket), clock.now())
         if row.outcome != "ok":
             raise TicketRefused(row.outcome if row.outcome in REFUSAL_REASONS else "unknown")
+        assert row.tenant_id is not None and row.key_id is not None and row.sealed_key is not None
         try:
-            api_key = _unseal(ticket, bytes(row.sealed_key), row.tenant_id, row.key_id)
+            api_key = unseal(ticket, row.sealed_key, row.tenant_id, row.key_id)
         except InvalidTag:
             # Only a row altered in the database gets here.
             raise TicketRefused("unknown") from None
@@ -151,5 +113,15 @@ class TicketStore:
 
     async def purge(self, limit: int = 10_000) -> int:
         """Delete up to `limit` expired tickets of every tenant; how many went."""
-        async with self._engine.begin() as conn:
-            return int((await conn.execute(_PURGE, {"now": clock.now(), "limit": limit})).scalar_one())
+        purged: int = await self._repository.purge(clock.now(), limit)
+        return purged
+
+
+async def purge_expired(tickets: TicketService, every_s: float) -> None:
+    """Delete expired connection tickets of every tenant (each instance does; the work is shared, not repeated)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await tickets.purge()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("expired tickets not purged", exc_info=exc)

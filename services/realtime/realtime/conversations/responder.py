@@ -21,10 +21,10 @@ from typing import Any
 from opentelemetry import trace
 
 from aiaas.tasks import stop_tasks
-from realtime.gateway_client import GatewayClient, GatewayError
-from realtime.live_log import LiveLog
+from realtime.conversations.gateway_client import GatewayClient, GatewayError
+from realtime.conversations.live_log import LiveLog
+from realtime.conversations.repository import EventStore
 from realtime.metrics import RESPONSES
-from realtime.store import EventStore
 
 __all__ = ["ReplyJob", "Responder"]
 
@@ -98,7 +98,8 @@ class Responder:
         await stop_tasks(*pending)
 
     async def _emit(self, job: ReplyJob, kind: str, data: dict[str, Any]) -> int:
-        seq = job.last_seq = await self._live.append(job.conversation_id, kind, data, floor=job.last_seq)
+        seq: int = await self._live.append(job.conversation_id, kind, data, floor=job.last_seq)
+        job.last_seq = seq
         job.pending.append((seq, kind, data))
         return seq
 

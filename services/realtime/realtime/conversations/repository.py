@@ -1,11 +1,10 @@
-"""All SQL of the service: conversations and their event log, always inside the tenant's RLS context."""
+"""SQL of conversations and their event log (`rt_conversations`, `rt_events`), always in the tenant's RLS context."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -13,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
+from realtime.conversations.claims import Claim, LatestReply, Refused, refusal
 
-__all__ = ["StoredEvent", "EventStore", "Refused"]
+__all__ = ["StoredEvent", "EventStore"]
 
 _CREATE = text("insert into rt_conversations (id, tenant_id) values (:id, :tenant_id)")
 _EXISTS = text("select 1 from rt_conversations where id = :id")
@@ -53,13 +53,6 @@ _HISTORY = text(
     "select type, payload from rt_events where conversation_id = :id "
     "and type in ('message.created', 'response.completed') order by seq"
 )
-
-
-class Refused(StrEnum):
-    """Why `EventStore.accept_message` stored nothing: the protocol's error code."""
-
-    DUPLICATE = "duplicate_message"
-    IN_PROGRESS = "response_in_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +107,19 @@ class EventStore:
         *,
         live_s: float,
     ) -> int | Refused:
-        """Store a user message (`message.created`) unless its `client_msg_id` is taken; its seq, or why not.
+        """Store a user message (`message.created`) unless `claims.refusal` refuses it; its seq, or why not.
 
-        Postgres is the record of accepted ids: an id is taken while one of its messages has a completed
-        reply, or a reply neither failed nor silent for `live_s` (still streaming somewhere). A message
-        whose reply failed, or whose producer died, may be sent again. The latest reply still live refuses
-        the message too (Redis' in-flight marker does that first, but Redis may have restarted empty).
         `allocate(floor)` hands out the seq (above the stored `max(seq)`) inside the conversation's lock.
         """
         async with tenant_session(self._sessions, tenant_id) as session:
             await session.execute(_LOCK, {"id": conversation_id})
-            claims = (await session.execute(_CLAIMS, {"id": conversation_id, "cmsg": data["client_msg_id"]})).all()
-            if any(row.completed or (not row.failed and float(row.idle_s) < live_s) for row in claims):
-                return Refused.DUPLICATE
-            latest = (await session.execute(_LATEST_REPLY, {"id": conversation_id})).one()
-            if latest.finished is False and float(latest.idle_s) < live_s:
-                return Refused.IN_PROGRESS
+            rows = (await session.execute(_CLAIMS, {"id": conversation_id, "cmsg": data["client_msg_id"]})).all()
+            claims = [Claim(bool(row.completed), bool(row.failed), float(row.idle_s)) for row in rows]
+            last = (await session.execute(_LATEST_REPLY, {"id": conversation_id})).one()
+            latest = LatestReply(last.finished, None if last.idle_s is None else float(last.idle_s))
+            refused = refusal(claims, latest, live_s=live_s)
+            if refused is not None:
+                return refused
             floor = int((await session.execute(_MAX_SEQ, {"id": conversation_id})).scalar_one())
             seq = await allocate(floor)
             row = {

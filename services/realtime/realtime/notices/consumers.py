@@ -15,8 +15,8 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from realtime.protocol import event
-from realtime.registry import ConnectionRegistry
+from realtime.connection.registry import ConnectionRegistry
+from realtime.conversations.schemas import event
 
 __all__ = ["subscribe_broadcasts", "notice_text"]
 
@@ -42,6 +42,8 @@ def notice_text(payload: bytes) -> str | None:
 
 
 async def subscribe_broadcasts(nc: NatsClient, prefix: str, registry: ConnectionRegistry) -> Subscription:
+    """Deliver every `<prefix>.<tenant_id>` notice to that tenant's sockets in this process."""
+
     async def on_message(msg: Msg) -> None:
         try:
             tenant_id = uuid.UUID(msg.subject.rsplit(".", 1)[-1])

@@ -16,12 +16,11 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from realtime.live_log import READ_COUNT, LiveEvent, LiveLog
-from realtime.protocol import error_event
-from realtime.send_queue import SendQueue
-from realtime.store import EventStore
+from realtime.conversations.live_log import READ_COUNT, LiveEvent, LiveLog
+from realtime.conversations.repository import EventStore
+from realtime.conversations.schemas import error_event
 
-__all__ = ["ConversationFollower", "Socket"]
+__all__ = ["ConversationFollower", "Outbox", "Socket"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,20 @@ _BLOCK_MS = 2_000
 _REPLAY_PAGE = 1000
 
 
-class Socket(Protocol):
-    """What a follower needs of its socket (`realtime.connection.Connection`)."""
+class Outbox(Protocol):
+    """What a follower needs of its socket's send queue (`realtime.connection.send_queue.SendQueue`)."""
 
     @property
-    def queue(self) -> SendQueue: ...
+    def overflowed(self) -> bool: ...
+
+    async def wait_room(self) -> None: ...
+
+
+class Socket(Protocol):
+    """What conversation logic needs of its socket (`realtime.connection.websocket.Connection`)."""
+
+    @property
+    def queue(self) -> Outbox: ...
 
     def deliver(self, item: dict[str, Any]) -> None: ...
 
@@ -88,8 +96,9 @@ class ConversationFollower:
             return cursor
         if live.seq > cursor + 1:
             cursor = await self._replay(cursor, live.seq)
-        self._deliver(live.seq, live.type, live.data)
-        return live.seq
+        seq: int = live.seq
+        self._deliver(seq, live.type, live.data)
+        return seq
 
     async def _catch_up(self, cursor: int, before: int | None = None) -> int:
         """Deliver what the Redis live log holds after `cursor` (below `before`), without waiting."""

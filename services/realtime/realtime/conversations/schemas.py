@@ -24,6 +24,7 @@ __all__ = [
     "parse_client_frame",
     "event",
     "error_event",
+    "ConversationNotFound",
 ]
 
 PROTOCOL_VERSION = 1
@@ -125,3 +126,11 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def error_event(code: str, message: str, **fields: Any) -> dict[str, Any]:
     return event("error", code=code, message=message, **fields)
+
+
+class ConversationNotFound(Exception):
+    """A message named a conversation its tenant does not own (or that does not exist): the socket closes, 4403."""
+
+    def __init__(self, conversation_id: uuid.UUID) -> None:
+        super().__init__(str(conversation_id))
+        self.conversation_id = conversation_id

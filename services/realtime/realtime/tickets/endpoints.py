@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from aiaas.auth import Principal
+from aiaas.deps import TenantSessionDep, require_scope
 from aiaas.errors import ServiceUnavailable
-from realtime.deps import RealtimeDep, StateDep
-from realtime.endpoint import WS_PATH
+from aiaas.scopes import REALTIME
+from realtime.connection.schemas import WS_PATH
 from realtime.metrics import TICKETS_ISSUED
+from realtime.state import StateDep
+from realtime.tickets.schemas import RealtimeSession
 
-__all__ = ["router", "RealtimeSession"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["realtime"])
 
-
-class RealtimeSession(BaseModel):
-    ticket: str = Field(
-        description="Single-use connection ticket: open the WebSocket with `?ticket=<ticket>` before `expires_at`."
-    )
-    expires_at: datetime = Field(description="When the ticket stops opening sockets (UTC).")
-    expires_in: int = Field(description="Seconds from now until `expires_at`.")
-    url: str = Field(description="The WebSocket URL with the ticket in it, ready for `new WebSocket(url)`.")
+RealtimeDep = Annotated[Principal, require_scope(REALTIME)]
 
 
 def _ws_url(request: Request, public_ws_url: str, ticket: str) -> str:
@@ -47,11 +43,13 @@ def _ws_url(request: Request, public_ws_url: str, ticket: str) -> str:
         "acts as the key that created it. Used, expired or unknown tickets are refused with close code 4401."
     ),
 )
-async def create_session(request: Request, state: StateDep, principal: RealtimeDep) -> RealtimeSession:
+async def create_session(
+    request: Request, state: StateDep, principal: RealtimeDep, session: TenantSessionDep
+) -> RealtimeSession:
     # require_scope resolved this very header, so the token is the key of `principal`.
     api_key = request.headers["authorization"].partition(" ")[2].strip()
     try:
-        issued = await state.tickets.issue(principal, api_key)
+        issued = await state.tickets.issue(session, principal, api_key)
     except (SQLAlchemyError, OSError) as exc:
         raise ServiceUnavailable("Tickets are unavailable right now; retry.", code="service_unavailable") from exc
     TICKETS_ISSUED.inc()

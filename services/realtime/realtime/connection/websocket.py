@@ -2,10 +2,9 @@
 
 An idle socket costs one task (its handler, waiting in `receive`) and a few small objects: the
 sender task exists only while its queue holds events, the idle timeout is checked by one sweep
-over all sockets (`idle_sweep`), and followers exist only for conversations being followed.
-
-Each followed conversation has a `ConversationFollower` task (realtime.follower). Replies
-themselves run in the `Responder`, never on this socket.
+over all sockets (`connection.service.idle_sweep`), and the socket's conversations
+(`ConversationSession`: what its messages do, the conversations it follows) exist from its first
+message on. Replies themselves run in the `Responder`, never on this socket.
 
 Closing: a close (idle timeout, forbidden conversation, flag off) is queued behind the events
 already waiting; when the sender reaches it, it stops the socket and the handler sends the close
@@ -28,28 +27,31 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from realtime.follower import ConversationFollower
+from realtime.connection.schemas import CLOSE_FORBIDDEN, CLOSE_SLOW_CONSUMER
+from realtime.connection.send_queue import SendQueue
+from realtime.conversations.schemas import (
+    ConversationNotFound,
+    MessageCreate,
+    Ping,
+    ProtocolError,
+    Resume,
+    error_event,
+    event,
+    parse_client_frame,
+)
 from realtime.metrics import WS_ACTIVE, WS_CLOSES, WS_MESSAGES_IN, WS_MESSAGES_OUT
-from realtime.protocol import MessageCreate, Ping, ProtocolError, Resume, error_event, event, parse_client_frame
-from realtime.responder import ReplyJob
-from realtime.send_queue import SendQueue
-from realtime.store import Refused
 
 if TYPE_CHECKING:
-    from realtime.registry import ConnectionRegistry
+    from realtime.conversations.service import ConversationSession
     from realtime.state import RealtimeState
 
-__all__ = ["Connection", "CLOSE_IDLE", "CLOSE_FORBIDDEN", "CLOSE_SLOW_CONSUMER", "idle_sweep"]
+__all__ = ["Connection"]
 
 log = logging.getLogger(__name__)
 
-CLOSE_IDLE = 4000
-CLOSE_FORBIDDEN = 4403
-CLOSE_SLOW_CONSUMER = 4008
 _CLOSE = "__close__"
 _tracer = trace.get_tracer("realtime.connection")
 _SLOW_REASON = "slow consumer: send queue limit exceeded"
-_IDLE_REASON = "idle timeout: send ping at least every idle period"
 
 
 class Connection:
@@ -62,7 +64,7 @@ class Connection:
         "_state",
         "_settings",
         "_api_key",
-        "_followers",
+        "_session",
         "_handler",
         "_sender",
         "_closing",
@@ -80,7 +82,7 @@ class Connection:
         self._settings = state.settings
         self._api_key = api_key
         self._queue: SendQueue | None = None  # created with the first event: idle sockets have none
-        self._followers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._session: ConversationSession | None = None  # created with the first message: idle sockets have none
         self._handler: asyncio.Task[Any] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._closing = False  # a close is queued: further frames are ignored
@@ -160,9 +162,10 @@ class Connection:
             self._stopped = True
             if self._close_timer is not None:
                 self._close_timer.cancel()
-            tasks = [t for t in (self._sender, *self._followers.values()) if t is not None]
-            for task in tasks:
-                task.cancel()
+            tasks = self._session.cancel() if self._session is not None else []
+            if self._sender is not None:
+                self._sender.cancel()
+                tasks.append(self._sender)
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             WS_ACTIVE.dec()
@@ -232,155 +235,23 @@ class Connection:
         if close is not None:
             self.request_close(*close)
 
-    async def _handle(self, message: MessageCreate | Resume | Ping) -> tuple[int, str] | None:
-        if isinstance(message, Ping):
-            self.deliver(event("pong"))
-            return None
-        if isinstance(message, Resume):
-            return await self._resume(message)
-        return await self._create(message)
+    def _conversations(self) -> ConversationSession:
+        session = self._session
+        if session is None:
+            session = self._session = self._state.conversations.session(self, self.tenant_id, self._api_key)
+        return session
 
-    def _forbidden(self, conversation_id: uuid.UUID) -> tuple[int, str]:
-        self.deliver(
-            error_event(
-                "conversation_not_found",
-                "No such conversation for this API key's tenant.",
-                conversation_id=str(conversation_id),
-            )
-        )
-        return CLOSE_FORBIDDEN, "conversation not found for this tenant"
-
-    async def _resume(self, message: Resume) -> tuple[int, str] | None:
-        cid = message.conversation_id
-        persisted = await self._state.store.owned_max_seq(self.tenant_id, cid)
-        if persisted is None:
-            return self._forbidden(cid)
-        await self._state.live.seed_seq(cid, persisted)
-        if message.last_seq > await self._state.live.last_seq(cid):
-            self.deliver(
-                error_event("invalid_last_seq", "last_seq is beyond the conversation.", conversation_id=str(cid))
-            )
-            return None
-        old = self._followers.pop(cid, None)
-        if old is not None:
-            old.cancel()
-        elif not self._room_for_conversation():
-            return None
-        self._follow(cid, message.last_seq)
-        return None
-
-    def _room_for_conversation(self) -> bool:
-        if len(self._followers) < self._settings.max_conversations_per_connection:
-            return True
-        self.deliver(error_event("too_many_conversations", "This socket follows too many conversations."))
-        return False
-
-    async def _create(self, message: MessageCreate) -> tuple[int, str] | None:
-        state = self._state
-        if state.responder.busy:
-            self.deliver(error_event("server_busy", "Too many replies in progress; retry shortly."))
-            return None
-        cid = message.conversation_id
-        is_new = cid is None
-        if cid is None:
-            if not self._room_for_conversation():
-                return None
-            cid = uuid.uuid4()
-            await state.store.create_conversation(self.tenant_id, cid)
-            await state.live.seed_seq(cid, 0)
-            self._follow(cid, 0)
-            first = await state.live.append(cid, "conversation.created", {}, floor=0)
-            await state.store.append(self.tenant_id, cid, [(first, "conversation.created", {})])
-        else:
-            persisted = await state.store.owned_max_seq(self.tenant_id, cid)
-            if persisted is None:
-                return self._forbidden(cid)
-            await state.live.seed_seq(cid, persisted)
-            if cid not in self._followers:
-                if not self._room_for_conversation():
-                    return None
-                self._follow(cid, await state.live.last_seq(cid))
-        response_id = "resp_" + uuid.uuid4().hex
-        if not await state.live.claim_inflight(cid, response_id):
-            self.deliver(
-                error_event("response_in_progress", "A reply is still streaming here.", conversation_id=str(cid))
-            )
-            return None
-        data = {
-            "response_id": response_id,
-            "client_msg_id": message.client_msg_id,
-            "role": "user",
-            "content": message.content,
-            "model": message.model,
-        }
-        seq: int | Refused | None = None
+    async def _handle(self, message: MessageCreate | Resume) -> tuple[int, str] | None:
+        """Hand the message to the conversation logic; the close to queue, if any."""
         try:
-            history = [] if is_new else await state.store.history(self.tenant_id, cid)
-            # Postgres decides whether the id is taken (Redis may have restarted empty); a message whose
-            # handling fails below is discarded, so the client can send it again with the same id.
-            seq = await state.store.accept_message(
-                self.tenant_id,
-                cid,
-                data,
-                lambda floor: state.live.allocate(cid, floor=floor),
-                live_s=self._settings.inflight_ttl_s,
+            await self._conversations().handle(message)
+        except ConversationNotFound as exc:
+            self.deliver(
+                error_event(
+                    "conversation_not_found",
+                    "No such conversation for this API key's tenant.",
+                    conversation_id=str(exc.conversation_id),
+                )
             )
-            if seq is Refused.IN_PROGRESS:
-                await state.live.release_inflight(cid)
-                self.deliver(
-                    error_event("response_in_progress", "A reply is still streaming here.", conversation_id=str(cid))
-                )
-                return None
-            if seq is Refused.DUPLICATE:
-                await state.live.release_inflight(cid)
-                self.deliver(
-                    error_event(
-                        "duplicate_message",
-                        "This client_msg_id was already accepted.",
-                        conversation_id=str(cid),
-                        client_msg_id=message.client_msg_id,
-                    )
-                )
-                return None
-            await state.live.publish(cid, seq, "message.created", data)
-        except BaseException:
-            if isinstance(seq, int):
-                await asyncio.shield(self._discard(cid, seq))
-            await asyncio.shield(state.live.release_inflight(cid))
-            raise
-        messages = [*history, {"role": "user", "content": message.content}]
-        state.responder.start(
-            ReplyJob(self.tenant_id, cid, response_id, self._api_key, message.model, messages, last_seq=seq)
-        )
+            return CLOSE_FORBIDDEN, "conversation not found for this tenant"
         return None
-
-    async def _discard(self, conversation_id: uuid.UUID, seq: int) -> None:
-        """Take back a stored, unpublished user message (if this fails too, its id frees up after the in-flight TTL)."""
-        try:
-            await self._state.store.discard(self.tenant_id, conversation_id, seq)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("unpublished message not discarded", exc_info=exc)
-
-    # -- following conversations ---------------------------------------------------------
-    def _follow(self, conversation_id: uuid.UUID, cursor: int) -> None:
-        state = self._state
-        follower = ConversationFollower(self, state.live, state.store, self.tenant_id, conversation_id)
-        task = asyncio.create_task(follower.run(cursor))
-        self._followers[conversation_id] = task
-        task.add_done_callback(lambda done: self._forget_follower(conversation_id, done))
-
-    def _forget_follower(self, conversation_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        """A follower that ended (failed, or its socket is stopping) no longer counts; a replaced one is kept."""
-        if self._followers.get(conversation_id) is task:
-            del self._followers[conversation_id]
-
-
-async def idle_sweep(registry: ConnectionRegistry, idle_timeout_s: float) -> None:
-    """Close sockets silent for `idle_timeout_s` with 4000 (one loop for all, instead of a timer per socket)."""
-    every = min(1.0, idle_timeout_s / 4)
-    while True:
-        await asyncio.sleep(every)
-        cutoff = time.monotonic() - idle_timeout_s
-        for conn in registry.all():
-            if conn.last_seen < cutoff:
-                conn.request_close(CLOSE_IDLE, _IDLE_REASON)

@@ -37,6 +37,8 @@ def _key(tenant_id: uuid.UUID) -> str:
 
 
 class TenantConnectionLimit:
+    """Each tenant's open sockets across instances (Redis; the sorted set `rt:tenant:<id>:conns`)."""
+
     def __init__(self, redis: redis_asyncio.Redis, *, limit: int, ttl_s: float) -> None:
         self._redis = redis
         self.limit = limit

@@ -10,47 +10,45 @@ dependency frames would stay alive for the socket's whole life, several KiB per 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from fastapi import FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from aiaas.errors import Forbidden, Unauthorized
 from aiaas.scopes import REALTIME
-from realtime.connection import CLOSE_FORBIDDEN, Connection
+from realtime.connection.schemas import (
+    CLOSE_DISABLED,
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_MANY_CONNECTIONS,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNAVAILABLE,
+    WS_PATH,
+)
+from realtime.connection.websocket import Connection
 from realtime.metrics import TICKET_REFUSALS, WS_CLOSES
-from realtime.tickets import TicketRefused
+from realtime.state import RealtimeState, realtime_state
+from realtime.tickets.schemas import TicketRefused
 
-if TYPE_CHECKING:
-    from realtime.state import RealtimeState
-
-__all__ = ["RealtimeASGI", "WS_PATH", "CLOSE_UNAUTHORIZED", "CLOSE_TOO_MANY_CONNECTIONS", "CLOSE_DISABLED"]
+__all__ = ["RealtimeASGI", "admit"]
 
 log = logging.getLogger(__name__)
-
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_MANY_CONNECTIONS = 4429
-CLOSE_UNAVAILABLE = 1011
-# The platform switched realtime off for this tenant (control-plane flag `realtime_enabled`).
-CLOSE_DISABLED = 4503
-
-WS_PATH = "/v1/realtime/ws"
 
 
 class RealtimeASGI:
     """The socket path is admitted here and served by its `Connection`; everything else goes to the FastAPI app."""
 
-    def __init__(self, app: ASGIApp, state_holder: object) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self._holder = state_holder  # the FastAPI app's `state`, filled in by its lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
-            state: RealtimeState = self._holder.realtime  # type: ignore[attr-defined]
+            scope["app"] = self.app  # as the app itself would: its state is the lifespan's
+            websocket = WebSocket(scope, receive, send)
             # Admission returns before the socket is served, so its frame does not live as long as the socket.
-            conn = await admit(WebSocket(scope, receive, send), state)
+            conn = await admit(websocket, realtime_state(websocket))
             if conn is not None:
                 await conn.serve()
             return

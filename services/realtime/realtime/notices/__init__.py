@@ -1,0 +1,1 @@
+"""Tenant notices: core NATS broadcasts delivered to a tenant's open sockets."""

@@ -1,0 +1,1 @@
+"""Connection tickets: single-use WebSocket credentials issued for an API key."""
