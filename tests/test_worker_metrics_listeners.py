@@ -14,7 +14,11 @@ from aiaas_testing import ServiceProcess, free_port
     ("module", "port_var", "extra"),
     [
         ("gateway.outbox_relay", "GATEWAY_OUTBOX_RELAY_METRICS_PORT", {}),
-        ("billing.stripe_sync", "STRIPE_METRICS_PORT", {"STRIPE_API_KEY": "", "STRIPE_API_BASE": "http://127.0.0.1:9"}),
+        (
+            "billing.stripe.consumers",
+            "STRIPE_METRICS_PORT",
+            {"STRIPE_API_KEY": "", "STRIPE_API_BASE": "http://127.0.0.1:9"},
+        ),
     ],
 )
 def test_worker_serves_metrics_on_its_own_port(tmp_path: Path, module: str, port_var: str, extra: dict) -> None:

@@ -66,7 +66,7 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
             "billing_admin", "billing.admin", ["--host", "127.0.0.1", "--port", str(billing_admin)], billing_admin
         ),
         AppProcess("billing_meter", "billing.meter"),
-        AppProcess("billing_stripe_sync", "billing.stripe_sync"),
+        AppProcess("billing_stripe_sync", "billing.stripe.consumers"),
         AppProcess("analytics", "analytics", ["--host", "127.0.0.1", "--port", str(analytics)], analytics),
         AppProcess(
             "analytics_admin",

@@ -24,9 +24,9 @@ from aiaas.db import admin_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, InvoiceLine, UsageMetered
 from aiaas_testing import NatsServer
-from billing.stripe_client import StripeApi
-from billing.stripe_config import StripeSettings
-from billing.stripe_sync import StripeSync
+from billing.stripe.client import StripeApi
+from billing.stripe.config import StripeSettings
+from billing.stripe.consumers import StripeSync
 
 STRIPE_KEY = "sk_test_billing_sync"
 WEBHOOK_SECRET = "whsec_billing_tests"

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope
 from aiaas_testing import TenantWithKey
-from billing.stripe_client import StripeApi
-from billing.stripe_sync import StripeSync
+from billing.stripe.client import StripeApi
+from billing.stripe.consumers import StripeSync
 
 MakeTenant = Callable[..., Awaitable[TenantWithKey]]
 

@@ -1,4 +1,4 @@
-"""`python -m billing.stripe_sync` as a real process on JetStream: replays reach Stripe once."""
+"""`python -m billing.stripe.consumers` as a real process on JetStream: replays reach Stripe once."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def test_worker_syncs_events_once_despite_replays(
     invoice = finalized_event(tenant.id, invoice_id)
     nc = await nats.connect(private_nats.url)
     worker = ServiceProcess(
-        ["-m", "billing.stripe_sync"],
+        ["-m", "billing.stripe.consumers"],
         env={
             "NATS_URL": private_nats.url,
             "STRIPE_API_KEY": stripe_key,
@@ -92,7 +92,7 @@ async def test_worker_without_key_is_disabled(
     private_nats: NatsServer, tmp_path: Path, eventually: Callable[..., Awaitable[None]]
 ) -> None:
     worker = ServiceProcess(
-        ["-m", "billing.stripe_sync"],
+        ["-m", "billing.stripe.consumers"],
         env={"NATS_URL": private_nats.url, "STRIPE_API_KEY": "", "LOG_JSON": "false"},
         log_path=tmp_path / "disabled.log",
     ).start()

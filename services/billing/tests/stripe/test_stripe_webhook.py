@@ -22,9 +22,10 @@ from aiaas.db import admin_session, tenant_session
 from aiaas.errors import install_error_handlers
 from aiaas.events import EventEnvelope
 from aiaas_testing import TenantWithKey, free_port
-from billing.stripe_client import StripeApi
-from billing.stripe_sync import StripeSync
-from billing.stripe_webhook import StripeWebhookContext, router, webhook_context
+from billing.stripe.client import StripeApi
+from billing.stripe.consumers import StripeSync
+from billing.stripe.endpoints import router, webhook_context
+from billing.stripe.service import StripeWebhookContext
 
 HANDLED = ["invoice.paid", "invoice.payment_failed", "customer.subscription.updated", "customer.subscription.deleted"]
 

@@ -10,10 +10,12 @@ import uuid
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
+from stripe.params.checkout import SessionCreateParams
 
 from aiaas.errors import BadRequest, ServiceUnavailable, UpstreamError
-from billing.credits import IdempotencyConflict
-from billing.stripe_client import StripeApi
+from billing.balance.service import IdempotencyConflict
+from billing.stripe.client import StripeApi
 
 __all__ = ["create_checkout_session"]
 
@@ -33,7 +35,7 @@ async def create_checkout_session(
     """The Checkout Session for one top-up, as plain JSON (`id`, `url`, `amount_total`, `expires_at`, ...)."""
     if api is None:
         raise ServiceUnavailable("Top-ups need Stripe: set STRIPE_API_KEY.", code="payments_not_configured")
-    params: dict[str, Any] = {
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {
@@ -50,10 +52,10 @@ async def create_checkout_session(
         "client_reference_id": str(tenant_id),
         "metadata": {"tenant_id": str(tenant_id), "top_up_idempotency_key": key},
     }
-    options: dict[str, Any] = {"idempotency_key": f"aiaas-top-up:{tenant_id}:{key}"}
+    options: RequestOptions = {"idempotency_key": f"aiaas-top-up:{tenant_id}:{key}"}
     try:
         session = await api.call(
-            lambda: api.client.v1.checkout.sessions.create_async(params=params, options=options),  # type: ignore[arg-type]
+            lambda: api.client.v1.checkout.sessions.create_async(params=params, options=options),
             "checkout.sessions.create",
         )
     except stripe.IdempotencyError as exc:
@@ -66,4 +68,5 @@ async def create_checkout_session(
         raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
     except stripe.StripeError as exc:
         raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
-    return session.to_dict()
+    created: dict[str, Any] = session.to_dict()
+    return created

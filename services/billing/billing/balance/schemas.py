@@ -1,20 +1,24 @@
-"""Bodies of paid top-ups (tenant) and credit grants (platform admin); money is integer minor units."""
+"""Bodies of the balance, paid top-ups (tenant) and credit grants (platform admin); money is integer minor units."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from aiaas.storable import storable_text
-from billing.grants import CreditGrant
-from billing.topups import TopUp
+from billing.plans.schemas import CURRENCY_DOC, RequestBody, ResponseBody
 
 __all__ = [
+    "BalanceOut",
+    "CreditEntry",
+    "CreditGrant",
+    "TopUp",
     "CreditGrantList",
     "CreditGrantOut",
     "CreditGrantRequest",
@@ -30,11 +34,57 @@ _AMOUNT = "Credit in integer minor units (cents) of `currency`"
 _MAX_GRANT_MINOR = 10**15
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# --- rows (what the repository reads)
 
 
-class TopUpRequest(_Body):
+@dataclass(frozen=True, slots=True)
+class CreditEntry:
+    id: int
+    amount_minor: int
+    balance_after_minor: int
+    reason: str
+    idempotency_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditGrant:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    reason: str
+    actor: str
+    admin_key_id: uuid.UUID | None
+    credit_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    id: uuid.UUID
+    idempotency_key: str
+    amount_minor: int
+    currency: str
+    status: str
+    checkout_session_id: str
+    checkout_url: str | None
+    expires_at: datetime | None
+    credit_id: int | None
+    failure_reason: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+# --- request and response bodies
+
+
+class BalanceOut(ResponseBody):
+    balance_minor: int = Field(description="Prepaid credit balance in integer minor units (cents) of `currency`")
+    currency: str = Field(description=CURRENCY_DOC)
+
+
+class TopUpRequest(RequestBody):
     amount_minor: StrictInt = Field(
         gt=0, description="Integer minor units (cents) of `currency` to buy, at most BILLING_MAX_TOP_UP_MINOR"
     )
@@ -100,7 +150,7 @@ def top_up_json(top_up: TopUp) -> dict[str, object]:
     }
 
 
-class CreditGrantRequest(_Body):
+class CreditGrantRequest(RequestBody):
     # Bounded so that a grant (and many of them) fits the ledger's bigint; was a 500 beyond it.
     amount_minor: StrictInt = Field(
         gt=0,

@@ -1,4 +1,4 @@
-"""`python -m billing.stripe_sync`: mirror metered usage and finalized invoices into Stripe.
+"""`python -m billing.stripe.consumers`: mirror metered usage and finalized invoices into Stripe.
 
 Reads the durable consumer `billing-stripe-sync` (stream BILLING, `billing.>`):
 
@@ -14,34 +14,41 @@ Reads the durable consumer `billing-stripe-sync` (stream BILLING, `billing.>`):
 
 Each tenant gets one Stripe customer (table `stripe_customers`, created with an
 Idempotency-Key derived from the tenant id). Transient Stripe failures are retried
-(`billing.stripe_client`); a batch that still fails is redelivered by JetStream and, after
+(`billing.stripe.client`); a batch that still fails is redelivered by JetStream and, after
 `max_deliveries`, dead-lettered. Without STRIPE_API_KEY the worker logs that the sync is
-disabled and idles, leaving events in the stream for when it is configured.
+disabled and idles (serving only its metrics listener), leaving events in the stream for
+when it is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
-import nats
 import stripe
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stripe.params import (
+    CustomerCreateParams,
+    InvoiceCreateParams,
+    InvoiceFinalizeInvoiceParams,
+    InvoiceItemCreateParams,
+)
+from stripe.params.billing import MeterCreateParams, MeterEventCreateParams, MeterListParams
 
-from aiaas.db import create_engine, session_factory, tenant_session
-from aiaas.events import CONSUMERS, ConsumerRunner, EventEnvelope, Received, ensure_topology
+from aiaas.db import tenant_session
+from aiaas.events import CONSUMERS, ConsumerRunner, EventEnvelope, Received
 from aiaas.events.schemas import INVOICE_FINALIZED, USAGE_METERED, InvoiceFinalized, UsageMetered
 from aiaas.observability.metrics import serve_metrics
-from aiaas.worker import run_worker
-from billing import stripe_store
-from billing.stripe_client import StripeApi
-from billing.stripe_config import StripeSettings
+from aiaas.worker import WorkerContext, run_consumer_worker, run_worker
+from billing.stripe import repository
+from billing.stripe.client import StripeApi
+from billing.stripe.config import StripeSettings
+from billing.stripe.rules import InvoiceItem, invoice_items, meter_value
 
-__all__ = ["StripeSync", "main", "run"]
+__all__ = ["Outcome", "StripeSync", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +71,7 @@ class StripeSync:
         """Find the active meter for our event name, or create it (idempotently)."""
         meter = await self._find_meter()
         if meter is None:
-            params: Any = {
+            params: MeterCreateParams = {
                 "display_name": "AI platform tokens",
                 "event_name": self._event_name,
                 "default_aggregation": {"formula": "sum"},
@@ -89,9 +96,9 @@ class StripeSync:
         return meter.id
 
     async def _find_meter(self) -> stripe.billing.Meter | None:
-        page = await self._api.call(
-            lambda: self._stripe.billing.meters.list_async(params={"status": "active", "limit": 100}), "list meters"
-        )
+        params: MeterListParams = {"status": "active", "limit": 100}
+        page = await self._api.call(lambda: self._stripe.billing.meters.list_async(params=params), "list meters")
+        meter: stripe.billing.Meter
         async for meter in page.auto_paging_iter():
             if meter.event_name == self._event_name:
                 return meter
@@ -119,13 +126,13 @@ class StripeSync:
         if cached is not None:
             return cached
         async with tenant_session(self._sessions, tenant_id) as session:
-            stored = await stripe_store.customer_id(session, tenant_id)
-            tenant = await stripe_store.tenant_name(session, tenant_id)
+            stored: str | None = await repository.customer_id(session, tenant_id)
+            tenant = await repository.tenant_name(session, tenant_id)
         if stored is None:
-            params: Any = {"metadata": {"tenant_id": str(tenant_id)}}
+            params: CustomerCreateParams = {"metadata": {"tenant_id": str(tenant_id)}}
             if tenant is not None:
                 params["name"] = tenant.name
-                params["metadata"]["tenant_slug"] = tenant.slug
+                params["metadata"] = {"tenant_id": str(tenant_id), "tenant_slug": tenant.slug}
             customer = await self._api.call(
                 lambda: self._stripe.customers.create_async(
                     params=params, options={"idempotency_key": f"aiaas-customer-{tenant_id}"}
@@ -133,16 +140,17 @@ class StripeSync:
                 "create customer",
             )
             async with tenant_session(self._sessions, tenant_id) as session:
-                stored = await stripe_store.insert_customer(session, tenant_id, customer.id)
+                stored = await repository.insert_customer(session, tenant_id, customer.id)
+        assert stored is not None  # read, or stored just now  # nosec B101
         self._customers[tenant_id] = stored
         return stored
 
     async def _usage(self, event: EventEnvelope, usage: UsageMetered) -> Outcome:
-        value = usage.tokens_in + usage.tokens_out
+        value = meter_value(usage)
         if value == 0:
             return "skipped"
         customer = await self._customer(event.tenant_id)
-        params: Any = {
+        params: MeterEventCreateParams = {
             "event_name": self._event_name,
             "payload": {"stripe_customer_id": customer, "value": str(value)},
             "identifier": str(usage.source_event_id),
@@ -164,14 +172,14 @@ class StripeSync:
 
     async def _invoice(self, tenant_id: uuid.UUID, invoice: InvoiceFinalized) -> Outcome:
         async with tenant_session(self._sessions, tenant_id) as session:
-            row = await stripe_store.stripe_invoice(session, invoice.invoice_id)
+            row = await repository.stripe_invoice(session, invoice.invoice_id)
         if row is not None and row.synced_at is not None:
             return "already_synced"
         customer = await self._customer(tenant_id)
         key = f"aiaas-invoice-{invoice.invoice_id}"
         present: set[str] = set()
         if row is None:
-            params: Any = {
+            params: InvoiceCreateParams = {
                 "customer": customer,
                 "currency": invoice.currency,
                 "auto_advance": False,  # no automatic finalization while lines are being added
@@ -190,34 +198,22 @@ class StripeSync:
                 "create invoice",
             )
             async with tenant_session(self._sessions, tenant_id) as session:
-                row = await stripe_store.insert_invoice(session, invoice.invoice_id, tenant_id, created.id)
+                row = await repository.insert_invoice(session, invoice.invoice_id, tenant_id, created.id)
         else:
-            draft = await self._api.call(
-                lambda: self._stripe.invoices.retrieve_async(row.stripe_invoice_id), "get invoice"
-            )
+            stripe_invoice_id = row.stripe_invoice_id
+            draft = await self._api.call(lambda: self._stripe.invoices.retrieve_async(stripe_invoice_id), "get invoice")
             if draft.status != "draft":
                 await self._mark_synced(tenant_id, invoice.invoice_id)
                 return "synced"
-            present = await self._lines_present(row.stripe_invoice_id)
+            present = await self._lines_present(stripe_invoice_id)
         stripe_id = row.stripe_invoice_id
-        for index, item in enumerate(_invoice_items(invoice)):
-            if str(index) in present:
-                continue
-            item_params: Any = {"customer": customer, "invoice": stripe_id, "currency": invoice.currency, **item}
-            item_params["metadata"] = {
-                **item["metadata"],
-                "aiaas_invoice_id": str(invoice.invoice_id),
-                "aiaas_line": str(index),
-            }
-            create_item = functools.partial(
-                self._stripe.invoice_items.create_async,
-                params=item_params,
-                options={"idempotency_key": f"{key}-line-{index}"},
-            )
-            await self._api.call(create_item, "create invoice item")
+        for index, item in enumerate(invoice_items(invoice)):
+            if str(index) not in present:
+                await self._add_item(customer, stripe_id, invoice, index, item, f"{key}-line-{index}")
+        finalize: InvoiceFinalizeInvoiceParams = {"auto_advance": True}
         final = await self._api.call(
             lambda: self._stripe.invoices.finalize_invoice_async(
-                stripe_id, params={"auto_advance": True}, options={"idempotency_key": f"{key}-finalize"}
+                stripe_id, params=finalize, options={"idempotency_key": f"{key}-finalize"}
             ),
             "finalize invoice",
         )
@@ -233,6 +229,23 @@ class StripeSync:
         await self._mark_synced(tenant_id, invoice.invoice_id)
         return "synced"
 
+    async def _add_item(
+        self, customer: str, stripe_id: str, invoice: InvoiceFinalized, index: int, item: InvoiceItem, key: str
+    ) -> None:
+        """One invoice item on the draft, tagged with its line index (`aiaas_line`) for a resumed sync."""
+        params: InvoiceItemCreateParams = {
+            "customer": customer,
+            "invoice": stripe_id,
+            "currency": invoice.currency,
+            "amount": item.amount_minor,
+            "description": item.description,
+            "metadata": {**item.metadata, "aiaas_invoice_id": str(invoice.invoice_id), "aiaas_line": str(index)},
+        }
+        await self._api.call(
+            lambda: self._stripe.invoice_items.create_async(params=params, options={"idempotency_key": key}),
+            "create invoice item",
+        )
+
     async def _lines_present(self, stripe_invoice_id: str) -> set[str]:
         """`aiaas_line` indexes already on a draft (a resumed sync skips them)."""
         page = await self._api.call(
@@ -243,76 +256,59 @@ class StripeSync:
         async for line in page.auto_paging_iter():
             index = line.metadata.to_dict().get("aiaas_line") if line.metadata else None
             if index is not None:
-                present.add(index)
+                present.add(str(index))
         return present
 
     async def _mark_synced(self, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> None:
         async with tenant_session(self._sessions, tenant_id) as session:
-            await stripe_store.mark_invoice_synced(session, invoice_id)
+            await repository.mark_invoice_synced(session, invoice_id)
 
 
-def _invoice_items(invoice: InvoiceFinalized) -> list[dict[str, Any]]:
-    """Stripe invoice items for our lines, then credits (negative) and tax, so the totals agree."""
-    items: list[dict[str, Any]] = [
-        {
-            "amount": line.amount_minor,
-            "description": line.description,
-            "metadata": {
-                "tier": line.tier or "",
-                "quantity": str(line.quantity),
-                "unit_amount_minor": format(line.unit_amount_minor, "f"),
-            },
-        }
-        for line in invoice.lines
-    ]
-    if invoice.credits_applied_minor:
-        items.append(
-            {"amount": -invoice.credits_applied_minor, "description": "Prepaid credits applied", "metadata": {}}
-        )
-    if invoice.tax_minor:
-        items.append({"amount": invoice.tax_minor, "description": "Tax", "metadata": {}})
-    return items
-
-
-async def run(settings: StripeSettings, stop: asyncio.Event) -> None:
-    """The worker: ensure topology and meter, then consume until `stop`."""
-    if not settings.api_key:
-        log.warning("STRIPE_API_KEY is not set: the Stripe sync is disabled; events stay in the stream")
-        await stop.wait()
-        return
+async def _sync(settings: StripeSettings, worker: WorkerContext) -> None:
+    """The worker's body: ensure the meter (retrying until Stripe answers), then consume until stopped."""
     logging.getLogger("stripe").setLevel(logging.WARNING)  # the SDK logs every request at INFO
-    engine = create_engine(settings.database_url, pool_size=2, application_name="billing-stripe-sync")
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="stripe-sync")
     api = StripeApi(settings)
     try:
-        js = nc.jetstream()
-        await ensure_topology(js, consumers=("billing-stripe-sync",))
-        sync = StripeSync(api, session_factory(engine), meter_event_name=settings.meter_event_name)
-        while not stop.is_set():
+        sync = StripeSync(api, worker.sessions, meter_event_name=settings.meter_event_name)
+        while not worker.stop.is_set():
             try:
                 await sync.ensure_meter()
                 break
             except stripe.StripeError as exc:
                 log.warning("stripe meter not ready, retrying", extra={"error": repr(exc)[:300]})
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=2.0)
+                    await asyncio.wait_for(worker.stop.wait(), timeout=2.0)
                 except TimeoutError:
                     continue
-        if stop.is_set():
+        if worker.stop.is_set():
             return
         log.info("stripe sync started", extra={"api_base": settings.api_base, "consumer": _CONSUMER.durable})
-        await ConsumerRunner(js, _CONSUMER, sync.handle, batch_size=settings.batch_size).run(stop)
+        await ConsumerRunner(worker.js, _CONSUMER, sync.handle, batch_size=settings.batch_size).run(worker.stop)
     finally:
         await api.close()
-        await nc.close()
-        await engine.dispose()
+
+
+async def _disabled(stop: asyncio.Event) -> None:
+    log.warning("STRIPE_API_KEY is not set: the Stripe sync is disabled; events stay in the stream")
+    await stop.wait()
 
 
 def main() -> None:
     settings = StripeSettings()
-    # STRIPE_METRICS_PORT/HOST: a listener its container health check and a scraper can reach.
-    serve_metrics(settings.metrics_port, settings.metrics_host)
-    run_worker(settings, lambda stop: run(settings, stop))
+    if not settings.api_key:
+        # Disabled: no database or NATS connection, only the listener its container health check reaches.
+        serve_metrics(settings.metrics_port, settings.metrics_host)
+        run_worker(settings, _disabled)
+        return
+    run_consumer_worker(
+        settings,
+        lambda worker: _sync(settings, worker),
+        database_url=settings.database_url,
+        consumers=(_CONSUMER.durable,),
+        # STRIPE_METRICS_PORT/HOST: a listener its container health check and a scraper can reach.
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import TypeVar
 import stripe
 
 from aiaas.resilience import RetryPolicy, retry_async
-from billing.stripe_config import StripeSettings
+from billing.stripe.config import StripeSettings
 
 __all__ = ["StripeApi", "is_transient", "open_stripe"]
 
@@ -61,7 +61,8 @@ class StripeApi:
                 extra={"call": what, "attempt": attempt, "delay_s": round(delay, 3), "error": repr(exc)[:300]},
             )
 
-        return await retry_async(request, policy=self._policy, is_retryable=is_transient, on_retry=on_retry)
+        result: T = await retry_async(request, policy=self._policy, is_retryable=is_transient, on_retry=on_retry)
+        return result
 
     async def close(self) -> None:
         await self._http.close_async()

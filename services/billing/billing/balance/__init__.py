@@ -1,0 +1,1 @@
+"""Prepaid credit: the ledger balance, paid top-ups (Stripe Checkout) and audited admin grants."""
