@@ -1,16 +1,17 @@
 """Durable emission: an event is safe once JetStream acked it or the outbox row committed.
 
-Hot paths call `emit_soon` and move on: queued events are published in batches (one flush at a time;
-events emitted while a batch waits for its acks form the next one), and whatever JetStream did not ack
-goes to the tenant's outbox. With `linger_s` the first event after a quiet spell waits that long for
-company, so a trickle of requests shares one publish round trip instead of paying one each (like a
-producer's linger.ms); a full `max_batch` goes at once. `drain` at shutdown cuts the linger short and waits
-for every event still queued or in flight, so a graceful stop loses nothing.
+Hot paths call `emit_soon` and move on: queued events are published in batches by an `aiaas.batcher.Batcher`
+(one flush at a time; events emitted while a batch waits for its acks form the next one), and whatever JetStream
+did not ack goes to the tenant's outbox. With `linger_s` the first event after a quiet spell waits that long for
+company, so a trickle of requests shares one publish round trip instead of paying one each (like a producer's
+linger.ms); a full `max_batch` goes at once. `drain` at shutdown cuts the linger short and waits for every event
+still queued or in flight, so a graceful stop loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Literal
 from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas.batcher import Batcher
 from aiaas.db import tenant_session
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.outbox import write_outbox
@@ -31,7 +33,6 @@ __all__ = ["DurableEmitter"]
 log = logging.getLogger(__name__)
 
 Destination = Literal["jetstream", "outbox"]
-_Queued = tuple[PendingEvent, "asyncio.Future[Destination]"]
 
 
 class DurableEmitter:
@@ -50,14 +51,11 @@ class DurableEmitter:
         self._publisher = publisher
         self._sessions = sessions
         self._is_connected = is_connected
-        self._linger_s = linger_s
-        self._max_batch = max_batch
         # Events queued by emit_soon are written ahead here, so a killed process loses none of them.
         self._wal = wal
-        self._queue: list[_Queued] = []
-        self._flushing = 0
-        self._flusher: asyncio.Task[None] | None = None
-        self._linger: asyncio.TimerHandle | None = None
+        self._batches: Batcher[PendingEvent, Destination] = Batcher(
+            self._publish_batch, linger_s=linger_s, max_size=max_batch, name="emit batches"
+        )
 
     async def emit(self, event: EventEnvelope) -> Destination:
         """Return only once the event is durable; says where it went."""
@@ -77,81 +75,58 @@ class DurableEmitter:
 
         The returned future says where the event went; the publish span is a child of the current one.
         """
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Destination] = loop.create_future()
         payload = self._wal.append(event) if self._wal is not None else None
-        self._queue.append((PendingEvent(event, otel_context.get_current(), payload), done))
-        if self._flusher is None:
-            if self._linger_s <= 0 or len(self._queue) >= self._max_batch:
-                self._start_flush()
-            elif self._linger is None:
-                self._linger = loop.call_later(self._linger_s, self._start_flush)
+        done: asyncio.Future[Destination] = self._batches.submit_nowait(
+            PendingEvent(event, otel_context.get_current(), payload)
+        )
         return done
 
-    def _start_flush(self) -> None:
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
-        if self._flusher is None and self._queue:
-            self._flusher = asyncio.create_task(self._flush_while_queued(), name="emit batches")
-
-    async def _flush_while_queued(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                self._flushing = len(batch)
-                await self._flush(batch)
-        finally:
-            self._flushing = 0
-            self._flusher = None
-
-    async def _flush(self, batch: list[_Queued]) -> None:
-        pending = [item for item, _ in batch]
+    async def _publish_batch(self, batch: list[PendingEvent]) -> list[Destination | Exception]:
+        """Publish the batch; what JetStream did not ack goes to its tenant's outbox. Per event where it went."""
         if self._is_connected():
-            errors = await self._publisher.publish_batch(pending)
+            errors = await self._publisher.publish_batch(batch)
         else:
             errors = [ConnectionError("NATS is not connected")] * len(batch)
-        to_outbox: dict[uuid.UUID, list[_Queued]] = {}
-        published: list[EventEnvelope] = []
-        for (item, done), error in zip(batch, errors, strict=True):
-            if error is None:
-                done.set_result("jetstream")
-                published.append(item.event)
-            else:
-                to_outbox.setdefault(item.event.tenant_id, []).append((item, done))
+        outcomes: list[Destination | Exception] = ["jetstream"] * len(batch)
+        to_outbox: dict[uuid.UUID, list[int]] = {}
+        for i, (item, error) in enumerate(zip(batch, errors, strict=True)):
+            if error is not None:
+                to_outbox.setdefault(item.event.tenant_id, []).append(i)
         if self._wal is not None:
-            self._wal.done(published)
+            self._wal.done([item.event for item, error in zip(batch, errors, strict=True) if error is None])
         if to_outbox:
             first_error = next(error for error in errors if error is not None)
-            count = sum(len(items) for items in to_outbox.values())
+            count = sum(len(indexes) for indexes in to_outbox.values())
             log.warning("publish failed, using outbox", extra={"error": repr(first_error), "events": count})
-        for tenant_id, items in to_outbox.items():
-            await self._to_outbox(tenant_id, items)
+        for tenant_id, indexes in to_outbox.items():
+            outcome = await self._to_outbox(tenant_id, [batch[i].event for i in indexes])
+            for i in indexes:
+                outcomes[i] = outcome
+        return outcomes
 
-    async def _to_outbox(self, tenant_id: uuid.UUID, items: list[_Queued]) -> None:
+    async def _to_outbox(self, tenant_id: uuid.UUID, events: list[EventEnvelope]) -> Destination | Exception:
         """One transaction for a tenant's events; each is durable once it commits."""
         try:
             async with tenant_session(self._sessions, tenant_id) as session:
-                for item, _ in items:
-                    await write_outbox(session, item.event)
-        except Exception as exc:  # not hidden: logged per event, and each future carries it
-            for item, done in items:
-                log.error("event could not be made durable", exc_info=exc, extra={"event_id": str(item.event.id)})
-                done.set_exception(exc)
-                done.exception()  # retrieved here: nobody has to await an emit_soon
-            return
-        for item, done in items:
-            EVENTS_TO_OUTBOX.labels(type=item.event.type).inc()
-            done.set_result("outbox")
+                for event in events:
+                    await write_outbox(session, event)
+        except Exception as exc:  # not hidden: logged per event, and each emit_soon future carries it
+            for event in events:
+                log.error("event could not be made durable", exc_info=exc, extra={"event_id": str(event.id)})
+            return exc
+        for event in events:
+            EVENTS_TO_OUTBOX.labels(type=event.type).inc()
         if self._wal is not None:
-            self._wal.done([item.event for item, _ in items])
+            self._wal.done(events)
+        return "outbox"
 
     @property
     def in_flight(self) -> int:
-        return len(self._queue) + self._flushing
+        pending: int = self._batches.pending
+        return pending
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued and in-flight emission (graceful shutdown)."""
-        self._start_flush()
-        if self._flusher is not None:
-            await asyncio.wait({self._flusher}, timeout=timeout_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._batches.flush()
