@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from aiaas.service_app import service_app
 from provider_sim.anthropic_api import anthropic_routes
 from provider_sim.config import Settings
 from provider_sim.control_api import control_router
@@ -30,16 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, SimState]]:
         yield {"sim": SimState(settings, profiles)}
 
+    app = service_app(settings, title="provider-sim", lifespan=lifespan, routers=[control_router], tracing=False)
     # The provider endpoints are plain Starlette routes: no dependency injection or response
     # validation on the hot path; they parse and render with pydantic-core and orjson directly.
-    app = FastAPI(
-        title="provider-sim",
-        description="OpenAI and Anthropic wire-protocol simulator",
-        lifespan=lifespan,
-        routes=[*openai_routes(), *anthropic_routes(), *models_routes()],
-    )
-    app.include_router(control_router)
-    # The control API's refusals in OpenAI's error shape too, not FastAPI's {"detail": ...}.
+    app.router.routes.extend([*openai_routes(), *anthropic_routes(), *models_routes()])
+    # The control API's refusals in OpenAI's error shape too, not the platform's.
     app.add_exception_handler(RequestValidationError, _invalid_control_request)
     app.add_exception_handler(HTTPException, _control_http_error)
     return app

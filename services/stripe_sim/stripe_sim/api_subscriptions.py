@@ -251,11 +251,12 @@ def list_subscriptions(call: Call) -> Obj:
             return False
         if status == "all":
             return True
+        current: str = subscription["status"]
         if status is None:
-            return subscription["status"] != "canceled"
+            return current != "canceled"
         if status == "ended":
-            return subscription["status"] in ("canceled", "incomplete_expired")
-        return subscription["status"] == status
+            return current in ("canceled", "incomplete_expired")
+        return current == status
 
     return call.sim.store.page("subscription", params, "/v1/subscriptions", where=wanted)
 

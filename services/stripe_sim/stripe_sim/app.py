@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from aiaas.errors import install_error_handlers
+from aiaas.service_app import service_app
 from stripe_sim.api_checkout import checkout_routes
 from stripe_sim.api_customers import catalog_routes
 from stripe_sim.api_events import event_routes
@@ -38,22 +38,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.webhooks.close()
 
+    app = service_app(settings, title="stripe-sim", lifespan=lifespan, routers=[control_router], tracing=False)
     # The /v1 endpoints are plain Starlette routes sharing one pipeline (stripe_sim.wire) that
     # decodes Stripe's form encoding and renders Stripe's error shape; only /_sim uses FastAPI models.
-    app = FastAPI(
-        title="stripe-sim",
-        description="Stand-in for the subset of Stripe's API that billing uses",
-        lifespan=lifespan,
-        routes=[
+    app.router.routes.extend(
+        [
             *catalog_routes(),
             *metering_routes(),
             *subscription_routes(),
             *invoice_routes(),
             *checkout_routes(),
             *event_routes(),
-        ],
+            unknown_route(),  # last: any other /v1 path answers in Stripe's error shape
+        ]
     )
-    app.include_router(control_router)
-    app.router.routes.append(unknown_route())
-    install_error_handlers(app)
     return app
