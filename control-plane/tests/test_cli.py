@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 
-from .conftest import ADMIN, flag_key
+from .factories import ADMIN, flag_key
 
 
 def _cli(url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .conftest import assert_error, call, flag_key, new_flag
+from .factories import assert_error, call, flag_key, new_flag
 
 
 async def test_admin_key_is_required(http, cp_url) -> None:

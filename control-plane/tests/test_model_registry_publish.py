@@ -17,7 +17,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
 from aiaas_testing import NatsServer
 
-from .conftest import call, cp_env, start_control_plane
+from .factories import call, cp_env, start_control_plane
 
 BUCKET = "model_registry"
 

@@ -10,7 +10,7 @@ import uuid
 from aiaas.flags import FlagClient
 from aiaas_testing import NatsServer
 
-from .conftest import call, cp_env, new_flag, start_control_plane
+from .factories import call, cp_env, new_flag, start_control_plane
 
 
 async def _until(predicate, timeout_s: float = 5.0) -> float:

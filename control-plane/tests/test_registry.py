@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from .conftest import assert_error, call
+from .factories import assert_error, call
 
 
 def _model(name: str, price: str = "0.15") -> dict:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aiaas.db import admin_session, tenant_session
 
-from .conftest import call, new_flag
+from .factories import call, new_flag
 
 
 async def test_runtime_reads_only_its_own_tenant_overrides(http, cp_url, make_tenant, runtime_sessions) -> None:

@@ -10,7 +10,7 @@ import pytest
 from aiaas.auth import ApiKeyResolver
 from aiaas.errors import Unauthorized
 
-from .conftest import ADMIN
+from .factories import ADMIN
 
 
 @pytest.fixture
