@@ -1,6 +1,7 @@
 """`python -m billing [serve] --port 8082` runs the tenant API; `python -m billing close-periods [--now ISO]` invoices.
 
-The admin listener (plans, subscriptions, Stripe webhooks) is `python -m billing.admin --port 8086`.
+The admin listener (plans, subscriptions, Stripe webhooks) is `python -m billing.admin --port 8086`; the
+meter `python -m billing.meter`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from aiaas import clock
 from aiaas.db import create_engine, session_factory
 from aiaas.errors import BadRequest
 from aiaas.observability.logging import configure_logging
-from aiaas.service_app import serve
-from billing.catalogue import CatalogueCache
+from aiaas.serve import Command, run_service
 from billing.config import BillingAdminSettings
-from billing.invoicing import check_close_instant, close_due_periods
+from billing.invoices.service import check_close_instant, close_due_periods
+from billing.plans.service import CatalogueCache
 
 
 def _instant(value: str) -> datetime:
@@ -41,30 +42,32 @@ async def _close(settings: BillingAdminSettings, now: datetime) -> dict[str, lis
     return {str(tenant): [str(i) for i in invoices] for tenant, invoices in closed.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing")
-    sub = parser.add_subparsers(dest="command")
-    serve_cmd = sub.add_parser("serve", help="run the HTTP API (the default)")
-    close = sub.add_parser("close-periods", help="invoice every subscription period that has ended")
-    close.add_argument("--now", type=_instant, default=None, help="ISO-8601 instant to close at (default: now)")
-    for target in (parser, serve_cmd):
-        target.add_argument("--host", default="127.0.0.1")
-        target.add_argument("--port", type=int, default=8082)
-    args = parser.parse_args(argv)
-    if args.command == "close-periods":
-        # Finding due periods reads every tenant's subscriptions: the one command here given platform_admin.
-        settings = BillingAdminSettings(service_name="billing-close")
-        configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-        now = args.now or clock.now()
-        try:
-            check_close_instant(now)
-        except BadRequest as exc:
-            parser.error(exc.message)
-        closed = asyncio.run(_close(settings, now))
-        print(json.dumps({"now": now.isoformat(), "closed": closed}))
-        return 0
-    serve("billing.app:create_app", host=args.host, port=args.port)
+def _close_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--now", type=_instant, default=None, help="ISO-8601 instant to close at (default: now)")
+
+
+def _close_periods(args: argparse.Namespace) -> int:
+    # Finding due periods reads every tenant's subscriptions: the one command here given platform_admin.
+    settings = BillingAdminSettings(service_name="billing-close")
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    now: datetime = args.now or clock.now()
+    try:
+        check_close_instant(now)
+    except BadRequest as exc:
+        print(f"python -m billing close-periods: error: {exc.message}", file=sys.stderr)
+        return 2
+    closed = asyncio.run(_close(settings, now))
+    print(json.dumps({"now": now.isoformat(), "closed": closed}))
     return 0
+
+
+CLOSE_PERIODS = Command(
+    "close-periods", "invoice every subscription period that has ended", _close_periods, _close_arguments
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("python -m billing", "billing.app:create_app", port=8082, commands=[CLOSE_PERIODS], argv=argv)
 
 
 if __name__ == "__main__":

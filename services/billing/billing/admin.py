@@ -7,7 +7,6 @@ role. It is not exposed to tenants; only `/webhooks/stripe` is routed to it from
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,17 +18,22 @@ from fastapi import FastAPI
 
 from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
 from aiaas.db import create_engine, session_factory
-from aiaas.service_app import serve, service_app
-from billing.api.admin import router as admin_router
-from billing.api.credit_grants import router as credit_grants_router
+from aiaas.deps import set_service_state
+from aiaas.serve import run_service
+from aiaas.service_app import service_app
 from billing.app import open_state
+from billing.balance import endpoints as balance
 from billing.config import BillingAdminSettings
 from billing.health import admin_router as health_router
-from billing.quota_sync import publish_quota
+from billing.invoices import endpoints as invoices
+from billing.metering import endpoints as metering
+from billing.metering.quota import publish_quota
+from billing.plans import endpoints as plans
 from billing.state import BillingAdminState
-from billing.stripe_config import StripeSettings
-from billing.stripe_webhook import StripeWebhookContext
-from billing.stripe_webhook import router as stripe_webhook_router
+from billing.stripe import endpoints as stripe_webhook
+from billing.stripe.config import StripeSettings
+from billing.stripe.service import StripeWebhookContext
+from billing.subscriptions import endpoints as subscriptions
 
 __all__ = ["create_app", "main"]
 
@@ -47,7 +51,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
             admin_engine=admin_engine,
             admin_sessions=admin_sessions,
         )
-        app.state.billing = state
+        set_service_state(app, state)
         use_admin_key_resolver(app, AdminKeyResolver(state.engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
         stripe_settings = StripeSettings()
         webhook = StripeWebhookContext(
@@ -67,23 +71,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 def create_app(settings: BillingAdminSettings | None = None) -> FastAPI:
     settings = settings or BillingAdminSettings(service_name="billing-admin")
     # Stripe calls its webhook with no key of ours: the Stripe-Signature header is the authentication.
-    return service_app(
+    app: FastAPI = service_app(
         settings,
         title="AIaaS billing admin",
         lifespan=_lifespan,
-        routers=[admin_router, credit_grants_router, stripe_webhook_router, health_router],
+        routers=[
+            plans.admin_router,
+            subscriptions.admin_router,
+            metering.admin_router,
+            invoices.admin_router,
+            balance.admin_router,
+            stripe_webhook.router,
+            health_router,
+        ],
         tracing=settings.tracing,
         max_body_bytes=settings.max_body_bytes,
     )
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing.admin", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    serve("billing.admin:create_app", host=args.host, port=args.port)
-    return 0
+    return run_service("python -m billing.admin", "billing.admin:create_app", port=DEFAULT_PORT, argv=argv)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,20 @@ from fastapi import FastAPI
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
+from aiaas.deps import set_service_state
 from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.service_app import service_app
-from billing.api.tenant import router as tenant_router
-from billing.api.topups import router as top_ups_router
-from billing.catalogue import CatalogueCache
+from billing.alerts import endpoints as alerts
+from billing.balance import endpoints as balance
 from billing.config import BillingSettings
 from billing.health import router as health_router
+from billing.invoices import endpoints as invoices
+from billing.metering import endpoints as metering
+from billing.plans.service import CatalogueCache
 from billing.state import BillingState
-from billing.stripe_client import open_stripe
-from billing.stripe_config import StripeSettings
+from billing.stripe.client import open_stripe
+from billing.stripe.config import StripeSettings
+from billing.subscriptions import endpoints as subscriptions
 
 __all__ = ["create_app", "open_state"]
 
@@ -56,7 +60,7 @@ async def open_state(settings: BillingSettings) -> AsyncIterator[BillingState]:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     async with open_state(app.state.settings) as state, open_stripe(StripeSettings()) as stripe_api:
-        app.state.billing = state
+        set_service_state(app, state)
         use_api_key_resolver(app, state.resolver)
         # Lifespan state: the Stripe client top-ups create Checkout Sessions with (None: not configured).
         yield {"stripe": stripe_api}
@@ -64,11 +68,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    return service_app(
+    app: FastAPI = service_app(
         settings,
         title="AIaaS billing",
         lifespan=_lifespan,
-        routers=[tenant_router, top_ups_router, health_router],
+        routers=[
+            metering.router,
+            invoices.router,
+            subscriptions.router,
+            balance.router,
+            alerts.router,
+            health_router,
+        ],
         tracing=settings.tracing,
         max_body_bytes=settings.max_body_bytes,
     )
+    return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from aiaas.health import health_router, ping_postgres, readiness
-from billing.deps import AdminStateDep, StateDep
+from billing.state import AdminStateDep, StateDep
 
 __all__ = ["router", "admin_router"]
 
@@ -24,13 +24,17 @@ admin_router = health_router()
 @router.get("/ready")
 async def ready(state: StateDep) -> JSONResponse:
     """200 while Postgres answers; a Redis outage is listed under `degraded`."""
-    return await readiness({"postgres": ping_postgres(state.engine)}, degradable={"redis": state.redis.ping()})
+    response: JSONResponse = await readiness(
+        {"postgres": ping_postgres(state.engine)}, degradable={"redis": state.redis.ping()}
+    )
+    return response
 
 
 @admin_router.get("/ready")
 async def admin_ready(state: AdminStateDep) -> JSONResponse:
     """200 while Postgres answers on both roles; a Redis outage is listed under `degraded`."""
-    return await readiness(
+    response: JSONResponse = await readiness(
         {"postgres": ping_postgres(state.engine), "postgres_admin": ping_postgres(state.admin_engine)},
         degradable={"redis": state.redis.ping()},
     )
+    return response

@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from aiaas.db import admin_session
 from aiaas_testing import serve_local
-from billing.alerts import SIGNATURE_HEADER, verify_signature
+from billing.alerts.rules import SIGNATURE_HEADER, verify_signature
 
-from .conftest import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
+from .factories import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
 
 PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "1", "output_minor_per_1k": "1"}}

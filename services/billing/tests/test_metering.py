@@ -12,10 +12,11 @@ from aiaas.db import admin_session, tenant_session
 from aiaas.events import EventEnvelope
 from aiaas.events.schemas import UsageMetered
 from aiaas.quota import quota_key
-from billing.catalogue import load_catalogue
-from billing.metering import Usage, meter_tenant
+from billing.metering.schemas import Usage
+from billing.metering.service import meter_tenant
+from billing.plans.repository import load_catalogue
 
-from .conftest import (
+from .factories import (
     create_plan,
     current_period,
     grant_credit,

@@ -19,11 +19,11 @@ from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.flags import TENANT_PLANS_BUCKET, TenantPlanPublisher
 from aiaas.quota import quota_key
-from billing.catalogue import load_catalogue
-from billing.quota_sync import QuotaPublisher, publish_tenant_quotas, read_tenant_quotas
-from billing.subscriptions import add_month, month_start
+from billing.metering.quota import QuotaPublisher, publish_tenant_quotas, read_tenant_quotas
+from billing.plans.repository import load_catalogue
+from billing.subscriptions.rules import add_month, month_start
 
-from .conftest import grant_credit, subscribe
+from .factories import grant_credit, subscribe
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from billing.catalogue import Plan
-from billing.money import floor_minor, prorate, round_minor, token_charge
-from billing.subscriptions import Subscription, add_month, base_fee_parts, month_start, period_days
+from billing.plans.catalogue import Plan
+from billing.plans.pricing import floor_minor, prorate, round_minor, token_charge
+from billing.subscriptions.rules import add_month, base_fee_parts, month_start, period_days
+from billing.subscriptions.schemas import Subscription
 
 
 def _plan(fee: int) -> Plan:

@@ -15,24 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session, tenant_session
 from aiaas.flags.plans import TenantPlanPublisher
 from aiaas.quota import PUBLISHED_KEY, QuotaState, reconcile
-from billing.catalogue import Catalogue
-from billing.metering import quota_state
+from billing.metering import repository
+from billing.plans.catalogue import Catalogue, Plan
+from billing.plans.service import CatalogueCache
 from billing.state import BillingState
+from billing.subscriptions.repository import plan_codes
 
 __all__ = [
+    "quota_state",
     "TenantQuotas",
     "read_tenant_quotas",
     "read_quota_states",
@@ -41,24 +45,23 @@ __all__ = [
     "publish_tenant_quotas",
     "publish_quota",
     "QuotaPublisher",
+    "reconcile_all",
+    "reconcile_loop",
 ]
 
 log = logging.getLogger(__name__)
 
-_STATES = """
-    select s.tenant_id, s.plan_code, s.current_period_start,
-        coalesce(sum(c.quantity) filter (where c.meter <> 'requests'), 0) as used_tokens,
-        coalesce(sum(c.quantity) filter (where c.meter = 'requests'), 0) as used_requests,
-        coalesce((select k.balance_after_minor from credit_ledger k where k.tenant_id = s.tenant_id
-            order by k.id desc limit 1), 0) as balance
-    from subscriptions s
-    left join usage_counters c on c.tenant_id = s.tenant_id and c.period_start = s.current_period_start
-    {where}
-    group by s.tenant_id
-"""
-_ONE = text(_STATES.format(where="where s.tenant_id = :tid"))
-_ALL = text(_STATES.format(where=""))
-_PLAN_CODES = text("select tenant_id, plan_code from subscriptions where tenant_id = any(:ids)")
+
+def quota_state(plan: Plan, period_start: datetime, used_tokens: int, used_requests: int, credit: int) -> QuotaState:
+    return QuotaState(
+        period_start=period_start.isoformat(),
+        token_limit=plan.token_limit,
+        request_limit=plan.request_limit,
+        used_tokens=used_tokens,
+        used_requests=used_requests,
+        credit_minor=credit,
+        limit_name=plan.limit_name,
+    )
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,13 @@ async def read_tenant_quotas(
     session: AsyncSession, catalogue: Catalogue, tenant_id: uuid.UUID | None = None
 ) -> TenantQuotas:
     """One tenant's state and plan, or (on a platform_admin session) every subscribed tenant's."""
-    rows = (await session.execute(_ALL) if tenant_id is None else await session.execute(_ONE, {"tid": tenant_id})).all()
+    rows = await repository.quota_rows(session, tenant_id)
     states = {}
     for row in rows:
         plan = catalogue.plans.get(row.plan_code)
         if plan is not None:
             states[row.tenant_id] = quota_state(
-                plan, row.current_period_start, int(row.used_tokens), int(row.used_requests), int(row.balance)
+                plan, row.period_start, row.used_tokens, row.used_requests, row.balance_minor
             )
     return TenantQuotas(states=states, plans={row.tenant_id: row.plan_code for row in rows})
 
@@ -93,8 +96,7 @@ async def read_quota_states(
 
 async def read_plan_codes(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The plan code of each of these tenants that has a subscription."""
-    rows = (await session.execute(_PLAN_CODES, {"ids": list(tenant_ids)})).all()
-    return {row.tenant_id: row.plan_code for row in rows}
+    return await plan_codes(session, tenant_ids)
 
 
 async def publish_quota_states(
@@ -194,3 +196,49 @@ class QuotaPublisher:
             waiter.cancel()
             stopper.cancel()
             await self.flush()
+
+
+async def reconcile_all(
+    admin_sessions: async_sessionmaker[AsyncSession],
+    catalogue: CatalogueCache,
+    redis: redis_asyncio.Redis,
+    plans: TenantPlanPublisher,
+) -> int:
+    """Publish every subscribed tenant's quota state and plan code; returns how many states."""
+    current = await catalogue.get()
+    async with admin_session(admin_sessions) as session:
+        quotas = await read_tenant_quotas(session, current)
+    await publish_tenant_quotas(redis, plans, quotas, complete=True)
+    return len(quotas.states)
+
+
+async def _redis_lost_quotas(redis: redis_asyncio.Redis) -> bool:
+    """True when Redis no longer holds the published quota states (it restarted empty or was flushed)."""
+    try:
+        return not await redis.exists(PUBLISHED_KEY)
+    except (RedisError, OSError):
+        return False  # unreachable: nothing can be published now; checked again on the next tick
+
+
+async def reconcile_loop(
+    admin_sessions: async_sessionmaker[AsyncSession],
+    catalogue: CatalogueCache,
+    redis: redis_asyncio.Redis,
+    plans: TenantPlanPublisher,
+    interval_s: float,
+    stop: asyncio.Event,
+    watch_s: float = 0.25,
+) -> None:
+    """Every tenant's state every `interval_s`, and at once when Redis lost them (checked every `watch_s`)."""
+    due = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= due or await _redis_lost_quotas(redis):
+            try:
+                await reconcile_all(admin_sessions, catalogue, redis, plans)
+            except (OSError, SQLAlchemyError) as exc:
+                log.warning("quota reconcile failed", extra={"error": repr(exc)})
+            due = time.monotonic() + interval_s
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=min(watch_s, interval_s))
+        except TimeoutError:
+            continue
