@@ -1,0 +1,1 @@
+"""Quota alerts: soft-limit crossings and their signed webhook deliveries."""

@@ -1,0 +1,1 @@
+"""Invoices: previews of the open period, closing periods, finalized invoices."""

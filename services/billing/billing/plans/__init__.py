@@ -1,0 +1,1 @@
+"""The plan catalogue: plans, per-tier prices, model tiers; money arithmetic (pricing.py)."""

@@ -1,0 +1,1 @@
+"""Subscriptions: one per tenant, its plan and open billing period."""
