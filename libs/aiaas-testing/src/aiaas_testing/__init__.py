@@ -11,7 +11,7 @@ from aiaas_testing.metrics import metric_value, scrape_metrics
 from aiaas_testing.polling import wait_for
 from aiaas_testing.processes import ServiceProcess
 from aiaas_testing.servers import NatsServer, RedisServer, free_port
-from aiaas_testing.serving import serve_local
+from aiaas_testing.serving import serve_asgi, serve_local
 from aiaas_testing.tenants import TenantWithKey
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "free_port",
     "metric_value",
     "scrape_metrics",
+    "serve_asgi",
     "serve_local",
     "wait_for",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "AdminPrincipalDep",
     "insufficient_scope",
     "require_scope",
+    "current_principal",
     "use_api_key_resolver",
 ]
 
@@ -163,11 +164,12 @@ def use_api_key_resolver(app: FastAPI, resolver: ApiKeyResolver) -> None:
     setattr(app.state, _RESOLVER_ATTR, resolver)
 
 
-async def _scoped_principal(
+async def current_principal(
     security_scopes: SecurityScopes,
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The calling tenant's key, checked against the scopes the route declares (`require_scope`)."""
     resolver: ApiKeyResolver | None = getattr(request.app.state, _RESOLVER_ATTR, None)
     if resolver is None:
         raise RuntimeError("no API-key resolver: the app's lifespan must call use_api_key_resolver")
@@ -185,7 +187,7 @@ def require_scope(scope: str) -> Any:
     """
     if scope not in ALL_SCOPES:
         raise ValueError(f"unknown scope {scope!r}; known: {', '.join(ALL_SCOPES)}")
-    return Security(_scoped_principal, scopes=[scope])
+    return Security(current_principal, scopes=[scope])
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ __all__ = [
     "error_body",
     "install_error_handlers",
     "BodySizeLimitMiddleware",
+    "body_too_large_message",
 ]
 
 _log = logging.getLogger(__name__)
@@ -162,6 +163,11 @@ class ServiceUnavailable(_RetryAfterError):
 def error_body(type_: str, code: str, message: str, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape."""
     return {"error": {"type": type_, "code": code, "message": message, "param": param}}
+
+
+def body_too_large_message(max_bytes: int) -> str:
+    """The one 413 message, for the middleware and for routes that read their body themselves."""
+    return f"Request body exceeds the limit of {max_bytes} bytes."
 
 
 def _safe(text: str, limit: int = _MAX_TEXT) -> str:
@@ -341,7 +347,7 @@ class BodySizeLimitMiddleware:
         return 0
 
     def _message(self) -> str:
-        return f"Request body exceeds the limit of {self.max_bytes} bytes."
+        return body_too_large_message(self.max_bytes)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         await PayloadTooLarge(self._message()).to_response()(scope, receive, send)

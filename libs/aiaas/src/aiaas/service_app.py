@@ -1,6 +1,7 @@
 """The FastAPI app every HTTP service starts from: JSON logs, the shared error shape, its routers,
 Prometheus metrics on their own listener (`<PREFIX>_METRICS_PORT`; the app's own port has no `/metrics`),
-and optionally OpenTelemetry spans and a request-body limit.
+optionally OpenTelemetry spans, a request-body limit and fast routes (aiaas.fast_route) served in front
+of the middleware stack with that same limit and error shape.
 
 FastAPI's native telemetry is off: spans come from opentelemetry-instrumentation-fastapi, which it
 would double.
@@ -12,21 +13,25 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
+from aiaas.fast_route import FastHandler, FastRoute
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import serve_metrics
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
 from aiaas.settings import ServiceSettings
 
-__all__ = ["service_app", "with_metrics_listener"]
+__all__ = ["service_app", "with_metrics_listener", "ServiceApp", "Lifespan"]
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+# A fast route with no explicit limit still has one: what a chat request with a long history needs, and no more.
+_DEFAULT_FAST_BODY_BYTES = 8 * 1024 * 1024
 
 
-def with_metrics_listener(
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]], settings: ServiceSettings
-) -> Callable[[FastAPI], AbstractAsyncContextManager[Any]]:
+def with_metrics_listener(lifespan: Lifespan, settings: ServiceSettings) -> Lifespan:
     """`lifespan`, with the metrics listener of `settings` open while the app runs."""
 
     @asynccontextmanager
@@ -41,18 +46,44 @@ def with_metrics_listener(
     return run
 
 
+class ServiceApp(FastAPI):
+    """FastAPI, with each fast route's path answered before the middleware stack and router."""
+
+    fast_routes: dict[str, FastRoute]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self.fast_routes.get(scope["path"])
+            if route is not None:
+                await route(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(title=self.title, version=self.version, routes=self.routes)
+            for route in self.fast_routes.values():
+                route.handler.document(schema)
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
 def service_app(
     settings: ServiceSettings,
     *,
     title: str,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    lifespan: Lifespan,
     routers: Sequence[APIRouter],
     tracing: bool,
     max_body_bytes: int | None = None,
-) -> FastAPI:
-    """A service's app with `settings` on `app.state.settings`, `routers` mounted in order."""
+    fast_routes: Sequence[FastHandler] = (),
+) -> ServiceApp:
+    """A service's app with `settings` on `app.state.settings`, `routers` mounted in order.
+
+    A fast route reads the state the lifespan set (aiaas.deps.set_service_state) and gets `max_body_bytes`.
+    """
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         version="0.1.0",
         lifespan=with_metrics_listener(lifespan, settings),
@@ -67,26 +98,21 @@ def service_app(
         instrument_fastapi(app)
     if max_body_bytes is not None:
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+
+    def state() -> object:
+        return app.state.service
+
+    app.fast_routes = {
+        handler.path: FastRoute(
+            handler, state=state, max_body_bytes=max_body_bytes or _DEFAULT_FAST_BODY_BYTES, tracing=tracing
+        )
+        for handler in fast_routes
+    }
     return app
 
 
 def serve(factory: str, *, host: str, port: int, **options: Any) -> None:
-    """Run the app that `factory` ("package.module:create_app") builds, the way every service runs.
+    """Kept for callers not yet moved: `aiaas.serve.serve` is the one implementation."""
+    from aiaas.serve import serve as _serve
 
-    uvloop + httptools, no access log (requests are logged by the app's own JSON logging), and 30 s
-    for in-flight requests on shutdown; `options` are passed to uvicorn on top.
-    """
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        **{
-            "loop": "uvloop",
-            "http": "httptools",
-            "access_log": False,
-            "log_config": None,
-            "timeout_graceful_shutdown": 30,
-            **options,
-        },
-    )
+    _serve(factory, host=host, port=port, **options)
