@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from .conftest import create_plan
+from .factories import create_plan
 
 
 async def test_plan_prices_round_trip_as_minor_units_per_1k(billing_admin_url, http, admin_headers):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from aiaas import clock
 
-from .conftest import create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
+from .factories import create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
 
 PRICES = {"standard": {"input_minor_per_1k": "10", "output_minor_per_1k": "10"}}
 
