@@ -107,9 +107,9 @@ async def post_top_up(
     )
     async with tenant_session(state.sessions, tenant_id) as session:
         stored = await service.record_top_up(
-            session, tenant_id, key=key, amount_minor=body.amount_minor, currency=currency, checkout_session=checkout
+            session, tenant_id, key=key, amount_minor=body.amount_minor, currency=currency, checkout=checkout
         )
-    if stored.checkout_session_id != checkout["id"]:  # a concurrent request with the same key won
+    if stored.checkout_session_id != checkout.id:  # a concurrent request with the same key won
         rules.check_top_up_replay(stored, body.amount_minor, currency)
         return JSONResponse(top_up_json(stored), status_code=200)
     return JSONResponse(top_up_json(stored), status_code=201)

@@ -16,6 +16,7 @@ from billing.plans.schemas import CURRENCY_DOC, RequestBody, ResponseBody
 
 __all__ = [
     "BalanceOut",
+    "CheckoutSession",
     "CreditEntry",
     "CreditGrant",
     "TopUp",
@@ -74,6 +75,15 @@ class TopUp:
     failure_reason: str | None
     created_at: datetime
     settled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """The payment page a top-up is paid through (a Stripe Checkout Session)."""
+
+    id: str
+    url: str | None
+    expires_at: datetime | None
 
 
 # --- request and response bodies

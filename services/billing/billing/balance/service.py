@@ -17,7 +17,7 @@ The functions run in the caller's transaction and never commit.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,7 @@ from aiaas.events import EventEnvelope, event_id, write_outbox
 from aiaas.events.schemas import BALANCE_TOPPED_UP, BalanceToppedUp
 from billing.balance import repository
 from billing.balance.rules import CHECKOUT_EVENTS, IdempotencyConflict, balance_after, check_grant_replay, settlement
-from billing.balance.schemas import CreditEntry, CreditGrant, TopUp
+from billing.balance.schemas import CheckoutSession, CreditEntry, CreditGrant, TopUp
 from billing.subscriptions.service import lock_subscription
 
 __all__ = [
@@ -203,19 +203,18 @@ async def record_top_up(
     key: str,
     amount_minor: int,
     currency: str,
-    checkout_session: dict[str, Any],
+    checkout: CheckoutSession,
 ) -> TopUp:
     """Store the pending top-up of a Checkout Session once; returns the stored row (the first, if two raced)."""
-    expires = checkout_session.get("expires_at")
     return await repository.insert_top_up(
         session,
         tenant_id,
         key=key,
         amount_minor=amount_minor,
         currency=currency,
-        checkout_session_id=checkout_session["id"],
-        checkout_url=checkout_session.get("url"),
-        expires_at=None if expires is None else datetime.fromtimestamp(int(expires), tz=UTC),
+        checkout_session_id=checkout.id,
+        checkout_url=checkout.url,
+        expires_at=checkout.expires_at,
     )
 
 

@@ -7,14 +7,15 @@ One session per tenant and Idempotency-Key: the Stripe call carries the idempote
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
 
 import stripe
 from stripe import RequestOptions
 from stripe.params.checkout import SessionCreateParams
 
 from aiaas.errors import BadRequest, ServiceUnavailable, UpstreamError
-from billing.balance.service import IdempotencyConflict
+from billing.balance.rules import IdempotencyConflict
+from billing.balance.schemas import CheckoutSession
 from billing.stripe.client import StripeApi
 
 __all__ = ["create_checkout_session"]
@@ -31,8 +32,8 @@ async def create_checkout_session(
     currency: str,
     success_url: str,
     cancel_url: str,
-) -> dict[str, Any]:
-    """The Checkout Session for one top-up, as plain JSON (`id`, `url`, `amount_total`, `expires_at`, ...)."""
+) -> CheckoutSession:
+    """The Checkout Session for one top-up: its id, the page to pay at and when it expires."""
     if api is None:
         raise ServiceUnavailable("Top-ups need Stripe: set STRIPE_API_KEY.", code="payments_not_configured")
     params: SessionCreateParams = {
@@ -68,5 +69,5 @@ async def create_checkout_session(
         raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
     except stripe.StripeError as exc:
         raise UpstreamError("Stripe did not create the Checkout Session.", code="payment_provider_error") from exc
-    created: dict[str, Any] = session.to_dict()
-    return created
+    expires_at = None if session.expires_at is None else datetime.fromtimestamp(session.expires_at, tz=UTC)
+    return CheckoutSession(id=session.id, url=session.url, expires_at=expires_at)
