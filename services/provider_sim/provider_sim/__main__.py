@@ -1,32 +1,28 @@
-"""`python -m provider_sim --host 127.0.0.1 --port 8090`: serve the simulator with uvicorn."""
+"""`python -m provider_sim --host 127.0.0.1 --port 8090`: the OpenAI/Anthropic wire simulator (PROVIDER_SIM_*)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from collections.abc import Sequence
 
-import uvicorn
-
-from provider_sim.app import create_app
+from aiaas.serve import run_service
 from provider_sim.config import Settings
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line (defaults from PROVIDER_SIM_* settings) and serve."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and serve; `--log-level` and `--access-log` override the settings."""
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="provider_sim", description="OpenAI/Anthropic wire simulator")
-    parser.add_argument("--host", default=settings.host)
-    parser.add_argument("--port", type=int, default=settings.port)
-    parser.add_argument("--log-level", default=settings.log_level.lower())
-    parser.add_argument("--access-log", action="store_true", default=settings.access_log)
-    args = parser.parse_args(argv)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+    code: int = run_service(
+        "provider_sim",
+        "provider_sim.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        argv=argv,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
     )
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

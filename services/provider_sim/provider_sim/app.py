@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
 from provider_sim.anthropic_api import anthropic_routes
 from provider_sim.config import Settings
@@ -28,8 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     profiles = settings.model_profiles()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, SimState]]:
-        yield {"sim": SimState(settings, profiles)}
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        set_service_state(app, SimState(settings, profiles))
+        yield
 
     app = service_app(settings, title="provider-sim", lifespan=lifespan, routers=[control_router], tracing=False)
     # The provider endpoints are plain Starlette routes: no dependency injection or response

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from provider_sim.config import FaultName
 from provider_sim.faults import ANY_MODEL
-from provider_sim.state import Latency, SimState
+from provider_sim.state import Latency, StateDep
 
 __all__ = ["control_router"]
 
-
-def _state(request: Request) -> SimState:
-    """The simulator state created in lifespan."""
-    return request.state.sim
-
-
-StateDep = Annotated[SimState, Depends(_state)]
 
 control_router = APIRouter()
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provider_sim.errors import Provider, SimError, error_response, validation_error
-from provider_sim.state import SimState
+from provider_sim.state import SimState, sim_state
 
 __all__ = ["Exchange", "read_json_object", "read_request", "sim_endpoint"]
 
@@ -48,7 +48,7 @@ def sim_endpoint(
         handler: Callable[[Exchange], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            exchange = Exchange(request, request.state.sim, _new_request_id(provider))
+            exchange = Exchange(request, sim_state(request), _new_request_id(provider))
             try:
                 return await handler(exchange)
             except SimError as err:

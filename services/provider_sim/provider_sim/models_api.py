@@ -12,7 +12,7 @@ from starlette.routing import Route
 from provider_sim.anthropic_api import require_api_key
 from provider_sim.errors import Provider, SimError, error_response
 from provider_sim.openai_api import require_bearer
-from provider_sim.state import SimState
+from provider_sim.state import sim_state
 
 __all__ = ["models_routes"]
 
@@ -45,7 +45,7 @@ async def list_models(request: Request) -> Response:
         provider = _authenticate(request)
     except SimError as err:
         return error_response(err, provider, "req_models")
-    state: SimState = request.state.sim
+    state = sim_state(request)
     names = state.advertised_models()
     if provider == "openai":
         body: dict[str, Any] = {"object": "list", "data": [_openai_model(name) for name in names]}

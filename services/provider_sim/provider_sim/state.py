@@ -10,14 +10,18 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Annotated, cast
 
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from aiaas.deps import service_state
 from provider_sim.config import FaultName, ModelProfile, Settings
 from provider_sim.errors import SimError
 from provider_sim.faults import FAULT_NAMES, Fault, FaultRegistry
 from provider_sim.stats import Stats
 
-__all__ = ["Behaviour", "Latency", "SimState"]
+__all__ = ["StateDep", "sim_state", "Behaviour", "Latency", "SimState"]
 
 _NO_PROFILE = ModelProfile()
 
@@ -140,3 +144,13 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     if not raw.isdigit():
         raise SimError("invalid_request", f"{name} must be a non-negative integer", param=name)
     return int(raw)
+
+
+def sim_state(conn: HTTPConnection) -> SimState:
+    """The state born in lifespan, for the plain Starlette routes (they take no dependencies)."""
+    state = service_state(conn)
+    assert isinstance(state, SimState)
+    return state
+
+
+StateDep = Annotated[SimState, Depends(service_state)]

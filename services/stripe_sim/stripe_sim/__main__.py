@@ -1,32 +1,28 @@
-"""`python -m stripe_sim --host 127.0.0.1 --port 8092`: serve the Stripe stand-in with uvicorn."""
+"""`python -m stripe_sim --host 127.0.0.1 --port 8092`: the Stripe API stand-in (defaults from STRIPE_SIM_*)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from collections.abc import Sequence
 
-import uvicorn
-
-from stripe_sim.app import create_app
+from aiaas.serve import run_service
 from stripe_sim.config import Settings
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line (defaults from STRIPE_SIM_* settings) and serve."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and serve; `--log-level` and `--access-log` override the settings."""
     settings = Settings()
-    parser = argparse.ArgumentParser(prog="stripe_sim", description="Stripe API stand-in")
-    parser.add_argument("--host", default=settings.host)
-    parser.add_argument("--port", type=int, default=settings.port)
-    parser.add_argument("--log-level", default=settings.log_level.lower())
-    parser.add_argument("--access-log", action="store_true", default=settings.access_log)
-    args = parser.parse_args(argv)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+    code: int = run_service(
+        "stripe_sim",
+        "stripe_sim.app:create_app",
+        host=settings.host,
+        port=settings.port,
+        argv=argv,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
     )
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
 from stripe_sim.api_checkout import checkout_routes
 from stripe_sim.api_customers import catalog_routes
@@ -27,14 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, SimState]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = SimState(settings)
         await state.webhooks.start()
         if settings.webhook_url:
             # Compose has no step that could POST /_sim/webhook_endpoints: the endpoint can come from the env.
             state.webhooks.add_endpoint(settings.webhook_url, settings.webhook_secret, ["*"])
+        set_service_state(app, state)
         try:
-            yield {"sim": state}
+            yield
         finally:
             await state.webhooks.close()
 

@@ -17,24 +17,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from aiaas.errors import BadRequest, NotFound
 from stripe_sim.api_checkout import Outcome, complete_session
 from stripe_sim.errors import StripeError
 from stripe_sim.faults import FaultStatus, FaultWhen
-from stripe_sim.state import SimState
+from stripe_sim.state import StateDep
 
 __all__ = ["control_router"]
 
 
-def _state(request: Request) -> SimState:
-    """The stand-in's state created in lifespan."""
-    return request.state.sim
-
-
-StateDep = Annotated[SimState, Depends(_state)]
 control_router = APIRouter()
 
 

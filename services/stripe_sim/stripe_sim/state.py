@@ -6,15 +6,19 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from aiaas.deps import service_state
 from stripe_sim.config import Settings
 from stripe_sim.faults import FaultRegistry
 from stripe_sim.idempotency import IdempotencyCache
 from stripe_sim.store import Store
 from stripe_sim.webhooks import Webhooks
 
-__all__ = ["MeterLedger", "RequestLog", "SimState"]
+__all__ = ["StateDep", "sim_state", "MeterLedger", "RequestLog", "SimState"]
 
 Obj = dict[str, Any]
 
@@ -86,3 +90,13 @@ class SimState:
         self.meter_events.clear()
         self.webhooks.reset()
         self.invoice_numbers = itertools.count(1)
+
+
+def sim_state(conn: HTTPConnection) -> SimState:
+    """The state born in lifespan, for the plain Starlette routes (they take no dependencies)."""
+    state = service_state(conn)
+    assert isinstance(state, SimState)
+    return state
+
+
+StateDep = Annotated[SimState, Depends(service_state)]

@@ -25,7 +25,7 @@ from stripe_sim.errors import ParamError, StripeError
 from stripe_sim.faults import FaultRule, fault_error
 from stripe_sim.forms import Params, decode_form
 from stripe_sim.idempotency import IdempotencyCache, SavedResponse, fingerprint
-from stripe_sim.state import SimState
+from stripe_sim.state import SimState, sim_state
 from stripe_sim.store import new_id
 
 __all__ = ["Call", "Handler", "retriever", "stripe_route", "unknown_route"]
@@ -94,7 +94,7 @@ def unknown_route() -> Route:
 
 
 async def _serve(request: Request, handler: Handler | None) -> Response:
-    sim: SimState = request.state.sim
+    sim = sim_state(request)
     request_id = new_id("req", 14)
     method, path = request.method, request.url.path
     headers = {"Request-Id": request_id, "Stripe-Version": request.headers.get("stripe-version") or API_VERSION}
