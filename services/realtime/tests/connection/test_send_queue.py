@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from realtime.connection.send_queue import SendQueue
 
 
@@ -90,3 +94,85 @@ async def test_byte_limit_counts_merged_text() -> None:
     for seq in range(2, 100):
         queue.put(_delta(seq, "y" * 100))
     assert queue.overflowed
+
+
+# -- properties ---------------------------------------------------------------------------
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("delta"), st.sampled_from(["r1", "r2"]), st.text(min_size=1, max_size=300)),
+        st.tuples(st.just("notice"), st.just(""), st.text(max_size=300)),
+        st.tuples(st.just("pop"), st.just(""), st.just("")),
+    ),
+    max_size=120,
+)
+
+
+def _expected_size(item: dict[str, object]) -> int:
+    if item["type"] == "response.delta":
+        return 160 + len(str(item["delta"]))
+    return len(orjson.dumps(item))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=_ops,
+    max_items=st.integers(8, 64),
+    max_bytes=st.integers(4096, 20_000),
+    coalesce_at=st.integers(1, 16),
+)
+def test_the_queue_stays_within_its_limits_or_overflows_for_good(
+    ops: list[tuple[str, str, str]], max_items: int, max_bytes: int, coalesce_at: int
+) -> None:
+    overflows: list[int] = []
+    queue = SendQueue(
+        max_items=max_items, max_bytes=max_bytes, coalesce_at=coalesce_at, on_overflow=lambda: overflows.append(1)
+    )
+    seq = 0
+    for kind, response_id, text in ops:
+        if kind == "pop":
+            queue.pop()
+        elif kind == "delta":
+            seq += 1
+            queue.put(_delta(seq, text, response_id))
+        else:
+            queue.put({"v": 1, "type": "notice", "message": text})
+        if queue.overflowed:
+            assert len(queue) == 0 and queue.bytes == 0
+        else:
+            assert len(queue) <= max_items and queue.bytes <= max_bytes
+    assert len(overflows) == (1 if queue.overflowed else 0)
+    counted = queue.bytes
+    assert counted == sum(_expected_size(item) for item in iter(queue.pop, None))
+    assert queue.bytes == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_ops, coalesce_at=st.integers(1, 16))
+def test_coalescing_never_loses_or_reorders_text(ops: list[tuple[str, str, str]], coalesce_at: int) -> None:
+    queue = SendQueue(max_items=10_000, max_bytes=10_000_000, coalesce_at=coalesce_at)
+    sent: dict[str, str] = {"r1": "", "r2": ""}
+    received: dict[str, str] = {"r1": "", "r2": ""}
+    seqs: dict[str, list[int]] = {"r1": [], "r2": []}
+
+    def take(item: dict[str, object] | None) -> None:
+        if item is not None and item["type"] == "response.delta":
+            rid = str(item["response_id"])
+            received[rid] += str(item["delta"])
+            seqs[rid].append(int(str(item["seq"])))
+
+    seq = 0
+    for kind, response_id, text in ops:
+        if kind == "pop":
+            take(queue.pop())
+        elif kind == "delta":
+            seq += 1
+            sent[response_id] += text
+            queue.put(_delta(seq, text, response_id))
+        else:
+            queue.put({"v": 1, "type": "notice", "message": text})
+    for item in iter(queue.pop, None):
+        take(item)
+    assert not queue.overflowed
+    assert received == sent
+    assert all(a < b for rid in seqs for a, b in zip(seqs[rid], seqs[rid][1:], strict=False))
+    assert queue.bytes == 0 and len(queue) == 0
