@@ -1,4 +1,4 @@
-"""The meter process (`python -m billing.meter`): the usage consumer and the loops that run beside it.
+"""The meter process (started by `python -m billing.meter`): the usage consumer and the loops beside it.
 
 Runs, in one event loop: the durable consumer "billing-meter" (usage.recorded -> ledger, counters,
 credits, outbox; then the batch's tenants' quota state to Redis), the outbox relay that publishes
@@ -22,16 +22,14 @@ from aiaas.egress import public_session
 from aiaas.events import CONSUMERS, ConsumerRunner, EventPublisher, OutboxRelay, Received, ensure_topology
 from aiaas.events.topology import ConsumerSpec, ensure_consumer
 from aiaas.flags.plans import TenantPlanPublisher
-from aiaas.observability.metrics import serve_metrics
 from aiaas.resilience import RetryPolicy
-from aiaas.worker import run_worker
 from billing.alerts.delivery import AlertDeliverer
 from billing.config import BillingAdminSettings, BillingSettings
 from billing.metering.quota import QuotaPublisher, reconcile_loop
 from billing.metering.service import meter_batch
 from billing.plans.service import CatalogueCache
 
-__all__ = ["consumer_spec", "run", "main"]
+__all__ = ["consumer_spec", "run"]
 
 
 def consumer_spec(settings: BillingSettings) -> ConsumerSpec:
@@ -124,13 +122,3 @@ async def run(settings: BillingAdminSettings, stop: asyncio.Event) -> None:
         await nc.close()
         await engine.dispose()
         await admin_engine.dispose()
-
-
-def main() -> None:
-    settings = BillingAdminSettings(service_name="billing-meter")
-    serve_metrics(settings.meter_metrics_port, settings.metrics_host)
-    run_worker(settings, lambda stop: run(settings, stop))
-
-
-if __name__ == "__main__":
-    main()
