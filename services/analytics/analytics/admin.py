@@ -6,16 +6,17 @@ the tenant API, holds the platform_admin role (and only that role). It is not ex
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
 from aiaas.db import create_engine, session_factory
-from aiaas.service_app import serve, service_app
+from aiaas.deps import set_service_state
+from aiaas.serve import run_service
+from aiaas.service_app import service_app
 from analytics.config import AnalyticsAdminSettings
 from analytics.health import admin_router as health_router
 from analytics.kpis.endpoints import admin_router
@@ -28,8 +29,9 @@ __all__ = ["create_app", "main"]
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: AnalyticsAdminSettings = app.state.settings
     admin_engine = create_engine(settings.admin_database_url, pool_size=2, application_name=settings.service_name)
-    app.state.analytics = AnalyticsAdminState(
-        settings=settings, admin_engine=admin_engine, admin_sessions=session_factory(admin_engine)
+    set_service_state(
+        app,
+        AnalyticsAdminState(settings=settings, admin_engine=admin_engine, admin_sessions=session_factory(admin_engine)),
     )
     use_admin_key_resolver(app, AdminKeyResolver(admin_engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
     try:
@@ -49,14 +51,14 @@ def create_app(settings: AnalyticsAdminSettings | None = None) -> FastAPI:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    settings = AnalyticsAdminSettings(service_name="analytics-admin")
-    parser = argparse.ArgumentParser(prog="python -m analytics.admin", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=settings.admin_port)
-    args = parser.parse_args(argv)
-    serve("analytics.admin:create_app", host=args.host, port=args.port)
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    code: int = run_service(
+        "python -m analytics.admin",
+        "analytics.admin:create_app",
+        port=AnalyticsAdminSettings(service_name="analytics-admin").admin_port,
+        argv=argv,
+    )
+    return code
 
 
 if __name__ == "__main__":

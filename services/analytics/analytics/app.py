@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
+from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
 from analytics.config import AnalyticsSettings
 from analytics.health import router as health_router
@@ -25,13 +26,11 @@ __all__ = ["create_app"]
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: AnalyticsSettings = app.state.settings
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="analytics")
-    app.state.analytics = AnalyticsState(
-        settings=settings,
-        engine=engine,
-        sessions=session_factory(engine),
-        resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+    resolver = ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s)
+    set_service_state(
+        app, AnalyticsState(settings=settings, engine=engine, sessions=session_factory(engine), resolver=resolver)
     )
-    use_api_key_resolver(app, app.state.analytics.resolver)
+    use_api_key_resolver(app, resolver)
     try:
         yield
     finally:

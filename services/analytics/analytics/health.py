@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from aiaas.health import health_router, ping_postgres, readiness
-from analytics.deps import AdminStateDep, StateDep
+from analytics.state import AdminStateDep, StateDep
 
 __all__ = ["router", "admin_router"]
 

@@ -7,13 +7,16 @@ holds `AnalyticsAdminState` (platform_admin only).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver
+from aiaas.deps import service_state
 from analytics.config import AnalyticsSettings
 
-__all__ = ["AnalyticsState", "AnalyticsAdminState"]
+__all__ = ["AnalyticsState", "AnalyticsAdminState", "StateDep", "AdminStateDep"]
 
 
 @dataclass
@@ -29,3 +32,8 @@ class AnalyticsAdminState:
     settings: AnalyticsSettings
     admin_engine: AsyncEngine
     admin_sessions: async_sessionmaker[AsyncSession]
+
+
+StateDep = Annotated[AnalyticsState, Depends(service_state)]
+# The admin listener's state (analytics/admin.py): the tenant API has no platform_admin engine.
+AdminStateDep = Annotated[AnalyticsAdminState, Depends(service_state)]
