@@ -1,7 +1,7 @@
-"""What a rate-limit check decided: the limits, the buckets' levels, and the OpenAI-style headers.
+"""What a rate-limit check decided, and what a finished request settles: pure data and arithmetic.
 
-Pure data and arithmetic over the levels the Lua script returns (gateway/rate_limit.py does the Redis part):
-which bucket is tightest, when it refills, and what the 429's `Retry-After` and `x-ratelimit-*` say.
+Over the levels the Lua script returns (gateway/rate_limit.py does the Redis part): which bucket is tightest,
+when it refills, and what the 429's `Retry-After` and `x-ratelimit-*` say; and a `Settlement`'s script arguments.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ __all__ = [
     "Bucket",
     "LimitDecision",
     "Limits",
+    "Settlement",
     "capacities",
     "decide",
     "decide_quota",
@@ -164,3 +165,32 @@ def decide_quota(exceeded: str, limit_name: str, buckets: list[Bucket]) -> Limit
 def _tightest(buckets: list[Bucket]) -> Bucket | None:
     """The bucket with the fewest whole units left; on a tie, the one that takes longest to refill."""
     return min(buckets, key=lambda b: (b.remaining, -b.reset_s), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a request used, settled once its response is known against what admission debited."""
+
+    tenant_id: str
+    key_id: str
+    # The limits admission debited (empty Limits when it debited none: then only the quota is settled).
+    tenant_limits: Limits
+    key_limits: Limits
+    estimated_tokens: int
+    actual_tokens: int
+    # With `quota_key`, `quota_delta` (tokens, requests) is added to the plan quota: by default the request and
+    # its actual tokens; after a reservation at admission, only the correction.
+    quota_key: str | None = None
+    quota_delta: tuple[int, int] | None = None
+
+    def script_args(self) -> list[str | int] | None:
+        """The Lua script's settle arguments: token buckets charged `actual - estimated`; None if nothing to do."""
+        actual = max(0, self.actual_tokens)
+        delta = actual - max(0, self.estimated_tokens)
+        token_capacities = [0, self.tenant_limits.tokens_per_minute or 0, 0, self.key_limits.tokens_per_minute or 0]
+        if delta == 0 or not any(token_capacities):
+            if self.quota_key is None:
+                return None
+            token_capacities = [0, 0, 0, 0]
+        quota_tokens, quota_requests = self.quota_delta if self.quota_delta is not None else (actual, 1)
+        return ["settle", *token_capacities, 0, delta, quota_tokens, quota_requests]

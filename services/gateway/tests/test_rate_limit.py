@@ -13,7 +13,8 @@ import redis.asyncio as redis_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter, format_reset
+from aiaas_testing import InfraUrls, free_port
+from gateway.rate_limit import LimitDecision, Limits, RateLimiter, Settlement, format_reset
 
 NO_LIMITS = Limits()
 
@@ -35,14 +36,7 @@ async def _acquire(
 async def _settle(
     limiter: RateLimiter, *, tenant: Limits = NO_LIMITS, key: Limits = NO_LIMITS, estimated: int, actual: int
 ) -> None:
-    await limiter.settle(
-        tenant_id="t1",
-        key_id="k1",
-        tenant_limits=tenant,
-        key_limits=key,
-        estimated_tokens=estimated,
-        actual_tokens=actual,
-    )
+    await limiter.settle(Settlement("t1", "k1", tenant, key, estimated_tokens=estimated, actual_tokens=actual))
 
 
 async def _server_seconds(client: redis_asyncio.Redis) -> float:
@@ -129,14 +123,7 @@ async def test_settle_underuse_refunds_tokens(limiter: RateLimiter) -> None:
 
 
 def _settle_soon(limiter: RateLimiter, *, tenant: Limits, estimated: int, actual: int) -> None:
-    limiter.settle_soon(
-        tenant_id="t1",
-        key_id="k1",
-        tenant_limits=tenant,
-        key_limits=NO_LIMITS,
-        estimated_tokens=estimated,
-        actual_tokens=actual,
-    )
+    limiter.settle_soon(Settlement("t1", "k1", tenant, NO_LIMITS, estimated_tokens=estimated, actual_tokens=actual))
 
 
 async def test_queued_settle_rides_with_next_acquire(limiter: RateLimiter, redis_client: redis_asyncio.Redis) -> None:
@@ -156,6 +143,33 @@ async def test_drain_sends_a_lingering_settle(limiter: RateLimiter, redis_client
     await lingering.drain()
     refunded = await _acquire(limiter, tenant=tenant, tokens=70)  # another process sees the refund
     assert refunded.allowed and refunded.remaining_tokens == 10
+
+
+async def test_queued_settles_survive_redis_restarting_empty(
+    limiter: RateLimiter, redis_client: redis_asyncio.Redis
+) -> None:
+    lingering = RateLimiter(redis_client, prefix=limiter.prefix, linger_s=60.0)
+    tenant = Limits(tokens_per_minute=100)
+    assert (await _acquire(lingering, tenant=tenant, tokens=90)).allowed
+    _settle_soon(lingering, tenant=tenant, estimated=90, actual=20)
+    await redis_client.script_flush()  # as after a Redis restart: the queued settle and the acquire get NOSCRIPT
+    refunded = await _acquire(lingering, tenant=tenant, tokens=70)
+    assert refunded.allowed and refunded.remaining_tokens == 10  # the settle was redone first, in order
+    assert lingering.pending == 0
+
+
+async def test_settles_lost_to_a_redis_outage_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    down = redis_asyncio.Redis(port=free_port(), socket_connect_timeout=0.5)
+    limiter = RateLimiter(down, linger_s=60.0)
+    try:
+        for _ in range(3):
+            _settle_soon(limiter, tenant=Limits(tokens_per_minute=100), estimated=90, actual=20)
+        await asyncio.wait_for(limiter.drain(), 5.0)
+        assert limiter.pending == 0
+        lost = [r for r in caplog.records if r.getMessage() == "rate limiter: settles not applied"]
+        assert len(lost) == 1 and lost[0].__dict__["count"] == 3
+    finally:
+        await down.aclose()
 
 
 async def test_tenant_limit_is_shared_by_its_keys(limiter: RateLimiter) -> None:
@@ -228,7 +242,9 @@ async def test_script_is_cached_on_the_server(limiter: RateLimiter, redis_client
     assert await redis_client.script_exists(limiter._script.sha) == [True]
 
 
-async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(limiter: RateLimiter, infra_urls) -> None:
+async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(
+    limiter: RateLimiter, infra_urls: InfraUrls
+) -> None:
     clients = [redis_asyncio.from_url(infra_urls.redis_url) for _ in range(2)]
     try:
         limiters = [RateLimiter(client, prefix=limiter.prefix) for client in clients]
@@ -244,6 +260,7 @@ async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(limi
 _WORKER = """
 import asyncio, sys
 import redis.asyncio as redis_asyncio
+from aiaas_testing import InfraUrls, free_port
 from gateway.rate_limit import Limits, RateLimiter
 
 async def main(url, prefix, count, limit):
@@ -266,7 +283,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 
-async def test_two_processes_share_one_limit(limiter: RateLimiter, infra_urls) -> None:
+async def test_two_processes_share_one_limit(limiter: RateLimiter, infra_urls: InfraUrls) -> None:
     workers = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -282,13 +299,15 @@ async def test_two_processes_share_one_limit(limiter: RateLimiter, infra_urls) -
         for _ in range(2)
     ]
     try:
-        for worker in workers:
-            assert await asyncio.wait_for(worker.stdout.readline(), 30) == b"ready\n"
+        pipes = [(worker.stdin, worker.stdout) for worker in workers]
+        for _, stdout in pipes:
+            assert stdout is not None and await asyncio.wait_for(stdout.readline(), 30) == b"ready\n"
         started = time.monotonic()
-        for worker in workers:  # start both bursts together
-            worker.stdin.write(b"go\n")
-            await worker.stdin.drain()
-        admitted = [int(await asyncio.wait_for(worker.stdout.readline(), 30)) for worker in workers]
+        for stdin, _ in pipes:  # start both bursts together
+            assert stdin is not None
+            stdin.write(b"go\n")
+            await stdin.drain()
+        admitted = [int(await asyncio.wait_for(stdout.readline(), 30)) for _, stdout in pipes if stdout is not None]
         elapsed = time.monotonic() - started
         assert [await worker.wait() for worker in workers] == [0, 0]
     finally:

@@ -20,9 +20,12 @@ async def test_concurrent_acquires_coalesce_into_few_round_trips(limiter: RateLi
     round_trips: list[int] = []
     real = limiter._round_trip
 
-    async def counting(calls):  # a spy on our own method: Redis is real, every call still goes to it
+    async def counting(
+        calls: list[tuple[list[str], list[str | int]]],
+    ) -> list[object]:  # a spy on our own method: Redis is real, every call still goes to it
         round_trips.append(len(calls))
-        return await real(calls)
+        replies: list[object] = await real(calls)
+        return replies
 
     limiter._round_trip = counting  # type: ignore[method-assign]
     tenant = Limits(requests_per_minute=40)
@@ -31,7 +34,7 @@ async def test_concurrent_acquires_coalesce_into_few_round_trips(limiter: RateLi
     assert sorted(d.remaining_requests for d in decisions if d.allowed) == list(range(40))
     assert sum(round_trips) == 100 and 2 <= len(round_trips) < 100
     assert round_trips[0] == 1  # the first goes at once, alone; the rest waited for it and went together
-    assert not limiter._acquiring and not limiter._waiting  # idle again: the next acquire goes at once
+    assert limiter.pending == 0  # idle again: the next acquire goes at once
 
 
 async def test_coalesced_acquires_survive_a_script_flush(
