@@ -72,12 +72,14 @@ async def admin_engine(infra_urls: InfraUrls) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def runtime_sessions(runtime_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(runtime_engine)
+    sessions: async_sessionmaker[AsyncSession] = session_factory(runtime_engine)
+    return sessions
 
 
 @pytest.fixture(scope="session")
 def admin_sessions(admin_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(admin_engine)
+    sessions: async_sessionmaker[AsyncSession] = session_factory(admin_engine)
+    return sessions
 
 
 @pytest.fixture(scope="session")

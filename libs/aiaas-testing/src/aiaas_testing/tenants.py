@@ -23,7 +23,8 @@ class TenantWithKey:
 
     @property
     def id(self) -> uuid.UUID:
-        return self.tenant.id
+        tenant_id: uuid.UUID = self.tenant.id
+        return tenant_id
 
     @property
     def auth(self) -> dict[str, str]:

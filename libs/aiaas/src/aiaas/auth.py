@@ -21,9 +21,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request, Security, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -133,7 +133,7 @@ class ApiKeyResolver:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
-        principal = await self._cache.get(hash_api_key(token))
+        principal: Principal | None = await self._cache.get(hash_api_key(token))
         if principal is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
         return principal
@@ -179,7 +179,7 @@ async def current_principal(
     return principal
 
 
-def require_scope(scope: str) -> Any:
+def require_scope(scope: str) -> params.Security:
     """Dependency: the calling tenant's `Principal`, 401 without a valid key, 403 without `scope`.
 
     Use as `Annotated[Principal, require_scope(BILLING_READ)]`; the scope appears in the route's
@@ -187,7 +187,8 @@ def require_scope(scope: str) -> Any:
     """
     if scope not in ALL_SCOPES:
         raise ValueError(f"unknown scope {scope!r}; known: {', '.join(ALL_SCOPES)}")
-    return Security(current_principal, scopes=[scope])
+    dependency: params.Security = Security(current_principal, scopes=[scope])
+    return dependency
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ class AdminKeyResolver:
     async def resolve(self, authorization: str | None) -> AdminPrincipal:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
-        admin = None
+        admin: AdminPrincipal | None = None
         if scheme.lower() == "bearer" and token.startswith(ADMIN_KEY_PREFIX) and len(token) <= 200:
             admin = await self._cache.get(hash_api_key(token))
         if admin is None or admin.key_id in self._revoked:

@@ -19,7 +19,8 @@ def check(url: str, timeout_s: float = 2.0) -> bool:
         return False
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310  # nosec B310 - http(s) only
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except (OSError, ValueError):
         return False
 

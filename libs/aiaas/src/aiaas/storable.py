@@ -5,7 +5,7 @@ documents, refuses larger ones). For validators at an API's edge: such input is 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator
 
@@ -13,6 +13,8 @@ __all__ = ["StorableStr", "storable_json", "storable_text"]
 
 # orjson writes integers from -2**63 to 2**64 - 1.
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+T = TypeVar("T")
 
 
 def storable_text(value: str) -> str:
@@ -26,10 +28,10 @@ def storable_text(value: str) -> str:
     return value
 
 
-def storable_json(value: Any) -> Any:
+def storable_json(value: T) -> T:
     """`value` (decoded JSON), or ValueError when one of its strings or keys is not `storable_text` or
     one of its integers does not fit in 64 bits."""
-    stack = [value]
+    stack: list[object] = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):

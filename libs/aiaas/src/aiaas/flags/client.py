@@ -35,7 +35,8 @@ def _parse_flag(value: bytes) -> Flag:
 
 def _not_older(current: Flag, new: Flag) -> bool:
     """A replayed older document never replaces a newer one."""
-    return new.version >= current.version
+    newer: bool = new.version >= current.version
+    return newer
 
 
 class FlagClient:
@@ -86,7 +87,8 @@ class FlagClient:
         """The tenant's plan code as billing last published it (None: unknown)."""
         if tenant_id is None or self._plans is None:
             return None
-        return self._plans.data.get(tenant_key(tenant_id))
+        plan: str | None = self._plans.data.get(tenant_key(tenant_id))
+        return plan
 
     def _value(
         self, key: str, tenant_id: uuid.UUID | str | None, plan: str | None, user_id: str | None, types: tuple[str, ...]
@@ -135,11 +137,13 @@ class FlagClient:
 
     def cache_age_s(self) -> float:
         """0 while the flags watch is live; else seconds since it was last live (or since start)."""
-        return self._flags.cache_age_s()
+        age: float = self._flags.cache_age_s()
+        return age
 
     @property
     def live(self) -> bool:
-        return self._flags.live
+        live: bool = self._flags.live
+        return live
 
     @property
     def plans_live(self) -> bool:

@@ -309,7 +309,7 @@ async def kv_versions(kv: KeyValue) -> dict[str, int]:
     try:
         while True:
             try:
-                entry: Any = await watcher.updates(timeout=5.0)
+                entry: KeyValue.Entry | None = await watcher.updates(timeout=5.0)
             except nats.errors.TimeoutError:
                 if end.marker:  # quiet after the marker: what was expected is gone (purged)
                     return versions

@@ -81,7 +81,8 @@ class TenantPlanPublisher:
     # ---- reads ---------------------------------------------------------------------------
     def plan_of(self, tenant_id: uuid.UUID | str) -> str | None:
         """The plan code the bucket holds for the tenant (as far as the mirror knows)."""
-        return self._mirror.data.get(tenant_key(tenant_id))
+        plan: str | None = self._mirror.data.get(tenant_key(tenant_id))
+        return plan
 
     @property
     def live(self) -> bool:

@@ -50,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             return orjson.dumps(_escape_surrogates(line), default=lambda o: _escape_surrogates(str(o))).decode()
 
 
-def _escape_surrogates(value: Any) -> Any:
+def _escape_surrogates(value: object) -> object:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):

@@ -67,7 +67,8 @@ def _exporter(name: str) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise RuntimeError("trace exporter 'otlp' needs the opentelemetry-exporter-otlp-proto-http package") from exc
-    return OTLPSpanExporter()
+    otlp: SpanExporter = OTLPSpanExporter()
+    return otlp
 
 
 def _add_memory_exporter(provider: TracerProvider) -> None:
