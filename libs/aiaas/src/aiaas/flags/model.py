@@ -59,7 +59,7 @@ class Variant:
 
 def validate_value(
     flag_type: str,
-    value: Any,
+    value: object,
     *,
     variants: tuple[Variant, ...] = (),
     min_value: int | None = None,
@@ -144,7 +144,7 @@ class Flag:
         variants = tuple(Variant(str(v["value"]), _opt_int(v.get("weight"))) for v in data.get("variants") or ())
         low, high = _opt_int(data.get("min_value")), _opt_int(data.get("max_value"))
 
-        def check(value: Any) -> FlagValue:
+        def check(value: object) -> FlagValue:
             return validate_value(flag_type, value, variants=variants, min_value=low, max_value=high)
 
         return cls(
