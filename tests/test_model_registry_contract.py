@@ -8,8 +8,8 @@ import orjson
 
 from control_plane.registry.schemas import ModelConfig
 from control_plane.registry.schemas import Provider as RegistryProvider
-from gateway.catalog import Provider as GatewayProvider
-from gateway.model_registry import parse_document
+from gateway.catalog.registry import parse_document
+from gateway.catalog.schemas import Provider as GatewayProvider
 
 
 def test_the_registry_accepts_exactly_the_providers_the_gateway_speaks() -> None:

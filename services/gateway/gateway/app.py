@@ -22,15 +22,15 @@ from aiaas.flags import FlagClient
 from aiaas.observability.metrics import record_breaker_state
 from aiaas.resilience import BreakerConfig, BreakerRegistry
 from aiaas.service_app import ServiceApp, service_app
-from gateway.catalog import load_catalog
+from gateway.catalog.registry import ModelRegistry
+from gateway.catalog.service import load_catalog
 from gateway.chat.endpoints import ChatCompletions
 from gateway.chat.endpoints import router as chat_router
 from gateway.config import GatewaySettings
-from gateway.credentials import ProviderCredentials
-from gateway.failover import Failover
 from gateway.health import router as health_router
-from gateway.model_registry import ModelRegistry
 from gateway.providers.anthropic_adapter import AnthropicAdapter
+from gateway.providers.credentials import ProviderCredentials
+from gateway.providers.failover import Failover
 from gateway.providers.openai_passthrough import OpenAIPassthrough
 from gateway.rate_limit import RateLimiter
 from gateway.state import GatewayState

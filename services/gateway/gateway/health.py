@@ -36,7 +36,8 @@ async def _a_deployment_usable(state: GatewayState) -> None:
 @router.get("/ready")
 async def ready(state: StateDep) -> JSONResponse:
     """200 while keys resolve and a deployment is usable; NATS and Redis outages are reported, not fatal."""
-    return await readiness(
+    response: JSONResponse = await readiness(
         {"postgres": ping_postgres(state.engine), "providers": _a_deployment_usable(state)},
         degradable={"nats": nats_connected(state.nats, flush_timeout_s=1), "redis": state.redis.ping()},
     )
+    return response

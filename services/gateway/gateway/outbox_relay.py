@@ -6,38 +6,28 @@ scan), which no per-tenant transaction can do; it serves nothing to tenants.
 
 from __future__ import annotations
 
-import asyncio
-
-import nats
-
-from aiaas.db import create_engine, session_factory
-from aiaas.events import EventPublisher, OutboxRelay, ensure_topology
-from aiaas.observability.metrics import serve_metrics
-from aiaas.worker import run_worker
+from aiaas.events import EventPublisher, OutboxRelay
+from aiaas.worker import WorkerContext, run_consumer_worker
 from gateway.config import OutboxRelaySettings
 
 __all__ = ["main"]
 
 
-async def run(settings: OutboxRelaySettings, stop: asyncio.Event) -> None:
-    engine = create_engine(settings.admin_database_url, pool_size=2, application_name="outbox-relay")
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="outbox-relay")
-    try:
-        js = nc.jetstream()
-        await ensure_topology(js, consumers=())
-        relay = OutboxRelay(session_factory(engine), EventPublisher(js, timeout_s=settings.publish_timeout_s))
-        await relay.run(stop)
-    finally:
-        # Everything handled is acked already: close without waiting on the drain timeout.
-        await nc.close()
-        await engine.dispose()
-
-
 def main() -> None:
     settings = OutboxRelaySettings(service_name="outbox-relay")
+
+    async def relay(worker: WorkerContext) -> None:
+        publisher = EventPublisher(worker.js, timeout_s=settings.publish_timeout_s)
+        await OutboxRelay(worker.sessions, publisher).run(worker.stop)
+
     # GATEWAY_OUTBOX_RELAY_METRICS_PORT (+ GATEWAY_METRICS_HOST): what its container health check and a scraper reach.
-    serve_metrics(settings.outbox_relay_metrics_port, settings.metrics_host)
-    run_worker(settings, lambda stop: run(settings, stop))
+    run_consumer_worker(
+        settings,
+        relay,
+        database_url=settings.admin_database_url,
+        metrics_port=settings.outbox_relay_metrics_port,
+        metrics_host=settings.metrics_host,
+    )
 
 
 if __name__ == "__main__":

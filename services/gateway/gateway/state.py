@@ -19,11 +19,11 @@ from aiaas.deps import service_state
 from aiaas.events import DurableEmitter
 from aiaas.flags import FlagClient
 from aiaas.resilience import BreakerRegistry
-from gateway.catalog import Catalog
+from gateway.catalog.service import Catalog
 from gateway.chat.service import ChatDeps
 from gateway.config import GatewaySettings
-from gateway.failover import Failover
 from gateway.providers.anthropic_adapter import AnthropicAdapter
+from gateway.providers.failover import Failover
 from gateway.rate_limit import RateLimiter
 from gateway.usage.meter import UsageMeter
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.catalog import load_catalog
+from gateway.catalog.service import load_catalog
 from gateway.config import GatewaySettings
 
 _FILE = """

@@ -22,9 +22,9 @@ from aiohttp import web
 from aiaas.credential_hosts import CredentialHosts
 from aiaas.flags.kv import KvBucket
 from aiaas_testing import metric_value, scrape_metrics, serve_local
-from gateway.catalog import Deployment
-from gateway.credentials import ProviderCredentials
-from gateway.model_registry import MODEL_REGISTRY_BUCKET
+from gateway.catalog.registry import MODEL_REGISTRY_BUCKET
+from gateway.catalog.schemas import Deployment
+from gateway.providers.credentials import ProviderCredentials
 
 SECRET = "sk-must-never-leave"
 REFUSED = "gateway_credential_host_refused_total"

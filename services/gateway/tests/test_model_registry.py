@@ -27,8 +27,9 @@ from sqlalchemy import text
 
 from aiaas.db import admin_session
 from aiaas_testing import ServiceProcess, free_port, metric_value, scrape_metrics
-from gateway.catalog import Catalog, ModelAlias
-from gateway.model_registry import MODEL_REGISTRY_BUCKET, RegistryDocument, alias_from_document, parse_document
+from gateway.catalog.registry import MODEL_REGISTRY_BUCKET, RegistryDocument, alias_from_document, parse_document
+from gateway.catalog.schemas import ModelAlias
+from gateway.catalog.service import Catalog
 
 # ---- the conversion, registry schema -> gateway schema ---------------------------------------
 

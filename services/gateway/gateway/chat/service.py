@@ -17,11 +17,12 @@ from aiaas.auth import ApiKeyResolver, Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
 from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
-from gateway.catalog import Catalog, ModelAlias
+from gateway.catalog.schemas import ModelAlias
+from gateway.catalog.service import Catalog
 from gateway.chat.schemas import ChatCompletionRequest
-from gateway.failover import AllDeploymentsFailed, Failover, Served
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
+from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
 from gateway.rate_limit import LimitDecision, Limits, RateLimiter
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 

@@ -9,10 +9,10 @@ from typing import Any
 import anthropic
 import orjson
 
-from gateway.catalog import Deployment
-from gateway.credentials import ProviderCredentials
+from gateway.catalog.schemas import Deployment
 from gateway.providers.anthropic_format import StreamTranslator, to_anthropic, to_openai_completion
 from gateway.providers.base import ChatStream, Completion, ProviderError, Usage, sse
+from gateway.providers.credentials import ProviderCredentials
 
 __all__ = ["AnthropicAdapter"]
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gateway.catalog import Deployment
+from gateway.catalog.schemas import Deployment
 
 __all__ = ["Usage", "Completion", "ChatStream", "ProviderAdapter", "ProviderError", "SSE_DONE", "sse"]
 

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.catalog import Deployment
-from gateway.credentials import ProviderCredentials
+from gateway.catalog.schemas import Deployment
 from gateway.providers.base import ChatStream, Completion, ProviderError, Usage, sse
+from gateway.providers.credentials import ProviderCredentials
 
 __all__ = ["OpenAIPassthrough", "error_from_status"]
 

@@ -1,4 +1,4 @@
-"""`usage.recorded` events -> `requests` rows: the usage writer's handler."""
+"""`usage.recorded` events -> `requests` rows: the usage writer (`python -m gateway.usage_writer`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
-from aiaas.events import Received
+from aiaas.events import CONSUMERS, ConsumerRunner, Received
 from aiaas.events.schemas import UsageRecorded
+from aiaas.worker import WorkerContext
 from gateway.usage.repository import insert_requests
 
-__all__ = ["write_usage"]
+__all__ = ["USAGE_WRITER", "write_usage", "write_usage_until_stopped"]
+
+USAGE_WRITER = "usage-writer"
 
 
 def _row(item: Received) -> dict[str, object]:
@@ -29,3 +32,12 @@ async def write_usage(sessions: async_sessionmaker[AsyncSession], batch: Sequenc
     for tenant_id, rows in by_tenant.items():
         async with tenant_session(sessions, tenant_id) as session:
             await insert_requests(session, rows)
+
+
+async def write_usage_until_stopped(worker: WorkerContext) -> None:
+    """Consume the usage writer's durable consumer in batches until the worker is told to stop."""
+
+    async def handle(batch: Sequence[Received]) -> None:
+        await write_usage(worker.sessions, batch)
+
+    await ConsumerRunner(worker.js, CONSUMERS[USAGE_WRITER], handle, batch_size=500).run(worker.stop)

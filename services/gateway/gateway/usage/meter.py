@@ -14,7 +14,7 @@ from aiaas.auth import Principal
 from aiaas.events import DurableEmitter, EventEnvelope, event_id
 from aiaas.events.schemas import USAGE_RECORDED
 from aiaas.observability.tracing import inject_trace_headers
-from gateway.catalog import Deployment
+from gateway.catalog.schemas import Deployment
 from gateway.providers.base import Usage
 
 __all__ = ["RequestRecord", "Status", "UsageMeter"]

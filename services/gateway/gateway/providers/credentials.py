@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from prometheus_client import Counter
 
 from aiaas.credential_hosts import CredentialHostError, CredentialHosts
-from gateway.catalog import Deployment
+from gateway.catalog.schemas import Deployment
 from gateway.config import GatewaySettings
 from gateway.providers.base import ProviderError
 

@@ -21,10 +21,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aiaas.resilience import BreakerRegistry, BreakerState, retry_async
 from aiaas.resilience.failover_budget import FailoverBudget
-from gateway.catalog import Deployment, ModelAlias
-from gateway.credentials import ProviderCredentials
+from gateway.catalog.schemas import Deployment, ModelAlias
 from gateway.metrics import upstream_series
 from gateway.providers.base import ChatStream, Completion, ProviderAdapter, ProviderError
+from gateway.providers.credentials import ProviderCredentials
 
 __all__ = ["Failover", "Served", "AllDeploymentsFailed"]
 
@@ -122,7 +122,9 @@ class Failover:
                 )
 
             try:
-                served = await retry_async(attempt, policy=self._policy, is_retryable=retry_here, deadline=deadline)
+                served: Served = await retry_async(
+                    attempt, policy=self._policy, is_retryable=retry_here, deadline=deadline
+                )
             except ProviderError as exc:
                 if not exc.retryable:
                     raise

@@ -19,7 +19,7 @@ the gateway's `ModelAlias`/`Deployment`; `alias_from_document` converts explicit
   `GATEWAY_CREDENTIALS`); omitted means the provider's own (`openai`/`anthropic`); one this gateway
   does not hold refuses the document, instead of failing every request later; whether the
   credential may be sent to `base_url`'s host is checked before every upstream call
-  (gateway/credentials.py), so a document written straight into the bucket cannot route a key elsewhere;
+  (gateway/providers/credentials.py), so a document written straight into the bucket cannot route a key elsewhere;
 - prices (`input_usd_per_1k`/`output_usd_per_1k`: US dollars per 1,000 tokens, decimal strings),
   `timeout_s` and `first_byte_timeout_s` carry over as they are; timeouts that leave no room for
   failover (aiaas.resilience.failover_budget) refuse the document; `owned_by` is the default.
@@ -47,7 +47,8 @@ from aiaas.credential_hosts import PUBLIC_BASE_URLS
 from aiaas.flags.kv import KvMirror
 from aiaas.resilience.failover_budget import FailoverBudget
 from aiaas.tasks import stop_tasks
-from gateway.catalog import MODEL_REGISTRY_REJECTED, Catalog, Deployment, ModelAlias, Provider, failover_problems
+from gateway.catalog.schemas import Deployment, ModelAlias, Provider
+from gateway.catalog.service import MODEL_REGISTRY_REJECTED, Catalog, failover_problems
 
 __all__ = ["MODEL_REGISTRY_BUCKET", "ModelRegistry", "alias_from_document", "parse_document"]
 
@@ -182,7 +183,7 @@ class ModelRegistry:
 
     @property
     def live(self) -> bool:
-        return self.mirror.live
+        return bool(self.mirror.live)
 
     async def close(self) -> None:
         await stop_tasks(self._task)

@@ -1,0 +1,1 @@
+"""Model aliases and their deployments: the file/default set, with the control plane's registry live on top."""
