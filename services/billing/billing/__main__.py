@@ -67,7 +67,10 @@ CLOSE_PERIODS = Command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("python -m billing", "billing.app:create_app", port=8082, commands=[CLOSE_PERIODS], argv=argv)
+    code: int = run_service(
+        "python -m billing", "billing.app:create_app", port=8082, commands=[CLOSE_PERIODS], argv=argv
+    )
+    return code
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ def create_app(settings: BillingAdminSettings | None = None) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("python -m billing.admin", "billing.admin:create_app", port=DEFAULT_PORT, argv=argv)
+    code: int = run_service("python -m billing.admin", "billing.admin:create_app", port=DEFAULT_PORT, argv=argv)
+    return code
 
 
 if __name__ == "__main__":

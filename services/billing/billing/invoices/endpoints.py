@@ -31,7 +31,8 @@ async def preview_invoice(state: StateDep, principal: BillingReadDep, session: T
     """The open period's invoice as it would be if the period closed now (not persisted)."""
     catalogue = await state.catalogue.get()
     sub = await read_subscription(session, principal.tenant_id, clock.now())
-    return draft_json(await compute_invoice(session, catalogue, sub, state.settings.tax_rate))
+    answer: dict[str, object] = draft_json(await compute_invoice(session, catalogue, sub, state.settings.tax_rate))
+    return answer
 
 
 @router.get("/invoices", response_model=InvoiceList)
@@ -46,7 +47,8 @@ async def get_one_invoice(
     principal: BillingReadDep, session: TenantSessionDep, invoice_id: uuid.UUID
 ) -> dict[str, object]:
     """One finalized invoice with its lines."""
-    return invoice_json(await get_invoice(session, principal.tenant_id, invoice_id))
+    answer: dict[str, object] = invoice_json(await get_invoice(session, principal.tenant_id, invoice_id))
+    return answer
 
 
 @admin_router.post("/close-periods")

@@ -27,7 +27,10 @@ async def get_usage(
     """Usage of the open period (`period=current`) or of the period starting on `period` (YYYY-MM-DD)."""
     day = parse_period(period)
     catalogue = await state.catalogue.get()
-    return usage_json(await period_usage(session, catalogue, principal.tenant_id, day, clock.now()))
+    answer: dict[str, object] = usage_json(
+        await period_usage(session, catalogue, principal.tenant_id, day, clock.now())
+    )
+    return answer
 
 
 @admin_router.get("/tenants/{tenant_id}/usage", response_model=UsageOut)
@@ -41,4 +44,5 @@ async def tenant_usage(
         usage = await period_usage(session, catalogue, tenant_id, day, clock.now())
     except IntegrityError as exc:
         raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found") from exc
-    return usage_json(usage)
+    answer: dict[str, object] = usage_json(usage)
+    return answer

@@ -96,7 +96,8 @@ async def read_quota_states(
 
 async def read_plan_codes(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The plan code of each of these tenants that has a subscription."""
-    return await plan_codes(session, tenant_ids)
+    codes: dict[uuid.UUID, str] = await plan_codes(session, tenant_ids)
+    return codes
 
 
 async def publish_quota_states(

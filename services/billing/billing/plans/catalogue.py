@@ -68,7 +68,8 @@ class Plan:
     def request_limit(self) -> int:
         if self.overage_policy == "block" and self.included_requests is not None:
             return self.included_requests
-        return UNLIMITED
+        unlimited: int = UNLIMITED
+        return unlimited
 
     @property
     def limit_name(self) -> str:

@@ -35,7 +35,8 @@ async def post_plan(state: AdminStateDep, body: PlanCreate) -> dict[str, object]
     async with admin_session(state.admin_sessions) as session:
         await service.create_plan(session, body.code, fields, prices)
     state.catalogue.invalidate()
-    return plan_json((await state.catalogue.get()).plan(body.code))
+    answer: dict[str, object] = plan_json((await state.catalogue.get()).plan(body.code))
+    return answer
 
 
 @admin_router.patch("/plans/{code}", response_model=PlanOut)
@@ -46,4 +47,5 @@ async def patch_plan(state: AdminStateDep, code: str, body: PlanUpdate) -> dict[
     async with admin_session(state.admin_sessions) as session:
         await service.update_plan(session, code, fields, prices)
     state.catalogue.invalidate()
-    return plan_json((await state.catalogue.get()).plan(code))
+    answer: dict[str, object] = plan_json((await state.catalogue.get()).plan(code))
+    return answer

@@ -37,7 +37,8 @@ def period_days(start: datetime, end: datetime) -> int:
 
 def _plan_start(sub: Subscription) -> datetime:
     """When the current plan's charging starts, clamped into the open period."""
-    return min(max(sub.plan_since, sub.current_period_start), sub.current_period_end)
+    since: datetime = min(max(sub.plan_since, sub.current_period_start), sub.current_period_end)
+    return since
 
 
 def base_fee_parts(sub: Subscription, plan: Plan) -> tuple[int, int, int]:
