@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 
-from aiaas.service_app import serve
-from control_plane.cli import add_flags_commands, run_flags_command
+from aiaas.serve import Command, run_service
+from control_plane.cli import add_flags_arguments, run_flags_command
+
+FLAGS = Command("flags", "manage feature flags through the control-plane API", run_flags_command, add_flags_arguments)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m control_plane")
-    sub = parser.add_subparsers(dest="command")
-    serve_cmd = sub.add_parser("serve", help="run the HTTP API (the default)")
-    for target in (parser, serve_cmd):
-        target.add_argument("--host", default="127.0.0.1")
-        target.add_argument("--port", type=int, default=8084)
-    add_flags_commands(sub)
-    args = parser.parse_args(argv)
-    if args.command == "flags":
-        return run_flags_command(args)
-    serve("control_plane.app:create_app", host=args.host, port=args.port)
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    code: int = run_service(
+        "python -m control_plane", "control_plane.app:create_app", port=8084, commands=[FLAGS], argv=argv
+    )
+    return code
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aiaas.auth import AdminKeyResolver, use_admin_key_resolver
+from aiaas.credential_hosts import CredentialHosts
 from aiaas.db import create_engine, session_factory
+from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
 from aiaas.tasks import stop_tasks
 from control_plane.config import ControlPlaneSettings
@@ -20,6 +22,7 @@ from control_plane.flags.service import FlagService
 from control_plane.health import router as health_router
 from control_plane.registry.endpoints import router as registry_router
 from control_plane.registry.publisher import ModelRegistryPublisher
+from control_plane.registry.service import RegistryService
 from control_plane.state import ControlPlaneState
 from control_plane.tenants.endpoints import router as tenants_router
 
@@ -38,12 +41,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     use_admin_key_resolver(app, AdminKeyResolver(admin_engine, cache_ttl_s=settings.admin_key_cache_ttl_s))
     publisher = FlagPublisher(settings.nats_url, settings.flags_bucket, timeout_s=settings.publish_timeout_s)
     flags = FlagService(admin_sessions, publisher)
-    app.state.control_plane = ControlPlaneState(
-        settings=settings, admin_engine=admin_engine, admin_sessions=admin_sessions, publisher=publisher
-    )
-    app.state.flag_service = flags
     model_publisher = ModelRegistryPublisher(settings.nats_url, timeout_s=settings.publish_timeout_s)
-    app.state.model_publisher = model_publisher
+    registry = RegistryService(
+        admin_sessions,
+        model_publisher,
+        credential_hosts=CredentialHosts.from_declaration(settings.provider_credential_hosts),
+        failover_budget=settings.failover_budget,
+    )
+    set_service_state(
+        app,
+        ControlPlaneState(
+            settings=settings,
+            admin_engine=admin_engine,
+            admin_sessions=admin_sessions,
+            publisher=publisher,
+            flags=flags,
+            registry=registry,
+        ),
+    )
     if settings.seed_flags:
         created = await flags.seed()
         if created:

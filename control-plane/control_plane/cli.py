@@ -19,7 +19,7 @@ from typing import Any
 
 from control_plane.config import CliSettings
 
-__all__ = ["add_flags_commands", "run_flags_command", "parse_value", "ApiError"]
+__all__ = ["add_flags_arguments", "run_flags_command", "parse_value", "ApiError"]
 
 _EXIT_API_ERROR = 1
 _EXIT_UNREACHABLE = 3
@@ -55,8 +55,8 @@ def _tenant(raw: str) -> str:
         raise argparse.ArgumentTypeError(f"not a tenant UUID: {raw!r}") from None
 
 
-def add_flags_commands(sub: Any) -> None:
-    flags = sub.add_parser("flags", help="manage feature flags through the control-plane API")
+def add_flags_arguments(flags: argparse.ArgumentParser) -> None:
+    """The subcommands of `flags` (list, get, create, set, unset, delete, audit) on its parser."""
     cmds = flags.add_subparsers(dest="flags_command", required=True)
     cmds.add_parser("list", help="every flag")
     get = cmds.add_parser("get", help="one flag with its overrides")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from aiaas.health import health_router, ping_postgres, readiness
-from control_plane.deps import StateDep
+from control_plane.state import StateDep
 
 __all__ = ["router"]
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from aiaas.deps import service_state
 from control_plane.config import ControlPlaneSettings
 from control_plane.flags.publisher import FlagPublisher
+from control_plane.flags.service import FlagService
+from control_plane.registry.service import RegistryService
 
-__all__ = ["ControlPlaneState"]
+__all__ = ["ControlPlaneState", "StateDep"]
 
 
 @dataclass
@@ -18,3 +23,8 @@ class ControlPlaneState:
     admin_engine: AsyncEngine
     admin_sessions: async_sessionmaker[AsyncSession]
     publisher: FlagPublisher
+    flags: FlagService
+    registry: RegistryService
+
+
+StateDep = Annotated[ControlPlaneState, Depends(service_state)]

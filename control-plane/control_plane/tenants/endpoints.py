@@ -10,14 +10,12 @@ a result at most that long.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 
 from fastapi import APIRouter, status
 
 from aiaas.auth import AdminDep
-from aiaas.db import admin_session
-from aiaas.tenancy import create_api_key, create_tenant, list_api_keys, revoke_api_key
-from control_plane.deps import StateDep
+from aiaas.deps import AdminSessionDep
+from control_plane.tenants import service
 from control_plane.tenants.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantOut
 
 __all__ = ["router"]
@@ -26,32 +24,24 @@ router = APIRouter(prefix="/admin", tags=["tenants"], dependencies=[AdminDep])
 
 
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
-async def post_tenant(body: TenantCreate, state: StateDep) -> TenantOut:
+async def post_tenant(body: TenantCreate, session: AdminSessionDep) -> TenantOut:
     """Create a tenant."""
-    async with admin_session(state.admin_sessions) as session:
-        tenant = await create_tenant(session, **body.model_dump())
-    return TenantOut(**asdict(tenant))
+    return await service.add_tenant(session, body)
 
 
 @router.post("/tenants/{tenant_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-async def post_key(tenant_id: uuid.UUID, body: ApiKeyCreate, state: StateDep) -> ApiKeyCreated:
+async def post_key(tenant_id: uuid.UUID, body: ApiKeyCreate, session: AdminSessionDep) -> ApiKeyCreated:
     """Create an API key; the secret is in this response only."""
-    async with admin_session(state.admin_sessions) as session:
-        row, new = await create_api_key(session, tenant_id=tenant_id, **body.model_dump())
-    return ApiKeyCreated(**asdict(row), key=new.plaintext)
+    return await service.add_key(session, tenant_id, body)
 
 
 @router.get("/tenants/{tenant_id}/keys", response_model=list[ApiKeyOut])
-async def get_keys(tenant_id: uuid.UUID, state: StateDep) -> list[ApiKeyOut]:
+async def get_keys(tenant_id: uuid.UUID, session: AdminSessionDep) -> list[ApiKeyOut]:
     """List a tenant's keys (prefixes only)."""
-    async with admin_session(state.admin_sessions) as session:
-        rows = await list_api_keys(session, tenant_id)
-    return [ApiKeyOut(**asdict(row)) for row in rows]
+    return await service.keys_of(session, tenant_id)
 
 
 @router.post("/tenants/{tenant_id}/keys/{key_id}/revoke", response_model=ApiKeyOut)
-async def post_revoke(tenant_id: uuid.UUID, key_id: uuid.UUID, state: StateDep) -> ApiKeyOut:
+async def post_revoke(tenant_id: uuid.UUID, key_id: uuid.UUID, session: AdminSessionDep) -> ApiKeyOut:
     """Revoke a key; services refuse it once their auth cache (TTL, 5 s by default) lets go of it."""
-    async with admin_session(state.admin_sessions) as session:
-        row = await revoke_api_key(session, tenant_id, key_id)
-    return ApiKeyOut(**asdict(row))
+    return await service.revoke_key(session, tenant_id, key_id)
