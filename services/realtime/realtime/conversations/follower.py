@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from realtime.conversations.live_log import READ_COUNT, LiveEvent, LiveLog
+from realtime.conversations.live_log import READ_COUNT, LiveLog
 from realtime.conversations.repository import EventStore
-from realtime.conversations.schemas import error_event
+from realtime.conversations.schemas import LoggedEvent, error_event
 
 __all__ = ["ConversationFollower", "Outbox", "Socket"]
 
@@ -90,7 +90,7 @@ class ConversationFollower:
             if len(rows) < _REPLAY_PAGE or queue.overflowed:
                 return after
 
-    async def _take(self, cursor: int, live: LiveEvent) -> int:
+    async def _take(self, cursor: int, live: LoggedEvent) -> int:
         """Deliver `live` if it is the next event (filling a gap first); returns the new cursor."""
         if live.seq <= cursor:
             return cursor

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as redis_asyncio
 
-__all__ = ["LiveEvent", "LiveLog", "LocalFanout", "LocalSubscription", "READ_COUNT"]
+from realtime.conversations.schemas import LoggedEvent
+
+__all__ = ["LiveLog", "LocalFanout", "LocalSubscription", "READ_COUNT"]
 
 # Most events one `read` returns; fewer means the reader is caught up.
 READ_COUNT = 512
@@ -76,20 +77,13 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
-class LiveEvent:
-    seq: int
-    type: str
-    data: dict[str, Any]
-
-
 class LocalSubscription:
     """Events of one conversation published in this process since `subscribe`, in seq order."""
 
     __slots__ = ("events", "ready")
 
     def __init__(self) -> None:
-        self.events: list[LiveEvent] = []
+        self.events: list[LoggedEvent] = []
         self.ready = asyncio.Event()
 
 
@@ -113,7 +107,7 @@ class LocalFanout:
         for sub in self._subscribers.get(conversation_id, ()):
             sub.ready.set()  # followers re-check: back to XREAD once nothing is produced here
 
-    def publish(self, conversation_id: uuid.UUID, event: LiveEvent) -> None:
+    def publish(self, conversation_id: uuid.UUID, event: LoggedEvent) -> None:
         for sub in self._subscribers.get(conversation_id, ()):
             sub.events.append(event)
             sub.ready.set()
@@ -163,7 +157,7 @@ class LiveLog:
         seq_key, log_key, _ = _keys(conversation_id)
         args: list[bytes | str | int] = [kind, orjson.dumps(data), self._maxlen, self._ttl, floor]
         seq = int(await self._append(keys=[seq_key, log_key], args=args))
-        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
+        self.local.publish(conversation_id, LoggedEvent(seq, kind, data))
         return seq
 
     async def allocate(self, conversation_id: uuid.UUID, *, floor: int) -> int:
@@ -175,7 +169,7 @@ class LiveLog:
         """Publish an event whose seq came from `allocate` (stored in Postgres first)."""
         _, log_key, _ = _keys(conversation_id)
         await self._publish(keys=[log_key], args=[kind, orjson.dumps(data), self._maxlen, self._ttl, seq])
-        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
+        self.local.publish(conversation_id, LoggedEvent(seq, kind, data))
 
     async def finish(
         self, conversation_id: uuid.UUID, seq: int, kind: str, data: dict[str, Any], response_id: str
@@ -190,17 +184,17 @@ class LiveLog:
             keys=[log_key, inflight_key],
             args=[kind, orjson.dumps(data), self._maxlen, self._ttl, seq, response_id],
         )
-        self.local.publish(conversation_id, LiveEvent(seq, kind, data))
+        self.local.publish(conversation_id, LoggedEvent(seq, kind, data))
 
-    async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int | None) -> list[LiveEvent]:
+    async def read(self, conversation_id: uuid.UUID, after_seq: int, *, block_ms: int | None) -> list[LoggedEvent]:
         """Events with seq > `after_seq` (waits up to `block_ms` for the first, None: no wait); [] on timeout."""
         _, log_key, _ = _keys(conversation_id)
         reply: Any = await self._redis.xread({log_key: f"{after_seq}-0"}, count=READ_COUNT, block=block_ms)
-        events: list[LiveEvent] = []
+        events: list[LoggedEvent] = []
         for _stream, entries in reply or ():
             for entry_id, fields in entries:
                 seq = int(bytes(entry_id).split(b"-", 1)[0])
-                events.append(LiveEvent(seq, bytes(fields[b"type"]).decode(), orjson.loads(fields[b"data"])))
+                events.append(LoggedEvent(seq, bytes(fields[b"type"]).decode(), orjson.loads(fields[b"data"])))
         return events
 
     async def claim_inflight(self, conversation_id: uuid.UUID, response_id: str) -> bool:

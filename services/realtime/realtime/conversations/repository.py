@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
 from realtime.conversations.claims import Claim, LatestReply, Refused, refusal
+from realtime.conversations.schemas import LoggedEvent
 
-__all__ = ["StoredEvent", "EventStore"]
+__all__ = ["EventStore"]
 
 _CREATE = text("insert into rt_conversations (id, tenant_id) values (:id, :tenant_id)")
 _EXISTS = text("select 1 from rt_conversations where id = :id")
@@ -53,13 +53,6 @@ _HISTORY = text(
     "select type, payload from rt_events where conversation_id = :id "
     "and type in ('message.created', 'response.completed') order by seq"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    seq: int
-    type: str
-    data: dict[str, Any]
 
 
 class EventStore:
@@ -139,12 +132,12 @@ class EventStore:
 
     async def events_between(
         self, tenant_id: uuid.UUID, conversation_id: uuid.UUID, after: int, before: int | None = None, limit: int = 1000
-    ) -> list[StoredEvent]:
+    ) -> list[LoggedEvent]:
         """Persisted events with `after < seq < before`, in order, at most `limit`."""
         params = {"id": conversation_id, "after": after, "before": before or 2**62, "limit": limit}
         async with tenant_session(self._sessions, tenant_id) as session:
             rows = (await session.execute(_AFTER, params)).all()
-        return [StoredEvent(int(row.seq), str(row.type), dict(row.payload)) for row in rows]
+        return [LoggedEvent(int(row.seq), str(row.type), dict(row.payload)) for row in rows]
 
     async def history(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> list[dict[str, str]]:
         """Chat messages so far: each user message with its reply; messages whose reply failed are left out."""

@@ -8,6 +8,7 @@ compatible); unknown types, other versions and invalid values are errors.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -25,6 +26,7 @@ __all__ = [
     "event",
     "error_event",
     "ConversationNotFound",
+    "LoggedEvent",
 ]
 
 PROTOCOL_VERSION = 1
@@ -126,6 +128,15 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def error_event(code: str, message: str, **fields: Any) -> dict[str, Any]:
     return event("error", code=code, message=message, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One event of a conversation's log (Redis live log or Postgres): its seq, type and data."""
+
+    seq: int
+    type: str
+    data: dict[str, Any]
 
 
 class ConversationNotFound(Exception):
