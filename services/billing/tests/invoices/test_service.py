@@ -16,7 +16,7 @@ from aiaas.events import EventEnvelope
 from aiaas.events.schemas import InvoiceFinalized
 from billing.subscriptions.rules import add_month
 
-from .factories import billing_admin_env, create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
+from ..factories import billing_admin_env, create_plan, day_start, grant_credit, subscribe, usage_event, wait_metered
 
 # Plan: $10 base fee, 1,000 tokens included, 'bill' overage. Cents per 1k tokens (input / output):
 # small 1.5 / 6, large 25 / 100, standard (required) 5 / 15.

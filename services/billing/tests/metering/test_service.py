@@ -16,7 +16,7 @@ from billing.metering.schemas import Usage
 from billing.metering.service import meter_tenant
 from billing.plans.repository import load_catalogue
 
-from .factories import (
+from ..factories import (
     create_plan,
     current_period,
     grant_credit,

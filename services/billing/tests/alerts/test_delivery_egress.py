@@ -13,8 +13,8 @@ import pytest
 
 from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
-from .factories import billing_admin_env, billing_env, usage_event, wait_for, wait_metered
-from .test_alerts import Receiver, _deliveries, _tenant_with_alerts
+from ..factories import billing_admin_env, billing_env, usage_event, wait_for, wait_metered
+from .test_delivery import Receiver, _deliveries, _tenant_with_alerts
 
 
 @pytest.fixture(scope="module")

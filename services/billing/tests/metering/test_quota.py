@@ -23,7 +23,7 @@ from billing.metering.quota import QuotaPublisher, publish_tenant_quotas, read_t
 from billing.plans.repository import load_catalogue
 from billing.subscriptions.rules import add_month, month_start
 
-from .factories import grant_credit, subscribe
+from ..factories import grant_credit, subscribe
 
 
 @pytest.fixture

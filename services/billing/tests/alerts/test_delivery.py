@@ -13,7 +13,7 @@ from aiaas.db import admin_session
 from aiaas_testing import serve_local
 from billing.alerts.rules import SIGNATURE_HEADER, verify_signature
 
-from .factories import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
+from ..factories import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
 
 PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "1", "output_minor_per_1k": "1"}}
