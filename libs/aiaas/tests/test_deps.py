@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from aiaas.auth import ApiKeyResolver, Principal, use_api_key_resolver
 from aiaas.deps import PrincipalDep, TenantSessionDep, require_scope, service_state, set_service_state
@@ -20,7 +20,7 @@ from aiaas.errors import BadRequest
 from aiaas.scopes import BILLING_MANAGE
 from aiaas.service_app import service_app
 from aiaas.settings import ServiceSettings
-from aiaas_testing import serve_asgi
+from aiaas_testing import free_port, serve_asgi
 
 
 @dataclass
@@ -104,3 +104,25 @@ async def test_each_tenant_sees_only_its_rows_and_the_route_scope_still_applies(
             assert (await resp.json())["error"]["code"] == "insufficient_scope"
         async with http.get(f"{base_url}/endpoints") as resp:
             assert resp.status == 401
+
+
+async def test_a_database_that_cannot_be_reached_answers_503_not_500(runtime_engine, make_tenant) -> None:
+    tenant = await make_tenant()
+    # Nothing listens there: every transaction fails to open, as while Postgres restarts.
+    dead = create_async_engine(f"postgresql+asyncpg://app_runtime:x@127.0.0.1:{free_port()}/aiaas")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        set_service_state(app, _State(sessions=async_sessionmaker(dead), label="down"))
+        use_api_key_resolver(app, ApiKeyResolver(runtime_engine, cache_ttl_s=0))
+        yield
+
+    app = service_app(ServiceSettings(), title="t", lifespan=lifespan, routers=[router], tracing=False)
+    try:
+        async with serve_asgi(app) as url, aiohttp.ClientSession(headers=tenant.auth) as http:
+            async with http.get(f"{url}/endpoints") as resp:
+                assert resp.status == 503
+                assert resp.headers["Retry-After"] == "1"
+                assert (await resp.json())["error"]["code"] == "database_unavailable"
+    finally:
+        await dead.dispose()

@@ -11,19 +11,23 @@ then names the typed alias once: `StateDep = Annotated[BillingState, Depends(ser
     AdminDep / AdminPrincipalDep   the platform admin (aiaas.auth)
 
 Handlers and services never commit: the session dependency does, so a 2xx means the writes are durable.
+A database that cannot be reached (down, restarting, connection lost) answers 503 with Retry-After, not 500.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI, Security
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from aiaas.auth import AdminDep, AdminPrincipalDep, Principal, current_principal, require_scope
 from aiaas.db import admin_session, tenant_session
+from aiaas.errors import ServiceUnavailable
 
 __all__ = [
     "set_service_state",
@@ -78,13 +82,40 @@ def _state_with(conn: HTTPConnection, attribute: str) -> async_sessionmaker[Asyn
     return sessions
 
 
+def _database_down(exc: BaseException, *, opening: bool) -> bool:
+    """A failure of the connection (refused, lost, server restarting), not of the statement.
+
+    A bare OSError counts only while the transaction opens (asyncpg's refused connect is not wrapped):
+    later it may come from anything else the handler does.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError)) or (opening and isinstance(exc, OSError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@asynccontextmanager
+async def _reachable(transaction: AbstractAsyncContextManager[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """`transaction`, with a database that cannot be reached turned into a 503 (Retry-After: 1)."""
+    opened = False
+    try:
+        async with transaction as session:
+            opened = True
+            yield session
+    except Exception as exc:
+        if _database_down(exc, opening=not opened):
+            raise ServiceUnavailable(
+                "The database is unavailable right now; retry.", code="database_unavailable", retry_after=1
+            ) from exc
+        raise
+
+
 async def _tenant_transaction(conn: HTTPConnection, principal: PrincipalDep) -> AsyncIterator[AsyncSession]:
-    async with tenant_session(_state_with(conn, "sessions"), principal.tenant_id) as session:
+    async with _reachable(tenant_session(_state_with(conn, "sessions"), principal.tenant_id)) as session:
         yield session
 
 
 async def _admin_transaction(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
-    async with admin_session(_state_with(conn, "admin_sessions")) as session:
+    async with _reachable(admin_session(_state_with(conn, "admin_sessions"))) as session:
         yield session
 
 
