@@ -115,8 +115,7 @@ return 1
 
 async def reconcile(client: redis_asyncio.Redis, tenant_id: uuid.UUID | str, state: QuotaState) -> None:
     """Billing: publish the tenant's limits and committed totals (called after commits and on plan changes)."""
-    # redis-py types eval() as `Awaitable[T] | T` (one signature for both clients); the asyncio client awaits.
-    await client.eval(  # type: ignore[misc]  # see above
+    await client.eval(
         RECONCILE_LUA,
         1,
         quota_key(tenant_id),
@@ -142,8 +141,7 @@ def quota_message(exceeded: str, limit_name: str) -> str:
 
 async def check(client: redis_asyncio.Redis, tenant_id: uuid.UUID | str) -> QuotaCheck:
     """Gateway: may this tenant start another request? (One EVAL; the gateway may fold it into its own.)"""
-    # eval() is typed `Awaitable[T] | T` for both clients (see reconcile); this one awaits.
-    allowed, exceeded, limit_name = await client.eval(CHECK_LUA, 1, quota_key(tenant_id))  # type: ignore[misc]
+    allowed, exceeded, limit_name = await client.eval(CHECK_LUA, 1, quota_key(tenant_id))
     if int(allowed):
         return QuotaCheck(True)
     kind = _text(exceeded)
@@ -152,5 +150,4 @@ async def check(client: redis_asyncio.Redis, tenant_id: uuid.UUID | str) -> Quot
 
 async def add_usage(client: redis_asyncio.Redis, tenant_id: uuid.UUID | str, tokens: int, requests: int = 1) -> None:
     """Gateway: count a finished request against the period at once (billing's commit follows later)."""
-    # eval() is typed `Awaitable[T] | T` for both clients (see reconcile); this one awaits.
-    await client.eval(ADD_USAGE_LUA, 1, quota_key(tenant_id), tokens, requests)  # type: ignore[misc]
+    await client.eval(ADD_USAGE_LUA, 1, quota_key(tenant_id), tokens, requests)
