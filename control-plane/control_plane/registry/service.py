@@ -7,6 +7,7 @@ service opens its own transactions instead of taking the request's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,30 +51,23 @@ def check_failover_room(body: ModelConfig, budget: FailoverBudget) -> None:
         )
 
 
+@dataclass(frozen=True)
 class RegistryService:
     """The model, agent and tool registries, on the platform_admin role."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        publisher: ModelRegistryPublisher,
-        *,
-        credential_hosts: CredentialHosts,
-        failover_budget: FailoverBudget,
-    ) -> None:
-        self._sessions = sessions
-        self._publisher = publisher
-        self._credential_hosts = credential_hosts
-        self._failover_budget = failover_budget
+    sessions: async_sessionmaker[AsyncSession]
+    publisher: ModelRegistryPublisher
+    credential_hosts: CredentialHosts
+    failover_budget: FailoverBudget
 
     async def current(self, table: repo.Registry) -> list[dict[str, Any]]:
         """The current version of every entry."""
-        async with admin_session(self._sessions) as session:
+        async with admin_session(self.sessions) as session:
             return await repo.list_current(session, table)
 
     async def get(self, table: repo.Registry, name: str, version: int | None) -> dict[str, Any]:
         """One version of `name` (the current one when `version` is None); 404 if there is none."""
-        async with admin_session(self._sessions) as session:
+        async with admin_session(self.sessions) as session:
             found = await repo.get_version(session, table, name, version)
         if found is None:
             which = f" version {version}" if version is not None else ""
@@ -82,7 +76,7 @@ class RegistryService:
 
     async def put_entry(self, table: repo.Registry, name: str, body: SchemaEntryIn, actor: str) -> dict[str, Any]:
         """A new version of an agent or tool."""
-        async with admin_session(self._sessions) as session:
+        async with admin_session(self.sessions) as session:
             return await repo.append_version(session, table, name, body.model_dump(), actor)
 
     async def put_model(self, alias: str, body: ModelConfig, actor: str) -> dict[str, Any]:
@@ -92,13 +86,13 @@ class RegistryService:
         if ".." in alias or alias.endswith("."):
             # The alias is the KV key, a NATS subject token: empty tokens are not valid subjects.
             raise BadRequest("An alias cannot end with '.' or contain '..'.", code="invalid_alias", param="alias")
-        check_credential_hosts(body, self._credential_hosts)
-        check_failover_room(body, self._failover_budget)
-        async with admin_session(self._sessions) as session:
+        check_credential_hosts(body, self.credential_hosts)
+        check_failover_room(body, self.failover_budget)
+        async with admin_session(self.sessions) as session:
             row = await repo.append_version(
                 session, "model_registry", alias, {"config": body.model_dump(mode="json")}, actor
             )
-        return {**row, "published": await self._publisher.publish(row)}
+        return {**row, "published": await self.publisher.publish(row)}
 
     async def change_status(
         self, alias: str, actor: str, status: str, replacement: str | None = None
@@ -106,10 +100,10 @@ class RegistryService:
         """A new version of a live alias with its config and the new status, published like a PUT."""
         if replacement == alias:
             raise BadRequest("An alias cannot replace itself.", code="invalid_replacement", param="replacement")
-        async with admin_session(self._sessions) as session:
+        async with admin_session(self.sessions) as session:
             current = await repo.get_version(session, "model_registry", alias, None)
             if current is None or current["status"] == "deleted":
                 raise NotFound(f"No model alias '{alias}' in the registry.", code="model_not_found", param="alias")
             body = {"config": current["config"], "status": status, "replacement": replacement}
             row = await repo.append_version(session, "model_registry", alias, body, actor)
-        return {**row, "published": await self._publisher.publish(row)}
+        return {**row, "published": await self.publisher.publish(row)}

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from aiaas.settings import ServiceSettings
+from aiaas.standin import StandinSettings
 
 __all__ = ["FaultName", "ModelProfile", "Settings"]
 
@@ -34,7 +34,7 @@ class ModelProfile(BaseModel):
 _PROFILES = TypeAdapter(dict[str, ModelProfile])
 
 
-class Settings(ServiceSettings):
+class Settings(StandinSettings):
     """Simulator settings; model profiles come from `models_json` and/or `config_file`."""
 
     model_config = SettingsConfigDict(
@@ -42,7 +42,6 @@ class Settings(ServiceSettings):
     )
 
     service_name: str = "provider-sim"
-    host: str = "127.0.0.1"
     port: int = 8090
     models_json: str | None = Field(None, description='JSON: {"model": {"ttft_ms": 50, ...}}')
     config_file: Path | None = Field(None, description="JSON or YAML file with the same mapping.")
@@ -54,7 +53,6 @@ class Settings(ServiceSettings):
     drop_after_tokens: int = Field(2, ge=0, description="Default chunks before a drop_stream fault.")
     embedding_dimensions: int = Field(1536, ge=1, le=8192)
     fault_rate_seed: int = Field(0, description="Seed of the draw deciding partial-rate faults.")
-    access_log: bool = False
 
     @model_validator(mode="after")
     def _reply_range(self) -> Settings:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from aiaas.serve import run_service
+from aiaas.standin import run_standin
 from stripe_sim.config import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and serve; `--log-level` and `--access-log` override the settings."""
-    settings = Settings()
-    code: int = run_service(
-        "stripe_sim",
-        "stripe_sim.app:create_app",
-        host=settings.host,
-        port=settings.port,
-        argv=argv,
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-    )
-    return code
+    return run_standin("stripe_sim", "stripe_sim.app:create_app", Settings(), argv)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,42 @@
-"""What the wire stand-ins (provider_sim, stripe_sim) share: the ordered list of injected-fault rules.
+"""What the wire stand-ins (provider_sim, stripe_sim) share: their settings base, how they run, and the
+ordered list of injected-fault rules.
 
-A rule is added through a stand-in's `/_sim/faults` control route, matched against each request in the
+A fault rule is added through a stand-in's `/_sim/faults` control route, matched against each request in the
 order rules were added, and used up after `remaining` matches (`None` = until cleared).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["CountedRule", "FaultRules"]
+from aiaas.serve import run_service
+from aiaas.settings import ServiceSettings
+
+__all__ = ["CountedRule", "FaultRules", "StandinSettings", "run_standin"]
+
+
+class StandinSettings(ServiceSettings):
+    """Where a stand-in listens and whether uvicorn logs each request (a subclass sets its env prefix and port)."""
+
+    host: str = "127.0.0.1"
+    port: int
+    access_log: bool = False
+
+
+def run_standin(prog: str, factory: str, settings: StandinSettings, argv: Sequence[str] | None = None) -> int:
+    """A stand-in's `__main__`: `--host/--port/--log-level/--access-log`, defaults from `settings`."""
+    code: int = run_service(
+        prog,
+        factory,
+        host=settings.host,
+        port=settings.port,
+        argv=argv,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+    )
+    return code
 
 
 class CountedRule(Protocol):
