@@ -13,22 +13,7 @@ import pytest
 from aiaas.events import EventPublisher, ensure_topology
 from aiaas_testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
 
-# Tests that still import these from conftest get them from factories (moved there; import from .factories).
-from .factories import (  # noqa: F401
-    STRIPE_API_KEY,
-    STRIPE_WEBHOOK_SECRET,
-    billing_admin_env,
-    billing_env,
-    create_plan,
-    current_period,
-    day_start,
-    grant_credit,
-    ledger_count,
-    subscribe,
-    usage_event,
-    wait_for,
-    wait_metered,
-)
+from .factories import STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, billing_admin_env, billing_env
 
 CHECKOUT_EVENTS = [
     "checkout.session.completed",
