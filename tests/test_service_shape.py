@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 JOBS = {"data-plane": "migrations, roles and seeds: a CLI run once per deploy, no long-running process"}
 APP_CLASSES = frozenset({"FastAPI", "Starlette"})
 APP_MODULES = frozenset({"fastapi", "starlette", "starlette.applications"})
-# The modules a process is started from hand their process to the libs' one way of running it.
-ENTRY_HELPERS = frozenset({"aiaas.serve", "aiaas.worker"})
+# The modules a process is started from hand their process to the libs' one way of running it: aiaas.serve or
+# aiaas.worker, directly or through a lib module built on them (aiaas.standin for the wire stand-ins).
+RUNNERS = frozenset({"aiaas.serve", "aiaas.worker"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,20 @@ def _own_app(tree: ast.Module) -> Iterator[str]:
                 name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
                 if name in local or name in APP_CLASSES:
                     yield f"{node.lineno}: class {node.name}({name}) (use aiaas.service_app.service_app)"
+
+
+def entry_helpers() -> frozenset[str]:
+    """aiaas.serve, aiaas.worker and the aiaas modules that import either."""
+    lib = ROOT / "libs/aiaas/src"
+    helpers = set(RUNNERS)
+    for path in lib.rglob("*.py"):
+        if _imported_modules(_tree(path)) & RUNNERS:
+            helpers.add(".".join(path.relative_to(lib).with_suffix("").parts))
+    # It builds apps; its old `serve` only forwards to aiaas.serve until nobody imports it.
+    return frozenset(helpers - {"aiaas.service_app"})
+
+
+ENTRY_HELPERS = entry_helpers()
 
 
 def _is_entry(path: Path, tree: ast.Module) -> bool:
