@@ -72,14 +72,12 @@ async def admin_engine(infra_urls: InfraUrls) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def runtime_sessions(runtime_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = session_factory(runtime_engine)
-    return sessions
+    return session_factory(runtime_engine)
 
 
 @pytest.fixture(scope="session")
 def admin_sessions(admin_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = session_factory(admin_engine)
-    return sessions
+    return session_factory(admin_engine)
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,7 @@ class TenantWithKey:
 
     @property
     def id(self) -> uuid.UUID:
-        tenant_id: uuid.UUID = self.tenant.id
-        return tenant_id
+        return self.tenant.id
 
     @property
     def auth(self) -> dict[str, str]:

@@ -133,7 +133,7 @@ class ApiKeyResolver:
         token = token.strip()
         if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
-        principal: Principal | None = await self._cache.get(hash_api_key(token))
+        principal = await self._cache.get(hash_api_key(token))
         if principal is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
         return principal

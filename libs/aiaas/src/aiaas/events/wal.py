@@ -67,7 +67,7 @@ class WriteAheadLog:
 
     def append(self, event: EventEnvelope) -> bytes:
         """Write the event ahead; returns its JSON so the publish need not serialize it again."""
-        payload: bytes = event.to_json()
+        payload = event.to_json()
         self._size += os.write(self._fd, _EVENT + payload + b"\n")
         self._pending += 1
         return payload

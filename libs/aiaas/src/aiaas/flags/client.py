@@ -35,8 +35,7 @@ def _parse_flag(value: bytes) -> Flag:
 
 def _not_older(current: Flag, new: Flag) -> bool:
     """A replayed older document never replaces a newer one."""
-    newer: bool = new.version >= current.version
-    return newer
+    return new.version >= current.version
 
 
 class FlagClient:
@@ -87,8 +86,7 @@ class FlagClient:
         """The tenant's plan code as billing last published it (None: unknown)."""
         if tenant_id is None or self._plans is None:
             return None
-        plan: str | None = self._plans.data.get(tenant_key(tenant_id))
-        return plan
+        return self._plans.data.get(tenant_key(tenant_id))
 
     def _value(
         self, key: str, tenant_id: uuid.UUID | str | None, plan: str | None, user_id: str | None, types: tuple[str, ...]
@@ -137,13 +135,11 @@ class FlagClient:
 
     def cache_age_s(self) -> float:
         """0 while the flags watch is live; else seconds since it was last live (or since start)."""
-        age: float = self._flags.cache_age_s()
-        return age
+        return self._flags.cache_age_s()
 
     @property
     def live(self) -> bool:
-        live: bool = self._flags.live
-        return live
+        return self._flags.live
 
     @property
     def plans_live(self) -> bool:

@@ -81,8 +81,7 @@ class TenantPlanPublisher:
     # ---- reads ---------------------------------------------------------------------------
     def plan_of(self, tenant_id: uuid.UUID | str) -> str | None:
         """The plan code the bucket holds for the tenant (as far as the mirror knows)."""
-        plan: str | None = self._mirror.data.get(tenant_key(tenant_id))
-        return plan
+        return self._mirror.data.get(tenant_key(tenant_id))
 
     @property
     def live(self) -> bool:

@@ -73,7 +73,7 @@ class FailoverBudget(BaseSettings):
     def worst_case_s(self, timeout_s: float | None) -> float:
         """Longest a deployment can take: every attempt timing out, plus the longest back-offs between them."""
         policy = self.retry_policy()
-        backoff: float = sum(policy.ceiling(n) for n in range(self.retry_attempts - 1))
+        backoff = sum(policy.ceiling(n) for n in range(self.retry_attempts - 1))
         return self.retry_attempts * (timeout_s or self.upstream_timeout_s) + backoff
 
     def problems(self, deployments: Sequence[TimedDeployment]) -> list[FailoverProblem]:
