@@ -119,8 +119,7 @@ async def post_top_up(
 async def get_one_top_up(principal: BillingReadDep, session: TenantSessionDep, top_up_id: uuid.UUID) -> dict[str, Any]:
     """One top-up and its status (pending until Stripe's webhook says it was paid, failed or expired)."""
     top_up = await service.get_top_up(session, principal.tenant_id, top_up_id)
-    body: dict[str, Any] = top_up_json(top_up)
-    return body
+    return top_up_json(top_up)
 
 
 @admin_router.post("/tenants/{tenant_id}/credit-grants", status_code=201, response_model=CreditGrantOut)

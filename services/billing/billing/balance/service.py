@@ -53,8 +53,7 @@ SettleOutcome = Literal["processed", "unchanged", "mismatch", "unmapped"]
 
 async def balance(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     """The tenant's prepaid balance in minor units of its plan currency."""
-    amount: int = await repository.ledger_balance(session, tenant_id)
-    return amount
+    return await repository.ledger_balance(session, tenant_id)
 
 
 async def add_entry(
@@ -177,8 +176,7 @@ async def grant_credit(
 
 async def list_grants(session: AsyncSession, tenant_id: uuid.UUID, limit: int = 100) -> list[CreditGrant]:
     """A tenant's grants, newest first."""
-    grants: list[CreditGrant] = await repository.list_grants(session, tenant_id, limit)
-    return grants
+    return await repository.list_grants(session, tenant_id, limit)
 
 
 # --- paid top-ups
@@ -220,8 +218,7 @@ async def record_top_up(
 
 async def tenant_by_checkout_session(admin: AsyncSession, checkout_session_id: str) -> uuid.UUID | None:
     """Cross-tenant lookup (platform_admin) of the tenant whose top-up a Checkout Session pays."""
-    tenant_id: uuid.UUID | None = await repository.tenant_by_checkout_session(admin, checkout_session_id)
-    return tenant_id
+    return await repository.tenant_by_checkout_session(admin, checkout_session_id)
 
 
 async def settle_top_up(

@@ -82,8 +82,7 @@ class InvoiceItem:
 
 def meter_value(usage: UsageMetered) -> int:
     """What one metered usage adds to the `aiaas_tokens` meter: its tokens, in and out."""
-    tokens: int = usage.tokens_in + usage.tokens_out
-    return tokens
+    return usage.tokens_in + usage.tokens_out
 
 
 def invoice_items(invoice: InvoiceFinalized) -> list[InvoiceItem]:

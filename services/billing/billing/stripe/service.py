@@ -111,8 +111,7 @@ async def _resolve(admin: AsyncSession, event_type: str, obj: dict[str, Any]) ->
             return None, None
 
         async def settle_top_up(session: AsyncSession) -> str:
-            outcome: str = await balance.settle_top_up(session, top_up_tenant, event_type, obj, clock.now())
-            return outcome
+            return await balance.settle_top_up(session, top_up_tenant, event_type, obj, clock.now())
 
         return top_up_tenant, settle_top_up
     return None, None

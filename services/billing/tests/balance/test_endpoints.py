@@ -22,7 +22,7 @@ from aiaas.quota import quota_key
 from aiaas_testing import TenantWithKey
 from stripe_sim.webhooks import sign
 
-from .factories import STRIPE_WEBHOOK_SECRET, grant_credit, wait_for
+from ..factories import STRIPE_WEBHOOK_SECRET, grant_credit, wait_for
 
 
 @pytest.fixture
