@@ -200,7 +200,7 @@ async def insert_top_up(
     }
     await session.execute(_TOP_UP_INSERT, params)
     stored = await top_up_by_key(session, tenant_id, key)
-    assert stored is not None  # inserted now or by the request that won the race  # nosec B101
+    assert stored is not None  # inserted now or by the request that won the race
     return stored
 
 

@@ -61,8 +61,7 @@ class StripeApi:
                 extra={"call": what, "attempt": attempt, "delay_s": round(delay, 3), "error": repr(exc)[:300]},
             )
 
-        result: T = await retry_async(request, policy=self._policy, is_retryable=is_transient, on_retry=on_retry)
-        return result
+        return await retry_async(request, policy=self._policy, is_retryable=is_transient, on_retry=on_retry)
 
     async def close(self) -> None:
         await self._http.close_async()

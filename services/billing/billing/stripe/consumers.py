@@ -98,7 +98,6 @@ class StripeSync:
     async def _find_meter(self) -> stripe.billing.Meter | None:
         params: MeterListParams = {"status": "active", "limit": 100}
         page = await self._api.call(lambda: self._stripe.billing.meters.list_async(params=params), "list meters")
-        meter: stripe.billing.Meter
         async for meter in page.auto_paging_iter():
             if meter.event_name == self._event_name:
                 return meter
@@ -126,7 +125,7 @@ class StripeSync:
         if cached is not None:
             return cached
         async with tenant_session(self._sessions, tenant_id) as session:
-            stored: str | None = await repository.customer_id(session, tenant_id)
+            stored = await repository.customer_id(session, tenant_id)
             tenant = await repository.tenant_name(session, tenant_id)
         if stored is None:
             params: CustomerCreateParams = {"metadata": {"tenant_id": str(tenant_id)}}
@@ -141,7 +140,6 @@ class StripeSync:
             )
             async with tenant_session(self._sessions, tenant_id) as session:
                 stored = await repository.insert_customer(session, tenant_id, customer.id)
-        assert stored is not None  # read, or stored just now  # nosec B101
         self._customers[tenant_id] = stored
         return stored
 

@@ -162,7 +162,7 @@ async def set_invoice_payment_status(session: AsyncSession, invoice_id: uuid.UUI
         text("update invoices set payment_status = :status where id = :iid and payment_status <> :status"),
         {"iid": invoice_id, "status": status},
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult; execute() types Result
 
 
 async def set_subscription_status(
@@ -176,4 +176,4 @@ async def set_subscription_status(
         ),
         {"tid": tenant_id, "sub": stripe_subscription_id, "status": status},
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult; execute() types Result

@@ -67,13 +67,13 @@ async def apply_event(context: StripeWebhookContext, event: dict[str, Any]) -> s
         elif object_id is not None and await repository.newer_event_applied(admin, object_id, created, event_id):
             outcome = "stale"
         else:
-            assert tenant_id is not None  # a change is always about a tenant  # nosec B101
+            assert tenant_id is not None  # a change is always about a tenant
             async with tenant_session(context.sessions, tenant_id) as session:
                 outcome = await change(session)
         await repository.finish_webhook_event(admin, event_id, tenant_id, outcome)
     log.info("stripe webhook", extra={"event_id": event_id, "type": event_type, "outcome": outcome})
     if event_type in balance.CHECKOUT_EVENTS and outcome == "processed" and context.on_credit is not None:
-        assert tenant_id is not None  # nosec B101
+        assert tenant_id is not None
         await context.on_credit(tenant_id)  # after commit: the balance may have grown
     return outcome
 
