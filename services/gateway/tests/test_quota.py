@@ -13,7 +13,7 @@ import redis.asyncio as redis_asyncio
 
 from aiaas import quota
 from aiaas.quota import QuotaState, quota_key
-from gateway.rate_limit import Limits
+from gateway.rate_limit import Limits, Settlement
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "count my tokens"}], "max_tokens": 8}
 STREAM_BODY = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
@@ -114,13 +114,15 @@ async def test_missing_hash_means_no_quota_and_settle_does_not_create_it(limiter
     )
     assert decision.allowed and decision.quota_exceeded is None and decision.headers() == {}
     await limiter.settle(
-        tenant_id=tenant,
-        key_id="k",
-        tenant_limits=Limits(),
-        key_limits=Limits(),
-        estimated_tokens=10,
-        actual_tokens=7,
-        quota_key=quota_key(tenant),
+        Settlement(
+            tenant_id=tenant,
+            key_id="k",
+            tenant_limits=Limits(),
+            key_limits=Limits(),
+            estimated_tokens=10,
+            actual_tokens=7,
+            quota_key=quota_key(tenant),
+        )
     )
     assert not await redis_client.exists(quota_key(tenant))
 
@@ -131,13 +133,15 @@ async def test_settle_adds_usage_like_add_usage(limiter, redis_client):
         await quota.reconcile(redis_client, tenant, _state(token_limit=1000, used_tokens=5, used_requests=1))
     limits = Limits(tokens_per_minute=10_000)
     limiter.settle_soon(
-        tenant_id=ours,
-        key_id="k",
-        tenant_limits=limits,
-        key_limits=Limits(),
-        estimated_tokens=40,
-        actual_tokens=33,
-        quota_key=quota_key(ours),
+        Settlement(
+            tenant_id=ours,
+            key_id="k",
+            tenant_limits=limits,
+            key_limits=Limits(),
+            estimated_tokens=40,
+            actual_tokens=33,
+            quota_key=quota_key(ours),
+        )
     )
     await limiter.drain()
     await quota.add_usage(redis_client, theirs, 33)

@@ -123,7 +123,7 @@ async def test_coalesced_acquires_all_fail_fast_on_a_hung_redis(infra_urls) -> N
             5,
         )
         assert all(isinstance(r, RedisTimeout) for r in results), results
-        assert not limiter._acquiring and not limiter._waiting
+        assert limiter.pending == 0
     finally:
         await client.aclose()
         await proxy.close()

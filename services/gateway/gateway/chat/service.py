@@ -23,7 +23,7 @@ from gateway.chat.schemas import ChatCompletionRequest
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter
+from gateway.rate_limit import LimitDecision, Limits, RateLimiter, Settlement
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded", "parse_request"]
@@ -119,11 +119,14 @@ class ChatCall:
         self.principal = principal
         self.request = request
         self.payload = payload
-        self.record = RequestRecord(principal=principal, model_alias=request.model, stream=request.stream)
         self.prompt_estimate = _estimate_prompt_tokens(payload)
         self.estimated_tokens = self.prompt_estimate + (request.max_output_tokens() or deps.default_max_tokens_estimate)
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
+        self.key_id = str(principal.key_id)
+        self.record = RequestRecord(
+            principal=principal, model_alias=request.model, stream=request.stream, api_key_id=self.key_id
+        )
         # The `model` label of this request's series: the alias once the catalog knows it. A name taken from
         # the request would let any caller mint series (and this process's memory) without bound.
         self.metric_model = "other"
@@ -201,7 +204,7 @@ class ChatCall:
         try:
             decision = await self._deps.limiter.acquire(
                 tenant_id=self.tenant,
-                key_id=str(self.principal.key_id),
+                key_id=self.key_id,
                 tenant_limits=self.tenant_limits,
                 key_limits=self.key_limits,
                 estimated_tokens=self.estimated_tokens,
@@ -339,14 +342,16 @@ class ChatCall:
         if decision is not None and decision.quota_reserved:
             quota_delta = (actual - self.estimated_tokens, 0) if reached else (-self.estimated_tokens, -1)
         self._deps.limiter.settle_soon(
-            tenant_id=self.tenant,
-            key_id=str(self.principal.key_id),
-            tenant_limits=self.tenant_limits if debited else _NO_LIMITS,
-            key_limits=self.key_limits if debited else _NO_LIMITS,
-            estimated_tokens=self.estimated_tokens,
-            actual_tokens=actual,
-            quota_key=self.quota_key if reached or quota_delta is not None else None,
-            quota_delta=quota_delta,
+            Settlement(
+                tenant_id=self.tenant,
+                key_id=self.key_id,
+                tenant_limits=self.tenant_limits if debited else _NO_LIMITS,
+                key_limits=self.key_limits if debited else _NO_LIMITS,
+                estimated_tokens=self.estimated_tokens,
+                actual_tokens=actual,
+                quota_key=self.quota_key if reached or quota_delta is not None else None,
+                quota_delta=quota_delta,
+            )
         )
 
 

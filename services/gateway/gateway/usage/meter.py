@@ -36,6 +36,8 @@ class RequestRecord:
     principal: Principal
     model_alias: str
     stream: bool
+    # str(principal.key_id), made once per request (the limiter uses it too).
+    api_key_id: str
     request_id: str = field(default_factory=_request_id)
     # Monotonic start; the wall-clock start is derived when the usage is recorded (one clock read per request).
     started: float = field(default_factory=time.perf_counter)
@@ -81,7 +83,7 @@ class UsageMeter:
         # validate these events against `UsageRecorded` and the JSON Schema in data-plane/events.
         data = {
             "request_id": record.request_id,
-            "api_key_id": str(record.principal.key_id),
+            "api_key_id": record.api_key_id,
             "model_alias": record.model_alias,
             "provider": dep.provider if dep else None,
             "deployment": dep.name if dep else None,
