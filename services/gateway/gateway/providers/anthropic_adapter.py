@@ -8,6 +8,8 @@ from typing import Any
 
 import anthropic
 import orjson
+from anthropic import AsyncStream
+from anthropic.types import RawMessageStreamEvent
 
 from gateway.catalog.schemas import Deployment
 from gateway.providers.anthropic_format import StreamTranslator, to_anthropic, to_openai_completion
@@ -88,7 +90,10 @@ class AnthropicAdapter:
 
 
 async def _relay(
-    upstream: Any, stream: ChatStream, translator: StreamTranslator, idle_timeout_s: float
+    upstream: AsyncStream[RawMessageStreamEvent],
+    stream: ChatStream,
+    translator: StreamTranslator,
+    idle_timeout_s: float,
 ) -> AsyncIterator[bytes]:
     iterator = upstream.__aiter__()
     try:

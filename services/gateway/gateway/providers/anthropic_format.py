@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import orjson
+from anthropic.types import Message, RawMessageStreamEvent
 
 from gateway.providers.base import ProviderError
 
@@ -125,7 +126,7 @@ def to_anthropic(request: dict[str, Any], model: str) -> dict[str, Any]:
     return params
 
 
-def to_openai_completion(message: Any, alias: str) -> dict[str, Any]:
+def to_openai_completion(message: Message, alias: str) -> dict[str, Any]:
     """Anthropic Message -> OpenAI chat.completion object."""
     text = "".join(block.text for block in message.content if block.type == "text")
     tool_calls = [
@@ -201,14 +202,13 @@ class StreamTranslator:
             }
         )
 
-    def translate(self, event: Any) -> list[bytes]:
-        kind = event.type
-        if kind == "message_start":
+    def translate(self, event: RawMessageStreamEvent) -> list[bytes]:
+        if event.type == "message_start":
             self.id = f"chatcmpl-{event.message.id}"
             self.tokens_in = event.message.usage.input_tokens
             self.tokens_out = event.message.usage.output_tokens
             return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "content_block_start" and event.content_block.type == "tool_use":
+        if event.type == "content_block_start" and event.content_block.type == "tool_use":
             index = len(self._tool_index)
             self._tool_index[event.index] = index
             return [
@@ -225,7 +225,7 @@ class StreamTranslator:
                     }
                 )
             ]
-        if kind == "content_block_delta":
+        if event.type == "content_block_delta":
             if event.delta.type == "text_delta":
                 return [self._chunk({"content": event.delta.text})]
             if event.delta.type == "input_json_delta":
@@ -233,11 +233,11 @@ class StreamTranslator:
                 return [
                     self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.delta.partial_json}}]})
                 ]
-        if kind == "message_delta":
+        if event.type == "message_delta":
             if event.usage is not None and event.usage.output_tokens is not None:
                 self.tokens_out = event.usage.output_tokens
             reason = FINISH_REASONS.get(event.delta.stop_reason or "end_turn", "stop")
             return [self._chunk({}, finish_reason=reason)]
-        if kind == "message_stop":
+        if event.type == "message_stop":
             self.finished = True
         return []

@@ -6,7 +6,7 @@ returns the response body as bytes, `open_stream` an iterator of SSE events.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,7 +48,8 @@ class ChatStream:
     usage: Usage = field(default_factory=lambda: Usage(exact=False))
     usage_chunk: bytes | None = None
     completed: bool = False
-    closer: Any = None
+    # Closes the upstream response (its connection goes back to the pool or is dropped).
+    closer: Callable[[], Awaitable[None]] | None = None
 
     async def aclose(self) -> None:
         if self.closer is not None:

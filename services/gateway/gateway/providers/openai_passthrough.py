@@ -8,7 +8,7 @@ usage object). The benchmark in benchmarks/ shows why this path, not the SDK.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -108,7 +108,7 @@ class OpenAIPassthrough:
         return stream
 
 
-def _closer(resp: aiohttp.ClientResponse) -> Callable[[], Any]:
+def _closer(resp: aiohttp.ClientResponse) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         resp.close()
 
