@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 __all__ = ["RedactQueryCredentials", "install", "redact"]
 
@@ -27,7 +26,7 @@ def redact(value: str) -> str:
     return _SECRET_PARAM.sub(_REDACTED, value)
 
 
-def _clean(arg: Any) -> Any:
+def _clean(arg: object) -> object:
     return redact(arg) if isinstance(arg, str) else arg
 
 
