@@ -3,70 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from aiohttp import web
-from sqlalchemy import text
 
-from aiaas.db import admin_session
-from aiaas_testing import serve_local
 from billing.alerts.rules import SIGNATURE_HEADER, verify_signature
 
-from ..factories import create_plan, current_period, subscribe, usage_event, wait_for, wait_metered
-
-PERIOD = current_period()
-PRICES = {"standard": {"input_minor_per_1k": "1", "output_minor_per_1k": "1"}}
-
-
-class Receiver:
-    """A real local HTTP server that answers 500 to the first `failures` requests."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.calls: list[tuple[dict[str, str], bytes, int]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        status = 500 if len(self.calls) < self.failures else 204
-        self.calls.append((dict(request.headers), body, status))
-        return web.Response(status=status)
-
-    def serving(self) -> AbstractAsyncContextManager[str]:
-        """Listen on 127.0.0.1 while the block runs; yields the hook's URL."""
-        return _hook_url(self.handle)
-
-
-@asynccontextmanager
-async def _hook_url(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/hook", handler)
-    async with serve_local(app) as base:
-        yield f"{base}/hook"
-
-
-async def _deliveries(admin_sessions, tenant_id) -> list[tuple]:
-    async with admin_session(admin_sessions) as session:
-        rows = await session.execute(
-            text(
-                "select threshold_pct, status, attempts, last_error from alert_deliveries where tenant_id = :t"
-                " order by threshold_pct"
-            ),
-            {"t": tenant_id},
-        )
-        return [tuple(row) for row in rows.all()]
-
-
-async def _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url) -> str:
-    plan = await create_plan(
-        http, billing_admin_url, admin_headers, included_tokens=1000, overage_policy="bill", prices=PRICES
-    )
-    await subscribe(admin_sessions, tenant.id, plan, *PERIOD)
-    async with http.put(f"{billing_url}/v1/billing/alerts", json={"url": url}, headers=tenant.auth) as resp:
-        assert resp.status == 200
-        body = await resp.json()
-    assert body["secret"].startswith("whsec_")
-    return body["secret"]
+from ..factories import usage_event, wait_for, wait_metered
+from .factories import Receiver, deliveries, hook_url, tenant_with_alerts
 
 
 async def test_thresholds_are_signed_and_delivered_once(
@@ -74,7 +17,7 @@ async def test_thresholds_are_signed_and_delivered_once(
 ):
     receiver = Receiver()
     async with receiver.serving() as url:
-        secret = await _tenant_with_alerts(
+        secret = await tenant_with_alerts(
             http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url
         )
         await publisher.publish(usage_event(tenant, "m", 700, 0))  # 70 %: nothing
@@ -84,7 +27,7 @@ async def test_thresholds_are_signed_and_delivered_once(
         await wait_metered(admin_sessions, tenant.id, 4)
 
         async def delivered():
-            rows = await _deliveries(admin_sessions, tenant.id)
+            rows = await deliveries(admin_sessions, tenant.id)
             return rows if [r[1] for r in rows] == ["delivered", "delivered"] else None
 
         assert await wait_for(delivered) == [(80, "delivered", 1, None), (100, "delivered", 1, None)]
@@ -107,12 +50,12 @@ async def test_failing_receiver_is_retried_then_delivered(
 ):
     receiver = Receiver(failures=2)
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
+        await tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 900, 0))  # crosses 80 % only
         await wait_metered(admin_sessions, tenant.id, 1)
 
         async def delivered():
-            rows = await _deliveries(admin_sessions, tenant.id)
+            rows = await deliveries(admin_sessions, tenant.id)
             return rows if rows and rows[0][1] == "delivered" else None
 
         rows = await wait_for(delivered)
@@ -127,12 +70,12 @@ async def test_unreachable_receiver_gives_up_with_last_error(
 ):
     receiver = Receiver(failures=100)
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
+        await tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 and 100
         await wait_metered(admin_sessions, tenant.id, 1)
 
         async def failed():
-            rows = await _deliveries(admin_sessions, tenant.id)
+            rows = await deliveries(admin_sessions, tenant.id)
             return rows if len(rows) == 2 and all(r[1] == "failed" for r in rows) else None
 
         # BILLING_ALERT_MAX_ATTEMPTS=4 in the tests.
@@ -149,13 +92,13 @@ async def test_redirects_are_not_followed(
     async def redirect(request: web.Request) -> web.Response:
         return web.Response(status=307, headers={"Location": target_url})
 
-    async with target.serving() as target_url, _hook_url(redirect) as url:
-        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
+    async with target.serving() as target_url, hook_url(redirect) as url:
+        await tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))
         await wait_metered(admin_sessions, tenant.id, 1)
 
         async def failed():
-            rows = await _deliveries(admin_sessions, tenant.id)
+            rows = await deliveries(admin_sessions, tenant.id)
             return rows if len(rows) == 2 and all(r[1] == "failed" for r in rows) else None
 
         assert await wait_for(failed) == [(80, "failed", 4, "HTTP 307"), (100, "failed", 4, "HTTP 307")]

@@ -14,7 +14,7 @@ import pytest
 from aiaas_testing import InfraUrls, ServiceProcess, free_port
 
 from ..factories import billing_admin_env, billing_env, usage_event, wait_for, wait_metered
-from .test_delivery import Receiver, _deliveries, _tenant_with_alerts
+from .factories import Receiver, deliveries, tenant_with_alerts
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +72,12 @@ async def test_an_internal_url_registered_earlier_is_never_called(
     """Registered while internal URLs were allowed, delivered by a meter that refuses them: no call."""
     receiver = Receiver()
     async with receiver.serving() as url:
-        await _tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
+        await tenant_with_alerts(http, billing_url, billing_admin_url, admin_headers, tenant, admin_sessions, url)
         await publisher.publish(usage_event(tenant, "m", 1000, 0))  # crosses 80 % and 100 %
         await wait_metered(admin_sessions, tenant.id, 1)
 
         async def failed():
-            rows = await _deliveries(admin_sessions, tenant.id)
+            rows = await deliveries(admin_sessions, tenant.id)
             return rows if len(rows) == 2 and all(r[1] == "failed" for r in rows) else None
 
         rows = await wait_for(failed)
