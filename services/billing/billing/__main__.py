@@ -67,10 +67,7 @@ CLOSE_PERIODS = Command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    code: int = run_service(
-        "python -m billing", "billing.app:create_app", port=8082, commands=[CLOSE_PERIODS], argv=argv
-    )
-    return code
+    return run_service("python -m billing", "billing.app:create_app", port=8082, commands=[CLOSE_PERIODS], argv=argv)
 
 
 if __name__ == "__main__":

@@ -91,8 +91,7 @@ def create_app(settings: BillingAdminSettings | None = None) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code: int = run_service("python -m billing.admin", "billing.admin:create_app", port=DEFAULT_PORT, argv=argv)
-    return code
+    return run_service("python -m billing.admin", "billing.admin:create_app", port=DEFAULT_PORT, argv=argv)
 
 
 if __name__ == "__main__":

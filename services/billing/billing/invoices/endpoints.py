@@ -31,8 +31,7 @@ async def preview_invoice(state: StateDep, principal: BillingReadDep, session: T
     """The open period's invoice as it would be if the period closed now (not persisted)."""
     catalogue = await state.catalogue.get()
     sub = await read_subscription(session, principal.tenant_id, clock.now())
-    answer: dict[str, object] = draft_json(await compute_invoice(session, catalogue, sub, state.settings.tax_rate))
-    return answer
+    return draft_json(await compute_invoice(session, catalogue, sub, state.settings.tax_rate))
 
 
 @router.get("/invoices", response_model=InvoiceList)
@@ -47,8 +46,7 @@ async def get_one_invoice(
     principal: BillingReadDep, session: TenantSessionDep, invoice_id: uuid.UUID
 ) -> dict[str, object]:
     """One finalized invoice with its lines."""
-    answer: dict[str, object] = invoice_json(await get_invoice(session, principal.tenant_id, invoice_id))
-    return answer
+    return invoice_json(await get_invoice(session, principal.tenant_id, invoice_id))
 
 
 @admin_router.post("/close-periods")

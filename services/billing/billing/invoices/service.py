@@ -77,7 +77,7 @@ async def compute_invoice(
 
 
 async def _finalize(session: AsyncSession, draft: InvoiceDraft, now: datetime) -> uuid.UUID | None:
-    invoice_id: uuid.UUID | None = await repository.insert_invoice(session, draft, now)
+    invoice_id = await repository.insert_invoice(session, draft, now)
     if invoice_id is None:
         return None  # already closed (only reachable if a period was rewound by hand)
     if draft.credit_adjustment_minor:
@@ -162,8 +162,7 @@ async def close_due_periods(
 
 async def list_invoices(session: AsyncSession, tenant_id: uuid.UUID, limit: int = 100) -> list[Invoice]:
     """Finalized invoices, newest first."""
-    invoices: list[Invoice] = await repository.list_invoices(session, tenant_id, limit)
-    return invoices
+    return await repository.list_invoices(session, tenant_id, limit)
 
 
 async def get_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:

@@ -27,10 +27,7 @@ async def get_usage(
     """Usage of the open period (`period=current`) or of the period starting on `period` (YYYY-MM-DD)."""
     day = parse_period(period)
     catalogue = await state.catalogue.get()
-    answer: dict[str, object] = usage_json(
-        await period_usage(session, catalogue, principal.tenant_id, day, clock.now())
-    )
-    return answer
+    return usage_json(await period_usage(session, catalogue, principal.tenant_id, day, clock.now()))
 
 
 @admin_router.get("/tenants/{tenant_id}/usage", response_model=UsageOut)
@@ -44,5 +41,4 @@ async def tenant_usage(
         usage = await period_usage(session, catalogue, tenant_id, day, clock.now())
     except IntegrityError as exc:
         raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found") from exc
-    answer: dict[str, object] = usage_json(usage)
-    return answer
+    return usage_json(usage)

@@ -96,8 +96,7 @@ async def read_quota_states(
 
 async def read_plan_codes(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The plan code of each of these tenants that has a subscription."""
-    codes: dict[uuid.UUID, str] = await plan_codes(session, tenant_ids)
-    return codes
+    return await plan_codes(session, tenant_ids)
 
 
 async def publish_quota_states(

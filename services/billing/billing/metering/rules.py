@@ -36,14 +36,12 @@ def included_split(tokens_in: int, tokens_out: int, remaining: int) -> tuple[int
 
 def overage_charge(tokens_in: int, tokens_out: int, price: TierPrice) -> Decimal:
     """Unrounded minor units for tokens beyond the allowance at `price`."""
-    charge_in: Decimal = token_charge(tokens_in, price.input_minor_per_1k)
-    charge_out: Decimal = token_charge(tokens_out, price.output_minor_per_1k)
-    return charge_in + charge_out
+    return token_charge(tokens_in, price.input_minor_per_1k) + token_charge(tokens_out, price.output_minor_per_1k)
 
 
 def debit_minor(running: Decimal, charge: Decimal, balance: int) -> int:
     """Whole minor units to debit when the period's running charge grows by `charge` (never past `balance`)."""
-    whole: int = floor_minor(running + charge) - floor_minor(running)
+    whole = floor_minor(running + charge) - floor_minor(running)
     return max(min(whole, balance), 0)
 
 

@@ -77,8 +77,7 @@ class MeteredEvent:
 
     @property
     def id(self) -> uuid.UUID:
-        metered_id: uuid.UUID = event_id(USAGE_METERED, str(self.usage.event_id))
-        return metered_id
+        return event_id(USAGE_METERED, str(self.usage.event_id))
 
     def payload(self, charge_text: str | None = None) -> dict[str, object]:
         """The envelope as a JSON-ready dict, built without pydantic (the meter's hot path).

@@ -68,8 +68,7 @@ class Plan:
     def request_limit(self) -> int:
         if self.overage_policy == "block" and self.included_requests is not None:
             return self.included_requests
-        unlimited: int = UNLIMITED
-        return unlimited
+        return UNLIMITED
 
     @property
     def limit_name(self) -> str:

@@ -35,8 +35,7 @@ async def post_plan(state: AdminStateDep, body: PlanCreate) -> dict[str, object]
     async with admin_session(state.admin_sessions) as session:
         await service.create_plan(session, body.code, fields, prices)
     state.catalogue.invalidate()
-    answer: dict[str, object] = plan_json((await state.catalogue.get()).plan(body.code))
-    return answer
+    return plan_json((await state.catalogue.get()).plan(body.code))
 
 
 @admin_router.patch("/plans/{code}", response_model=PlanOut)
@@ -47,5 +46,4 @@ async def patch_plan(state: AdminStateDep, code: str, body: PlanUpdate) -> dict[
     async with admin_session(state.admin_sessions) as session:
         await service.update_plan(session, code, fields, prices)
     state.catalogue.invalidate()
-    answer: dict[str, object] = plan_json((await state.catalogue.get()).plan(code))
-    return answer
+    return plan_json((await state.catalogue.get()).plan(code))

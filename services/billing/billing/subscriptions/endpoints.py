@@ -32,8 +32,7 @@ async def get_subscription(state: StateDep, principal: BillingReadDep, session: 
     """The tenant's plan and open period (a tenant without one is on 'free')."""
     catalogue = await state.catalogue.get()
     sub = await read_subscription(session, principal.tenant_id, clock.now())
-    answer: dict[str, object] = subscription_json(sub, catalogue.plan(sub.plan_code))
-    return answer
+    return subscription_json(sub, catalogue.plan(sub.plan_code))
 
 
 @router.post("/subscription", response_model=SubscriptionOut)
@@ -44,8 +43,7 @@ async def post_subscription(state: StateDep, principal: BillingManageDep, body: 
         _, after = await change_plan(session, catalogue, principal.tenant_id, body.plan, clock.now())
         quotas = await read_tenant_quotas(session, catalogue, principal.tenant_id)
     await publish_tenant_quotas(state.redis, state.plans, quotas)
-    answer: dict[str, object] = subscription_json(after, catalogue.plan(after.plan_code))
-    return answer
+    return subscription_json(after, catalogue.plan(after.plan_code))
 
 
 @admin_router.put("/tenants/{tenant_id}/subscription", response_model=SubscriptionOut)
@@ -60,5 +58,4 @@ async def put_tenant_plan(state: AdminStateDep, tenant_id: uuid.UUID, body: Plan
     except IntegrityError as exc:
         raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found") from exc
     await publish_tenant_quotas(state.redis, state.plans, quotas)
-    answer: dict[str, object] = subscription_json(after, catalogue.plan(after.plan_code))
-    return answer
+    return subscription_json(after, catalogue.plan(after.plan_code))

@@ -37,8 +37,7 @@ def period_days(start: datetime, end: datetime) -> int:
 
 def _plan_start(sub: Subscription) -> datetime:
     """When the current plan's charging starts, clamped into the open period."""
-    since: datetime = min(max(sub.plan_since, sub.current_period_start), sub.current_period_end)
-    return since
+    return min(max(sub.plan_since, sub.current_period_start), sub.current_period_end)
 
 
 def base_fee_parts(sub: Subscription, plan: Plan) -> tuple[int, int, int]:
