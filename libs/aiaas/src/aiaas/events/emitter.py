@@ -88,12 +88,15 @@ class DurableEmitter:
         else:
             errors = [ConnectionError("NATS is not connected")] * len(batch)
         outcomes: list[Destination | Exception] = ["jetstream"] * len(batch)
+        published: list[EventEnvelope] = []
         to_outbox: dict[uuid.UUID, list[int]] = {}
         for i, (item, error) in enumerate(zip(batch, errors, strict=True)):
-            if error is not None:
+            if error is None:
+                published.append(item.event)
+            else:
                 to_outbox.setdefault(item.event.tenant_id, []).append(i)
         if self._wal is not None:
-            self._wal.done([item.event for item, error in zip(batch, errors, strict=True) if error is None])
+            self._wal.done(published)
         if to_outbox:
             first_error = next(error for error in errors if error is not None)
             count = sum(len(indexes) for indexes in to_outbox.values())
