@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import nats
 import orjson
@@ -325,8 +325,16 @@ async def kv_versions(kv: KeyValue) -> dict[str, int]:
         await watcher.stop()
 
 
+class Resyncable(Protocol):
+    """What a connection tells its mirrors (`KvMirror` of any value type)."""
+
+    def mark_stale(self) -> None: ...
+
+    def resync(self) -> None: ...
+
+
 async def connect_for_mirrors(
-    url: str, *, name: str, retry_s: float, mirrors: Callable[[], Iterable[KvMirror[Any]]]
+    url: str, *, name: str, retry_s: float, mirrors: Callable[[], Iterable[Resyncable]]
 ) -> NatsClient:
     """A connection that reconnects forever: its mirrors go stale when it drops and reload when it returns.
 
