@@ -30,7 +30,7 @@ __all__ = ["MODEL_REGISTRY_BUCKET", "MODELS_PUBLISHED", "ModelRegistryPublisher"
 
 _log = logging.getLogger(__name__)
 
-# The bucket the gateway's catalog mirrors (gateway/model_registry.py uses the same name).
+# The bucket the gateway's catalog mirrors (gateway/catalog/registry.py uses the same name).
 MODEL_REGISTRY_BUCKET = "model_registry"
 
 MODELS_PUBLISHED = Counter(

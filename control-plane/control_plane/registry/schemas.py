@@ -26,7 +26,7 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The providers a gateway speaks (gateway.catalog.Provider; a cross-service test keeps the two equal): a
+# The providers a gateway speaks (gateway.catalog.schemas.Provider; a cross-service test keeps the two equal): a
 # document naming another one would be refused by every gateway, so it is refused here, at the PUT.
 Provider = Literal["openai", "anthropic", "openai_compatible"]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from aiaas.scopes import DEFAULT_SCOPES, ScopeName
 from aiaas.storable import StorableStr
+from aiaas.tenancy import ApiKeyRow, TenantRow
 
 __all__ = ["TenantCreate", "TenantOut", "ApiKeyCreate", "ApiKeyOut", "ApiKeyCreated"]
 
@@ -22,14 +21,10 @@ class TenantCreate(BaseModel):
     rate_limit_tpm: int | None = Field(None, ge=1, le=10_000_000_000)
 
 
-class TenantOut(BaseModel):
-    id: uuid.UUID
-    name: str
-    slug: str
-    status: str
-    rate_limit_rpm: int | None
-    rate_limit_tpm: int | None
-    created_at: datetime
+# The answers are the stored rows (aiaas.tenancy), validated and documented as pydantic dataclasses.
+@pydantic_dataclass(frozen=True)
+class TenantOut(TenantRow):
+    """A tenant."""
 
 
 class ApiKeyCreate(BaseModel):
@@ -47,18 +42,12 @@ class ApiKeyCreate(BaseModel):
     tpm_limit: int | None = Field(None, ge=1, le=10_000_000_000)
 
 
-class ApiKeyOut(BaseModel):
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    name: str
-    prefix: str
-    scopes: list[str]
-    rpm_limit: int | None
-    tpm_limit: int | None
-    created_at: datetime
-    revoked_at: datetime | None
+@pydantic_dataclass(frozen=True)
+class ApiKeyOut(ApiKeyRow):
+    """An API key, without its secret."""
 
 
+@pydantic_dataclass(frozen=True)
 class ApiKeyCreated(ApiKeyOut):
     """Returned once, at creation: the only time the secret is shown."""
 
