@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/billing", tags=["billing"])
 @router.put("/alerts")
 async def put_alerts(
     state: StateDep, principal: BillingManageDep, session: TenantSessionDep, body: AlertEndpointRequest
-) -> dict[str, str]:
+) -> dict[str, object]:
     """Send quota alerts to `url`; the signing secret is returned this once (a new one on every PUT)."""
     allow_internal = state.settings.alert_allow_internal_urls
     secret = await set_endpoint(session, principal.tenant_id, body.url, allow_internal=allow_internal)
