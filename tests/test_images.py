@@ -85,13 +85,32 @@ def test_ports_and_state_dirs_match_the_compose_services() -> None:
 def test_the_dockerfile_is_multi_stage_non_root_and_installs_only_the_service_and_libs_aiaas() -> None:
     text = DOCKERFILE.read_text()
     copies = re.findall(r"^COPY\s+(?!--from)(\S+)\s+\S+", text, flags=re.M)
-    assert copies == ["constraints.txt", "libs/aiaas", "${SERVICE_DIR}"]
+    # Dependencies from the pyproject files first (layers a code change reuses), then the code.
+    assert copies == [
+        "constraints.txt",
+        "libs/aiaas/pyproject.toml",
+        "${SERVICE_DIR}/pyproject.toml",
+        "libs/aiaas",
+        "${SERVICE_DIR}",
+    ]
     assert re.findall(r"^USER\s+(\S+)", text, flags=re.M) == ["10001"]
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)$", text, flags=re.M)
     assert stages == ["build", "runtime", "job", "service"]  # service last: the default target
     assert "aiaas-testing" not in text.replace("libs/aiaas-testing is outside", "")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"libs/aiaas-testing", "**/tests", "tests"} <= set(ignored)
+
+
+def test_dependency_layers_leave_out_only_the_workspace_packages() -> None:
+    """deploy/project_deps.py: a pyproject's dependencies for `pip install -r`, aiaas (installed from source) aside."""
+    spec = importlib.util.spec_from_file_location("project_deps", ROOT / "deploy/project_deps.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for directory in service_dirs():
+        pyproject = ROOT / directory / "pyproject.toml"
+        deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+        assert module.requirements(str(pyproject)) == [dep for dep in deps if dep != "aiaas"], directory
 
 
 def test_no_image_installs_the_test_support_package() -> None:

@@ -123,11 +123,12 @@ def ports_free() -> None:
 def containers() -> list[dict[str, Any]]:
     out = run("podman", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format", "json",
               capture=True)  # fmt: skip
-    return json.loads(out or "[]")
+    listed: list[dict[str, Any]] = json.loads(out or "[]")
+    return listed
 
 
 def service_of(container: dict[str, Any]) -> str:
-    return container.get("Labels", {}).get("com.docker.compose.service", container["Names"][0])
+    return str(container.get("Labels", {}).get("com.docker.compose.service", container["Names"][0]))
 
 
 class HealthLoop:
@@ -214,20 +215,20 @@ def make_tenant(admin: str) -> tuple[str, str]:
 def chat(key: str, count: int, label: str) -> list[str]:
     """`count` chat completions through the gateway container with the openai SDK; their request ids."""
     from openai import OpenAI
+    from openai.types.chat import ChatCompletionMessageParam
 
     client = OpenAI(base_url=f"http://127.0.0.1:{PUBLISH['GATEWAY']}/v1", api_key=key, max_retries=0, timeout=30)
     ids = []
     for i in range(count):
-        raw = client.chat.completions.with_raw_response.create(
-            model=MODEL, messages=[{"role": "user", "content": f"{label} {i}"}], stream=(i % 2 == 1)
-        )
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"{label} {i}"}]
         if i % 2 == 1:
-            chunks = list(raw.parse())
-            assert chunks, "an empty stream"
+            streamed = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages, stream=True)
+            assert list(streamed.parse()), "an empty stream"
+            ids.append(streamed.headers.get("x-request-id", ""))
         else:
-            completion = raw.parse()
-            assert completion.choices[0].message.content, "an empty completion"
-        ids.append(raw.headers.get("x-request-id", ""))
+            raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=messages)
+            assert raw.parse().choices[0].message.content, "an empty completion"
+            ids.append(raw.headers.get("x-request-id", ""))
     return ids
 
 
@@ -315,6 +316,30 @@ def kill_nats(key: str, outage_s: float = 6.0) -> tuple[list[str], int, bool, fl
     return ids, kills, started_by_test, time.monotonic() - back
 
 
+# Run inside one container of each image: what the image holds besides the service (nothing for tests) and who runs it.
+IMAGE_PROBE = (
+    "import importlib.util as u, os, pathlib; "
+    "print(os.getuid(), *[m for m in ('aiaas_testing', 'pytest') if u.find_spec(m)], "
+    "*[str(p) for p in pathlib.Path('/app').rglob('tests')])"
+)
+
+
+def images_hold_no_test_support(listed: dict[str, Any], summary: list[str]) -> bool:
+    """One running container per image: uid 10001, neither aiaas_testing nor pytest importable, no tests/ dirs."""
+    seen: dict[str, str] = {}
+    for name, container in sorted(listed.items()):
+        if container.get("State") == "running" and name not in ("postgres", "nats", "redis"):
+            seen.setdefault(str(container.get("ImageID") or container["Image"]), name)
+    found = {name: run("podman", "exec", listed[name]["Id"], "python", "-c", IMAGE_PROBE, capture=True).split()
+             for name in seen.values()}  # fmt: skip
+    ok = all(words == ["10001"] for words in found.values())
+    summary.append(
+        f"{len(found)} images ({', '.join(sorted(found))}): uid 10001, no aiaas_testing, pytest or tests/:"
+        f" {'OK' if ok else f'FAIL {found}'}"
+    )
+    return ok
+
+
 def exercise(summary: list[str]) -> bool:
     admin = admin_key()
     tenant_id, key = make_tenant(admin)
@@ -380,7 +405,8 @@ def main() -> int:
                 summary.append(f"  {name:20} exited 0 (bootstrap, migrate, admin-keys ensure)")
             else:
                 summary.append(f"  {name:20} healthy at {loop.healthy_at[name]:5.1f}s")
-        ok = exercise(summary)
+        ok = images_hold_no_test_support(listed, summary)
+        ok = exercise(summary) and ok
         loop.stop()
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then torn down
         summary.append(f"FAILED: {type(exc).__name__}: {exc}")
