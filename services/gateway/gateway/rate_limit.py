@@ -92,8 +92,7 @@ class RateLimiter:
     @property
     def pending(self) -> int:
         """Script calls queued or in flight (settles waiting for a round trip, acquires waiting for theirs)."""
-        pending: int = self._calls.pending
-        return pending
+        return self._calls.pending
 
     async def _run(self, keys: list[str], args: list[str | int]) -> object:
         try:
@@ -203,21 +202,21 @@ class RateLimiter:
         decision = decide(allowed, buckets)
         return replace(decision, quota_reserved=True) if reserved else decision
 
-    async def settle(self, settlement: Settlement | None = None, **fields: Any) -> None:
+    async def settle(self, settlement: Settlement) -> None:
         """Charge the token buckets `actual - estimated` (a refund when negative; overuse becomes debt).
 
         With `quota_key`, also add `quota_delta` to the plan quota (see `Settlement`).
         """
-        call = self._settle_call(_settlement(settlement, fields))
+        call = self._settle_call(settlement)
         if call is not None:
             await self._run(*call)
 
-    def settle_soon(self, settlement: Settlement | None = None, **fields: Any) -> None:
+    def settle_soon(self, settlement: Settlement) -> None:
         """`settle` without waiting: queued, then sent ahead of the next `acquire` in its round trip.
 
         Settles nobody picks up within `linger_s` go out together on their own, one round trip at a time.
         """
-        call = self._settle_call(_settlement(settlement, fields))
+        call = self._settle_call(settlement)
         if call is not None:
             self._calls.submit_nowait(call)
 
@@ -237,18 +236,6 @@ class RateLimiter:
         if settlement.quota_key is not None:
             keys.append(settlement.quota_key)
         return keys, args
-
-    # Transitional, until the gateway's callers pass a Settlement (see /work/notes/changes.md): then removed.
-    @property
-    def _acquiring(self) -> bool:
-        return self.pending > 0
-
-    _waiting: tuple[()] = ()
-
-
-def _settlement(settlement: Settlement | None, fields: dict[str, Any]) -> Settlement:
-    # Transitional: the keywords settle/settle_soon took before Settlement existed.
-    return settlement if settlement is not None else Settlement(**fields)
 
 
 def _log_lost_settles(calls: list[_Call], replies: list[object]) -> None:

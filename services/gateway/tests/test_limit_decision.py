@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,11 +10,15 @@ from gateway.limit_decision import Limits, Settlement
 TOKENS = Limits(tokens_per_minute=1000)
 
 
-BASE = Settlement("t", "k", TOKENS, Limits(), estimated_tokens=100, actual_tokens=30)
-
-
-def _settlement(**changes: object) -> Settlement:
-    return replace(BASE, **changes)
+def _settlement(
+    *,
+    tenant_limits: Limits = TOKENS,
+    actual_tokens: int = 30,
+    quota_key: str | None = None,
+    quota_delta: tuple[int, int] | None = None,
+) -> Settlement:
+    """A request estimated at 100 tokens, under a 1000 tokens/min tenant limit unless told otherwise."""
+    return Settlement("t", "k", tenant_limits, Limits(), 100, actual_tokens, quota_key, quota_delta)
 
 
 def test_underuse_is_refunded_to_the_token_buckets_and_counted_in_the_quota() -> None:

@@ -97,7 +97,8 @@ async def test_estimate_above_capacity_needs_a_full_bucket_and_leaves_debt(limit
     tenant = Limits(tokens_per_minute=100)
     big = await _acquire(limiter, tenant=tenant, tokens=250)
     assert big.allowed and big.remaining_tokens == 0
-    assert 149.0 < big.reset_tokens_s <= 150.0  # 250 tokens of debt+capacity at 100/60 per second
+    # 250 tokens of debt+capacity at 100/60 per second
+    assert big.reset_tokens_s is not None and 149.0 < big.reset_tokens_s <= 150.0
 
     after = await _acquire(limiter, tenant=tenant, tokens=1)
     assert not after.allowed and after.blocked_by == "tenant_tokens"
@@ -251,7 +252,7 @@ async def test_concurrent_acquires_from_two_clients_admit_exactly_the_limit(
         tenant = Limits(requests_per_minute=50)
         decisions = await asyncio.gather(*(_acquire(limiters[i % 2], tenant=tenant) for i in range(200)))
         assert sum(d.allowed for d in decisions) == 50
-        assert sorted(d.remaining_requests for d in decisions if d.allowed) == list(range(50))
+        assert sorted(d.remaining_requests or 0 for d in decisions if d.allowed) == list(range(50))
     finally:
         for client in clients:
             await client.aclose()
@@ -368,6 +369,7 @@ async def test_admitted_never_exceeds_capacity_plus_refill(
         if index == 0:
             assert decision.allowed, "fresh buckets are full, so the first request always fits"
         assert decision.allowed == (decision.retry_after_s == 0)
+        assert decision.remaining_requests is not None and decision.remaining_tokens is not None
         assert 0 <= decision.remaining_requests <= rpm and 0 <= decision.remaining_tokens <= tpm
         if decision.allowed:
             admitted_estimates.append(estimate)

@@ -76,10 +76,7 @@ class DurableEmitter:
         The returned future says where the event went; the publish span is a child of the current one.
         """
         payload = self._wal.append(event) if self._wal is not None else None
-        done: asyncio.Future[Destination] = self._batches.submit_nowait(
-            PendingEvent(event, otel_context.get_current(), payload)
-        )
-        return done
+        return self._batches.submit_nowait(PendingEvent(event, otel_context.get_current(), payload))
 
     async def _publish_batch(self, batch: list[PendingEvent]) -> list[Destination | Exception]:
         """Publish the batch; what JetStream did not ack goes to its tenant's outbox. Per event where it went."""
@@ -125,8 +122,7 @@ class DurableEmitter:
 
     @property
     def in_flight(self) -> int:
-        pending: int = self._batches.pending
-        return pending
+        return self._batches.pending
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for every queued and in-flight emission (graceful shutdown)."""
