@@ -15,10 +15,10 @@ import logging
 import orjson
 from nats.errors import NoRespondersError
 from nats.js.errors import NoStreamResponseError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
+from aiaas.events import repository
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
 from aiaas.observability.metrics import OUTBOX_PENDING
@@ -27,31 +27,15 @@ __all__ = ["write_outbox", "OutboxRelay"]
 
 log = logging.getLogger(__name__)
 
-_INSERT = text(
-    "insert into event_outbox (tenant_id, event_id, subject, payload) "
-    "values (:tenant_id, :event_id, :subject, cast(:payload as jsonb)) "
-    "on conflict (event_id) do nothing"
-)
-_CLAIM = text(
-    "select id, subject, payload::text as payload from event_outbox "
-    "where published_at is null and attempts < :max_attempts order by id limit :limit for update skip locked"
-)
-_MARK = text("update event_outbox set published_at = now() where id = any(:ids)")
-_FAILED = text("update event_outbox set attempts = attempts + 1, last_error = :error where id = :id")
-_PENDING = text("select count(*) from event_outbox where published_at is null and attempts < :max_attempts")
-_PURGE = text("delete from event_outbox where published_at < now() - make_interval(secs => :keep_s)")
-
 
 async def write_outbox(session: AsyncSession, event: EventEnvelope, *, subject: str | None = None) -> None:
     """Store `event` in the caller's transaction (idempotent by event id)."""
-    await session.execute(
-        _INSERT,
-        {
-            "tenant_id": event.tenant_id,
-            "event_id": event.id,
-            "subject": subject or event.subject,
-            "payload": event.to_json().decode(),
-        },
+    await repository.insert_row(
+        session,
+        tenant_id=event.tenant_id,
+        event_id=event.id,
+        subject=subject or event.subject,
+        payload=event.to_json().decode(),
     )
 
 
@@ -78,9 +62,7 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
         async with admin_session(self._sessions) as session:
-            rows = (
-                await session.execute(_CLAIM, {"limit": self._batch_size, "max_attempts": self._max_attempts})
-            ).all()
+            rows = await repository.claim_pending(session, limit=self._batch_size, max_attempts=self._max_attempts)
             published: list[int] = []
             for row in rows:
                 event = EventEnvelope.model_validate(orjson.loads(row.payload))
@@ -90,19 +72,19 @@ class OutboxRelay:
                     if await self._publisher.has_stream_for(row.subject):
                         raise  # JetStream is still starting: leave the row for the next round
                     # No stream takes this subject: NATS is up, the row is the problem.
-                    await session.execute(_FAILED, {"id": row.id, "error": f"no stream for {row.subject}"})
+                    await repository.mark_failed(session, row.id, f"no stream for {row.subject}")
                     log.error("outbox row has no stream", extra={"subject": row.subject, "row": row.id})
                     continue
                 published.append(row.id)
             if published:
-                await session.execute(_MARK, {"ids": published})
-            pending = (await session.execute(_PENDING, {"max_attempts": self._max_attempts})).scalar_one()
+                await repository.mark_published(session, published)
+            pending = await repository.count_pending(session, max_attempts=self._max_attempts)
         OUTBOX_PENDING.set(max(pending - len(published), 0))
         return len(published)
 
     async def purge_published(self) -> None:
         async with admin_session(self._sessions) as session:
-            await session.execute(_PURGE, {"keep_s": self._keep_published_s})
+            await repository.purge_published(session, keep_s=self._keep_published_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; while NATS is down the rows wait (the claim rolls back)."""
