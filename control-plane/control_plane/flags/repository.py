@@ -292,13 +292,14 @@ async def list_audit(
     session: AsyncSession, *, flag: str | None, tenant: uuid.UUID | None, limit: int, before_id: int | None
 ) -> list[AuditRow]:
     """Newest first; `before_id` pages back."""
-    conditions, params = ["true"], {"lim": limit}
+    conditions = ["true"]
+    params: dict[str, object] = {"lim": limit}
     if flag is not None:
         conditions.append("flag_key = :k")
-        params["k"] = flag  # type: ignore[assignment]
+        params["k"] = flag
     if tenant is not None:
         conditions.append("tenant_id = :t")
-        params["t"] = tenant  # type: ignore[assignment]
+        params["t"] = tenant
     if before_id is not None:
         conditions.append("id < :b")
         params["b"] = before_id

@@ -131,7 +131,7 @@ class FlagService:
             max_value=body.max_value,
             description=body.description,
             version=0,
-            updated_at=None,  # type: ignore[arg-type]
+            updated_at=None,  # type: ignore[arg-type]  # a draft checked before the insert, never stored or shown
             updated_by=actor,
         )
         _check_definition(row)

@@ -16,12 +16,12 @@ from provider_sim.delivery import Frame, json_response, start_answer, stream_res
 from provider_sim.errors import SimError
 from provider_sim.exchange import Exchange, read_request, sim_endpoint
 from provider_sim.textgen import request_seed
-from provider_sim.tools import ToolChoice, ToolSpec
+from provider_sim.tools import ToolChoice, ToolMode, ToolSpec
 
 __all__ = ["anthropic_routes", "require_api_key"]
 
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
-_CHOICE_MODE = {"auto": "auto", "any": "required", "tool": "named", "none": "none"}
+_CHOICE_MODE: dict[str, ToolMode] = {"auto": "auto", "any": "required", "tool": "named", "none": "none"}
 
 
 def require_api_key(request: Request) -> None:
@@ -74,7 +74,7 @@ def _conversation(body: MessagesRequest, raw: dict[str, Any]) -> Conversation:
         )
     choice = ToolChoice()
     if body.tool_choice is not None:
-        choice = ToolChoice(_CHOICE_MODE[body.tool_choice.type], body.tool_choice.name)  # type: ignore[arg-type]
+        choice = ToolChoice(_CHOICE_MODE[body.tool_choice.type], body.tool_choice.name)
     seed = request_seed(
         "anthropic",
         body.model,
