@@ -25,9 +25,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Security, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aiaas import repository
 from aiaas.errors import Forbidden, Unauthorized
 from aiaas.key_cache import KeyCache
 from aiaas.scopes import ALL_SCOPES
@@ -109,12 +109,6 @@ def generate_admin_key() -> NewApiKey:
     )
 
 
-_LOOKUP = text(
-    "select key_id, tenant_id, scopes, key_rpm, key_tpm, tenant_rpm, tenant_tpm, active "
-    "from auth_lookup_api_key(:key_hash)"
-)
-
-
 class ApiKeyResolver:
     """Resolves `Authorization: Bearer <key>` to a `Principal`, with a short in-process cache."""
 
@@ -140,7 +134,7 @@ class ApiKeyResolver:
 
     async def _lookup(self, key_hash: str) -> Principal | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).first()
+            row = await repository.lookup_api_key(conn, key_hash)
         if row is None or not row.active:
             return None
         return Principal(
@@ -199,9 +193,6 @@ class AdminPrincipal:
     name: str
 
 
-_ADMIN_LOOKUP = text("select key_id, name, active from auth_lookup_admin_key(:key_hash)")
-
-
 class AdminKeyResolver:
     """Resolves `Authorization: Bearer sk-admin-...` to an `AdminPrincipal`: a revoke made elsewhere
     counts within `cache_ttl_s`, one made in this process (`revoked`) at once."""
@@ -231,7 +222,7 @@ class AdminKeyResolver:
 
     async def _lookup(self, key_hash: str) -> AdminPrincipal | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_ADMIN_LOOKUP, {"key_hash": key_hash})).first()
+            row = await repository.lookup_active_admin_key(conn, key_hash)
         if row is None or not row.active:
             return None
         return AdminPrincipal(key_id=row.key_id, name=row.name)

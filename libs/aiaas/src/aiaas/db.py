@@ -12,14 +12,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from aiaas import repository
 
 __all__ = ["create_engine", "session_factory", "tenant_session", "admin_session", "TenantId"]
 
 TenantId = uuid.UUID | str
-
-_SET_TENANT = text("select set_config('app.tenant_id', :tid, true)")
 
 
 def create_engine(url: str, *, pool_size: int = 10, application_name: str = "aiaas") -> AsyncEngine:
@@ -49,7 +48,7 @@ async def tenant_session(
     """One transaction bound to `tenant_id`: commits on success, rolls back on error."""
     tid = _tenant_str(tenant_id)
     async with sessions() as session, session.begin():
-        await session.execute(_SET_TENANT, {"tid": tid})
+        await repository.bind_tenant(session, tid)
         yield session
 
 

@@ -18,8 +18,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NatsClient
 from prometheus_client import Gauge
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aiaas import repository
 
 __all__ = ["DEPENDENCY_UP", "health_router", "nats_connected", "ping_postgres", "readiness"]
 
@@ -48,7 +49,7 @@ def health_router() -> APIRouter:
 
 async def ping_postgres(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
-        await conn.execute(text("select 1"))
+        await repository.ping(conn)
 
 
 async def nats_connected(nc: NatsClient, *, flush_timeout_s: int | None = None) -> None:
