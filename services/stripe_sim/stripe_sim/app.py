@@ -9,15 +9,15 @@ from fastapi import FastAPI
 
 from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
-from stripe_sim.api_checkout import checkout_routes
-from stripe_sim.api_customers import catalog_routes
-from stripe_sim.api_events import event_routes
-from stripe_sim.api_invoices import invoice_routes
-from stripe_sim.api_metering import metering_routes
-from stripe_sim.api_subscriptions import subscription_routes
+from stripe_sim.catalog.endpoints import catalog_routes
+from stripe_sim.checkout.endpoints import checkout_routes
 from stripe_sim.config import Settings
-from stripe_sim.control_api import control_router
+from stripe_sim.control.endpoints import control_router
+from stripe_sim.events.endpoints import event_routes
+from stripe_sim.invoices.endpoints import invoice_routes
+from stripe_sim.metering.endpoints import metering_routes
 from stripe_sim.state import SimState
+from stripe_sim.subscriptions.endpoints import subscription_routes
 from stripe_sim.wire import unknown_route
 
 __all__ = ["create_app"]

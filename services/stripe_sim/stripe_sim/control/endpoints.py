@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from aiaas.errors import BadRequest, NotFound
-from stripe_sim.api_checkout import Outcome, complete_session
+from stripe_sim.checkout.endpoints import Outcome, complete_session
 from stripe_sim.errors import StripeError
 from stripe_sim.faults import FaultStatus, FaultWhen
 from stripe_sim.state import StateDep

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from stripe_sim.api_customers import currency
+from stripe_sim.catalog.endpoints import currency
 from stripe_sim.errors import ParamError, StripeError
 from stripe_sim.store import list_object, new_id, now
 from stripe_sim.wire import Call, retriever, stripe_route

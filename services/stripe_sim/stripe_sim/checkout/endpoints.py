@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from starlette.routing import Route
 
-from stripe_sim.api_customers import currency
+from stripe_sim.catalog.endpoints import currency
 from stripe_sim.errors import ParamError, StripeError
 from stripe_sim.forms import Params
 from stripe_sim.state import SimState

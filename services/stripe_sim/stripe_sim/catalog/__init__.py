@@ -1,0 +1,1 @@
+"""Customers, products and prices: the catalog billing syncs its plans into."""

@@ -1,0 +1,1 @@
+"""Checkout Sessions (mode=payment), and the customer's side of them for tests."""

@@ -1,0 +1,1 @@
+"""Events the stand-in raised, as `/v1/events`."""

@@ -1,0 +1,1 @@
+"""Invoice items and invoices."""

@@ -1,0 +1,1 @@
+"""Billing meters, meter events and their summaries."""
