@@ -12,12 +12,12 @@ from starlette.responses import Response
 
 from aiaas.deps import set_service_state
 from aiaas.service_app import service_app
-from provider_sim.anthropic_api import anthropic_routes
+from provider_sim.anthropic.endpoints import anthropic_routes
 from provider_sim.config import Settings
-from provider_sim.control_api import control_router
+from provider_sim.control.endpoints import control_router
 from provider_sim.errors import SimError, error_response
-from provider_sim.models_api import models_routes
-from provider_sim.openai_api import openai_routes
+from provider_sim.models.endpoints import models_routes
+from provider_sim.openai.endpoints import openai_routes
 from provider_sim.state import SimState
 
 __all__ = ["create_app"]

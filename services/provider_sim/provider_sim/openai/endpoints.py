@@ -16,7 +16,7 @@ from provider_sim.delivery import Frame, json_response, start_answer, stream_res
 from provider_sim.embeddings import embed, encode_base64
 from provider_sim.errors import SimError
 from provider_sim.exchange import Exchange, read_request, sim_endpoint
-from provider_sim.openai_schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest, NamedToolChoice
+from provider_sim.openai.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest, NamedToolChoice
 from provider_sim.textgen import count_tokens, request_seed
 from provider_sim.tools import ToolChoice, ToolSpec
 
@@ -212,7 +212,7 @@ async def embeddings(exchange: Exchange) -> Response:
 
 
 def openai_routes() -> list[Route]:
-    """Routes of the OpenAI-compatible surface (the model list is shared, see models_api)."""
+    """Routes of the OpenAI-compatible surface (the model list is shared, see models/endpoints.py)."""
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from provider_sim.anthropic_api import require_api_key
+from provider_sim.anthropic.endpoints import require_api_key
 from provider_sim.errors import Provider, SimError, error_response
-from provider_sim.openai_api import require_bearer
+from provider_sim.openai.endpoints import require_bearer
 from provider_sim.state import sim_state
 
 __all__ = ["models_routes"]

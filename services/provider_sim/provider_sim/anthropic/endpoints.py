@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from provider_sim.anthropic_schemas import AnthropicMessage, MessagesRequest
+from provider_sim.anthropic.schemas import AnthropicMessage, MessagesRequest
 from provider_sim.completion import Completion, Conversation, complete
 from provider_sim.delivery import Frame, json_response, start_answer, stream_response, wait_generation
 from provider_sim.errors import SimError
@@ -205,5 +205,5 @@ async def messages(exchange: Exchange) -> Response:
 
 
 def anthropic_routes() -> list[Route]:
-    """Routes of the Anthropic-compatible surface (the model list is shared, see models_api)."""
+    """Routes of the Anthropic-compatible surface (the model list is shared, see models/endpoints.py)."""
     return [Route("/v1/messages", messages, methods=["POST"])]

@@ -1,0 +1,1 @@
+"""Anthropic's wire protocol: `/v1/messages`."""

@@ -1,0 +1,1 @@
+"""The test-only control API under `/_sim` (faults, latency, counters), and /health."""
