@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiaas import clock
 from aiaas.db import admin_session, create_engine
-from aiaas.events import EventEnvelope, EventPublisher, ensure_topology, event_id
-from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.events import EventPublisher, ensure_topology
 from aiaas.roles import DSN_ROLES, PROCESS_ROLES, process_env
 from aiaas.settings import ServiceSettings
 from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, TenantWithKey, free_port
+from aiaas_testing.events import usage_recorded
 from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings
@@ -313,31 +313,18 @@ async def test_workers_write_each_event_under_its_tenant_as_app_runtime(
         tenant: TenantWithKey = await make_tenant()
         now = clock.now().astimezone(UTC)
         request_id = f"req-roles-{uuid.uuid4().hex}"
-        usage = UsageRecorded(
-            request_id=request_id,
-            api_key_id=tenant.key_id,
-            model_alias="roles",
-            provider="sim",
-            deployment="roles-a",
-            upstream_model="sim-roles",
-            stream=False,
-            status="success",
-            http_status=200,
-            error_code=None,
+        envelope = usage_recorded(
+            tenant.id,
+            tenant.key_id,
+            model="roles",
             tokens_in=3,
             tokens_out=4,
             cost_usd="0.0001",
             latency_ms=5.0,
-            ttft_ms=None,
-            attempts=1,
+            request_id=request_id,
+            deployment="roles-a",
             started_at=now,
             completed_at=now,
-        )
-        envelope = EventEnvelope(
-            id=event_id(USAGE_RECORDED, request_id),
-            type=USAGE_RECORDED,
-            tenant_id=tenant.id,
-            data=usage.model_dump(mode="json"),
         )
         nc = await nats.connect(nats_server.url)
         try:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import socket
+import uuid
+from datetime import timedelta
 
 import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client.samples import Sample
 
+from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
 from aiaas_testing import free_port, metric_value, serve_local, wait_for
+from aiaas_testing.events import usage_recorded
 
 
 async def test_wait_for_returns_the_first_truthy_value() -> None:
@@ -59,3 +63,14 @@ def test_free_port_can_be_bound() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_usage_recorded_is_a_valid_event_with_a_deterministic_id() -> None:
+    tenant, key = uuid.uuid4(), uuid.uuid4()
+    first = usage_recorded(tenant, key, request_id="req-1", status="error", ttft_ms=3.0, extra={"cache_hit": True})
+    again = usage_recorded(tenant, key, request_id="req-1")
+    assert first.id == again.id and first.type == USAGE_RECORDED and first.tenant_id == tenant
+    data = UsageRecorded.model_validate({k: v for k, v in first.data.items() if k != "cache_hit"})
+    assert (data.http_status, data.error_code, data.stream, data.deployment) == (502, "upstream_error", True, "chat-a")
+    assert first.data["cache_hit"] is True
+    assert data.completed_at - data.started_at == timedelta(milliseconds=10)

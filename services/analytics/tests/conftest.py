@@ -21,9 +21,10 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
-from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology, event_id
-from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.events import CONSUMERS, EventEnvelope, EventPublisher, ensure_topology
+from aiaas.events.schemas import UsageRecorded
 from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from aiaas_testing.events import usage_recorded
 
 
 @dataclass(frozen=True)
@@ -125,35 +126,23 @@ def usage_event(
     request_id: str | None = None,
 ) -> EventEnvelope:
     """A `usage.recorded` event as the gateway's UsageMeter builds it (deterministic id from request_id)."""
-    rid = request_id or f"req_{uuid.uuid4().hex}"
-    data = UsageRecorded(
-        request_id=rid,
-        api_key_id=api_key_id,
-        model_alias=model,
-        provider="openai",
-        deployment=f"{model}-a",
-        upstream_model=f"sim-{model}",
-        stream=ttft_ms is not None,
-        status=status,  # type: ignore[arg-type]
-        http_status={"success": 200, "error": 502, "cancelled": None}[status],
-        error_code="upstream_error" if status == "error" else None,
+    completed_at = started_at + timedelta(milliseconds=latency_ms)
+    return usage_recorded(
+        tenant_id,
+        api_key_id,
+        model=model,
+        status=status,  # type: ignore[arg-type]  # the tests pass the three statuses as plain strings
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost_usd=Decimal(cost_usd),
+        cost_usd=cost_usd,
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
-        attempts=1,
+        request_id=request_id or f"req_{uuid.uuid4().hex}",
+        provider="openai",
         started_at=started_at,
-        completed_at=started_at + timedelta(milliseconds=latency_ms),
-    ).model_dump(mode="json")
-    if cache_hit is not None:
-        data["cache_hit"] = cache_hit
-    return EventEnvelope(
-        id=event_id(USAGE_RECORDED, rid),
-        type=USAGE_RECORDED,
-        tenant_id=tenant_id,
-        occurred_at=started_at + timedelta(milliseconds=latency_ms),
-        data=data,
+        completed_at=completed_at,
+        occurred_at=completed_at,
+        extra=None if cache_hit is None else {"cache_hit": cache_hit},
     )
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
 from aiaas.db import admin_session
-from aiaas.events import EventEnvelope, event_id
-from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded
+from aiaas.events import EventEnvelope
 from aiaas_testing import InfraUrls, TenantWithKey, wait_for
+from aiaas_testing.events import usage_recorded
 
 TAX_RATE = "0.1"
 # Billing's Stripe settings against the session's stand-in (top-ups create Checkout Sessions there).
@@ -66,34 +66,19 @@ def current_period() -> tuple[datetime, datetime]:
 def usage_event(
     tenant: TenantWithKey, model: str, tokens_in: int, tokens_out: int, request_id: str | None = None
 ) -> EventEnvelope:
-    """A valid usage.recorded envelope, as the gateway emits it."""
+    """A valid usage.recorded envelope, as the gateway emits it (started and completed now)."""
     now = clock.now()
-    request_id = request_id or f"req-{uuid.uuid4().hex}"
-    data = UsageRecorded(
-        request_id=request_id,
-        api_key_id=tenant.key_id,
-        model_alias=model,
-        provider="sim",
-        deployment="d1",
-        upstream_model=model,
-        stream=False,
-        status="success",
-        http_status=200,
-        error_code=None,
+    return usage_recorded(
+        tenant.id,
+        tenant.key_id,
+        model=model,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost_usd="0.001",
-        latency_ms=10.0,
-        ttft_ms=None,
-        attempts=1,
+        request_id=request_id,
+        deployment="d1",
+        upstream_model=model,
         started_at=now,
         completed_at=now,
-    )
-    return EventEnvelope(
-        id=event_id(USAGE_RECORDED, request_id),
-        type=USAGE_RECORDED,
-        tenant_id=tenant.id,
-        data=data.model_dump(mode="json"),
     )
 
 
