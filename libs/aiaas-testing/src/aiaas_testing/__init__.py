@@ -2,7 +2,7 @@
 
 The pytest plugin (fixtures on the shared infrastructure) is `aiaas_testing.plugin`, loaded by the root
 conftest.py; the helpers a test imports are re-exported here. The realtime ws client is
-`aiaas_testing.realtime` (it needs `websockets`).
+`aiaas_testing.realtime` (it needs `websockets`); event factories are in `aiaas_testing.events`.
 """
 
 from aiaas_testing.admin_keys import AdminKey
