@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aiaas.events.schemas import UsageRecorded
+from aiaas_testing.events import usage_recorded
 from analytics.rollups.buckets import EARLIEST, GRANULARITIES, LATEST, STEP, Granularity, as_utc, ceil, floor
-from analytics.rollups.service import aggregate_usage
+from analytics.rollups.service import aggregate_usage, usage_of
 
 moments = st.datetimes(
     min_value=EARLIEST.replace(tzinfo=None),
@@ -48,29 +50,26 @@ def test_ceil_is_the_first_boundary_at_or_after(moment: datetime, granularity: G
     assert floor(end, granularity) == end
 
 
-def _usage(started_at: datetime, model: str, key: uuid.UUID, tokens_in: int, cents: int, status: str) -> UsageRecorded:
-    return UsageRecorded.model_validate(
-        {
-            "request_id": uuid.uuid4().hex,
-            "api_key_id": key,
-            "model_alias": model,
-            "provider": None,
-            "deployment": None,
-            "upstream_model": None,
-            "stream": False,
-            "status": status,
-            "http_status": 200,
-            "error_code": None,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_in // 2,
-            "cost_usd": Decimal(cents) / 100,
-            "latency_ms": 10.0 + tokens_in,
-            "ttft_ms": None,
-            "attempts": 1,
-            "started_at": started_at,
-            "completed_at": started_at + timedelta(milliseconds=10 + tokens_in),
-        }
+TENANT = uuid.UUID(int=99)
+Status = Literal["success", "error", "cancelled"]
+
+
+def _usage(
+    started_at: datetime, model: str, key: uuid.UUID, tokens_in: int, cents: int, status: Status, hit: bool | None
+) -> tuple[UsageRecorded, bool | None]:
+    """A usage event as the projection reads it (`usage_of`), built by the shared factory."""
+    event = usage_recorded(
+        TENANT,
+        key,
+        model=model,
+        status=status,
+        tokens_in=tokens_in,
+        cost_usd=format(Decimal(cents) / 100, "f"),
+        latency_ms=10.0 + tokens_in,
+        started_at=started_at,
+        extra=None if hit is None else {"cache_hit": hit},
     )
+    return usage_of(event)
 
 
 usages = st.lists(
@@ -82,21 +81,24 @@ usages = st.lists(
         st.integers(0, 10_000),
         st.integers(0, 1_000),
         st.sampled_from(["success", "error", "cancelled"]),
+        st.booleans() | st.none(),
     ),
     max_size=30,
 )
 
 
-@given(usages, st.lists(st.booleans() | st.none(), min_size=30, max_size=30))
-def test_every_granularity_sums_to_the_events(events: list[UsageRecorded], hits: list[bool | None]) -> None:
-    cells = aggregate_usage(zip(events, hits, strict=False))
+@given(usages)
+def test_every_granularity_sums_to_the_events(parsed: list[tuple[UsageRecorded, bool | None]]) -> None:
+    cells = aggregate_usage(parsed)
+    events = [usage for usage, _ in parsed]
     for granularity in GRANULARITIES:
         mine = [cell for key, cell in cells.items() if key[0] == granularity]
         assert sum(cell.requests for cell in mine) == len(events)
         assert sum(cell.succeeded + cell.errored + cell.cancelled for cell in mine) == len(events)
         assert sum(cell.tokens_in for cell in mine) == sum(e.tokens_in for e in events)
         assert sum((cell.cost_usd for cell in mine), Decimal(0)) == sum((e.cost_usd for e in events), Decimal(0))
-        assert sum(cell.cache_observed for cell in mine) == sum(h is not None for h in hits[: len(events)])
+        assert sum(cell.cache_observed for cell in mine) == sum(hit is not None for _, hit in parsed)
+        assert sum(cell.cache_hits for cell in mine) == sum(hit is True for _, hit in parsed)
         assert sum(cell.latency.count for cell in mine) == len(events)
     for (granularity, bucket, model, key), cell in cells.items():
         assert bucket == floor(bucket, granularity)
