@@ -2,9 +2,10 @@
 
 A service directory (services/*, control-plane, data-plane) holds `pyproject.toml`, `tests/` and one importable
 package named after it; the package has `config.py` (its Settings), `__main__.py`, and `app.py` (HTTP, built by
-`aiaas.service_app`) and/or `consumers.py` modules (JetStream workers). The plumbing is the libs': no service builds
-its own FastAPI app, keeps a `deps.py`, starts uvicorn itself, or ships test support in its runtime package. Images
-come from the one deploy/Dockerfile, so no service keeps a Dockerfile of its own.
+`aiaas.service_app`, with `state.py` for its lifespan state) and/or `consumers.py` modules (JetStream workers).
+The plumbing is the libs': no service builds its own FastAPI app, keeps a `deps.py`, starts uvicorn itself, or
+ships test support in its runtime package. Images come from the one deploy/Dockerfile, so no service keeps a
+Dockerfile of its own.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def shape_problems(service: Service) -> list[str]:
     has_consumers = any(path.name == "consumers.py" for path in service.modules())
     if service.name not in JOBS and not (has_app or has_consumers):
         problems.append(f"{service.rel(pkg)}: neither app.py nor a consumers.py")
+    if has_app and not (pkg / "state.py").is_file():
+        problems.append(f"{service.rel(pkg)}: app.py without state.py (the lifespan state and its StateDep)")
     if (service.directory / "Dockerfile").exists():
         problems.append(f"{service.rel(service.directory)}/Dockerfile: images come from deploy/Dockerfile")
     for path in service.modules():
