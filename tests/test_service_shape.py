@@ -187,7 +187,7 @@ def test_no_test_file_imports_helpers_from_a_conftest() -> None:
     assert not found, "\n".join(found)
 
 
-def test_the_checks_catch_an_app_a_deps_module_and_uvicorn(tmp_path: Path) -> None:
+def test_the_checks_catch_an_app_a_deps_module_uvicorn_and_no_state(tmp_path: Path) -> None:
     directory = tmp_path / "services" / "toy"
     (directory / "tests").mkdir(parents=True)
     (directory / "pyproject.toml").write_text("[project]\nname = 'toy'\n")
@@ -201,6 +201,7 @@ def test_the_checks_catch_an_app_a_deps_module_and_uvicorn(tmp_path: Path) -> No
     assert sorted(problems) == [
         "a deps.py of its own (use aiaas.deps)",
         "a process entry that uses neither aiaas.serve nor aiaas.worker",
+        "app.py without state.py (the lifespan state and its StateDep)",
         "builds FastAPI(...) (use aiaas.service_app.service_app)",
         "imports uvicorn (a service runs through aiaas.serve)",
     ]
