@@ -1,7 +1,7 @@
 """Container health check: `python -m aiaas.healthcheck [URL]` exits 0 when URL answers 2xx within 2 s.
 
-The URL defaults to $HEALTHCHECK_URL (each Dockerfile sets its listener's). An exec-form check with no spaces
-in its arguments, because podman 4.3's Docker API splits `python -c "..."` on spaces.
+The URL defaults to $HEALTHCHECK_URL (deploy/Dockerfile sets each image's listener from its build args).
+An exec-form check with no spaces in its arguments, because podman 4.3's Docker API splits `python -c "..."` on spaces.
 """
 
 from __future__ import annotations

@@ -109,10 +109,3 @@ def service_app(
         for handler in fast_routes
     }
     return app
-
-
-def serve(factory: str, *, host: str, port: int, **options: Any) -> None:
-    """Kept for callers not yet moved: `aiaas.serve.serve` is the one implementation."""
-    from aiaas.serve import serve as _serve
-
-    _serve(factory, host=host, port=port, **options)
