@@ -28,11 +28,11 @@ from gateway.chat.endpoints import ChatCompletions
 from gateway.chat.endpoints import router as chat_router
 from gateway.config import GatewaySettings
 from gateway.health import router as health_router
+from gateway.limits.service import RateLimiter
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.credentials import ProviderCredentials
 from gateway.providers.failover import Failover
 from gateway.providers.openai_passthrough import OpenAIPassthrough
-from gateway.rate_limit import RateLimiter
 from gateway.state import GatewayState
 from gateway.usage.meter import UsageMeter
 

@@ -48,7 +48,7 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     # A limiter round trip (or a connect) to Redis slower than this fails: the request is then admitted and the
     # bypass counted (gateway_rate_limit_bypassed_total) instead of every request waiting on a hung Redis.
     redis_timeout_s: float = 1.0
-    # Rate-limit settles wait this long for the next request to carry them to Redis (rate_limit.py).
+    # Rate-limit settles wait this long for the next request to carry them to Redis (limits/service.py).
     settle_linger_s: float = 0.01
     publish_timeout_s: float = 2.0
     # How long the first usage event after a quiet spell waits for others to share its publish round trip.

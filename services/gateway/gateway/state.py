@@ -22,9 +22,9 @@ from aiaas.resilience import BreakerRegistry
 from gateway.catalog.service import Catalog
 from gateway.chat.service import ChatDeps
 from gateway.config import GatewaySettings
+from gateway.limits.service import RateLimiter
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.failover import Failover
-from gateway.rate_limit import RateLimiter
 from gateway.usage.meter import UsageMeter
 
 __all__ = ["GatewayState", "StateDep"]

@@ -12,7 +12,7 @@ import redis.asyncio as redis_asyncio
 import yaml
 
 from aiaas_testing import InfraUrls, ServiceProcess, TenantWithKey, free_port
-from gateway.rate_limit import RateLimiter
+from gateway.limits.service import RateLimiter
 
 from .factories import METRICS_URLS, gateway_env, start_gateway
 

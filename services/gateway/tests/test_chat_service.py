@@ -12,9 +12,9 @@ import pytest
 from aiaas.auth import Principal
 from gateway.catalog.schemas import Deployment, ModelAlias
 from gateway.chat.service import ChatCall, ChatDeps, parse_request
+from gateway.limits.service import LimitDecision, Settlement
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, Usage, sse
 from gateway.providers.failover import Served
-from gateway.rate_limit import LimitDecision, Settlement
 from gateway.usage.meter import RequestRecord
 
 DEPLOYMENT = Deployment(

@@ -13,7 +13,7 @@ import redis.asyncio as redis_asyncio
 
 from aiaas import quota
 from aiaas.quota import QuotaState, quota_key
-from gateway.rate_limit import Limits, Settlement
+from gateway.limits.service import Limits, Settlement
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "count my tokens"}], "max_tokens": 8}
 STREAM_BODY = {**BODY, "stream": True, "stream_options": {"include_usage": True}}

@@ -12,7 +12,7 @@ import redis.asyncio as redis_asyncio
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from aiaas_testing import metric_value, scrape_metrics
-from gateway.rate_limit import Limits, RateLimiter
+from gateway.limits.service import Limits, RateLimiter
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "is redis there?"}], "max_tokens": 5}
 

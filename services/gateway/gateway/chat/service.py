@@ -20,10 +20,10 @@ from aiaas.quota import quota_key
 from gateway.catalog.schemas import ModelAlias
 from gateway.catalog.service import Catalog
 from gateway.chat.schemas import ChatCompletionRequest
+from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlement
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter, Settlement
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded", "parse_request"]

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as redis_asyncio
 
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter
+from gateway.limits.service import LimitDecision, Limits, RateLimiter
 
 
 async def _acquire(limiter: RateLimiter, tenant: Limits, tenant_id: str = "t1") -> LimitDecision:

@@ -37,7 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from aiaas.batcher import Batcher, FlushCancelled
 from aiaas.quota import ADD_USAGE_LUA, CHECK_LUA
-from gateway.limit_decision import (
+from gateway.limits.rules import (
     BUCKET_NAMES,
     UNLIMITED,
     UNLIMITED_RESERVED,
@@ -68,7 +68,7 @@ def _script_source() -> str:
         f"local function quota_check(KEYS)\n{CHECK_LUA}\nend\n"
         f"local function quota_add(KEYS, ARGV)\n{ADD_USAGE_LUA}\nend\n"
     )
-    return quota + resources.files("gateway").joinpath("rate_limit.lua").read_text(encoding="utf-8")
+    return quota + resources.files("gateway.limits").joinpath("rate_limit.lua").read_text(encoding="utf-8")
 
 
 class RateLimiter:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiaas_testing import InfraUrls, free_port
-from gateway.rate_limit import LimitDecision, Limits, RateLimiter, Settlement, format_reset
+from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlement, format_reset
 
 NO_LIMITS = Limits()
 
@@ -262,7 +262,7 @@ _WORKER = """
 import asyncio, sys
 import redis.asyncio as redis_asyncio
 from aiaas_testing import InfraUrls, free_port
-from gateway.rate_limit import Limits, RateLimiter
+from gateway.limits.service import Limits, RateLimiter
 
 async def main(url, prefix, count, limit):
     client = redis_asyncio.from_url(url)

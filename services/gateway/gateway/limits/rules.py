@@ -1,6 +1,6 @@
 """What a rate-limit check decided, and what a finished request settles: pure data and arithmetic.
 
-Over the levels the Lua script returns (gateway/rate_limit.py does the Redis part): which bucket is tightest,
+Over the levels the Lua script returns (gateway/limits/service.py does the Redis part): which bucket is tightest,
 when it refills, and what the 429's `Retry-After` and `x-ratelimit-*` say; and a `Settlement`'s script arguments.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.limit_decision import Limits, Settlement
+from gateway.limits.rules import Limits, Settlement
 
 TOKENS = Limits(tokens_per_minute=1000)
 
