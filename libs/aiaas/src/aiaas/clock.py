@@ -71,7 +71,5 @@ def reset() -> None:
 
 def now() -> datetime:
     """The current instant (aware, UTC) on the platform's clock."""
-    if _Offset.seconds is None:
-        offset_s()
     moment = datetime.now(UTC)
-    return moment + _Offset.delta if _Offset.seconds else moment
+    return moment + _Offset.delta if offset_s() else moment

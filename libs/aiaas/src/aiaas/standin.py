@@ -27,7 +27,7 @@ class StandinSettings(ServiceSettings):
 
 def run_standin(prog: str, factory: str, settings: StandinSettings, argv: Sequence[str] | None = None) -> int:
     """A stand-in's `__main__`: `--host/--port/--log-level/--access-log`, defaults from `settings`."""
-    code: int = run_service(
+    return run_service(
         prog,
         factory,
         host=settings.host,
@@ -36,7 +36,6 @@ def run_standin(prog: str, factory: str, settings: StandinSettings, argv: Sequen
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
     )
-    return code
 
 
 class CountedRule(Protocol):

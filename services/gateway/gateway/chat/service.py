@@ -58,7 +58,6 @@ class ChatReply(Protocol):
 
     async def stream(self, events: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
         """Send `events` until they end or the client leaves; `events` is closed either way."""
-        ...
 
 
 def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:

@@ -7,7 +7,6 @@ message is recognised by the consumer's unique key.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,18 +19,11 @@ from aiaas import clock
 __all__ = ["EventEnvelope", "event_id", "EVENT_NAMESPACE"]
 
 EVENT_NAMESPACE = uuid.UUID("6f1c3f3e-8d0b-4d1e-9a53-2b8f0c7d9e11")
-_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 
 def event_id(event_type: str, *business_key: str) -> uuid.UUID:
-    """Deterministic id for an event: the same business fact always gets the same id.
-
-    `uuid.uuid5(EVENT_NAMESPACE, "<type>/<key>...")`, without its per-call import and namespace
-    conversion: the gateway computes one per request, before the response's last byte.
-    """
-    name = "/".join((event_type, *business_key)).encode()
-    digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()  # RFC 4122 name-based v5
-    return uuid.UUID(bytes=digest[:16], version=5)
+    """Deterministic id for an event: the same business fact always gets the same id."""
+    return uuid.uuid5(EVENT_NAMESPACE, "/".join((event_type, *business_key)))
 
 
 class EventEnvelope(BaseModel):
