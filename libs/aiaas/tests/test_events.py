@@ -189,7 +189,10 @@ async def test_outbox_holds_events_while_nats_is_down_and_relay_publishes_once(
         await asyncio.sleep(0.05)
     relay = OutboxRelay(admin_sessions, EventPublisher(nc.jetstream()))
     published = 0
-    for _ in range(20):
+    # The relay crosses tenants, oldest rows first: a long-lived dev database may hold other runs' backlog
+    # ahead of ours, so go on until ours are out (bounded by time, not by a number of batches).
+    deadline = asyncio.get_running_loop().time() + 120
+    while asyncio.get_running_loop().time() < deadline:
         published += await relay.relay_once()
         async with tenant_session(runtime_sessions, tenant.id) as session:
             left = (
