@@ -17,9 +17,10 @@ from aiaas.observability.tracing import inject_trace_headers
 from gateway.catalog.schemas import Deployment
 from gateway.providers.base import Usage
 
-__all__ = ["RequestRecord", "Status", "UsageMeter"]
+__all__ = ["CacheStatus", "RequestRecord", "Status", "UsageMeter"]
 
 Status = Literal["success", "error", "cancelled"]
+CacheStatus = Literal["exact", "semantic", "miss", "bypass"]
 
 _NO_COST = Decimal(0)
 
@@ -45,6 +46,11 @@ class RequestRecord:
     deployment: Deployment | None = None
     attempts: int = 0
     recorded: bool = False
+    # Set by the semantic cache and by `model: "auto"`; carried on the usage event only when set.
+    cache_status: CacheStatus | None = None
+    router_decision_id: str | None = None
+    router_tier: str | None = None
+    router_reason: str | None = None
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:
@@ -101,6 +107,12 @@ class UsageMeter:
             "started_at": _iso(completed - timedelta(seconds=elapsed)),
             "completed_at": _iso(completed),
         }
+        if record.cache_status is not None:
+            data["cache_status"] = record.cache_status
+        if record.router_decision_id is not None:
+            data["router_decision_id"] = record.router_decision_id
+            data["router_tier"] = record.router_tier
+            data["router_reason"] = record.router_reason
         event = EventEnvelope.model_construct(
             id=event_id(USAGE_RECORDED, record.request_id),
             type=USAGE_RECORDED,

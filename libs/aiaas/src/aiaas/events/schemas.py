@@ -87,6 +87,11 @@ class UsageRecorded(BaseModel):
     attempts: int = Field(ge=1)
     started_at: datetime
     completed_at: datetime
+    # Absent on events from before the cache and the router; a cache hit reached no provider (cost 0).
+    cache_status: Literal["exact", "semantic", "miss", "bypass"] | None = None
+    router_decision_id: str | None = None
+    router_tier: str | None = None
+    router_reason: Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"] | None = None
 
     @field_validator("cost_usd", mode="before")
     @classmethod
