@@ -1,0 +1,68 @@
+"""The gateway's response cache: one row per cached answer, the semantic tier's vectors with it.
+
+`semantic_cache_entries` is the cache's record of every entry (the Redis exact tier holds copies keyed
+by `exact_key`, deleted with their rows): the answer, the tenant's request hashes (alias, system prompt,
+parameters: a semantic candidate must match all three), the embedded user text and its all-MiniLM-L6-v2
+vector (384-d, L2-normalised; null for an entry only the exact tier can serve), and its expiry.
+An HNSW index (cosine) serves the nearest-neighbour search; a tenant table under FORCE RLS.
+
+Revision ID: 0022_semantic_cache
+Revises: 0019_model_registry_status
+Create Date: 2026-12-06
+"""
+
+from alembic import op
+
+revision = "0022_semantic_cache"
+down_revision = "0019_model_registry_status"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # The data plane's bootstrap creates the extension as the superuser; this is a no-op then.
+    op.execute("create extension if not exists vector")
+    op.execute(
+        """
+        create table semantic_cache_entries (
+            id uuid primary key,
+            tenant_id uuid not null references tenants (id) on delete cascade,
+            model_alias text not null check (length(model_alias) between 1 and 256),
+            exact_key text not null check (length(exact_key) = 64),
+            system_hash text not null check (length(system_hash) = 64),
+            params_hash text not null check (length(params_hash) = 64),
+            query_text text,
+            embedding vector(384),
+            answer jsonb not null,
+            created_at timestamptz not null,
+            expires_at timestamptz not null,
+            check (expires_at > created_at),
+            check ((embedding is null) = (query_text is null)),
+            unique (tenant_id, exact_key)
+        )
+        """
+    )
+    op.execute(
+        "create index semantic_cache_candidates on semantic_cache_entries"
+        " (tenant_id, model_alias, system_hash, params_hash)"
+    )
+    op.execute("create index semantic_cache_age on semantic_cache_entries (tenant_id, created_at)")
+    op.execute("create index semantic_cache_expiry on semantic_cache_entries (tenant_id, expires_at)")
+    op.execute(
+        "create index semantic_cache_hnsw on semantic_cache_entries using hnsw (embedding vector_cosine_ops)"
+    )
+    op.execute("alter table semantic_cache_entries enable row level security")
+    op.execute("alter table semantic_cache_entries force row level security")
+    op.execute(
+        "create policy tenant_isolation on semantic_cache_entries for all to app_runtime "
+        "using (tenant_id = app_current_tenant()) with check (tenant_id = app_current_tenant())"
+    )
+    op.execute(
+        "create policy platform_admin_all on semantic_cache_entries for all to platform_admin "
+        "using (true) with check (true)"
+    )
+    op.execute("grant select, insert, update, delete on semantic_cache_entries to app_runtime, platform_admin")
+
+
+def downgrade() -> None:
+    op.execute("drop table if exists semantic_cache_entries")
