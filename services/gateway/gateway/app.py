@@ -33,6 +33,7 @@ from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.credentials import ProviderCredentials
 from gateway.providers.failover import Failover
 from gateway.providers.openai_passthrough import OpenAIPassthrough
+from gateway.routing.service import build_auto_router
 from gateway.state import GatewayState
 from gateway.usage.meter import UsageMeter
 
@@ -124,6 +125,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         emitter=emitter,
         meter=UsageMeter(emitter),
         flags=flags,
+        auto=build_auto_router(settings, http, catalog),
     )
     set_service_state(app, state)
     use_api_key_resolver(app, state.resolver)

@@ -60,6 +60,20 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     usage_writer_metrics_port: int = 9101
     tracing: bool = True
 
+    # `model: "auto"` (gateway/routing): requests naming this alias are served by the alias the router service
+    # decides ("" turns it off). The router is asked with the service credential and the tenant's id, within
+    # router_deadline_ms, behind its own circuit breaker; any failure (or no router_url) takes the fallback table,
+    # whose tiers map to aliases by auto_tier_aliases (cheapest first) unless the router told the tenant's own.
+    auto_alias: str = "auto"
+    router_url: str = ""
+    router_service_token: str = ""
+    router_deadline_ms: float = Field(100.0, gt=0)
+    router_breaker_failure_threshold: int = Field(3, ge=1)
+    router_breaker_cooldown_s: float = Field(5.0, ge=0)
+    auto_tier_aliases: dict[str, str] = Field(
+        default_factory=lambda: {"cheap": "gpt-4o-mini", "strong": "gpt-4o"}, min_length=1
+    )
+
 
 class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):
     """The outbox relay's: it reads every tenant's outbox rows, so it alone holds the platform_admin DSN."""

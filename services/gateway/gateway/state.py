@@ -25,6 +25,7 @@ from gateway.config import GatewaySettings
 from gateway.limits.service import RateLimiter
 from gateway.providers.anthropic_adapter import AnthropicAdapter
 from gateway.providers.failover import Failover
+from gateway.routing.service import AutoRouter
 from gateway.usage.meter import UsageMeter
 
 __all__ = ["GatewayState", "StateDep"]
@@ -51,6 +52,8 @@ class GatewayState:
     # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
     flags: FlagClient
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # `model: "auto"` (gateway/routing); None when the auto alias is off.
+    auto: AutoRouter | None = None
     # What POST /v1/chat/completions uses of all this (chat/service.py), gathered once.
     chat: ChatDeps = field(init=False)
 
@@ -68,6 +71,7 @@ class GatewayState:
             default_tenant_tpm=settings.default_tenant_tpm,
             default_max_tokens_estimate=settings.default_max_tokens_estimate,
             request_deadline_s=settings.request_deadline_s,
+            auto=self.auto,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -26,13 +26,15 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 @router.get("/models")
 async def list_models(_principal: Annotated[Principal, require_scope(CHAT)], state: StateDep) -> dict[str, object]:
-    """List the model aliases this gateway serves."""
+    """List the model aliases this gateway serves (the auto alias, when on, is the router's: owned_by aiaas-router)."""
     created = int(time.time())
+    aliases = state.catalog.aliases()
+    if state.auto is not None:
+        aliases = [alias for alias in aliases if alias.name != state.auto.alias] + [state.auto.placeholder]
     return {
         "object": "list",
         "data": [
-            {"id": alias.name, "object": "model", "created": created, "owned_by": alias.owned_by}
-            for alias in state.catalog.aliases()
+            {"id": alias.name, "object": "model", "created": created, "owned_by": alias.owned_by} for alias in aliases
         ],
     }
 

@@ -24,6 +24,7 @@ from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlemen
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
+from gateway.routing.service import AutoRouter
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded", "parse_request"]
@@ -49,6 +50,8 @@ class ChatDeps:
     default_tenant_tpm: int
     default_max_tokens_estimate: int
     request_deadline_s: float
+    # `model: "auto"` (gateway/routing): the router's choice of alias; None = no auto alias.
+    auto: AutoRouter | None = None
 
 
 class ChatReply(Protocol):
@@ -143,7 +146,7 @@ class ChatCall:
         """
         alias = self._resolve_alias()
         await self._admit()
-        served = await self._serve(alias)
+        served = await self._serve(await self._route(alias))
         if isinstance(served.result, Completion):
             # Metered (written ahead to the WAL: one write, no fsync) before a byte of the answer leaves, so a
             # kill after the client has its answer cannot lose the usage; publishing stays off the path.
@@ -157,7 +160,11 @@ class ChatCall:
 
     # -- admission ---------------------------------------------------------
     def _resolve_alias(self) -> ModelAlias:
-        alias = self._deps.catalog.resolve(self.request.model)
+        auto = self._deps.auto
+        if auto is not None and self.request.model == auto.alias:
+            alias: ModelAlias | None = auto.placeholder  # the decided alias replaces it in `_route`
+        else:
+            alias = self._deps.catalog.resolve(self.request.model)
         if alias is not None:
             self.metric_model = alias.name
         allowlist = self._deps.flags.get_list("model_allowlist", self.tenant, default=[])
@@ -167,6 +174,8 @@ class ChatCall:
                 code="model_not_found",
                 param="model",
             )
+        if auto is not None and alias is auto.placeholder:
+            auto.allowed_tiers(self.tenant, allowlist)  # 404 when the allowlist leaves it no tier
         if alias.status == "deprecated":
             instead = f"; use '{alias.replacement}' instead" if alias.replacement else ""
             raise PlatformError(
@@ -232,9 +241,36 @@ class ChatCall:
             headers.update(self.decision.headers())
         if self.record.deployment is not None:
             headers["x-aiaas-deployment"] = self.record.deployment.name
+        if self.record.router_decision_id is not None:
+            headers["x-router-tier"] = self.record.router_tier or ""
+            headers["x-router-decision-id"] = self.record.router_decision_id
         return headers
 
     # -- serving -------------------------------------------------------------
+    async def _route(self, alias: ModelAlias) -> ModelAlias:
+        """`model: "auto"`: the alias the router (or its fallback table) chose; any other alias is kept."""
+        auto = self._deps.auto
+        if auto is None or alias is not auto.placeholder:
+            return alias
+        try:
+            routed = await auto.decide(
+                self.tenant,
+                self.payload,
+                max_tokens=self.request.max_output_tokens(),
+                embedding=None,
+                allowlist=self._deps.flags.get_list("model_allowlist", self.tenant, default=[]),
+            )
+        except PlatformError as exc:  # no tier's alias can be served: nothing reached a provider
+            self._finish("error", Usage(), http_status=exc.status, error_code=exc.code, reached=False)
+            raise
+        except asyncio.CancelledError:
+            self._finish("cancelled", Usage(), http_status=None, reached=False)
+            raise
+        self.record.router_decision_id = routed.decision_id
+        self.record.router_tier = routed.tier
+        self.record.router_reason = routed.reason
+        return routed.alias
+
     async def _serve(self, alias: ModelAlias) -> Served:
         deadline = time.monotonic() + self._deps.request_deadline_s
         try:
