@@ -220,3 +220,100 @@ EVENT_DATA_MODELS: dict[str, type[BaseModel]] = {
     PLAN_CHANGED: PlanChanged,
     BALANCE_TOPPED_UP: BalanceToppedUp,
 }
+
+
+# ---- router canary (router-canary, issue 14) ---------------------------------------------------------------
+ROUTER_CANARY_ROLLED_BACK = "router.canary.rolled_back"
+ROUTER_CANARY_PROMOTED = "router.canary.promoted"
+
+
+class CanaryComparison(BaseModel):
+    """One metric of a canary against the stable version over the window: a one-sided two-proportion z-test."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: Literal["misroute_rate", "error_rate", "slow_rate"]
+    canary_events: int = Field(ge=0, description="Decisions of the canary that count against it (e.g. misroutes)")
+    canary_n: int = Field(ge=0, description="Decisions of the canary in the window")
+    stable_events: int = Field(ge=0)
+    stable_n: int = Field(ge=0)
+    canary_rate: float = Field(ge=0, le=1)
+    stable_rate: float = Field(ge=0, le=1)
+    margin: float = Field(ge=0, description="How much worse than stable (absolute) is tolerated")
+    z: float = Field(description="(canary - stable - margin) / standard error, clamped to [-99, 99]")
+    p_value: float = Field(ge=0, le=1, description="One-sided: P(Z >= z) under 'canary no worse than stable + margin'")
+    worse: bool = Field(description="p_value < alpha with enough decisions in both arms")
+
+
+class CanaryLatency(BaseModel):
+    """Decision latency of both arms in the window (ms); `slow_rate` counts decisions above `threshold_ms`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    canary_p50_ms: float | None
+    canary_p95_ms: float | None
+    stable_p50_ms: float | None
+    stable_p95_ms: float | None
+    threshold_ms: float | None
+
+
+class RouterCanaryOutcome(BaseModel):
+    """A canary router version ended: rolled back (worse than stable, or by an admin) or promoted to stable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    stable_version: str = Field(description="The stable version it was compared with (before a promotion)")
+    retired_version: str | None = Field(description="The stable version a promotion retired; null otherwise")
+    share: float = Field(ge=0, le=1, description="The canary's share of conversations when it ended")
+    trigger: Literal["monitor", "admin"]
+    actor: str
+    reason: str
+    activated_at: datetime
+    decided_at: datetime
+    window_s: float | None = Field(description="The monitor's window; null for an admin's decision")
+    alpha: float | None
+    comparisons: list[CanaryComparison]
+    latency: CanaryLatency | None
+
+
+__all__ += [
+    "ROUTER_CANARY_ROLLED_BACK",
+    "ROUTER_CANARY_PROMOTED",
+    "CanaryComparison",
+    "CanaryLatency",
+    "RouterCanaryOutcome",
+]
+EVENT_DATA_MODELS[ROUTER_CANARY_ROLLED_BACK] = RouterCanaryOutcome
+EVENT_DATA_MODELS[ROUTER_CANARY_PROMOTED] = RouterCanaryOutcome
+
+
+# ---- router decisions (router-core, issue 14) -----------------------------------------------------------------
+ROUTER_DECISION_MADE = "router.decision.made"
+
+RouterReason = Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"]
+
+
+class RouterDecisionMade(BaseModel):
+    """The router picked a tier for one request (POST /v1/router/decide); no prompt text, only hashes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision_id: uuid.UUID
+    tier: str = Field(min_length=1)
+    model: str = Field(min_length=1, description="The gateway alias of the tier, from the tenant's policy")
+    reason: RouterReason
+    router_version: str = Field(min_length=1)
+    canary: bool
+    allowed: list[str] = Field(min_length=1, description="The tiers the decision could pick, cheapest first")
+    stronger_allowed: bool = Field(description="A stronger allowed tier existed (a failure then is a misroute)")
+    p_success: dict[str, float] = Field(description="Calibrated P(success) per tier; empty for a fallback")
+    expected_cost: float = Field(ge=0, description="Estimated US dollars of the request on the chosen tier")
+    latency_ms: float = Field(ge=0, description="Time the decision took in the router")
+    context_key: str = Field(min_length=1, description="The bandit context: the primary domain, or 'general'")
+    conversation_key: str = Field(min_length=1)
+    request_hash: str = Field(min_length=1, description="sha256 of the canonical messages: finds retries")
+
+
+__all__ += ["ROUTER_DECISION_MADE", "RouterReason", "RouterDecisionMade"]
+EVENT_DATA_MODELS[ROUTER_DECISION_MADE] = RouterDecisionMade
