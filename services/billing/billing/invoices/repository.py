@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.invoices.rules import UsageGroup
+from billing.invoices.rules import CacheHitGroup, UsageGroup
 from billing.invoices.schemas import DraftLine, Invoice, InvoiceDraft
 
-__all__ = ["usage_groups", "usage_debits", "insert_invoice", "list_invoices", "get_invoice"]
+__all__ = ["usage_groups", "cache_hit_groups", "usage_debits", "insert_invoice", "list_invoices", "get_invoice"]
 
 _USAGE = text(
     """
@@ -24,6 +24,14 @@ _USAGE = text(
         sum(tokens_out) as tokens_out, sum(included_out) as included_out
     from usage_ledger where tenant_id = :tid and period_start = :period_start
     group by tier, input_minor_per_1k, output_minor_per_1k
+    """
+)
+_CACHE_HITS = text(
+    """
+    select cache_status, cache_hit_fee_minor, count(*) as hits
+    from usage_ledger where tenant_id = :tid and period_start = :period_start
+        and cache_status in ('exact', 'semantic')
+    group by cache_status, cache_hit_fee_minor
     """
 )
 _USAGE_DEBITS = text(
@@ -77,6 +85,12 @@ async def usage_groups(session: AsyncSession, tenant_id: uuid.UUID, period_start
         )
         for row in rows
     ]
+
+
+async def cache_hit_groups(session: AsyncSession, tenant_id: uuid.UUID, period_start: datetime) -> list[CacheHitGroup]:
+    """The period's cache hits counted per kind (exact, semantic) and the fee they were metered at."""
+    rows = (await session.execute(_CACHE_HITS, {"tid": tenant_id, "period_start": period_start})).all()
+    return [CacheHitGroup(row.cache_status, row.cache_hit_fee_minor, int(row.hits)) for row in rows]
 
 
 async def usage_debits(session: AsyncSession, tenant_id: uuid.UUID, period_start: datetime) -> int:

@@ -2,10 +2,11 @@
 
 Lines: the base fee (prorated by days per plan, see subscriptions/rules.py), then per tier and direction
 (input/output) and price: tokens, included tokens applied, overage tokens, price per 1k, amount =
-overage x price / 1000 rounded half-up at line level. subtotal = sum of lines; tax = subtotal x
-BILLING_TAX_RATE rounded half-up; the prepaid balance pays first: credits applied = what usage
-already debited this period, topped up (or refunded) at close to min(subtotal + tax, debits + balance);
-total = subtotal + tax - credits applied.
+overage x price / 1000 rounded half-up at line level; then per kind of cache hit (exact, semantic) and
+fee: hits x the plan's fee per hit, rounded half-up (a hit has no provider tokens, so no token line counts
+it). subtotal = sum of lines; tax = subtotal x BILLING_TAX_RATE rounded half-up; the prepaid balance pays
+first: credits applied = what usage already debited this period, topped up (or refunded) at close to
+min(subtotal + tax, debits + balance); total = subtotal + tax - credits applied.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from billing.plans.pricing import round_minor, token_charge
 from billing.subscriptions.rules import base_fee_parts, period_days
 from billing.subscriptions.schemas import Subscription
 
-__all__ = ["UsageGroup", "base_fee_lines", "usage_lines", "Totals", "totals"]
+__all__ = ["UsageGroup", "CacheHitGroup", "base_fee_lines", "usage_lines", "cache_hit_lines", "Totals", "totals"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,40 @@ def usage_lines(groups: Iterable[UsageGroup]) -> list[DraftLine]:
                 overage_units=overage,
                 unit_amount_minor=price,
                 amount_minor=round_minor(token_charge(overage, price)),
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class CacheHitGroup:
+    """Ledger count of one kind of cache hit (`exact` or `semantic`) metered at one fee per hit."""
+
+    cache_status: str
+    fee_minor: Decimal
+    hits: int
+
+
+def cache_hit_lines(groups: Iterable[CacheHitGroup]) -> list[DraftLine]:
+    """One line per kind of hit and fee (fees that differ only in trailing zeros are one): hits x fee."""
+    acc: dict[tuple[str, Decimal], int] = {}
+    for group in groups:
+        if group.hits:
+            key = (group.cache_status, group.fee_minor.normalize())
+            acc[key] = acc.get(key, 0) + group.hits
+    lines = []
+    for (status, fee), hits in sorted(acc.items()):
+        lines.append(
+            DraftLine(
+                kind="cache_hits",
+                description=f"{status} cache hits: {hits} answered from the cache, per hit",
+                tier=None,
+                meter=f"cache_hits_{status}",
+                quantity=hits,
+                included_units=0,
+                overage_units=hits,
+                unit_amount_minor=fee,
+                amount_minor=round_minor(Decimal(hits) * fee),
             )
         )
     return lines

@@ -33,7 +33,8 @@ class DraftLine:
     quantity: int
     included_units: int
     overage_units: int
-    # Minor units of the invoice currency: per 1,000 tokens on usage lines, the fee on the base fee line.
+    # Minor units of the invoice currency: per 1,000 tokens on usage lines, per hit on cache hit lines, the fee
+    # on the base fee line.
     unit_amount_minor: Decimal
     amount_minor: int
 
@@ -95,7 +96,7 @@ class InvoiceLineOut(ResponseBody):
     overage_units: int
     unit_amount_minor: str = Field(
         description=f"Minor units (cents), {DECIMAL_DOC}: per 1,000 overage tokens on usage lines,"
-        " the fee on base fee lines"
+        " per hit on cache_hits lines, the fee on base fee lines"
     )
     amount_minor: int = Field(description="Line amount in integer minor units (cents), rounded half-up")
 

@@ -20,7 +20,7 @@ from aiaas.events import EventEnvelope, event_id, write_outbox
 from aiaas.events.schemas import INVOICE_FINALIZED, InvoiceFinalized, InvoiceLine
 from billing.balance.service import add_entry, balance
 from billing.invoices import repository
-from billing.invoices.rules import base_fee_lines, totals, usage_lines
+from billing.invoices.rules import base_fee_lines, cache_hit_lines, totals, usage_lines
 from billing.invoices.schemas import Invoice, InvoiceDraft
 from billing.plans.catalogue import Catalogue
 from billing.subscriptions import repository as subscriptions
@@ -56,7 +56,8 @@ async def compute_invoice(
     """The invoice of `sub`'s open period as it stands (read-only)."""
     plan = catalogue.plan(sub.plan_code)
     groups = await repository.usage_groups(session, sub.tenant_id, sub.current_period_start)
-    lines = [*base_fee_lines(sub, plan), *usage_lines(groups)]
+    hits = await repository.cache_hit_groups(session, sub.tenant_id, sub.current_period_start)
+    lines = [*base_fee_lines(sub, plan), *usage_lines(groups), *cache_hit_lines(hits)]
     debited = await repository.usage_debits(session, sub.tenant_id, sub.current_period_start)
     amounts = totals(lines, tax_rate, debited, await balance(session, sub.tenant_id))
     return InvoiceDraft(

@@ -24,6 +24,7 @@ __all__ = [
     "past_period",
     "period_counters",
     "period_charge",
+    "period_cache_charge",
     "QuotaRow",
     "quota_rows",
 ]
@@ -46,7 +47,7 @@ _STATE = text(
     """
     select s.plan_code, s.current_period_start, s.period_charge_minor,
         coalesce((select sum(c.quantity) from usage_counters c where c.tenant_id = s.tenant_id
-            and c.period_start = s.current_period_start and c.meter <> 'requests'), 0) as used_tokens,
+            and c.period_start = s.current_period_start and c.meter in ('tokens_in', 'tokens_out')), 0) as used_tokens,
         coalesce((select sum(c.quantity) from usage_counters c where c.tenant_id = s.tenant_id
             and c.period_start = s.current_period_start and c.meter = 'requests'), 0) as used_requests,
         coalesce((select k.balance_after_minor from credit_ledger k where k.tenant_id = s.tenant_id
@@ -62,12 +63,15 @@ _WRITE = text(
     with e as (
         select * from jsonb_to_recordset(cast(:rows as jsonb)) as e(event_id uuid, model_alias text, tier text,
             tokens_in bigint, tokens_out bigint, included_in bigint, included_out bigint, price_in numeric,
-            price_out numeric, charge_minor numeric, occurred_at timestamptz, metered_id uuid, payload jsonb)
+            price_out numeric, charge_minor numeric, occurred_at timestamptz, metered_id uuid, payload jsonb,
+            cache_status text, cached_tokens bigint, cache_hit_fee_minor numeric)
     ), ledger as (
         insert into usage_ledger (tenant_id, event_id, period_start, model_alias, tier, tokens_in, tokens_out,
-            requests, included_in, included_out, input_minor_per_1k, output_minor_per_1k, charge_minor, occurred_at)
+            requests, included_in, included_out, input_minor_per_1k, output_minor_per_1k, charge_minor, occurred_at,
+            cache_status, cached_tokens, cache_hit_fee_minor)
         select :tid, e.event_id, :period_start, e.model_alias, e.tier, e.tokens_in, e.tokens_out, 1,
-            e.included_in, e.included_out, e.price_in, e.price_out, e.charge_minor, e.occurred_at
+            e.included_in, e.included_out, e.price_in, e.price_out, e.charge_minor, e.occurred_at,
+            e.cache_status, e.cached_tokens, e.cache_hit_fee_minor
         from e
         on conflict (event_id) do nothing
         returning 1
@@ -137,6 +141,9 @@ async def write_metered(session: AsyncSession, period: MeteredPeriod, outcome: M
                 "occurred_at": line.usage.occurred_at,
                 "metered_id": event.id,
                 "payload": event.payload(charge_text),
+                "cache_status": line.usage.cache_status,
+                "cached_tokens": line.usage.cached_tokens,
+                "cache_hit_fee_minor": format(line.cache_hit_fee_minor, "f"),
             }
         )
     params = {
@@ -162,6 +169,10 @@ _COUNTERS = text(
 )
 _CHARGE = text(
     "select coalesce(sum(charge_minor), 0) from usage_ledger where tenant_id = :tid and period_start = :period_start"
+)
+_CACHE_CHARGE = text(
+    "select coalesce(sum(charge_minor), 0) from usage_ledger where tenant_id = :tid and period_start = :period_start"
+    " and cache_status in ('exact', 'semantic')"
 )
 _PAST_PERIOD = text(
     """
@@ -205,9 +216,15 @@ async def period_charge(session: AsyncSession, tenant_id: uuid.UUID, period_star
     return Decimal((await session.execute(_CHARGE, params)).scalar_one())
 
 
+async def period_cache_charge(session: AsyncSession, tenant_id: uuid.UUID, period_start: datetime) -> Decimal:
+    """What the period's cache hits cost (their fees), unrounded minor units."""
+    params = {"tid": tenant_id, "period_start": period_start}
+    return Decimal((await session.execute(_CACHE_CHARGE, params)).scalar_one())
+
+
 _QUOTAS = """
     select s.tenant_id, s.plan_code, s.current_period_start,
-        coalesce(sum(c.quantity) filter (where c.meter <> 'requests'), 0) as used_tokens,
+        coalesce(sum(c.quantity) filter (where c.meter in ('tokens_in', 'tokens_out')), 0) as used_tokens,
         coalesce(sum(c.quantity) filter (where c.meter = 'requests'), 0) as used_requests,
         coalesce((select k.balance_after_minor from credit_ledger k where k.tenant_id = s.tenant_id
             order by k.id desc limit 1), 0) as balance

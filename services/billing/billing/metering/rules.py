@@ -4,6 +4,10 @@ The plan's included tokens are consumed in the order events are metered, within 
 first; tokens beyond the allowance cost the plan's price for the model's tier. Credit debits follow the
 period's running charge in whole minor units (a debit whenever the running total passes a cent), so
 fractions are neither lost nor rounded per event; the balance never goes negative.
+
+A cache hit (the gateway answered from its cache) has no provider tokens: it uses none of the allowance,
+counts as a request and as a hit of its kind (meters `cache_hits_exact` / `cache_hits_semantic`, and the
+answer's tokens under `cached_tokens`), and costs the plan's `cache_hit_fee_minor`.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class MeteredLine:
     included_in: int
     included_out: int
     charge_minor: Decimal
+    # The plan's fee per hit when this is a cache hit, else 0.
+    cache_hit_fee_minor: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,13 @@ class MeterOutcome:
     balance_minor: int = 0
 
 
+def _meters(usage: Usage) -> tuple[tuple[str, int], ...]:
+    """The counters one event adds to (meter, quantity)."""
+    if usage.cache_hit:
+        return (("requests", 1), (f"cache_hits_{usage.cache_status}", 1), ("cached_tokens", usage.cached_tokens))
+    return (("tokens_in", usage.tokens_in), ("tokens_out", usage.tokens_out), ("requests", 1))
+
+
 def meter_usages(plan: Plan, catalogue: Catalogue, start: MeterStart, usages: list[Usage]) -> MeterOutcome:
     """Meter `usages` in order from `start`: allowance, charges, counters, debits and soft-limit crossings."""
     out = MeterOutcome(used_tokens=start.used_tokens, balance_minor=start.balance_minor)
@@ -94,13 +107,15 @@ def meter_usages(plan: Plan, catalogue: Catalogue, start: MeterStart, usages: li
     for usage in usages:
         tier = catalogue.tier(usage.model_alias)
         price = plan.price(tier)
+        # A hit has no provider tokens (Usage.from_event): the allowance is untouched, the fee is its charge.
         inc_in, inc_out = included_split(usage.tokens_in, usage.tokens_out, remaining)
         remaining -= inc_in + inc_out
-        charge = overage_charge(usage.tokens_in - inc_in, usage.tokens_out - inc_out, price)
+        fee = plan.cache_hit_fee_minor if usage.cache_hit else Decimal(0)
+        charge = overage_charge(usage.tokens_in - inc_in, usage.tokens_out - inc_out, price) + fee
         before = out.used_tokens
         out.used_tokens += usage.tokens_in + usage.tokens_out
         out.crossings.extend(crossed_thresholds(thresholds, before, out.used_tokens))
-        for meter, quantity in (("tokens_in", usage.tokens_in), ("tokens_out", usage.tokens_out), ("requests", 1)):
+        for meter, quantity in _meters(usage):
             out.counters[(usage.model_alias, meter)] = out.counters.get((usage.model_alias, meter), 0) + quantity
         if charge:
             debit = debit_minor(running, charge, out.balance_minor)
@@ -109,5 +124,5 @@ def meter_usages(plan: Plan, catalogue: Catalogue, start: MeterStart, usages: li
             if debit > 0:
                 out.balance_minor -= debit
                 out.debits.append(Debit(-debit, out.balance_minor, f"usage:{usage.event_id}"))
-        out.lines.append(MeteredLine(usage, tier, price, inc_in, inc_out, charge))
+        out.lines.append(MeteredLine(usage, tier, price, inc_in, inc_out, charge, fee))
     return out

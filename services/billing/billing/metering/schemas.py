@@ -16,10 +16,12 @@ from aiaas.events.schemas import USAGE_METERED, UsageRecorded
 from billing.plans.schemas import CURRENCY_DOC, DECIMAL_DOC, ResponseBody, decimal_text
 
 __all__ = [
+    "CACHE_HITS",
     "Usage",
     "MeteredPeriod",
     "MeteredEvent",
     "ModelUsage",
+    "CacheUsage",
     "PeriodUsage",
     "parse_period",
     "UsageOut",
@@ -27,9 +29,16 @@ __all__ = [
 ]
 
 
+CACHE_HITS = frozenset({"exact", "semantic"})
+
+
 @dataclass(frozen=True)
 class Usage:
-    """The part of a usage.recorded event billing needs."""
+    """The part of a usage.recorded event billing needs.
+
+    `tokens_in`/`tokens_out` are provider tokens: a cache hit (cache_status exact or semantic) reached no
+    provider, so it has none; the tokens of the cached answer it served are `cached_tokens`.
+    """
 
     event_id: uuid.UUID
     model_alias: str
@@ -37,11 +46,28 @@ class Usage:
     tokens_out: int
     occurred_at: datetime
     trace: dict[str, str]
+    cache_status: str | None = None
+    cached_tokens: int = 0
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.cache_status in CACHE_HITS
 
     @classmethod
     def from_event(cls, event: EventEnvelope) -> Usage:
         usage = UsageRecorded.model_validate(event.data)
-        return cls(event.id, usage.model_alias, usage.tokens_in, usage.tokens_out, event.occurred_at, event.trace)
+        if usage.cache_status in CACHE_HITS:
+            served = usage.tokens_in + usage.tokens_out
+            return cls(event.id, usage.model_alias, 0, 0, event.occurred_at, event.trace, usage.cache_status, served)
+        return cls(
+            event.id,
+            usage.model_alias,
+            usage.tokens_in,
+            usage.tokens_out,
+            event.occurred_at,
+            event.trace,
+            usage.cache_status,
+        )
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,23 @@ class ModelUsage:
     tokens_in: int
     tokens_out: int
     requests: int
+    cache_hits_exact: int = 0
+    cache_hits_semantic: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def cache_hits(self) -> int:
+        return self.cache_hits_exact + self.cache_hits_semantic
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """A period's cache hits: how many of each kind, the tokens they served (provider tokens saved), their fees."""
+
+    exact_hits: int
+    semantic_hits: int
+    cached_tokens: int
+    charge_minor: Decimal
 
 
 @dataclass(frozen=True)
@@ -128,6 +171,7 @@ class PeriodUsage:
     currency: str
     # Overage charge metered so far (minor units of `currency`, unrounded); the invoice rounds per line.
     charge_minor: Decimal
+    cache: CacheUsage
 
 
 def parse_period(value: str | None) -> date | None:
@@ -149,9 +193,20 @@ def parse_period(value: str | None) -> date | None:
 class ModelUsageOut(ResponseBody):
     model_alias: str
     tier: str
-    tokens_in: int
-    tokens_out: int
-    requests: int
+    tokens_in: int = Field(description="Provider input tokens (cache hits have none)")
+    tokens_out: int = Field(description="Provider output tokens (cache hits have none)")
+    requests: int = Field(description="Requests served, cache hits included")
+    cache_hits: int = Field(description="Requests answered from the cache (exact or semantic)")
+
+
+class CacheUsageOut(ResponseBody):
+    exact_hits: int
+    semantic_hits: int
+    hits: int = Field(description="exact_hits + semantic_hits")
+    cached_tokens: int = Field(description="Tokens of the cached answers served: provider tokens the hits saved")
+    charge_minor: str = Field(
+        description=f"What the hits cost at the plan's fee per hit: minor units (cents) of `currency`, {DECIMAL_DOC}"
+    )
 
 
 class UsageTotalsOut(ResponseBody):
@@ -172,7 +227,9 @@ class UsageOut(ResponseBody):
     currency: str = Field(description=CURRENCY_DOC)
     overage_charge_minor: str = Field(
         description=f"Overage metered so far in minor units (cents) of `currency`, unrounded {DECIMAL_DOC}"
+        " (cache hit fees included)"
     )
+    cache: CacheUsageOut = Field(description="Cache hits of the period: counted and priced on their own, not as tokens")
 
 
 def usage_json(usage: PeriodUsage) -> dict[str, object]:
@@ -189,6 +246,7 @@ def usage_json(usage: PeriodUsage) -> dict[str, object]:
                 "tokens_in": m.tokens_in,
                 "tokens_out": m.tokens_out,
                 "requests": m.requests,
+                "cache_hits": m.cache_hits,
             }
             for m in usage.models
         ],
@@ -200,4 +258,11 @@ def usage_json(usage: PeriodUsage) -> dict[str, object]:
         },
         "currency": usage.currency,
         "overage_charge_minor": decimal_text(usage.charge_minor),
+        "cache": {
+            "exact_hits": usage.cache.exact_hits,
+            "semantic_hits": usage.cache.semantic_hits,
+            "hits": usage.cache.exact_hits + usage.cache.semantic_hits,
+            "cached_tokens": usage.cache.cached_tokens,
+            "charge_minor": decimal_text(usage.cache.charge_minor),
+        },
     }

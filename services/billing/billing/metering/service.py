@@ -25,7 +25,7 @@ from billing.alerts.service import record_thresholds
 from billing.metering import repository
 from billing.metering.quota import quota_state
 from billing.metering.rules import MeterStart, meter_usages
-from billing.metering.schemas import MeteredPeriod, ModelUsage, PeriodUsage, Usage
+from billing.metering.schemas import CacheUsage, MeteredPeriod, ModelUsage, PeriodUsage, Usage
 from billing.plans.catalogue import Catalogue
 from billing.plans.service import CatalogueCache
 from billing.subscriptions.service import ensure_subscription, read_subscription
@@ -138,6 +138,9 @@ async def period_usage(
             tokens_in=meters.get("tokens_in", 0),
             tokens_out=meters.get("tokens_out", 0),
             requests=meters.get("requests", 0),
+            cache_hits_exact=meters.get("cache_hits_exact", 0),
+            cache_hits_semantic=meters.get("cache_hits_semantic", 0),
+            cached_tokens=meters.get("cached_tokens", 0),
         )
         for alias, meters in sorted((await repository.period_counters(session, tenant_id, start)).items())
     ]
@@ -154,4 +157,10 @@ async def period_usage(
         tokens_out=sum(m.tokens_out for m in models),
         requests=sum(m.requests for m in models),
         charge_minor=await repository.period_charge(session, tenant_id, start),
+        cache=CacheUsage(
+            exact_hits=sum(m.cache_hits_exact for m in models),
+            semantic_hits=sum(m.cache_hits_semantic for m in models),
+            cached_tokens=sum(m.cached_tokens for m in models),
+            charge_minor=await repository.period_cache_charge(session, tenant_id, start),
+        ),
     )

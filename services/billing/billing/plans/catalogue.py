@@ -2,7 +2,8 @@
 
 Platform-wide tables: app_runtime may only read them, platform_admin edits them through the admin API.
 A model alias without a `model_tiers` row is in tier 'standard'; a plan without a price for a tier
-charges its 'standard' price (a plan must have one).
+charges its 'standard' price (a plan must have one). A cache hit (the gateway answered from its cache, no
+provider call) costs the plan's `cache_hit_fee_minor` per hit and none of its tokens.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Plan:
     soft_limit_pcts: tuple[int, ...]
     active: bool
     prices: Mapping[str, TierPrice] = field(default_factory=dict)
+    # Minor units (cents) of the plan currency per cache hit (exact or semantic), decimal.
+    cache_hit_fee_minor: Decimal = Decimal(0)
 
     def price(self, tier: str) -> TierPrice:
         return self.prices.get(tier) or self.prices.get(DEFAULT_TIER) or _FREE_PRICE

@@ -23,18 +23,20 @@ PLAN_FIELDS = (
     "hard_limit_tokens",
     "soft_limit_pcts",
     "active",
+    "cache_hit_fee_minor",
 )
 
 _PLANS = text(
     "select code, name, currency, base_fee_minor, included_tokens, included_requests, overage_policy,"
-    " hard_limit_tokens, soft_limit_pcts, active from plans"
+    " hard_limit_tokens, soft_limit_pcts, active, cache_hit_fee_minor from plans"
 )
 _PRICES = text("select plan_code, tier, input_minor_per_1k, output_minor_per_1k from plan_prices")
 _TIERS = text("select model_alias, tier from model_tiers")
 _INSERT = text(
     "insert into plans (code, name, currency, base_fee_minor, included_tokens, included_requests, overage_policy,"
-    " hard_limit_tokens, soft_limit_pcts, active) values (:code, :name, :currency, :base_fee_minor,"
-    " :included_tokens, :included_requests, :overage_policy, :hard_limit_tokens, :soft_limit_pcts, :active)"
+    " hard_limit_tokens, soft_limit_pcts, active, cache_hit_fee_minor) values (:code, :name, :currency,"
+    " :base_fee_minor, :included_tokens, :included_requests, :overage_policy, :hard_limit_tokens, :soft_limit_pcts,"
+    " :active, :cache_hit_fee_minor)"
 )
 _PRICE = text(
     "insert into plan_prices (plan_code, tier, input_minor_per_1k, output_minor_per_1k)"
@@ -62,6 +64,7 @@ async def load_catalogue(session: AsyncSession) -> Catalogue:
             soft_limit_pcts=tuple(sorted(row.soft_limit_pcts or ())),
             active=row.active,
             prices=prices.get(row.code, {}),
+            cache_hit_fee_minor=row.cache_hit_fee_minor,
         )
         for row in (await session.execute(_PLANS)).all()
     }

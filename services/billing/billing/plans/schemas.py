@@ -17,6 +17,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -68,8 +69,26 @@ PlanName = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValida
 Pcts = Annotated[list[Annotated[StrictInt, Field(ge=1, le=1000)]], Field(max_length=10)]
 
 _PRICE_UNIT = 'minor units (cents) of the plan currency per 1,000 tokens, plain decimal string ("0.015" = $0.00015)'
+_HIT_FEE_DOC = (
+    "What one cache hit (exact or semantic: answered from the gateway's cache, no provider call) costs: minor units"
+    ' (cents) of the plan currency per hit, plain decimal string ("0.02" = $0.0002); hits use none of the'
+    " included tokens"
+)
 # Names these prices had before they said their unit; refused with a pointer rather than guessed.
 _RENAMED_PRICES = {"input_per_1k": "input_minor_per_1k", "output_per_1k": "output_minor_per_1k"}
+
+
+def _plain_decimal(value: str) -> str:
+    """What numeric(20, 10) holds, as a plain decimal string (no sign, exponent or float)."""
+    whole, _, fraction = value.partition(".")
+    if not (whole.isascii() and whole.isdigit() and len(whole) <= 10) or (
+        fraction and not (fraction.isascii() and fraction.isdigit() and len(fraction) <= 10)
+    ):
+        raise ValueError("must be a plain decimal string with at most 10 integer and 10 fraction digits")
+    return value
+
+
+HitFee = Annotated[StrictStr, Field(max_length=32, description=_HIT_FEE_DOC), AfterValidator(_plain_decimal)]
 
 
 class PriceIn(RequestBody):
@@ -84,12 +103,7 @@ class PriceIn(RequestBody):
     @field_validator("input_minor_per_1k", "output_minor_per_1k")
     @classmethod
     def _plain_decimal(cls, value: str) -> str:
-        whole, _, fraction = value.partition(".")
-        if not (whole.isascii() and whole.isdigit() and len(whole) <= 10) or (
-            fraction and not (fraction.isascii() and fraction.isdigit() and len(fraction) <= 10)
-        ):
-            raise ValueError("must be a plain decimal string with at most 10 integer and 10 fraction digits")
-        return value
+        return _plain_decimal(value)
 
     def as_tuple(self) -> tuple[Decimal, Decimal]:
         return Decimal(self.input_minor_per_1k), Decimal(self.output_minor_per_1k)
@@ -107,6 +121,11 @@ class PlanCreate(RequestBody):
     soft_limit_pcts: Pcts = Field(default_factory=lambda: [80, 100])
     active: StrictBool = True
     prices: dict[Tier, PriceIn] = Field(min_length=1, max_length=20, description="must include 'standard'")
+    cache_hit_fee_minor: HitFee = "0"
+
+    @field_serializer("cache_hit_fee_minor")
+    def _fee_decimal(self, value: str) -> Decimal:
+        return Decimal(value)
 
     @field_validator("prices")
     @classmethod
@@ -126,8 +145,21 @@ class PlanUpdate(RequestBody):
     soft_limit_pcts: Pcts | None = None
     active: StrictBool | None = None
     prices: dict[Tier, PriceIn] = Field(default_factory=dict, max_length=20)
+    cache_hit_fee_minor: HitFee | None = Field(None, description=_HIT_FEE_DOC)
 
-    @field_validator("name", "base_fee_minor", "included_tokens", "overage_policy", "soft_limit_pcts", "active")
+    @field_serializer("cache_hit_fee_minor")
+    def _fee_decimal(self, value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    @field_validator(
+        "name",
+        "base_fee_minor",
+        "included_tokens",
+        "overage_policy",
+        "soft_limit_pcts",
+        "active",
+        "cache_hit_fee_minor",
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Left out = unchanged; null only clears included_requests and hard_limit_tokens (= no limit). The
@@ -154,6 +186,7 @@ class PlanOut(ResponseBody):
     soft_limit_pcts: list[int]
     active: bool
     prices: dict[str, PriceOut] = Field(description="Per pricing tier, in minor units of `currency`")
+    cache_hit_fee_minor: str = Field(description=_HIT_FEE_DOC)
 
 
 class PlanList(ResponseBody):
@@ -179,4 +212,5 @@ def plan_json(plan: Plan) -> dict[str, object]:
             }
             for tier, p in sorted(plan.prices.items())
         },
+        "cache_hit_fee_minor": decimal_text(plan.cache_hit_fee_minor),
     }
