@@ -1,0 +1,248 @@
+"""The gateway's semantic cache, measured (issue 14, acceptance 10):
+
+- **exact hit requests/s** vs the same request through the zero-delay simulator: one fixed chat body at c=64
+  (wrk), sent by a cache-on tenant (every request after the first is an exact hit) and by a cache-off tenant
+  (every request goes to the simulator), alternating in short rounds; goal: hit / simulator >= 1.0.
+- **a semantic miss's added latency at p50**: sequential requests (c=1) with prompts never seen before (random
+  word sequences: they miss both tiers, so each pays the embedding, the pgvector search and the store) from the
+  cache-on tenant vs the cache-off tenant; in the same rounds the embedder's own encode time of the same texts
+  (`aiaas_embedder.default_embedder().encode([text])` in this process, pinned to the server core); goal:
+  added p50 <= 1.3 x encode p50 + 2 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+from cache_stack import CHEAP_ALIAS, Stack, Tenant, http_json
+from load import Target, percentile, run_wrk
+from procs import SERVER_CORE
+
+__all__ = ["PromptSource", "Sequential", "exact_hit_rounds", "semantic_miss_rounds", "sequential_posts"]
+
+FIXED_BODY = {
+    "model": CHEAP_ALIAS,
+    "messages": [{"role": "user", "content": "What is the capital of France, in one word?"}],
+    "temperature": 0,
+    "max_tokens": 32,
+}
+
+
+class PromptSource:
+    """Prompts never sent before: seeded random sequences of whole words from the embedder's own vocabulary."""
+
+    def __init__(self, seed: int, words: int = 12) -> None:
+        self._rng = random.Random(seed)
+        self._words = words
+        self._vocab = _vocabulary()
+        self._n = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        self._n += 1
+        picked = " ".join(self._rng.choice(self._vocab) for _ in range(self._words))
+        return f"{picked} ({self._n})?"
+
+    def take(self, count: int) -> list[str]:
+        return [next(self) for _ in range(count)]
+
+
+def _vocabulary() -> list[str]:
+    import json
+
+    tokenizer = (
+        Path(__file__).resolve().parents[1] / "libs/aiaas-embedder/src/aiaas_embedder/data/minilm_tokenizer.json"
+    )
+    vocab = json.loads(tokenizer.read_text())["model"]["vocab"]
+    return sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) >= 4)
+
+
+def chat_body(text: str, model: str = CHEAP_ALIAS) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], "temperature": 0, "max_tokens": 32}
+
+
+@dataclass
+class Sequential:
+    """c=1 results: per-request wall ms, status and the gateway's x-cache header."""
+
+    ms: list[float]
+    statuses: list[int]
+    cache: list[str | None]
+    bodies: list[Any]
+
+    def p50(self, only_cache: str | None = None) -> float | None:
+        values = [m for m, c, s in zip(self.ms, self.cache, self.statuses, strict=True) if s == 200]
+        if only_cache is not None:
+            values = [
+                m for m, c, s in zip(self.ms, self.cache, self.statuses, strict=True) if s == 200 and c == only_cache
+            ]
+        return round(statistics.median(values), 4) if values else None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for status, cache in zip(self.statuses, self.cache, strict=True):
+            key = f"{status}:{cache or '-'}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+
+async def _sequential(url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool) -> Sequential:
+    result = Sequential([], [], [], [])
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for body in bodies:
+            started = time.perf_counter()
+            async with http.post(url, json=body, headers=headers) as resp:
+                raw = await resp.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                result.ms.append(elapsed)
+                result.statuses.append(resp.status)
+                result.cache.append(resp.headers.get("x-cache"))
+                if keep_bodies:
+                    import json
+
+                    result.bodies.append(json.loads(raw) if raw else None)
+    return result
+
+
+def sequential_posts(url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool = False) -> Sequential:
+    """POST each body in turn on one keep-alive connection (this process's core: the load core)."""
+    return asyncio.run(_sequential(url, bodies, headers, keep_bodies))
+
+
+def _cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def sim_requests(stack: Stack) -> int:
+    status, _, stats = http_json("GET", f"{stack.sim_url}/_sim/stats")
+    return int(stats.get("total_requests", 0)) if status == 200 and isinstance(stats, dict) else -1
+
+
+def exact_hit_rounds(stack: Stack, on: Tenant, off: Tenant, rounds: int, round_s: float, workdir: Path) -> dict:
+    """c=64 wrk, alternating: the cache-on tenant's exact hits vs the cache-off tenant through the simulator."""
+    url = f"{stack.gateway_url}/v1/chat/completions"
+    for tenant in (on, off):  # the first request of `on` stores the answer; the second must hit
+        http_json("POST", url, FIXED_BODY, tenant.auth)
+    status, headers, body = http_json("POST", url, FIXED_BODY, on.auth)
+    if status != 200 or headers.get("x-cache") != "exact":
+        raise RuntimeError(f"the fixed body is not an exact hit for the cache tenant: {status} {headers} {body}")
+    targets = {
+        "exact_hit": Target(stack.gateway_url, "/v1/chat/completions", FIXED_BODY, on.auth),
+        "via_simulator": Target(stack.gateway_url, "/v1/chat/completions", FIXED_BODY, off.auth),
+    }
+    for target in targets.values():
+        run_wrk(target, 64, 2, workdir)
+    per_round = []
+    for number in range(rounds):
+        order = list(targets) if number % 2 == 0 else list(targets)[::-1]
+        row: dict[str, Any] = {}
+        for arm in order:
+            sim_before, cpu_before, wall_before = sim_requests(stack), _cpu_s(stack.gateway_pid), time.monotonic()
+            result = run_wrk(targets[arm], 64, round_s, workdir)
+            cpu_pct = 100 * (_cpu_s(stack.gateway_pid) - cpu_before) / (time.monotonic() - wall_before)
+            row[arm] = {
+                "rps": result.rps,
+                "p50_ms": result.p50_ms,
+                "errors": result.errors,
+                "gateway_cpu_pct": round(cpu_pct, 1),
+                "simulator_requests": sim_requests(stack) - sim_before,
+            }
+        row["ratio"] = round(row["exact_hit"]["rps"] / row["via_simulator"]["rps"], 4)
+        per_round.append(row)
+        print(
+            f"[cache-bench]   round {number + 1}: exact hit {row['exact_hit']['rps']:.0f} rps vs simulator "
+            f"{row['via_simulator']['rps']:.0f} rps -> {row['ratio']:.3f}",
+            flush=True,
+        )
+    return {
+        "connections": 64,
+        "round_s": round_s,
+        "rounds": per_round,
+        "ratio_median": round(statistics.median(r["ratio"] for r in per_round), 4),
+        "exact_hit_rps_median": round(statistics.median(r["exact_hit"]["rps"] for r in per_round), 1),
+        "via_simulator_rps_median": round(statistics.median(r["via_simulator"]["rps"] for r in per_round), 1),
+        "simulator_requests_during_hit_runs": sum(r["exact_hit"]["simulator_requests"] for r in per_round),
+    }
+
+
+def _encode_times(texts: list[str]) -> list[float]:
+    """The embedder's own encode, one text at a time, this process pinned to the server core meanwhile."""
+    from aiaas_embedder import default_embedder
+
+    embedder = default_embedder()
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {SERVER_CORE})
+    try:
+        out = []
+        for text in texts:
+            started = time.perf_counter()
+            embedder.encode([text])
+            out.append((time.perf_counter() - started) * 1000)
+        return out
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def semantic_miss_rounds(stack: Stack, on: Tenant, off: Tenant, rounds: int, per_round: int) -> dict:
+    """c=1, new prompts every request: cache-on (miss + store) vs cache-off, and the bare encode, alternating."""
+    url = f"{stack.gateway_url}/v1/chat/completions"
+    prompts = PromptSource(seed=14)
+    _encode_times(prompts.take(20))  # loads the model in this process
+    sequential_posts(url, [chat_body(t) for t in prompts.take(20)], on.auth)
+    sequential_posts(url, [chat_body(t) for t in prompts.take(20)], off.auth)
+    arms: dict[str, Callable[[list[str]], dict]] = {
+        "cache_on_miss": lambda texts: _arm(url, texts, on),
+        "cache_off": lambda texts: _arm(url, texts, off),
+        "encode": lambda texts: {"p50_ms": round(statistics.median(_encode_times(texts)), 4)},
+    }
+    rows = []
+    for number in range(rounds):
+        order = list(arms) if number % 2 == 0 else list(arms)[::-1]
+        row: dict[str, Any] = {arm: arms[arm](prompts.take(per_round)) for arm in order}
+        on_p50, off_p50 = row["cache_on_miss"]["p50_ms"], row["cache_off"]["p50_ms"]
+        row["added_p50_ms"] = round(on_p50 - off_p50, 4) if on_p50 is not None and off_p50 is not None else None
+        rows.append(row)
+        print(
+            f"[cache-bench]   round {number + 1}: miss p50 {on_p50} ms, cache off {off_p50} ms, "
+            f"added {row['added_p50_ms']} ms, encode p50 {row['encode']['p50_ms']} ms",
+            flush=True,
+        )
+    added = [r["added_p50_ms"] for r in rows if r["added_p50_ms"] is not None]
+    encode = statistics.median(r["encode"]["p50_ms"] for r in rows)
+    added_median = round(statistics.median(added), 4) if added else None
+    limit = round(1.3 * encode + 2.0, 4)
+    return {
+        "requests_per_arm_per_round": per_round,
+        "rounds": rows,
+        "added_p50_ms_median": added_median,
+        "encode_p50_ms_median": round(encode, 4),
+        "limit_ms": limit,
+        "added_over_encode": round(added_median / encode, 4) if added_median is not None and encode else None,
+        "non_miss_replies_in_cache_on_arm": sum(
+            n for r in rows for k, n in r["cache_on_miss"]["replies"].items() if k != "200:miss"
+        ),
+    }
+
+
+def _arm(url: str, texts: list[str], tenant: Tenant) -> dict:
+    result = sequential_posts(url, [chat_body(t) for t in texts], tenant.auth)
+    only = "miss" if tenant.cache else None
+    return {
+        "p50_ms": result.p50(only),
+        "p90_ms": round(percentile(result.ms, 90), 4),
+        "replies": result.counts(),
+    }

@@ -1,0 +1,122 @@
+"""The router, measured (issue 14, acceptance 10):
+
+- **decide p50 without the embedding**: `POST /v1/router/decide` at c=1 (wrk, round-robin over 16 bodies of
+  different prompts, each carrying its 384-d embedding as the gateway sends it); goal <= 3 ms. For context also
+  without `embedding` in the body (the router then embeds the text itself).
+- **what `model: "auto"` adds**: sequential requests (c=1) with new prompts through the gateway, `auto` vs the
+  fixed alias `gpt-4o-mini`, alternating; for the cache-on tenant (the request's embedding is computed for the
+  semantic tier either way, and the router gets it) and for the cache-off tenant (auto alone pays the
+  embedding); goal: added p50 (cache on) <= decide p50 + 1 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from cache_bench import PromptSource, chat_body, sequential_posts
+from cache_stack import CHEAP_ALIAS, Stack, Tenant, http_json
+from load import Target, run_wrk
+
+__all__ = ["auto_rounds", "decide_bodies", "measure_decide"]
+
+AUTO = "auto"
+
+
+def decide_bodies(count: int = 16, with_embedding: bool = True) -> list[dict[str, Any]]:
+    prompts = PromptSource(seed=1414, words=10).take(count)
+    bodies: list[dict[str, Any]] = [{"messages": [{"role": "user", "content": p}], "max_tokens": 64} for p in prompts]
+    if with_embedding:
+        from aiaas_embedder import default_embedder
+
+        vectors = default_embedder().encode(prompts)
+        for body, vector in zip(bodies, vectors, strict=True):
+            body["embedding"] = [round(float(x), 7) for x in vector]
+    return bodies
+
+
+def measure_decide(stack: Stack, tenant: Tenant, seconds: float, workdir: Path, with_embedding: bool = True) -> dict:
+    """wrk c=1 for `seconds` over the decide bodies; p50/p99 from wrk's own histogram."""
+    assert stack.router_url is not None
+    bodies = decide_bodies(with_embedding=with_embedding)
+    status, _, reply = http_json("POST", f"{stack.router_url}/v1/router/decide", bodies[0], tenant.auth)
+    if status != 200:
+        raise RuntimeError(f"decide answered {status}: {str(reply)[:300]}")
+    targets = [Target(stack.router_url, "/v1/router/decide", body, tenant.auth) for body in bodies]
+    result = run_wrk(targets, 1, seconds, workdir)
+    return {
+        "p50_ms": result.p50_ms,
+        "p90_ms": result.p90_ms,
+        "p99_ms": result.p99_ms,
+        "rps": result.rps,
+        "requests": result.requests,
+        "errors": result.errors,
+        "sample_reply": {k: reply.get(k) for k in ("tier", "model", "reason", "router_version", "canary")}
+        if isinstance(reply, dict)
+        else reply,
+    }
+
+
+def _arm(stack: Stack, tenant: Tenant, model: str, texts: list[str]) -> dict:
+    url = f"{stack.gateway_url}/v1/chat/completions"
+    result = sequential_posts(url, [chat_body(t, model) for t in texts], tenant.auth)
+    ok = [m for m, s in zip(result.ms, result.statuses, strict=True) if s == 200]
+    return {"p50_ms": round(statistics.median(ok), 4) if ok else None, "replies": result.counts()}
+
+
+def _router_headers(stack: Stack, tenant: Tenant, texts: list[str]) -> dict:
+    """A few `auto` requests with their headers: tier and whether the decision came from the router."""
+    tiers: dict[str, int] = {}
+    fallbacks = 0
+    for text in texts:
+        status, headers, _ = http_json(
+            "POST", f"{stack.gateway_url}/v1/chat/completions", chat_body(text, AUTO), tenant.auth
+        )
+        tier = headers.get("x-router-tier", f"status {status}")
+        tiers[tier] = tiers.get(tier, 0) + 1
+        fallbacks += headers.get("x-router-decision-id", "gw-").startswith("gw-")
+    return {"tiers": tiers, "gateway_fallback_decisions": fallbacks, "sampled": len(texts)}
+
+
+def auto_rounds(
+    stack: Stack, on: Tenant, off: Tenant, rounds: int, per_round: int, decide_s: float, workdir: Path
+) -> dict:
+    """Per round: decide p50 (wrk c=1), then auto vs fixed alias for both tenants, in alternating order."""
+    prompts = PromptSource(seed=2814)
+    sample = _router_headers(stack, on, prompts.take(20))
+    for tenant in (on, off):
+        for model in (AUTO, CHEAP_ALIAS):
+            _arm(stack, tenant, model, prompts.take(10))
+    arms = [("auto_cache_on", on, AUTO), ("fixed_cache_on", on, CHEAP_ALIAS)]
+    arms += [("auto_cache_off", off, AUTO), ("fixed_cache_off", off, CHEAP_ALIAS)]
+    rows = []
+    for number in range(rounds):
+        row: dict[str, Any] = {"decide": measure_decide(stack, on, decide_s, workdir)}
+        for name, tenant, model in arms if number % 2 == 0 else arms[::-1]:
+            row[name] = _arm(stack, tenant, model, prompts.take(per_round))
+        for suffix in ("cache_on", "cache_off"):
+            auto, fixed = row[f"auto_{suffix}"]["p50_ms"], row[f"fixed_{suffix}"]["p50_ms"]
+            row[f"added_{suffix}_ms"] = round(auto - fixed, 4) if auto is not None and fixed is not None else None
+        rows.append(row)
+        print(
+            f"[router-bench]   round {number + 1}: decide p50 {row['decide']['p50_ms']:.3f} ms; auto adds "
+            f"{row['added_cache_on_ms']} ms (cache on), {row['added_cache_off_ms']} ms (cache off)",
+            flush=True,
+        )
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(statistics.median(values), 4) if values else None
+
+    decide_p50 = round(statistics.median(r["decide"]["p50_ms"] for r in rows), 4)
+    return {
+        "requests_per_arm_per_round": per_round,
+        "decide_s_per_round": decide_s,
+        "rounds": rows,
+        "decide_p50_ms_median": decide_p50,
+        "added_cache_on_ms_median": median("added_cache_on_ms"),
+        "added_cache_off_ms_median": median("added_cache_off_ms"),
+        "limit_ms": round(decide_p50 + 1.0, 4),
+        "auto_sample": sample,
+    }
