@@ -86,10 +86,11 @@ lint: venv
 	$(PY) -m mypy $(MYPY_PATHS)
 	$(PY) -m bandit -q -r libs services control-plane --severity-level medium -x '*/tests/*'
 
-# The gateway benchmark, the billing meter's (events/s and lag), flag propagation, realtime sockets; JSON in benchmarks/results/
+# The gateway benchmark, the billing meter's (events/s and lag), flag propagation, realtime sockets, the semantic cache
+# and the router (cache_router.py); JSON in benchmarks/results/
 bench: migrate
 	@$(WITH_INFRA_ENV); $(PY) benchmarks/run.py && $(PY) benchmarks/metering.py && $(PY) benchmarks/flags.py \
-		&& $(PY) benchmarks/realtime.py
+		&& $(PY) benchmarks/realtime.py && $(PY) benchmarks/cache_router.py
 
 clean: down
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
