@@ -1,0 +1,103 @@
+"""The embedder's vectors, its hash checks and the text a chat request embeds (real model, no doubles)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiaas_embedder import EmbedderError, EmbeddingCache, default_embedder, query_text
+from aiaas_embedder import model as model_module
+
+
+def test_vectors_are_normalised_384_d_and_paraphrases_are_closer_than_strangers():
+    emb = default_embedder()
+    vectors = emb.encode(
+        [
+            "How do I reset my password?",
+            "I forgot my password, how can I change it?",
+            "What is the boiling point of lead?",
+        ]
+    )
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    paraphrase, stranger = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert paraphrase > 0.5 > stranger
+
+
+def test_a_batch_gives_the_same_vectors_as_one_by_one():
+    emb = default_embedder()
+    texts = ["short", "a much longer sentence that needs padding in the batch, so the mask has to do its work"]
+    batch = emb.encode(texts)
+    single = np.concatenate([emb.encode([text]) for text in texts])
+    assert np.allclose(batch, single, atol=1e-5)
+
+
+def test_int8_matmuls_agree_with_the_shipped_model():
+    texts = ["Where is my order #12345?", "Cancel my subscription please"]
+    shipped = model_module.Embedder("shipped").encode(texts)
+    int8 = default_embedder().encode(texts)
+    assert np.all((shipped * int8).sum(axis=1) >= 0.99)
+
+
+def test_aencode_runs_off_the_loop_and_matches_encode():
+    emb = default_embedder()
+    vector = asyncio.run(emb.aencode(["hello there"]))
+    assert np.allclose(vector, emb.encode(["hello there"]))
+
+
+def test_a_tampered_tokenizer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    copy = tmp_path / "tokenizer.json"
+    shutil.copy(model_module._TOKENIZER, copy)
+    copy.write_bytes(copy.read_bytes() + b" ")
+    monkeypatch.setattr(model_module, "_TOKENIZER", copy)
+    with pytest.raises(EmbedderError, match="sha256"):
+        model_module.Embedder("shipped")
+
+
+def test_a_corrupt_cached_int8_build_is_refused(tmp_path: Path):
+    built = model_module.build_int8(tmp_path)
+    built.write_bytes(b"not a model")
+    with pytest.raises(EmbedderError, match="sha256"):
+        model_module.build_int8(tmp_path)
+
+
+def test_embedding_cache_returns_the_encoders_vectors_and_reuses_them(tmp_path: Path):
+    cache = EmbeddingCache(tmp_path)
+    texts = ["alpha question", "beta question", "alpha question"]
+    first = cache.encode(texts)
+    assert np.allclose(first, default_embedder().encode(texts), atol=1e-6)
+    assert np.array_equal(EmbeddingCache(tmp_path).encode(texts), first)
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([{"role": "system", "content": "be nice"}, {"role": "user", "content": "  hi  "}], "hi"),
+        (
+            [
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "x"},
+                {"role": "user", "content": "second"},
+            ],
+            "second",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}],
+                }
+            ],
+            "a\nb",
+        ),
+        ([{"role": "user", "content": "   "}], None),
+        ([{"role": "system", "content": "only system"}], None),
+        ([], None),
+    ],
+)
+def test_query_text_is_the_last_user_message(messages, expected):
+    assert query_text(messages) == expected
