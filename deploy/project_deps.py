@@ -10,7 +10,7 @@ import sys
 import tomllib
 
 # Installed from their directories (`pip install --no-deps`), never from an index.
-WORKSPACE = frozenset({"aiaas"})
+WORKSPACE = frozenset({"aiaas", "aiaas-embedder"})
 
 
 def requirements(pyproject: str) -> list[str]:

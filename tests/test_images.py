@@ -83,7 +83,7 @@ def test_ports_and_state_dirs_match_the_compose_services() -> None:
             assert volume.split(":")[1] == args.get("STATE_DIR"), (name, volume)
 
 
-def test_the_dockerfile_is_multi_stage_non_root_and_installs_only_the_service_and_libs_aiaas() -> None:
+def test_the_dockerfile_is_multi_stage_non_root_and_installs_only_the_service_and_libs() -> None:
     text = DOCKERFILE.read_text()
     copies = re.findall(r"^COPY\s+(?!--from)(\S+)\s+\S+", text, flags=re.M)
     # Dependencies from the pyproject files first (layers a code change reuses), then the code.
@@ -91,9 +91,13 @@ def test_the_dockerfile_is_multi_stage_non_root_and_installs_only_the_service_an
         "constraints.txt",
         "libs/aiaas/pyproject.toml",
         "${SERVICE_DIR}/pyproject.toml",
+        "libs/aiaas-embedder/pyproject.toml",
         "libs/aiaas",
+        "libs/aiaas-embedder",
         "${SERVICE_DIR}",
     ]
+    # The embedder (onnxruntime and the model) goes only into images whose service lists it.
+    assert text.count("""grep -q '"aiaas-embedder"' "${SERVICE_DIR}/pyproject.toml\"""") == 2
     assert re.findall(r"^USER\s+(\S+)", text, flags=re.M) == ["10001"]
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)$", text, flags=re.M)
     assert stages == ["build", "runtime", "job", "service"]  # service last: the default target
@@ -111,7 +115,7 @@ def test_dependency_layers_leave_out_only_the_workspace_packages() -> None:
     for directory in service_dirs():
         pyproject = ROOT / directory / "pyproject.toml"
         deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-        assert module.requirements(str(pyproject)) == [dep for dep in deps if dep != "aiaas"], directory
+        assert module.requirements(str(pyproject)) == [dep for dep in deps if dep not in ("aiaas", "aiaas-embedder")], directory
 
 
 def test_no_image_installs_the_test_support_package() -> None:

@@ -64,6 +64,10 @@ def _checked(path: Path, expected: str) -> Path:
 
 
 def default_cache_dir() -> Path:
+    """Where the int8 build lives: `AIAAS_EMBEDDER_CACHE_DIR` (images build it there), else the user's cache."""
+    explicit = os.environ.get("AIAAS_EMBEDDER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aiaas-embedder"
 
 
