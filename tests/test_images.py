@@ -115,7 +115,9 @@ def test_dependency_layers_leave_out_only_the_workspace_packages() -> None:
     for directory in service_dirs():
         pyproject = ROOT / directory / "pyproject.toml"
         deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-        assert module.requirements(str(pyproject)) == [dep for dep in deps if dep not in ("aiaas", "aiaas-embedder")], directory
+        assert module.requirements(str(pyproject)) == [dep for dep in deps if dep not in ("aiaas", "aiaas-embedder")], (
+            directory
+        )
 
 
 def test_no_image_installs_the_test_support_package() -> None:
