@@ -1,0 +1,270 @@
+"""The semantic cache's second stage: is a cached question the same question as the incoming one?
+
+Cosine similarity of sentence embeddings ranks candidates but cannot tell "turn on two-factor" from "turn off
+two-factor" (cosine > 0.9). `verify(query, candidate, cosine)` looks at the pair's words: hard rules reject a pair
+whose words flip the meaning (an antonym swap, a negation on one side only, a different number, a swapped key noun of
+one kind such as password/username or order/subscription, a from/to swap); a small logistic model over cosine and word
+overlap features decides the rest. Its coefficients are fitted offline on QQP's public half (`evals/cache`, see
+`coefficients.py`) and committed; serving uses the standard library only (tens of microseconds a pair).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, COEFFICIENTS, FEATURES, THRESHOLDS
+from aiaas.semcache.lexicon import ANTONYMS, NEGATIONS, PHRASES, SLOT_CLASSES, STOPWORDS, SYNONYMS
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FALLBACK_THRESHOLD",
+    "PairFeatures",
+    "choose",
+    "default_threshold",
+    "features",
+    "probability",
+    "verify",
+]
+
+# Cosine floor per embedder name (`aiaas_embedder` `emb.name`): candidates below it are never verified.
+DEFAULT_THRESHOLD: dict[str, float] = dict(THRESHOLDS)
+# For an embedder this package has not been evaluated with: cosine alone was measured safe at 0.92 on MiniLM.
+FALLBACK_THRESHOLD = 0.92
+
+_CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("cannot", "can not"), ("n't", " not"))
+_NUMERIC = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
+_WORD = re.compile(r"[a-z0-9]+(?:[+#]+|(?:[.'][a-z0-9]+)*)")
+_NUMBER_WORDS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "twenty": "20",
+    "thirty": "30",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "1000000",
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+}
+_PHRASE_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _phrase in sorted(PHRASES, key=lambda p: -len(p.split())):
+    _parts = tuple(_phrase.split())
+    _PHRASE_FIRST.setdefault(_parts[0], []).append(_parts)
+_ANTONYM_PAIRS: frozenset[tuple[str, str]] = frozenset(ANTONYMS) | frozenset((b, a) for a, b in ANTONYMS)
+_SLOT_OF: dict[str, str] = {}
+for _kind, _members in SLOT_CLASSES.items():
+    for _member in _members:
+        _SLOT_OF.setdefault(_member, _kind)
+# Kinds where a member on one side only (not a swap) still changes the question: "my account" vs "my son's account".
+_EXTRA_SENSITIVE = frozenset({"person", "platform", "account_kind", "document", "language", "question", "channel"})
+_UN_PREFIXES = ("un", "dis", "de", "non", "in", "im", "il", "ir")
+_DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus")
+_WH = ("why", "how_much", "how_many", "how_long", "how_often", "how_far", "how_old", "when", "where", "who", "which")
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")):
+        return word[:-1]
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """One question's words: all canonical tokens in order, the key (non-stopword) set, negation parity, numbers."""
+
+    tokens: tuple[str, ...]
+    keys: frozenset[str]
+    negated: bool
+    numbers: frozenset[str]
+    wh: str
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> _Parsed:
+    lowered = text.lower().replace("’", "'")
+    for contraction, full in _CONTRACTIONS:
+        lowered = lowered.replace(contraction, full)
+    raw = _WORD.findall(lowered)
+    words = [w[:-2] if w.endswith("'s") else w for w in raw]
+    tokens: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        for parts in _PHRASE_FIRST.get(word, ()):
+            if tuple(words[i : i + len(parts)]) == parts:
+                word = "_".join(parts)
+                i += len(parts)
+                break
+        else:
+            i += 1
+        word = _NUMBER_WORDS.get(word, word)
+        word = SYNONYMS.get(word, word)
+        stemmed = _stem(word)
+        tokens.append(SYNONYMS.get(stemmed, stemmed))
+    negations = sum(1 for t in tokens if t in NEGATIONS)
+    keys = frozenset(t for t in tokens if t not in STOPWORDS and t not in NEGATIONS)
+    numbers = frozenset(t for t in tokens if _NUMERIC.fullmatch(t))
+    wh = next((t for t in tokens if t in _WH), "")
+    return _Parsed(tuple(tokens), keys, negations % 2 == 1, numbers, wh)
+
+
+def _is_antonym(a: str, b: str) -> bool:
+    if (a, b) in _ANTONYM_PAIRS:
+        return True
+    for prefix in _UN_PREFIXES:
+        if (a == prefix + b or b == prefix + a) and min(len(a), len(b)) >= 3:
+            return True
+    return False
+
+
+def _directions(tokens: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for i, token in enumerate(tokens[:-1]):
+        if token in _DIRECTIONAL:
+            following = next((t for t in tokens[i + 1 : i + 4] if t not in STOPWORDS), "")
+            if following:
+                found.setdefault(token, following)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PairFeatures:
+    """The pair's features (`as_vector` is what the logistic model sees) and the hard rule that fired, if any."""
+
+    cosine: float
+    jaccard: float
+    only_min: int
+    only_max: int
+    length_ratio: float
+    negation: bool
+    antonym: bool
+    slot_swap: bool
+    slot_extra: bool
+    number: bool
+    wh: bool
+    veto: str
+
+    def as_vector(self) -> tuple[float, ...]:
+        return (
+            1.0,
+            self.cosine,
+            self.jaccard,
+            min(self.only_min, 3) / 3.0,
+            min(self.only_max, 6) / 6.0,
+            self.length_ratio,
+            float(self.negation),
+            float(self.antonym),
+            float(self.slot_swap),
+            float(self.slot_extra),
+            float(self.number),
+            float(self.wh),
+        )
+
+
+def features(query: str, candidate: str, cosine: float) -> PairFeatures:
+    a, b = _parse(query), _parse(candidate)
+    only_a, only_b = a.keys - b.keys, b.keys - a.keys
+    union = a.keys | b.keys
+    jaccard = len(a.keys & b.keys) / len(union) if union else 1.0
+    antonym = any(_is_antonym(x, y) for x in only_a for y in only_b)
+    kinds_a: dict[str, set[str]] = {}
+    kinds_b: dict[str, set[str]] = {}
+    for token in a.keys:
+        if token in _SLOT_OF:
+            kinds_a.setdefault(_SLOT_OF[token], set()).add(token)
+    for token in b.keys:
+        if token in _SLOT_OF:
+            kinds_b.setdefault(_SLOT_OF[token], set()).add(token)
+    slot_swap = False
+    slot_extra = False
+    for kind in kinds_a.keys() | kinds_b.keys():
+        ma, mb = kinds_a.get(kind, set()), kinds_b.get(kind, set())
+        if ma - mb and mb - ma:
+            slot_swap = True
+        elif kind in _EXTRA_SENSITIVE and (ma ^ mb) - {"self"}:
+            slot_extra = True
+    number = a.numbers != b.numbers
+    wh = a.wh != b.wh
+    negation = a.negated != b.negated
+    direction = False
+    da, db = _directions(a.tokens), _directions(b.tokens)
+    for prep in da.keys() & db.keys():
+        if da[prep] != db[prep] and da[prep] in b.keys and db[prep] in a.keys:
+            direction = True
+    veto = ""
+    if antonym:
+        veto = "antonym"
+    elif negation:
+        veto = "negation"
+    elif number:
+        veto = "number"
+    elif slot_swap:
+        veto = "slot_swap"
+    elif slot_extra:
+        veto = "slot_extra"
+    elif direction:
+        veto = "direction"
+    elif wh and (a.wh and b.wh):
+        veto = "question_kind"
+    la, lb = len(a.tokens), len(b.tokens)
+    return PairFeatures(
+        cosine=cosine,
+        jaccard=jaccard,
+        only_min=min(len(only_a), len(only_b)),
+        only_max=max(len(only_a), len(only_b)),
+        length_ratio=min(la, lb) / max(la, lb) if max(la, lb) else 1.0,
+        negation=negation,
+        antonym=antonym,
+        slot_swap=slot_swap,
+        slot_extra=slot_extra,
+        number=number,
+        wh=wh,
+        veto=veto,
+    )
+
+
+def probability(pair: PairFeatures) -> float:
+    """P(same question) from the committed logistic model (hard rules not applied)."""
+    z = sum(w * x for w, x in zip(COEFFICIENTS, pair.as_vector(), strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def verify(query: str, candidate: str, cosine: float) -> bool:
+    """True when `candidate` (a cached question) may answer `query`: no hard rule fires and P >= the cut-off."""
+    pair = features(query, candidate, cosine)
+    return not pair.veto and probability(pair) >= ACCEPT_PROBABILITY
+
+
+def default_threshold(embedder_name: str) -> float:
+    """The cosine floor for candidates of this embedder (`FALLBACK_THRESHOLD` for one never evaluated)."""
+    return DEFAULT_THRESHOLD.get(embedder_name, FALLBACK_THRESHOLD)
+
+
+def choose(query: str, candidates: Sequence[tuple[str, float]], threshold: float) -> int | None:
+    """Index of the first candidate (given best cosine first) at or above `threshold` that `verify` accepts."""
+    for index, (text, cosine) in enumerate(candidates):
+        if cosine < threshold:
+            return None
+        if verify(query, text, cosine):
+            return index
+    return None
+
+
+assert len(FEATURES) == len(COEFFICIENTS)

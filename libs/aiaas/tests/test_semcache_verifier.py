@@ -1,0 +1,102 @@
+"""The semantic cache's verifier: hard rules, the logistic model, the candidate policy and the default thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiaas.semcache import DEFAULT_THRESHOLD, FALLBACK_THRESHOLD, choose, default_threshold, verify
+from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, COEFFICIENTS, FEATURES
+from aiaas.semcache.verifier import features, probability
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate", "rule"),
+    [
+        ("How do I turn off two-factor authentication?", "How do I turn on two-factor authentication?", "antonym"),
+        ("How do I enable dark mode?", "How do I disable dark mode?", "antonym"),
+        ("How do I upgrade my plan?", "How do I downgrade my plan?", "antonym"),
+        ("How do I lock my card?", "How do I unlock my card?", "antonym"),
+        ("Can I change the address after ordering?", "Can I change the address before ordering?", "antonym"),
+        ("Why can't I log in?", "Why can I log in?", "negation"),
+        ("Does the plan include support?", "Does the plan not include support?", "negation"),
+        ("Can I add 5 users?", "Can I add 10 users?", "number"),
+        ("Can I add two users?", "Can I add 3 users?", "number"),
+        ("How do I reset my password?", "How do I reset my username?", "slot_swap"),
+        ("How do I cancel my order?", "How do I cancel my subscription?", "slot_swap"),
+        ("How do I install the app on Android?", "How do I install the app on my iPhone?", "slot_swap"),
+        ("Is the monthly plan refundable?", "Is the yearly plan refundable?", "slot_swap"),
+        ("How do I delete my account?", "How do I delete my son's account?", "slot_extra"),
+        ("How much does shipping take?", "How long does shipping take?", "slot_swap"),
+        ("How do I move money from savings to checking?", "How do I move money from checking to savings?", "direction"),
+    ],
+)
+def test_hard_rules_reject_meaning_flips_even_at_high_cosine(query: str, candidate: str, rule: str) -> None:
+    pair = features(query, candidate, 0.97)
+    assert pair.veto == rule
+    assert verify(query, candidate, 0.97) is False
+    assert verify(candidate, query, 0.97) is False
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("How do I reset my password?", "How do I reset my password?"),
+        ("How do I reset my password?", "how do i reset my password"),
+        ("How do I turn on two-factor authentication?", "How can I enable two factor authentication?"),
+        ("How do I cancel my subscription?", "How can I cancel my subscription?"),
+        ("What is the purpose of the torch.compile API?", 'What is the purpose of the "torch.compile" API?'),
+    ],
+)
+def test_same_question_passes_at_high_cosine(query: str, candidate: str) -> None:
+    pair = features(query, candidate, 0.96)
+    assert pair.veto == ""
+    assert probability(pair) >= ACCEPT_PROBABILITY
+    assert verify(query, candidate, 0.96) is True
+
+
+def test_identical_text_has_full_overlap() -> None:
+    pair = features("Why was my card declined?", "Why was my card declined?", 1.0)
+    assert (pair.jaccard, pair.only_min, pair.only_max, pair.length_ratio) == (1.0, 0, 0, 1.0)
+    assert not (pair.negation or pair.antonym or pair.slot_swap or pair.slot_extra or pair.number or pair.wh)
+
+
+def test_low_cosine_lowers_probability() -> None:
+    high = probability(features("How do I export my data?", "How can I export all my data?", 0.95))
+    low = probability(features("How do I export my data?", "How can I export all my data?", 0.55))
+    assert high > low
+    assert verify("How do I export my data?", "How can I export all my data?", 0.3) is False
+
+
+def test_contractions_and_phrases_are_normalised() -> None:
+    pair = features("I can't sign in", "I cannot log in", 0.95)
+    assert pair.negation is False
+    assert pair.jaccard == 1.0
+
+
+def test_choose_takes_the_first_verified_candidate_above_threshold() -> None:
+    query = "How do I turn off email notifications?"
+    candidates = [
+        ("How do I turn on email notifications?", 0.96),
+        ("How do I turn off email notifications?", 0.95),
+        ("How do I switch off email notifications?", 0.60),
+    ]
+    assert choose(query, candidates, 0.9) == 1
+    assert choose(query, candidates[:1], 0.9) is None
+    assert choose(query, [("How do I turn off email notifications?", 0.85)], 0.9) is None
+    assert choose(query, [], 0.9) is None
+
+
+def test_thresholds_per_embedder() -> None:
+    assert FALLBACK_THRESHOLD == 0.92
+    assert default_threshold("an-embedder-never-evaluated") == 0.92
+    assert DEFAULT_THRESHOLD
+    for name, threshold in DEFAULT_THRESHOLD.items():
+        assert default_threshold(name) == threshold
+        assert 0.5 <= threshold <= 1.0
+
+
+def test_coefficients_match_the_feature_vector() -> None:
+    assert len(COEFFICIENTS) == len(FEATURES) == len(features("a", "b", 0.5).as_vector())
+    assert FEATURES[0] == "bias" and FEATURES[1] == "cosine"
+    assert COEFFICIENTS[1] > 0, "a higher cosine must make a pair more likely the same question"
+    assert 0.0 < ACCEPT_PROBABILITY < 1.0
