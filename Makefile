@@ -99,3 +99,9 @@ clean: down
 # the gateway container, kills NATS, tears everything down (deploy/compose/compose_test.py; needs root).
 compose-test: $(STAMP)
 	$(PY) deploy/compose/compose_test.py
+
+# The semantic cache's goals (issue 14): reads ../shared/data in place (CACHE_EVAL_DATA overrides), embeds through
+# .local/embed-cache, writes benchmarks/results/cache_eval.json; exits 1 when a goal fails, 2 when the data is missing.
+.PHONY: cache-eval
+cache-eval: venv
+	$(PY) evals/cache/cache_eval.py
