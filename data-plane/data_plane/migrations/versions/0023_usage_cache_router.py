@@ -51,8 +51,12 @@ def _billing() -> None:
         "alter table plans add column cache_hit_fee_minor numeric(20, 10) not null default 0"
         " check (cache_hit_fee_minor >= 0)"
     )
+    # plans forces row level security and no policy names the owner: lift it for these statements only (inside
+    # the migration's transaction, as 0011 does), or the updates would see no rows.
+    op.execute("alter table plans no force row level security")
     for code, fee in _FEES.items():
         op.execute(f"update plans set cache_hit_fee_minor = {fee} where code = '{code}'")  # noqa: S608  # nosec B608
+    op.execute("alter table plans force row level security")
     op.execute(f"alter table usage_ledger add column cache_status text check (cache_status in {_CACHE_STATUS})")
     op.execute("alter table usage_ledger add column cached_tokens bigint not null default 0 check (cached_tokens >= 0)")
     op.execute(

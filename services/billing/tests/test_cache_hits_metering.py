@@ -1,0 +1,180 @@
+"""Cache hits through the meter process (real NATS, Postgres, Redis): priced per plan, their own lines, once."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from aiaas.db import admin_session
+from aiaas.events import EventEnvelope
+from aiaas.events.schemas import UsageMetered
+from aiaas.quota import quota_key
+from aiaas_testing import TenantWithKey
+from aiaas_testing.events import usage_recorded
+
+from .factories import create_plan, current_period, subscribe, wait_for, wait_metered
+
+PERIOD = current_period()
+PRICES = {"standard": {"input_minor_per_1k": "5", "output_minor_per_1k": "15"}}
+_HIT_DATA = {"provider": None, "deployment": None, "upstream_model": None, "cost_usd": "0"}
+
+
+def _event(tenant: TenantWithKey, tokens_in: int, tokens_out: int, cache: str | None, **kw: object) -> EventEnvelope:
+    """A usage.recorded as the gateway meters it: a hit without deployment (provider null, cost 0)."""
+    extra: dict[str, object] = dict(_HIT_DATA) if cache in ("exact", "semantic") else {}
+    if cache is not None:
+        extra["cache_status"] = cache
+    return usage_recorded(
+        tenant.id, tenant.key_id, model="chat", tokens_in=tokens_in, tokens_out=tokens_out, extra=extra, **kw
+    )
+
+
+async def _again(publisher, event: EventEnvelope) -> None:
+    """A redelivery JetStream would not dedupe (same event, new message id, as a DLQ replay)."""
+    await publisher.publish_raw(event.subject, event.to_json(), {"Nats-Msg-Id": f"again-{uuid.uuid4()}"})
+
+
+async def _rows(admin_sessions, sql: str, tenant_id: uuid.UUID) -> list:
+    async with admin_session(admin_sessions) as session:
+        return list((await session.execute(text(sql), {"t": tenant_id})).all())
+
+
+async def test_hits_are_metered_per_plan_on_their_own_lines_once(
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
+):
+    plan = await create_plan(
+        http,
+        billing_admin_url,
+        admin_headers,
+        included_tokens=1000,
+        overage_policy="bill",
+        prices=PRICES,
+        cache_hit_fee_minor="0.5",
+    )
+    await subscribe(admin_sessions, tenant.id, plan, *PERIOD)
+    miss = _event(tenant, 800, 400, "miss")  # 800 in + 200 out included, 200 out x 15/1000 = 3 cents
+    exact_a = _event(tenant, 800, 400, "exact")  # the cached answer's tokens: none billed, fee 0.5
+    exact_b = _event(tenant, 800, 400, "exact", ttft_ms=3.0)  # a streamed replay
+    semantic = _event(tenant, 100, 300, "semantic")
+    bypass = _event(tenant, 100, 100, "bypass")  # allowance gone: 100 x 5/1000 + 100 x 15/1000 = 2 cents
+    error = _event(tenant, 0, 0, None, status="error")  # an upstream error from before the cache: a request
+    for event in (miss, exact_a, exact_b, semantic, bypass):
+        await publisher.publish(event)
+    await _again(publisher, exact_a)
+    await _again(publisher, semantic)
+    await publisher.publish(error)  # last: once it is metered the redeliveries before it were handled
+    await wait_metered(admin_sessions, tenant.id, 6)
+
+    ledger = await _rows(
+        admin_sessions,
+        "select event_id, cache_status, tokens_in, tokens_out, cached_tokens, cache_hit_fee_minor, charge_minor"
+        " from usage_ledger where tenant_id = :t",
+        tenant.id,
+    )
+    by_id = {row.event_id: row[1:] for row in ledger}
+    assert len(ledger) == 6
+    assert by_id[exact_a.id] == ("exact", 0, 0, 1200, Decimal("0.5"), Decimal("0.5"))
+    assert by_id[semantic.id] == ("semantic", 0, 0, 400, Decimal("0.5"), Decimal("0.5"))
+    assert by_id[miss.id] == ("miss", 800, 400, 0, 0, Decimal(3))
+    assert by_id[error.id] == (None, 0, 0, 0, 0, 0)
+    counters = await _rows(
+        admin_sessions,
+        "select meter, quantity from usage_counters where tenant_id = :t and model_alias = 'chat'",
+        tenant.id,
+    )
+    assert dict((r.meter, r.quantity) for r in counters) == {
+        "tokens_in": 900,
+        "tokens_out": 500,
+        "requests": 6,
+        "cache_hits_exact": 2,
+        "cache_hits_semantic": 1,
+        "cached_tokens": 2800,
+    }
+
+    async with http.get(f"{billing_url}/v1/billing/usage?period=current", headers=tenant.auth) as resp:
+        assert resp.status == 200
+        usage = await resp.json()
+    assert usage["totals"] == {"tokens_in": 900, "tokens_out": 500, "tokens": 1400, "requests": 6}
+    assert usage["cache"] == {
+        "exact_hits": 2,
+        "semantic_hits": 1,
+        "hits": 3,
+        "cached_tokens": 2800,
+        "charge_minor": "1.5",
+    }
+    assert usage["overage_charge_minor"] == "6.5"  # 3 + 2 cents of tokens, 1.5 of hits
+    assert [(m["model_alias"], m["requests"], m["cache_hits"]) for m in usage["models"]] == [("chat", 6, 3)]
+
+    async with http.get(f"{billing_url}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
+        assert resp.status == 200
+        preview = await resp.json()
+    lines = [
+        (ln["kind"], ln["meter"], ln["quantity"], ln["included_units"], ln["overage_units"], ln["unit_amount_minor"])
+        + (ln["amount_minor"],)
+        for ln in preview["lines"]
+        if ln["kind"] != "base_fee"
+    ]
+    assert lines == [
+        ("usage", "tokens_in", 900, 800, 100, "5", 1),  # 0.5 -> 1 (half up)
+        ("usage", "tokens_out", 500, 200, 300, "15", 5),  # 4.5 -> 5
+        ("cache_hits", "cache_hits_exact", 2, 0, 2, "0.5", 1),
+        ("cache_hits", "cache_hits_semantic", 1, 0, 1, "0.5", 1),  # 0.5 -> 1
+    ]
+    assert (preview["subtotal_minor"], preview["tax_minor"], preview["total_minor"]) == (8, 1, 9)
+
+    # One billing.usage.metered per usage event; a hit's carries no tokens and the fee as its charge.
+    payloads = await _rows(
+        admin_sessions,
+        "select payload::text from event_outbox where tenant_id = :t and subject like 'billing.usage.metered.%'",
+        tenant.id,
+    )
+    metered = {
+        m.source_event_id: m
+        for m in (UsageMetered.model_validate(EventEnvelope.from_json(p).data) for (p,) in payloads)
+    }
+    assert len(metered) == 6
+    assert (metered[exact_b.id].tokens_in, metered[exact_b.id].tokens_out, metered[exact_b.id].charge_minor) == (
+        0,
+        0,
+        Decimal("0.5"),
+    )
+
+
+async def test_each_plan_prices_its_hits_and_hits_use_no_quota(
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, make_tenant, admin_sessions, redis_client
+):
+    dear = await create_plan(
+        http,
+        billing_admin_url,
+        admin_headers,
+        included_tokens=0,
+        overage_policy="bill",
+        prices=PRICES,
+        cache_hit_fee_minor="2",
+    )
+    on_dear, on_free = await make_tenant(), await make_tenant()
+    await subscribe(admin_sessions, on_dear.id, dear, *PERIOD)
+    # on_free gets the free plan on first need (fee 0, 100,000 tokens, 1,000 requests).
+    for who in (on_dear, on_free):
+        await publisher.publish(_event(who, 5000, 5000, "exact"))
+        await publisher.publish(_event(who, 5000, 5000, "semantic"))
+    await wait_metered(admin_sessions, on_dear.id, 2)
+    await wait_metered(admin_sessions, on_free.id, 2)
+
+    async def charges(who: TenantWithKey) -> dict:
+        async with http.get(f"{billing_url}/v1/billing/usage?period=current", headers=who.auth) as resp:
+            body = await resp.json()
+        return {"cache": body["cache"]["charge_minor"], "overage": body["overage_charge_minor"], "plan": body["plan"]}
+
+    assert await charges(on_dear) == {"cache": "4", "overage": "4", "plan": dear}
+    assert await charges(on_free) == {"cache": "0", "overage": "0", "plan": "free"}
+
+    # The quota the gateway enforces counts the hits as requests, never as tokens.
+    async def quota() -> dict[bytes, bytes] | None:
+        found = await redis_client.hgetall(quota_key(on_free.id))
+        return found if found.get(b"used_requests") == b"2" else None
+
+    found = await wait_for(quota)
+    assert found[b"used_tokens"] == b"0"
