@@ -1,0 +1,1 @@
+"""bandit domain of the router."""

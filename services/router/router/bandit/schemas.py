@@ -1,0 +1,23 @@
+"""The bandit's observed counts, as a tenant reads them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+__all__ = ["BanditArm", "BanditArms"]
+
+
+class BanditArm(BaseModel):
+    context_key: str
+    tier: str
+    successes: float
+    failures: float
+    updated_at: datetime
+
+
+class BanditArms(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BanditArm]

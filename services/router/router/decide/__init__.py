@@ -1,0 +1,1 @@
+"""decide domain of the router."""

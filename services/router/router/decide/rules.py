@@ -1,0 +1,87 @@
+"""The decision's pure rules: which tiers are allowed, what each is expected to cost, and which one wins.
+
+Over the allowed tiers (the policy's tiers, narrowed to the request's candidates, and each within `max_cost`),
+minimise  cost + lambda * (1 - p)  where cost = price per 1k tokens * expected tokens / 1000 and p the tier's
+posterior mean P(success) (the classifier's p moved by the bandit's observations). Ties go to the cheaper tier.
+
+In order: an exploring decision (`explore`) minimises with Thompson draws instead of means (reason `explore`);
+else when the cheapest allowed tier's p clears the early-exit bar it wins at once (`early_exit`); else the
+minimum wins, reason `classifier` when the classifier's p alone would pick the same tier, `bandit` when the
+bandit's observations changed the pick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from router.bandit.rules import Posterior
+
+__all__ = ["Reason", "TierOption", "Pick", "expected_tokens", "tier_cost", "affordable", "greedy", "pick"]
+
+Reason = Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"]
+
+
+@dataclass(frozen=True)
+class TierOption:
+    name: str
+    alias: str
+    price_per_1k: float
+
+
+@dataclass(frozen=True)
+class Pick:
+    tier: str
+    reason: Reason
+
+
+def expected_tokens(prompt_tokens: int, max_tokens: int | None, expected_output: int) -> int:
+    """Prompt tokens plus the output expected: `expected_output`, or less when `max_tokens` caps it."""
+    output = expected_output if max_tokens is None else min(max_tokens, expected_output)
+    return max(prompt_tokens, 0) + output
+
+
+def tier_cost(option: TierOption, tokens: int) -> float:
+    """Estimated US dollars of `tokens` tokens on the tier."""
+    return option.price_per_1k * tokens / 1000.0
+
+
+def affordable(options: Sequence[TierOption], tokens: int, max_cost: float | None) -> list[TierOption]:
+    """The options whose expected cost is within `max_cost` (all of them without a cap), order kept."""
+    if max_cost is None:
+        return list(options)
+    return [option for option in options if tier_cost(option, tokens) <= max_cost]
+
+
+def greedy(options: Sequence[TierOption], p: Mapping[str, float], lam: float, tokens: int) -> TierOption:
+    """The option minimising cost + lam * (1 - p); the first (cheapest) among equals."""
+    best = options[0]
+    best_score = tier_cost(best, tokens) + lam * (1.0 - p[best.name])
+    for option in options[1:]:
+        score = tier_cost(option, tokens) + lam * (1.0 - p[option.name])
+        if score < best_score:
+            best, best_score = option, score
+    return best
+
+
+def pick(
+    options: Sequence[TierOption],
+    *,
+    classifier: Mapping[str, float],
+    posteriors: Mapping[str, Posterior],
+    lam: float,
+    bar: float,
+    tokens: int,
+    draws: Mapping[str, float] | None,
+) -> Pick:
+    """The tier for a request among `options` (allowed, cheapest first, at least one); `draws` = exploring."""
+    if draws is not None:
+        return Pick(greedy(options, draws, lam, tokens).name, "explore")
+    means = {option.name: posteriors[option.name].mean for option in options}
+    cheapest = options[0]
+    if means[cheapest.name] >= bar:
+        return Pick(cheapest.name, "early_exit")
+    best = greedy(options, means, lam, tokens)
+    by_classifier = greedy(options, classifier, lam, tokens)
+    return Pick(best.name, "classifier" if best.name == by_classifier.name else "bandit")

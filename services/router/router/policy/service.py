@@ -1,0 +1,85 @@
+"""The policy in force for a tenant, read through a short per-process cache, and its replacement."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas import clock
+from aiaas.db import tenant_session
+from router.config import RouterSettings
+from router.policy import repository
+from router.policy.schemas import Policy, PolicyIn, TierSpec
+
+__all__ = ["platform_policy", "policy_from_row", "PolicyStore"]
+
+_MAX_CACHED = 100_000
+
+
+def platform_policy(settings: RouterSettings) -> Policy:
+    """The policy of a tenant that set none: the configured platform default."""
+    return Policy(
+        tiers=[TierSpec(name=t.name, alias=t.alias, price_per_1k=t.price_per_1k) for t in settings.default_tiers],
+        lambda_=settings.default_lambda,
+        max_cost=settings.default_max_cost,
+        exploration_cap=settings.default_exploration_cap,
+        early_exit_bar=settings.default_early_exit_bar,
+        source="platform",
+    )
+
+
+def policy_from_row(row: Mapping[str, Any]) -> Policy:
+    return Policy(
+        tiers=[TierSpec.model_validate(tier) for tier in row["tiers"]],
+        lambda_=row["lambda"],
+        max_cost=row["max_cost"],
+        exploration_cap=row["exploration_cap"],
+        early_exit_bar=row["early_exit_bar"],
+        pinned_tier=row["pinned_tier"],
+        canary_share=row["canary_share"],
+        source="tenant",
+        updated_at=row["updated_at"],
+    )
+
+
+class PolicyStore:
+    """Tenants' policies, each reused for `ttl_s` seconds by this process (0 = read every time)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: RouterSettings) -> None:
+        self._sessions = sessions
+        self._default = platform_policy(settings)
+        self._ttl_s = settings.state_cache_ttl_s
+        self._cache: dict[uuid.UUID, tuple[float, Policy]] = {}
+
+    async def get(self, tenant_id: uuid.UUID) -> Policy:
+        now = time.monotonic()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with tenant_session(self._sessions, tenant_id) as session:
+            policy = await self.read(session)
+        self._remember(tenant_id, policy, now)
+        return policy
+
+    async def read(self, session: AsyncSession) -> Policy:
+        """The policy in force for the session's tenant."""
+        row = await repository.policy_row(session)
+        return self._default if row is None else policy_from_row(row)
+
+    async def replace(self, session: AsyncSession, tenant_id: uuid.UUID, policy: PolicyIn) -> Policy:
+        values = policy.model_dump(mode="json", by_alias=True)
+        row = await repository.upsert_policy(session, tenant_id, values, clock.now())
+        stored = policy_from_row(row)
+        self._cache.pop(tenant_id, None)
+        return stored
+
+    def _remember(self, tenant_id: uuid.UUID, policy: Policy, now: float) -> None:
+        if self._ttl_s <= 0:
+            return
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[tenant_id] = (now + self._ttl_s, policy)

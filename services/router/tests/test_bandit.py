@@ -1,0 +1,131 @@
+"""Acceptance 4: quality events teach the bandit. Failures of the cheap tier on math prompts push that domain off
+the cheap tier (< 20 %) while another domain stays cheap; replayed feedback and usage events change nothing; a
+restarted router keeps the state (Postgres). Also: usage errors and retries on a stronger tier are failures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import nats
+from nats.aio.client import Client as NATS
+
+from aiaas.events import EventPublisher
+from aiaas_testing import NatsServer, TenantWithKey, wait_for
+from aiaas_testing.events import usage_recorded
+
+from .factories import MATH_PROMPTS, WRITING_PROMPTS, RouterProcess, body, decide, put_policy
+
+
+async def _arms(
+    http: aiohttp.ClientSession, url: str, tenant: TenantWithKey
+) -> dict[tuple[str, str], tuple[float, float]]:
+    async with http.get(f"{url}/v1/router/bandit", headers=tenant.auth) as resp:
+        assert resp.status == 200
+        rows = (await resp.json())["data"]
+    return {(r["context_key"], r["tier"]): (r["successes"], r["failures"]) for r in rows}
+
+
+async def _feedback(
+    http: aiohttp.ClientSession, url: str, tenant: TenantWithKey, decision_id: str, signal: str
+) -> dict[str, Any]:
+    payload = {"decision_id": decision_id, "outcome": "failure", "signal_id": signal}
+    async with http.post(f"{url}/v1/feedback", json=payload, headers=tenant.auth) as resp:
+        data: dict[str, Any] = await resp.json()
+        assert resp.status == 200, data
+        return data
+
+
+def _cheap_share(decisions: list[dict[str, Any]]) -> float:
+    return sum(d["tier"] == "cheap" for d in decisions) / len(decisions)
+
+
+async def test_math_failures_move_math_off_the_cheap_tier_and_state_survives(
+    start_router: Callable[..., RouterProcess],
+    consumer: str,
+    private_nats: NatsServer,
+    make_tenant: Callable[..., Awaitable[TenantWithKey]],
+    http: aiohttp.ClientSession,
+) -> None:
+    router = start_router("bandit")
+    tenant = await make_tenant()
+    # The platform's default exploration cap (5 %); cheap's 0.85 clears the bar 0.8 until the bandit learns.
+    await put_policy(http, router.url, tenant.auth, exploration_cap=0.05, early_exit_bar=0.8)
+    learn, check = MATH_PROMPTS[:12], MATH_PROMPTS[12:]
+    first = [await decide(http, router.url, tenant.auth, body(p)) for p in learn]
+    assert _cheap_share(first) >= 0.8
+    failed = [d for d in first if d["tier"] == "cheap"]
+    for d in failed:
+        assert (await _feedback(http, router.url, tenant, d["decision_id"], "app-1"))["recorded"] is True
+
+    async def counted() -> dict[tuple[str, str], tuple[float, float]] | None:
+        arms = await _arms(http, router.url, tenant)
+        return arms if arms.get(("math", "cheap"), (0, 0))[1] == len(failed) else None
+
+    arms = await wait_for(counted, timeout_s=30)
+    math_after = [await decide(http, router.url, tenant.auth, body(p)) for p in check]
+    writing = [await decide(http, router.url, tenant.auth, body(p)) for p in WRITING_PROMPTS[:20]]
+    assert _cheap_share(math_after) < 0.2
+    assert _cheap_share(writing) >= 0.8
+    assert {d["reason"] for d in math_after} <= {"bandit", "explore"}
+
+    # Replays change nothing: the same feedback again, and a usage error event published twice.
+    for d in failed:
+        assert (await _feedback(http, router.url, tenant, d["decision_id"], "app-1"))["recorded"] is False
+    nc: NATS = await nats.connect(private_nats.url)
+    try:
+        publisher = EventPublisher(nc.jetstream(), timeout_s=10)
+        target = writing[0]
+        event = usage_recorded(
+            tenant.id,
+            tenant.key_id,
+            model=target["model"],
+            status="error",
+            request_id=f"req-{uuid.uuid4().hex}",
+            extra={
+                "router_decision_id": target["decision_id"],
+                "router_tier": target["tier"],
+                "router_reason": target["reason"],
+            },
+        )
+        await publisher.publish(event)
+        await publisher.publish(event)  # a republish (same event id)
+
+        async def usage_counted() -> dict[tuple[str, str], tuple[float, float]] | None:
+            now = await _arms(http, router.url, tenant)
+            return now if now.get(("writing", "cheap"), (0, 0))[1] == 1 else None
+
+        arms = await wait_for(usage_counted, timeout_s=30)
+        await publisher.publish(event)
+    finally:
+        await nc.close()
+    assert arms[("math", "cheap")][1] == len(failed)
+
+    # A restarted router reads the same state: math stays off the cheap tier.
+    router.process.stop()
+    restarted = start_router("bandit-restarted")
+    again = [await decide(http, restarted.url, tenant.auth, body(p)) for p in check]
+    assert [d["tier"] for d in again] == [d["tier"] for d in math_after]
+    assert await _arms(http, restarted.url, tenant) == arms
+
+
+async def test_a_retry_on_a_stronger_tier_fails_the_first_decision(
+    router: RouterProcess,
+    consumer: str,
+    make_tenant: Callable[..., Awaitable[TenantWithKey]],
+    http: aiohttp.ClientSession,
+) -> None:
+    tenant = await make_tenant()
+    await put_policy(http, router.url, tenant.auth, exploration_cap=0.0, early_exit_bar=0.8)
+    prompt = body("Translate 'see you tomorrow' into German.")
+    first = await decide(http, router.url, tenant.auth, prompt)
+    assert first["tier"] == "cheap"
+    retry = await decide(http, router.url, tenant.auth, {**prompt, "candidates": ["strong"]})
+    assert retry["tier"] == "strong"
+
+    async def failed() -> bool:
+        return (await _arms(http, router.url, tenant)).get(("translation", "cheap"), (0, 0))[1] == 1
+
+    await wait_for(failed, timeout_s=30)
