@@ -176,8 +176,8 @@ def time_variants(encoders: dict[str, Encoder], texts: list[str], rounds: int) -
             "encode_p90_ms_all": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
             "encode_mean_ms_all": round(statistics.fmean(ordered), 4),
         }
-    if len(names) == 2:
-        a, b = names
+    a = names[0]
+    for b in names[1:]:
         result[f"{b}_over_{a}_median"] = round(statistics.median(r[b] / r[a] for r in per_round), 4)
     return result
 
@@ -213,6 +213,9 @@ def run(rounds: int = 6, queries: int = 300, core: int | None = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="aiaas-embedder-bench-") as tmp:
         int8_path, build = build_int8_matmul_model(Path(tmp))
         encoders = {"shipped_fp32_matmul": make_encoder(shipped_model_path()), "int8_matmul": make_encoder(int8_path)}
+        package = _package_embedder()
+        if package is not None:
+            encoders["aiaas_embedder_default"] = package[0]
         osschat = json.loads(OSSCHAT.read_text())
         texts = [q for cluster in osschat for q in cluster]
         clusters = [i for i, cluster in enumerate(osschat) for _ in cluster]
@@ -225,7 +228,7 @@ def run(rounds: int = 6, queries: int = 300, core: int | None = 1) -> dict:
         finally:
             os.sched_setaffinity(0, previous)
         vectors = {name: np.stack([enc(t) for t in texts]) for name, enc in encoders.items()}
-    return {
+    out = {
         "core": core,
         "onnxruntime": ort.__version__,
         "shipped_sha256": hashlib.sha256(shipped_model_path().read_bytes()).hexdigest(),
@@ -233,6 +236,38 @@ def run(rounds: int = 6, queries: int = 300, core: int | None = 1) -> dict:
         "timing": timing,
         "agreement": agreement(vectors["shipped_fp32_matmul"], vectors["int8_matmul"], clusters),
     }
+    if package is not None:
+        out["aiaas_embedder_default"] = {
+            **package[1],
+            "vector_cosine_min_vs_shipped": round(
+                float(np.min(np.sum(vectors["aiaas_embedder_default"] * vectors["shipped_fp32_matmul"], axis=1))), 6
+            ),
+            "vector_cosine_min_vs_int8_matmul": round(
+                float(np.min(np.sum(vectors["aiaas_embedder_default"] * vectors["int8_matmul"], axis=1))), 6
+            ),
+        }
+    return out
+
+
+def _package_embedder() -> tuple[Encoder, dict] | None:
+    """What services run: `aiaas_embedder.default_embedder()` (its variant, file hash, int8 MatMul count)."""
+    try:
+        from aiaas_embedder import default_embedder
+    except ImportError:
+        return None
+    embedder = default_embedder()
+    info: dict = {
+        "variant": getattr(embedder, "variant", None),
+        "model_sha256": getattr(embedder, "model_sha256", None),
+    }
+    try:
+        from aiaas_embedder.model import build_int8
+
+        path = build_int8() if info["variant"] == "int8" else shipped_model_path()
+        info["matmul_integer_ops"] = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(path)).graph.node)
+    except Exception as exc:  # informative only
+        info["matmul_integer_ops"] = f"unknown: {exc}"
+    return (lambda text: embedder.encode([text])[0]), info
 
 
 def main(argv: list[str] | None = None) -> int:
