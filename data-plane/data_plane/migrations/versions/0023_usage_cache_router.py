@@ -10,7 +10,7 @@
 * `usage_counters` gain the meters `cache_hits_exact`, `cache_hits_semantic`, `cached_tokens`;
   `invoice_lines` the kind `cache_hits` with meters `cache_hits_exact` / `cache_hits_semantic`.
 * Analytics: `analytics_usage_rollups.cache_semantic_hits` and `.cache_tokens_saved`; a new tenant table
-  `analytics_router_tiers` (requests per granularity, bucket, tier and reason) under FORCE RLS.
+  `analytics_router_tiers` (requests per granularity, bucket, model, key, tier and reason) under FORCE RLS.
 
 Revision ID: 0023_usage_cache_router
 Revises: 0019_model_registry_status
@@ -83,11 +83,13 @@ def _analytics() -> None:
             tenant_id uuid not null,
             granularity text not null check (granularity in ('minute', 'hour', 'day')),
             bucket timestamptz not null,
+            model_alias text not null,
+            api_key_id uuid not null,
             tier text not null,
             reason text not null,
             requests bigint not null default 0 check (requests >= 0),
             updated_at timestamptz not null default now(),
-            primary key (tenant_id, granularity, bucket, tier, reason)
+            primary key (tenant_id, granularity, bucket, model_alias, api_key_id, tier, reason)
         )
         """
     )

@@ -21,6 +21,9 @@ CSV_COLUMNS = (
     "ttft_p95_ms",
     "ttft_p99_ms",
     "cache_hit_rate",
+    "cache_hits",
+    "cache_semantic_hits",
+    "cache_tokens_saved",
 )
 
 
@@ -51,6 +54,9 @@ def report_csv(report: KpiReport) -> str:
             ttft.p95,
             ttft.p99,
             point.cache_hit_rate,
+            point.cache_hits,
+            point.cache_semantic_hits,
+            point.cache_tokens_saved,
         )
         writer.writerow([_cell(v) for v in values])
     return out.getvalue()

@@ -29,7 +29,7 @@ async def _tenant_report(session: AsyncSession, query: KpiQuery) -> KpiReport:
     # RLS narrows the rows to the caller's tenant: the session is bound to it.
     rows = await repository.rollup_rows(session, query)
     billing = await repository.billing_counts(session, query)
-    return build_report(query, rows, billing)
+    return build_report(query, rows, billing, await repository.router_tier_rows(session, query))
 
 
 @router.get("/kpis")
@@ -59,4 +59,5 @@ async def admin_kpis(
     """KPIs across tenants (or one), with a per-tenant breakdown; platform-admin key only."""
     rows = await repository.rollup_rows(session, query, tenant_id)
     billing = await repository.billing_counts(session, query, tenant_id)
-    return build_admin_report(query, tenant_id, rows, billing)
+    tiers = await repository.router_tier_rows(session, query, tenant_id)
+    return build_admin_report(query, tenant_id, rows, billing, tiers)

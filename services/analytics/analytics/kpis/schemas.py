@@ -11,7 +11,17 @@ from pydantic import BaseModel, Field
 
 from analytics.rollups.buckets import Granularity
 
-__all__ = ["Percentiles", "Kpis", "SeriesPoint", "ModelKpis", "ApiKeyKpis", "TenantKpis", "KpiReport", "AdminKpiReport"]
+__all__ = [
+    "Percentiles",
+    "Kpis",
+    "RouterTierKpis",
+    "SeriesPoint",
+    "ModelKpis",
+    "ApiKeyKpis",
+    "TenantKpis",
+    "KpiReport",
+    "AdminKpiReport",
+]
 
 
 class Percentiles(BaseModel):
@@ -36,8 +46,23 @@ class Kpis(BaseModel):
     latency_ms: Percentiles
     ttft_ms: Percentiles
     cache_hit_rate: float | None = Field(
-        description="cache hits / events that carried a cache-hit flag; null when none did (today's events don't)"
+        description="cache hits / events that said whether the cache answered (cache_status, or the older cache_hit"
+        " flag); null when none did"
     )
+    cache_hits: int = Field(description="Requests answered from the gateway's cache (exact or semantic)")
+    cache_semantic_hits: int = Field(description="Of cache_hits, those answered by a similar earlier question")
+    cache_tokens_saved: int = Field(
+        description="Tokens of the cached answers served: provider tokens the cache saved (not in tokens_in/out)"
+    )
+
+
+class RouterTierKpis(BaseModel):
+    """Requests the router sent to one tier for one reason (`model: "auto"`), and their share of routed requests."""
+
+    tier: str
+    reason: str
+    requests: int
+    share: float = Field(description="requests / routed requests of the range")
 
 
 class SeriesPoint(Kpis):
@@ -70,6 +95,9 @@ class KpiReport(BaseModel):
     top_models: list[ModelKpis]
     api_keys: list[ApiKeyKpis]
     billing_events: dict[str, int] = Field(description="Billing events by type on the UTC days the range touches")
+    router_tiers: list[RouterTierKpis] = Field(
+        description="Tier distribution of routed requests in the range (most requests first); empty without routing"
+    )
 
 
 class AdminKpiReport(KpiReport):

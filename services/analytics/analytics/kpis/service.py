@@ -19,6 +19,7 @@ from analytics.kpis.schemas import (
     Kpis,
     ModelKpis,
     Percentiles,
+    RouterTierKpis,
     SeriesPoint,
     TenantKpis,
 )
@@ -26,7 +27,7 @@ from analytics.rollups import sketches
 from analytics.rollups.buckets import as_utc
 from analytics.rollups.rollup import Rollup
 
-__all__ = ["build_report", "build_admin_report", "TOP_MODELS"]
+__all__ = ["build_report", "build_admin_report", "router_tiers", "TOP_MODELS"]
 
 TOP_MODELS = 10
 
@@ -45,6 +46,9 @@ def _kpis(cell: Rollup) -> dict[str, Any]:
         "latency_ms": Percentiles(p50=lat[0], p95=lat[1], p99=lat[2]),
         "ttft_ms": Percentiles(p50=ttft[0], p95=ttft[1], p99=ttft[2]),
         "cache_hit_rate": cell.cache_hits / cell.cache_observed if cell.cache_observed else None,
+        "cache_hits": cell.cache_hits,
+        "cache_semantic_hits": cell.cache_semantic_hits,
+        "cache_tokens_saved": cell.cache_tokens_saved,
     }
 
 
@@ -77,7 +81,17 @@ def _ranked(groups: dict[Any, Rollup]) -> list[tuple[Hashable, Rollup]]:
     return sorted(groups.items(), key=lambda item: (-item[1].requests, -item[1].cost_usd, str(item[0])))
 
 
-def _report_fields(query: KpiQuery, grouped: _Grouped, billing: dict[str, int]) -> dict[str, Any]:
+def router_tiers(rows: Iterable[Row]) -> list[RouterTierKpis]:
+    """(tier, reason, requests) rows summed, most requests first, with each one's share of the routed requests."""
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        sums[(row.tier, row.reason)] += int(row.requests)
+    total = sum(sums.values())
+    ranked = sorted(sums.items(), key=lambda item: (-item[1], item[0]))
+    return [RouterTierKpis(tier=t, reason=r, requests=n, share=n / total) for (t, r), n in ranked]
+
+
+def _report_fields(query: KpiQuery, grouped: _Grouped, billing: dict[str, int], tiers: Iterable[Row]) -> dict[str, Any]:
     return {
         "granularity": query.granularity,
         "start": query.start,
@@ -89,16 +103,21 @@ def _report_fields(query: KpiQuery, grouped: _Grouped, billing: dict[str, int]) 
         "top_models": [ModelKpis(model=str(m), **_kpis(t)) for m, t in _ranked(grouped.by_model)[:TOP_MODELS]],
         "api_keys": [ApiKeyKpis(api_key_id=k, **_kpis(t)) for k, t in _ranked(grouped.by_key)],
         "billing_events": billing,
+        "router_tiers": router_tiers(tiers),
     }
 
 
-def build_report(query: KpiQuery, rows: Iterable[Row], billing: dict[str, int]) -> KpiReport:
-    return KpiReport(**_report_fields(query, _group(rows), billing))
+def build_report(query: KpiQuery, rows: Iterable[Row], billing: dict[str, int], tiers: Iterable[Row] = ()) -> KpiReport:
+    return KpiReport(**_report_fields(query, _group(rows), billing, tiers))
 
 
 def build_admin_report(
-    query: KpiQuery, tenant_id: uuid.UUID | None, rows: Iterable[Row], billing: dict[str, int]
+    query: KpiQuery,
+    tenant_id: uuid.UUID | None,
+    rows: Iterable[Row],
+    billing: dict[str, int],
+    tiers: Iterable[Row] = (),
 ) -> AdminKpiReport:
     grouped = _group(rows)
     tenants = [TenantKpis(tenant_id=t, **_kpis(totals)) for t, totals in _ranked(grouped.by_tenant)]
-    return AdminKpiReport(**_report_fields(query, grouped, billing), tenant_id=tenant_id, tenants=tenants)
+    return AdminKpiReport(**_report_fields(query, grouped, billing, tiers), tenant_id=tenant_id, tenants=tenants)

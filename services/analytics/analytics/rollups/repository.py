@@ -1,4 +1,5 @@
-"""All SQL of the read models: applied-event ids, usage rollups, billing counts, and the rebuild's truncate.
+"""All SQL of the read models: applied-event ids, usage rollups, router tier counts, billing counts, and the
+rebuild's truncate.
 
 The writers run in a tenant transaction (RLS narrows every statement to that tenant); the rebuild's
 statements run as platform_admin, across tenants.
@@ -13,11 +14,14 @@ from datetime import date, datetime
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.rollups.buckets import Granularity
+
 __all__ = [
     "lock_tenant",
     "mark_applied",
     "existing_sketches",
     "upsert_rollups",
+    "upsert_router_tiers",
     "upsert_billing_counts",
     "truncate_read_models",
     "applied_per_stream",
@@ -45,12 +49,13 @@ _UPSERT = text(
     """
     insert into analytics_usage_rollups as r (tenant_id, granularity, bucket, model_alias, api_key_id,
         requests, succeeded, errored, cancelled, tokens_in, tokens_out, cost_usd, cache_hits, cache_observed,
-        latency_sketch, ttft_sketch)
+        cache_semantic_hits, cache_tokens_saved, latency_sketch, ttft_sketch)
     select cast(:tid as uuid), * from unnest(
         cast(:g as text[]), cast(:b as timestamptz[]), cast(:m as text[]), cast(:k as uuid[]),
         cast(:requests as bigint[]), cast(:succeeded as bigint[]), cast(:errored as bigint[]),
         cast(:cancelled as bigint[]), cast(:tokens_in as bigint[]), cast(:tokens_out as bigint[]),
         cast(:cost_usd as numeric[]), cast(:cache_hits as bigint[]), cast(:cache_observed as bigint[]),
+        cast(:cache_semantic_hits as bigint[]), cast(:cache_tokens_saved as bigint[]),
         cast(:latency as bytea[]), cast(:ttft as bytea[]))
     on conflict (tenant_id, granularity, bucket, model_alias, api_key_id) do update set
         requests = r.requests + excluded.requests,
@@ -62,6 +67,8 @@ _UPSERT = text(
         cost_usd = r.cost_usd + excluded.cost_usd,
         cache_hits = r.cache_hits + excluded.cache_hits,
         cache_observed = r.cache_observed + excluded.cache_observed,
+        cache_semantic_hits = r.cache_semantic_hits + excluded.cache_semantic_hits,
+        cache_tokens_saved = r.cache_tokens_saved + excluded.cache_tokens_saved,
         latency_sketch = excluded.latency_sketch,
         ttft_sketch = excluded.ttft_sketch,
         updated_at = now()
@@ -77,7 +84,24 @@ _BILLING_UPSERT = text(
         last_occurred_at = greatest(c.last_occurred_at, excluded.last_occurred_at)
     """
 )
-_TABLES = ("analytics_usage_rollups", "analytics_billing_event_counts", "analytics_events_applied")
+_ROUTER_UPSERT = text(
+    """
+    insert into analytics_router_tiers as t (tenant_id, granularity, bucket, model_alias, api_key_id, tier, reason,
+        requests)
+    select cast(:tid as uuid), * from unnest(
+        cast(:g as text[]), cast(:b as timestamptz[]), cast(:m as text[]), cast(:k as uuid[]), cast(:tiers as text[]),
+        cast(:reasons as text[]), cast(:requests as bigint[]))
+    on conflict (tenant_id, granularity, bucket, model_alias, api_key_id, tier, reason) do update set
+        requests = t.requests + excluded.requests,
+        updated_at = now()
+    """
+)
+_TABLES = (
+    "analytics_usage_rollups",
+    "analytics_router_tiers",
+    "analytics_billing_event_counts",
+    "analytics_events_applied",
+)
 _TRUNCATE = text(f"truncate table {', '.join(_TABLES)}")
 _COUNT_APPLIED = text("select stream, count(*) as n from analytics_events_applied group by stream")
 
@@ -103,6 +127,28 @@ async def existing_sketches(session: AsyncSession, keys: Mapping[str, Sequence[o
 async def upsert_rollups(session: AsyncSession, tenant_id: uuid.UUID, columns: Mapping[str, Sequence[object]]) -> None:
     """Add the counters to the cells (created if new) and replace their sketches with the merged ones."""
     await session.execute(_UPSERT, {"tid": str(tenant_id), **columns})
+
+
+async def upsert_router_tiers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    cells: Mapping[tuple[Granularity, datetime, str, uuid.UUID, str, str], int],
+) -> None:
+    """Add routed requests per (granularity, bucket, model, key, tier, reason) to the tenant's tier counts."""
+    keys = list(cells)
+    await session.execute(
+        _ROUTER_UPSERT,
+        {
+            "tid": str(tenant_id),
+            "g": [k[0] for k in keys],
+            "b": [k[1] for k in keys],
+            "m": [k[2] for k in keys],
+            "k": [k[3] for k in keys],
+            "tiers": [k[4] for k in keys],
+            "reasons": [k[5] for k in keys],
+            "requests": [cells[k] for k in keys],
+        },
+    )
 
 
 async def upsert_billing_counts(

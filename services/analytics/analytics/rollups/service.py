@@ -27,9 +27,9 @@ from aiaas.events import EventEnvelope
 from aiaas.events.schemas import USAGE_RECORDED, UsageRecorded, input_names
 from analytics.rollups import repository, sketches
 from analytics.rollups.buckets import GRANULARITIES, Granularity, as_utc, floor
-from analytics.rollups.rollup import COUNTERS, Rollup
+from analytics.rollups.rollup import CACHE_HITS, COUNTERS, Rollup
 
-__all__ = ["RollupKey", "aggregate_usage", "apply_usage", "apply_billing", "usage_of"]
+__all__ = ["RollupKey", "RouterKey", "aggregate_usage", "aggregate_router", "apply_usage", "apply_billing", "usage_of"]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 _USAGE_INPUT_NAMES = input_names(UsageRecorded)
 
 RollupKey = tuple[Granularity, datetime, str, uuid.UUID]
+# (granularity, bucket, model alias, API key, router tier, router reason)
+RouterKey = tuple[Granularity, datetime, str, uuid.UUID, str, str]
 
 
 def usage_of(event: EventEnvelope) -> tuple[UsageRecorded, bool | None]:
-    """The usage data and its cache-hit flag (None when the event has none; today's events don't).
+    """The usage data and whether the cache answered it: from `cache_status` (exact/semantic: a hit, miss/bypass:
+    not), else from an older `cache_hit` flag; None when the event says neither.
 
     Fields this version does not know are ignored, so additive schema changes do not stop the
     projection; a missing or invalid known field raises (the runner dead-letters the event).
@@ -49,6 +52,8 @@ def usage_of(event: EventEnvelope) -> tuple[UsageRecorded, bool | None]:
     # Old names of renamed fields (`cost` before `cost_usd`) are known too: events from before the rename.
     known = {key: value for key, value in data.items() if key in _USAGE_INPUT_NAMES}
     usage = UsageRecorded.model_validate(known)
+    if usage.cache_status is not None:
+        return usage, usage.cache_status in CACHE_HITS
     flag = data.get("cache_hit")
     return usage, (None if flag is None else bool(flag))
 
@@ -60,6 +65,19 @@ def aggregate_usage(usages: Iterable[tuple[UsageRecorded, bool | None]]) -> dict
         for granularity in GRANULARITIES:
             key = (granularity, floor(usage.started_at, granularity), usage.model_alias, usage.api_key_id)
             cells[key].add_usage(usage, cache_hit)
+    return cells
+
+
+def aggregate_router(usages: Iterable[tuple[UsageRecorded, bool | None]]) -> dict[RouterKey, int]:
+    """Routed requests (events with a router tier) per granularity x bucket x model x key x tier x reason."""
+    cells: dict[RouterKey, int] = defaultdict(int)
+    for usage, _ in usages:
+        if usage.router_tier is None:
+            continue
+        reason = usage.router_reason or "unknown"
+        for granularity in GRANULARITIES:
+            bucket = floor(usage.started_at, granularity)
+            cells[(granularity, bucket, usage.model_alias, usage.api_key_id, usage.router_tier, reason)] += 1
     return cells
 
 
@@ -102,9 +120,13 @@ async def apply_usage(sessions: async_sessionmaker[AsyncSession], events: Sequen
         async with tenant_session(sessions, tenant_id) as session:
             await repository.lock_tenant(session, tenant_id)
             new_ids = await repository.mark_applied(session, tenant_id, "USAGE", by_id)
-            cells = aggregate_usage(usage for eid, usage in parsed.items() if eid in new_ids)
+            fresh = [usage for eid, usage in parsed.items() if eid in new_ids]
+            cells = aggregate_usage(fresh)
             if cells:
                 await _write_rollups(session, tenant_id, cells)
+            routed = aggregate_router(fresh)
+            if routed:
+                await repository.upsert_router_tiers(session, tenant_id, routed)
         applied += len(new_ids)
     return applied
 
