@@ -22,8 +22,11 @@ from aiaas.flags import FlagClient
 from aiaas.observability.metrics import record_breaker_state
 from aiaas.resilience import BreakerConfig, BreakerRegistry
 from aiaas.service_app import ServiceApp, service_app
+from gateway.cache.endpoints import router as cache_router
+from gateway.cache.service import CacheService
 from gateway.catalog.registry import ModelRegistry
 from gateway.catalog.service import load_catalog
+from gateway.chat.embedding import load_embedder
 from gateway.chat.endpoints import ChatCompletions
 from gateway.chat.endpoints import router as chat_router
 from gateway.config import GatewaySettings
@@ -100,6 +103,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The file/default aliases, with the control plane's model registry live on top of them.
     catalog = load_catalog(settings)
     model_registry = await ModelRegistry(credentials.require, budget=settings).start(nc, catalog)
+    # One embedding per request for the semantic cache and the router: loaded now, not on a first request.
+    embedder = await load_embedder() if settings.cache_enabled or settings.auto_alias else None
+    cache = CacheService(
+        redis=redis,
+        sessions=sessions,
+        flags=flags,
+        embedder_name=embedder.name if embedder is not None else None,
+        prefix=settings.cache_key_prefix,
+        timeout_s=settings.cache_timeout_s,
+        semantic_k=settings.cache_semantic_k,
+        max_pending_stores=settings.cache_store_max_pending,
+    )
     state = GatewayState(
         settings=settings,
         engine=engine,
@@ -126,6 +141,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         meter=UsageMeter(emitter),
         flags=flags,
         auto=build_auto_router(settings, http, catalog),
+        cache=cache,
+        embedder=embedder,
     )
     set_service_state(app, state)
     use_api_key_resolver(app, state.resolver)
@@ -139,6 +156,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             wal.close(remove=emitter.in_flight == 0)
         for task in list(state.background):
             await task
+        await cache.drain()
         await state.limiter.drain()
         await anthropic_adapter.aclose()
         await http.close()
@@ -157,7 +175,7 @@ def create_app(settings: GatewaySettings | None = None) -> ServiceApp:
         settings,
         title="AIaaS gateway",
         lifespan=_lifespan,
-        routers=[chat_router, health_router],
+        routers=[chat_router, cache_router, health_router],
         tracing=settings.tracing,
         max_body_bytes=settings.max_body_bytes,
         fast_routes=[ChatCompletions()],

@@ -74,6 +74,17 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
         default_factory=lambda: {"cheap": "gpt-4o-mini", "strong": "gpt-4o"}, min_length=1
     )
 
+    # The response cache (gateway/cache): each tenant's flags (cache.*) decide; false turns it off in this gateway.
+    # The request embedder (semantic tier, router) is loaded at start when the cache or the auto alias is on.
+    cache_enabled: bool = True
+    cache_key_prefix: str = "cache"
+    # Semantic candidates fetched per lookup (nearest first) for the pair verifier to choose among.
+    cache_semantic_k: int = Field(5, ge=1, le=50)
+    # A cache lookup step (Redis GET, the pgvector query) slower than this is a miss.
+    cache_timeout_s: float = Field(0.5, gt=0)
+    # Stores run after the reply in background tasks; past this many at once new ones are dropped (counted).
+    cache_store_max_pending: int = Field(64, ge=1)
+
 
 class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):
     """The outbox relay's: it reads every tenant's outbox rows, so it alone holds the platform_admin DSN."""

@@ -19,7 +19,9 @@ from aiaas.deps import service_state
 from aiaas.events import DurableEmitter
 from aiaas.flags import FlagClient
 from aiaas.resilience import BreakerRegistry
+from gateway.cache.service import CacheService
 from gateway.catalog.service import Catalog
+from gateway.chat.embedding import Embedder
 from gateway.chat.service import ChatDeps
 from gateway.config import GatewaySettings
 from gateway.limits.service import RateLimiter
@@ -51,9 +53,13 @@ class GatewayState:
     meter: UsageMeter
     # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
     flags: FlagClient
+    # The response cache (gateway/cache); its endpoints work with GATEWAY_CACHE_ENABLED=false too.
+    cache: CacheService
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # `model: "auto"` (gateway/routing); None when the auto alias is off.
     auto: AutoRouter | None = None
+    # The request embedder (semantic cache, router); None when not loaded.
+    embedder: Embedder | None = None
     # What POST /v1/chat/completions uses of all this (chat/service.py), gathered once.
     chat: ChatDeps = field(init=False)
 
@@ -72,6 +78,8 @@ class GatewayState:
             default_max_tokens_estimate=settings.default_max_tokens_estimate,
             request_deadline_s=settings.request_deadline_s,
             auto=self.auto,
+            cache=self.cache if self.settings.cache_enabled else None,
+            embedder=self.embedder,
         )
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:

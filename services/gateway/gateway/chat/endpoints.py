@@ -57,7 +57,8 @@ class ChatCompletions:
         # The route's scope, checked here (not by aiaas.auth.require_scope: no FastAPI on this path).
         principal.require(CHAT)
         chat_request, payload = parse_request(await request.body())
-        await ChatCall(deps, principal, chat_request, payload).run(_Reply(request, send))
+        cache_control = _header(request, b"cache-control")  # no-cache / no-store (gateway/cache)
+        await ChatCall(deps, principal, chat_request, payload, cache_control).run(_Reply(request, send))
         return 200
 
     def document(self, openapi: dict[str, Any]) -> None:
@@ -94,6 +95,12 @@ class ChatCompletions:
             }
         }
         components.setdefault("securitySchemes", {}).setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
+
+
+def _header(request: FastRequest, name: bytes) -> str | None:
+    """A request header's values (joined by commas when repeated), or None."""
+    values = [value.decode("latin-1") for key, value in request.scope["headers"] if key == name]
+    return ", ".join(values) if values else None
 
 
 class _Reply:

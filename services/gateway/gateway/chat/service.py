@@ -17,8 +17,12 @@ from aiaas.auth import ApiKeyResolver, Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
 from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
+from gateway.cache.replay import completion_body, replay, stream_events
+from gateway.cache.rules import cache_control as parse_cache_control
+from gateway.cache.service import CacheRequest, CacheService
 from gateway.catalog.schemas import ModelAlias
 from gateway.catalog.service import Catalog
+from gateway.chat.embedding import Embedder, RequestEmbedding
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlement
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
@@ -52,6 +56,9 @@ class ChatDeps:
     request_deadline_s: float
     # `model: "auto"` (gateway/routing): the router's choice of alias; None = no auto alias.
     auto: AutoRouter | None = None
+    # The response cache (gateway/cache) and the request embedder it shares with the router; None = off.
+    cache: CacheService | None = None
+    embedder: Embedder | None = None
 
 
 class ChatReply(Protocol):
@@ -116,6 +123,7 @@ class ChatCall:
         principal: Principal,
         request: ChatCompletionRequest,
         payload: dict[str, Any],
+        cache_control: str | None = None,
     ) -> None:
         self._deps = deps
         self.principal = principal
@@ -138,6 +146,10 @@ class ChatCall:
             tokens_per_minute=principal.tenant_tpm or (deps.default_tenant_tpm or None),
         )
         self.key_limits = Limits(requests_per_minute=principal.key_rpm, tokens_per_minute=principal.key_tpm)
+        # The request's embedding, computed at most once (semantic cache, router) and only when asked for.
+        self.embedding = RequestEmbedding(deps.embedder, payload.get("messages") or ())
+        self.cache_control = cache_control
+        self.cache: CacheRequest | None = None
 
     async def run(self, reply: ChatReply) -> None:
         """Admit, serve with failover, answer through `reply`; the request is metered exactly once.
@@ -146,17 +158,51 @@ class ChatCall:
         """
         alias = self._resolve_alias()
         await self._admit()
+        if await self._answer_from_cache(alias, reply):
+            return
         served = await self._serve(await self._route(alias))
+        cache = self.cache
         if isinstance(served.result, Completion):
             # Metered (written ahead to the WAL: one write, no fsync) before a byte of the answer leaves, so a
             # kill after the client has its answer cannot lose the usage; publishing stays off the path.
             self._finish("success", served.result.usage, http_status=200)
             await reply.json(served.result.body, self._response_headers())
+            if cache is not None:
+                cache.store_completion(served.result.body, self.embedding)  # in the background
             return
+        events = self._stream_events(served)
         try:
-            await reply.stream(self._stream_events(served), self._response_headers())
+            await reply.stream(events if cache is None else cache.capture(events), self._response_headers())
         finally:
             self._ensure_recorded(served)
+        if cache is not None and served.result.completed:
+            cache.store_stream(served.result.usage, self.embedding)  # in the background
+
+    async def _answer_from_cache(self, alias: ModelAlias, reply: ChatReply) -> bool:
+        """The response cache (gateway/cache): a hit answers here, metered with no deployment (cost 0)."""
+        cache_service = self._deps.cache
+        if cache_service is None:
+            return False
+        control = parse_cache_control(self.cache_control)
+        cache = self.cache = cache_service.begin(self.tenant, alias, self.payload, control)
+        if cache is None:
+            return False
+        try:
+            hit = await cache.lookup(self.embedding)
+        except asyncio.CancelledError:
+            self._finish("cancelled", Usage(), http_status=None, reached=False)
+            raise
+        self.record.cache_status = cache.status
+        if hit is None:
+            return False
+        self.record.mark_first_token()
+        self._finish("success", Usage(hit.answer.prompt_tokens, hit.answer.completion_tokens), http_status=200)
+        if self.request.stream:
+            events = stream_events(hit.answer, self.request.wants_usage_chunk)
+            await reply.stream(replay(events), self._response_headers())
+        else:
+            await reply.json(completion_body(hit.answer), self._response_headers())
+        return True
 
     # -- admission ---------------------------------------------------------
     def _resolve_alias(self) -> ModelAlias:
@@ -244,6 +290,8 @@ class ChatCall:
         if self.record.router_decision_id is not None:
             headers["x-router-tier"] = self.record.router_tier or ""
             headers["x-router-decision-id"] = self.record.router_decision_id
+        if self.cache is not None:
+            headers.update(self.cache.headers())
         return headers
 
     # -- serving -------------------------------------------------------------
@@ -257,7 +305,7 @@ class ChatCall:
                 self.tenant,
                 self.payload,
                 max_tokens=self.request.max_output_tokens(),
-                embedding=None,
+                embedding=self.embedding,
                 allowlist=self._deps.flags.get_list("model_allowlist", self.tenant, default=[]),
             )
         except PlatformError as exc:  # no tier's alias can be served: nothing reached a provider

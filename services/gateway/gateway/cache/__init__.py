@@ -1,0 +1,1 @@
+"""The response cache: exact (Redis) and semantic (pgvector) tiers, per-tenant settings, invalidation."""

@@ -1,0 +1,164 @@
+"""All SQL of the response cache (`semantic_cache_entries`). Tenant isolation is RLS: sessions are the tenant's.
+
+Every statement also names the tenant: RLS is what keeps tenants apart, the column lets the planner use the
+tenant's indexes. Vectors travel as pgvector's text form (`[x,y,...]`) cast in SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.cache.schemas import CachedAnswer, StoredEntry
+
+__all__ = [
+    "count_entries",
+    "delete_all",
+    "delete_entry",
+    "evict",
+    "nearest",
+    "upsert_entry",
+    "vector_literal",
+]
+
+_ITERATIVE_SCAN = text("set local hnsw.iterative_scan = strict_order")
+_NEAREST = text(
+    """
+    select id, query_text, answer, 1 - (embedding <=> cast(:q as vector)) as similarity
+    from semantic_cache_entries
+    where tenant_id = :tenant and model_alias = :alias and system_hash = :system and params_hash = :params
+      and embedding is not null and expires_at > :now
+    order by embedding <=> cast(:q as vector)
+    limit :k
+    """
+)
+_UPSERT = text(
+    """
+    insert into semantic_cache_entries
+        (id, tenant_id, model_alias, exact_key, system_hash, params_hash, query_text, embedding, answer,
+         created_at, expires_at)
+    values (:id, :tenant, :alias, :exact, :system, :params, :query, cast(:q as vector), cast(:answer as jsonb),
+            :now, :expires)
+    on conflict (tenant_id, exact_key) do update set
+        query_text = excluded.query_text, embedding = excluded.embedding, answer = excluded.answer,
+        created_at = excluded.created_at, expires_at = excluded.expires_at
+    returning id
+    """
+)
+# Expired rows, then the oldest beyond the tenant's maximum.
+_EVICT = text(
+    """
+    with doomed as (
+        select id from semantic_cache_entries where tenant_id = :tenant and expires_at <= :now
+        union
+        select id from (
+            select id from semantic_cache_entries where tenant_id = :tenant
+            order by created_at desc, id desc offset :keep
+        ) beyond
+    )
+    delete from semantic_cache_entries e using doomed where e.id = doomed.id
+    returning e.exact_key
+    """
+)
+_DELETE_ALL = text(
+    """
+    delete from semantic_cache_entries
+    where tenant_id = :tenant and (cast(:alias as text) is null or model_alias = cast(:alias as text))
+    returning exact_key
+    """
+)
+_DELETE_ONE = text("delete from semantic_cache_entries where tenant_id = :tenant and id = :id returning exact_key")
+_COUNT = text("select count(*) from semantic_cache_entries where tenant_id = :tenant and expires_at > :now")
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """pgvector's text form of a 1-d float vector."""
+    return "[" + ",".join(repr(float(x)) for x in vector.tolist()) + "]"
+
+
+async def nearest(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    alias: str,
+    system_hash: str,
+    params_hash: str,
+    vector: str,
+    now: datetime,
+    k: int,
+) -> list[StoredEntry]:
+    """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes."""
+    await session.execute(_ITERATIVE_SCAN)
+    params = {
+        "tenant": tenant,
+        "alias": alias,
+        "system": system_hash,
+        "params": params_hash,
+        "q": vector,
+        "now": now,
+        "k": k,
+    }
+    rows = (await session.execute(_NEAREST, params)).all()
+    return [
+        StoredEntry(str(row.id), str(row.query_text), CachedAnswer.from_json(row.answer), float(row.similarity))
+        for row in rows
+    ]
+
+
+async def upsert_entry(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    alias: str,
+    exact_key: str,
+    system_hash: str,
+    params_hash: str,
+    query: str | None,
+    vector: str | None,
+    answer: CachedAnswer,
+    now: datetime,
+    expires: datetime,
+) -> str:
+    """Insert the entry (or refresh the one with this exact key); its id."""
+    params = {
+        "id": uuid.uuid4(),
+        "tenant": tenant,
+        "alias": alias,
+        "exact": exact_key,
+        "system": system_hash,
+        "params": params_hash,
+        "query": query,
+        "q": vector,
+        "answer": orjson.dumps(answer.to_json()).decode(),
+        "now": now,
+        "expires": expires,
+    }
+    return str((await session.execute(_UPSERT, params)).scalar_one())
+
+
+async def evict(session: AsyncSession, *, tenant: str, keep: int, now: datetime) -> Sequence[str]:
+    """Delete the tenant's expired entries and all but its `keep` newest; their exact keys."""
+    rows = await session.execute(_EVICT, {"tenant": tenant, "keep": keep, "now": now})
+    return [str(row.exact_key) for row in rows]
+
+
+async def delete_all(session: AsyncSession, *, tenant: str, alias: str | None) -> Sequence[str]:
+    """Delete the tenant's entries (of one alias, or all); their exact keys."""
+    rows = await session.execute(_DELETE_ALL, {"tenant": tenant, "alias": alias})
+    return [str(row.exact_key) for row in rows]
+
+
+async def delete_entry(session: AsyncSession, *, tenant: str, entry_id: uuid.UUID) -> str | None:
+    """Delete one entry; its exact key, or None when the tenant has no such entry."""
+    row = (await session.execute(_DELETE_ONE, {"tenant": tenant, "id": entry_id})).first()
+    return None if row is None else str(row.exact_key)
+
+
+async def count_entries(session: AsyncSession, *, tenant: str, now: datetime) -> int:
+    return int((await session.execute(_COUNT, {"tenant": tenant, "now": now})).scalar_one())
