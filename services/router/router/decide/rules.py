@@ -6,8 +6,8 @@ posterior mean P(success) (the classifier's p moved by the bandit's observations
 
 In order: an exploring decision (`explore`) minimises with Thompson draws instead of means (reason `explore`);
 else when the cheapest allowed tier's p clears the early-exit bar it wins at once (`early_exit`); else the
-minimum wins, reason `classifier` when the classifier's p alone would pick the same tier, `bandit` when the
-bandit's observations changed the pick.
+minimum wins, reason `classifier` when the classifier's p alone (early exit included) would pick the same tier,
+`bandit` when the bandit's observations changed the pick.
 """
 
 from __future__ import annotations
@@ -83,5 +83,6 @@ def pick(
     if means[cheapest.name] >= bar:
         return Pick(cheapest.name, "early_exit")
     best = greedy(options, means, lam, tokens)
-    by_classifier = greedy(options, classifier, lam, tokens)
+    # What the classifier alone would pick (early exit included): a different tier means the bandit's doing.
+    by_classifier = cheapest if classifier[cheapest.name] >= bar else greedy(options, classifier, lam, tokens)
     return Pick(best.name, "classifier" if best.name == by_classifier.name else "bandit")
