@@ -137,7 +137,7 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
     import cache_bench
     import osschat_replay
     import router_bench
-    from cache_stack import start_stack, stop_stack
+    from cache_stack import purge_router_events, start_stack, stop_stack
     from gateway_stack import infra_env, prepare_database, purge_bench_events
 
     env = infra_env()
@@ -223,8 +223,9 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
             for tenant in stack.tenants.values():
                 try:
                     purge_bench_events(env, tenant.id)
+                    purge_router_events(env, tenant.id)
                 except Exception as exc:  # best effort: the stream may be gone
-                    _say(f"usage events of {tenant.name} not purged: {exc}")
+                    _say(f"events of {tenant.name} not purged: {exc}")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,18 @@ from typing import Any
 from gateway_stack import PYTHON, create_bench_tenant, set_bench_quota, subscribe_unlimited_plan
 from procs import LOAD_CORE, SERVER_CORE, ProcessSet, free_port, wait_http
 
-__all__ = ["CHEAP_ALIAS", "STRONG_ALIAS", "SIM_CHEAP_MODEL", "Stack", "Tenant", "http_json", "start_stack"]
+__all__ = [
+    "CHEAP_ALIAS",
+    "SIM_CHEAP_MODEL",
+    "STRONG_ALIAS",
+    "Stack",
+    "Tenant",
+    "http_json",
+    "purge_router_events",
+    "start_stack",
+    "stop_stack",
+    "wait_cache_on",
+]
 
 # Aliases as the gateway's defaults name them (the router's platform policy maps its tiers to these).
 CHEAP_ALIAS = "gpt-4o-mini"
@@ -285,3 +296,25 @@ def stop_stack(env: dict[str, str], stack: Stack) -> None:
                 print(f"[cache-bench] cache of {tenant.name} not emptied: {exc}", file=sys.stderr)
     for name in stack.admin_key_names:
         asyncio.run(_admin_key(env, name, revoke=True))
+
+
+def purge_router_events(env: dict[str, str], tenant_id: str) -> int:
+    """Drop the bench tenant's `router.decision.made` events (no router consumer runs in the bench; left in the
+    stream they would be the backlog of the next test run's consumer on this shared infrastructure)."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    async def purge() -> int:
+        nc = await nats.connect(env["NATS_URL"])
+        try:
+            js = nc.jetstream()
+            try:
+                before = (await js.stream_info("ROUTER")).state.messages
+            except NotFoundError:
+                return 0
+            await js.purge_stream("ROUTER", subject=f"router.decision.made.{tenant_id}")
+            return int(before - (await js.stream_info("ROUTER")).state.messages)
+        finally:
+            await nc.close()
+
+    return asyncio.run(purge())
