@@ -120,7 +120,9 @@ def downgrade() -> None:
     op.execute("alter table analytics_usage_rollups drop column cache_semantic_hits")
     # Rows of the new kinds and meters go first: the narrower checks would refuse them (invoice lines are
     # immutable, so a database that invoiced cache hits cannot go back below this revision).
+    op.execute("alter table usage_counters no force row level security")  # the owner has no policy (as above)
     op.execute("delete from usage_counters where meter in ('cache_hits_exact', 'cache_hits_semantic', 'cached_tokens')")
+    op.execute("alter table usage_counters force row level security")
     _replace_check("invoice_lines", "invoice_lines_meter_check", "meter", _LINE_METERS_BEFORE)
     _replace_check("invoice_lines", "invoice_lines_kind_check", "kind", _LINE_KINDS_BEFORE)
     _replace_check("usage_counters", "usage_counters_meter_check", "meter", _METERS_BEFORE)
