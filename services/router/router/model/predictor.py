@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiaas.routing.features import RequestFeatures
 
+from aiaas.routing.features import RequestFeatures
 from router.model.artifact import ArtifactError, decode_array, read_document
 from router.model.text import hashed_vector
 
