@@ -101,3 +101,12 @@ def test_embedding_cache_returns_the_encoders_vectors_and_reuses_them(tmp_path: 
 )
 def test_query_text_is_the_last_user_message(messages, expected):
     assert query_text(messages) == expected
+
+
+def test_the_int8_build_really_runs_its_matmuls_in_int8(tmp_path: Path):
+    import onnx
+
+    built = onnx.load(str(model_module.build_int8(tmp_path)))
+    ops = [node.op_type for node in built.graph.node]
+    assert ops.count("MatMulInteger") >= 36  # every weight MatMul of the 6 layers (q, k, v, out, 2 FFN)
+    assert ops.count("MatMul") == 12  # what stays fp32: attention's own products (q·k, attention·v)
