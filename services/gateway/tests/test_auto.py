@@ -16,12 +16,14 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import openai
 import orjson
 import pytest
 from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
+from aiaas_embedder import default_embedder, query_text
 from aiaas_testing import TenantWithKey, metric_value, scrape_metrics, serve_local, wait_for
 
 SERVICE_TOKEN = "sk-admin-gateway-auto-tests"
@@ -158,6 +160,10 @@ async def test_auto_serves_the_routers_choice_with_headers_and_usage(
     [first, second] = router.calls[str(tenant.id)]
     assert first["messages"] == PLAIN and first["max_tokens"] == 32
     assert "candidates" not in first and "max_tokens" not in second
+    # The request's one embedding (the semantic cache's) goes along: the embedder's vector of the last user text.
+    expected = default_embedder().encode([query_text(PLAIN) or ""])[0]
+    assert len(first["embedding"]) == 384
+    assert float(np.dot(np.asarray(first["embedding"], dtype=np.float32), expected)) > 0.999
     assert router.headers[str(tenant.id)][0]["Authorization"] == f"Bearer {SERVICE_TOKEN}"
 
 
