@@ -121,3 +121,20 @@ async def test_anthropic_alias_through_openai_interface(client, sim_url):
     assert "".join(parts) == expected.content[0].text
     assert usage.prompt_tokens == expected.usage.input_tokens
     assert usage.completion_tokens == expected.usage.output_tokens
+
+
+async def test_anthropic_alias_forwards_temperature_in_the_body(client, sim_url):
+    """The anthropic SDK's create() has no temperature argument: it travels in the body (was a 500)."""
+    direct = anthropic.AsyncAnthropic(base_url=sim_url, api_key="direct", max_retries=0)
+    expected = await direct.messages.create(
+        model="sim-claude",
+        max_tokens=64,
+        system="You are terse.",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Tell me about tides."}]}],
+        extra_body={"temperature": 1.0, "top_p": 0.5},
+    )
+    # OpenAI's range reaches 2; Anthropic's stops at 1, so 1.7 is sent as 1.0.
+    reply = await client.chat.completions.create(
+        model="claude", messages=MESSAGES, max_tokens=64, temperature=1.7, top_p=0.5
+    )
+    assert reply.choices[0].message.content == expected.content[0].text

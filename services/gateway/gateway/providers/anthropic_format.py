@@ -104,10 +104,14 @@ def to_anthropic(request: dict[str, Any], model: str) -> dict[str, Any]:
     }
     if system:
         params["system"] = "\n\n".join(system)
+    # The SDK's create() no longer names the sampling parameters; the Messages API still takes them in the body.
+    sampling: dict[str, Any] = {}
     if request.get("temperature") is not None:
-        params["temperature"] = min(float(request["temperature"]), 1.0)
+        sampling["temperature"] = min(float(request["temperature"]), 1.0)
     if request.get("top_p") is not None:
-        params["top_p"] = request["top_p"]
+        sampling["top_p"] = request["top_p"]
+    if sampling:
+        params["extra_body"] = sampling
     stop = request.get("stop")
     if stop:
         params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
