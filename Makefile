@@ -105,3 +105,12 @@ compose-test: $(STAMP)
 .PHONY: cache-eval
 cache-eval: venv
 	$(PY) evals/cache/cache_eval.py
+
+# The router's goals (issue 14): router-train fits router-v1 on the RouteLLM GSM8K + MMLU train halves (reads
+# ../shared/data in place; ROUTER_DATA_DIR overrides), rewrites services/router/router/model/artifacts/router-v1.json
+# (same bytes when nothing changed); router-eval scores it and the baselines on the test splits and writes
+# benchmarks/results/router_eval.json. Exits 1 when a goal fails, 2 when the data is missing.
+.PHONY: router-eval
+router-eval: venv
+	$(PY) -m router.training train
+	$(PY) -m router.training eval --check
