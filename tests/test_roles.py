@@ -40,6 +40,7 @@ from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings
 from realtime.config import RealtimeSettings
+from router.config import RouterSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT_FACING = {name for name, roles in PROCESS_ROLES.items() if roles.tenant_facing}
@@ -49,8 +50,10 @@ HTTP_PROCESSES = {
     "billing": ("billing", "/v1/billing/balance"),
     "analytics": ("analytics", "/v1/analytics/kpis?start=2026-01-01&end=2026-01-02&granularity=day"),
     "realtime": ("realtime", None),
+    "router": ("router", "/v1/router/policy"),
     "billing_admin": ("billing.admin", None),
     "analytics_admin": ("analytics.admin", None),
+    "router_admin": ("router.admin", None),
 }
 _LOCAL_SUPERUSER = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
 
@@ -59,8 +62,8 @@ def _dsns(env: dict[str, str]) -> set[str]:
     return {name for name in env if name in DSN_ROLES}
 
 
-def test_the_tenant_facing_processes_are_the_four_public_apis() -> None:
-    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime"}
+def test_the_tenant_facing_processes_are_the_five_public_apis() -> None:
+    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime", "router"}
     for name in TENANT_FACING:
         assert PROCESS_ROLES[name].dsns == ("DATABASE_URL",), name
     assert all("ADMIN_DATABASE_URL" not in roles.dsns for name, roles in PROCESS_ROLES.items() if name in TENANT_FACING)
@@ -68,7 +71,14 @@ def test_the_tenant_facing_processes_are_the_four_public_apis() -> None:
 
 def test_no_settings_class_of_a_tenant_facing_process_reads_the_admin_dsn(monkeypatch) -> None:
     monkeypatch.setenv("ADMIN_DATABASE_URL", "postgresql+asyncpg://platform_admin:x@db:5432/aiaas")
-    for settings in (ServiceSettings, GatewaySettings, BillingSettings, AnalyticsSettings, RealtimeSettings):
+    for settings in (
+        ServiceSettings,
+        GatewaySettings,
+        BillingSettings,
+        AnalyticsSettings,
+        RealtimeSettings,
+        RouterSettings,
+    ):
         assert "admin_database_url" not in settings.model_fields, settings
         assert "platform_admin" not in json.dumps(settings().model_dump(mode="json")), settings
 

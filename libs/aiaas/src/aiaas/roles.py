@@ -54,6 +54,9 @@ PROCESS_ROLES: dict[str, ProcessRoles] = {
     ),
     "analytics_admin": ProcessRoles(_ADMIN, False, "KPIs across tenants (admin listener)"),
     "control_plane": ProcessRoles(_ADMIN, False, "tenants and keys, flags, registries (admin listener)"),
+    "router": ProcessRoles(_RUNTIME, True, "a tenant's own routing policy, decisions and bandit state"),
+    "router_consumer": ProcessRoles(_RUNTIME, False, "one tenant transaction per event's tenant"),
+    "router_admin": ProcessRoles(_ADMIN, False, "router versions and the canary monitor across tenants (admin)"),
     "provider_sim": ProcessRoles((), False, "no database"),
     "stripe_sim": ProcessRoles((), False, "no database"),
     "migrate": ProcessRoles(

@@ -5,6 +5,8 @@
     billing:manage  plan change, top-ups, alert webhook endpoint: every billing write
     analytics:read  /v1/analytics/* (analytics)
     realtime        the realtime WebSocket and realtime HTTP routes
+    router          POST /v1/router/decide, POST /v1/feedback, GET/PUT /v1/router/policy, GET /v1/router/decisions
+                    and /v1/router/bandit (router)
 
 A key holds an explicit list of these; there is no wildcard. Routes declare theirs with
 `aiaas.auth.require_scope`.
@@ -25,6 +27,7 @@ __all__ = [
     "BILLING_MANAGE",
     "ANALYTICS_READ",
     "REALTIME",
+    "ROUTER",
     "ALL_SCOPES",
     "DEFAULT_SCOPES",
     "ScopeName",
@@ -36,8 +39,9 @@ BILLING_READ = "billing:read"
 BILLING_MANAGE = "billing:manage"
 ANALYTICS_READ = "analytics:read"
 REALTIME = "realtime"
+ROUTER = "router"
 
-ALL_SCOPES: tuple[str, ...] = (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME)
+ALL_SCOPES: tuple[str, ...] = (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER)
 # What a key gets when its creator names no scopes: the least useful set.
 DEFAULT_SCOPES: tuple[str, ...] = (CHAT,)
 

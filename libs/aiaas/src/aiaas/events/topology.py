@@ -46,6 +46,8 @@ STREAMS: dict[str, StreamSpec] = {
     "USAGE": StreamSpec("USAGE", ("usage.>",)),
     # Billing's own facts (usage metered, quota thresholds, invoices finalized, plan changes).
     "BILLING": StreamSpec("BILLING", ("billing.>",)),
+    # The router's facts: its decisions (router.decision.made) and canary outcomes (router.canary.*).
+    "ROUTER": StreamSpec("ROUTER", ("router.>",)),
     "DLQ": StreamSpec("DLQ", ("dlq.>",), max_age_s=90 * 24 * _HOUR),
 }
 
@@ -60,6 +62,10 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "analytics-usage": ConsumerSpec("USAGE", "analytics-usage", "usage.recorded.>"),
     # Analytics read models fed by billing events (invoices, thresholds).
     "analytics-billing": ConsumerSpec("BILLING", "analytics-billing", "billing.>"),
+    # The router's consumer: decisions -> router_decisions (and the rewards that waited for them).
+    "router-decisions": ConsumerSpec("ROUTER", "router-decisions", "router.decision.made.>"),
+    # The router's consumer: usage errors of routed requests -> rewards (the bandit's state).
+    "router-rewards": ConsumerSpec("USAGE", "router-rewards", "usage.recorded.>"),
 }
 
 
