@@ -48,6 +48,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
     gateway_port, sim_port = free_port(), free_port()
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
     realtime_port, billing_admin_port, analytics_admin_port = free_port(), free_port(), free_port()
+    router_port, router_admin_port = free_port(), free_port()
     gateway_metrics_port = free_port()
     env = {
         **os.environ,
@@ -60,13 +61,16 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_REALTIME_PORT": str(realtime_port),
         "AIAAS_BILLING_ADMIN_PORT": str(billing_admin_port),
         "AIAAS_ANALYTICS_ADMIN_PORT": str(analytics_admin_port),
+        "AIAAS_ROUTER_PORT": str(router_port),
+        "AIAAS_ROUTER_ADMIN_PORT": str(router_admin_port),
+        "ROUTER_CONSUMER_METRICS_PORT": "0",
         # The dev stack's background workers would otherwise take the default metrics ports.
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
         "ANALYTICS_CONSUMER_METRICS_PORT": "0",
         # ... and so would the services' metrics listeners: the gateway's on a free port, the others off.
-        **{f"{name}_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME")},
-        **{f"{name}_ADMIN_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS")},
+        **{f"{name}_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME", "ROUTER")},
+        **{f"{name}_ADMIN_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "ROUTER")},
         "GATEWAY_METRICS_PORT": str(gateway_metrics_port),
         "LOG_LEVEL": "WARNING",
     }
@@ -141,6 +145,19 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         flags = subprocess.run(["bash", "-c", cli], capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert flags.returncode == 0 and "streaming_enabled" in flags.stdout, flags.stderr
 
+        # The router's line answers a decision, and `model: "auto"` through the gateway gets the router's tier.
+        curl = banner[banner.index(next(line for line in banner if line.startswith("Router:"))) + 1].strip()
+        decision = json.loads(subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout)
+        assert decision["tier"] in ("cheap", "strong") and decision["decision_id"] and decision["reason"], decision
+        auto = urllib.request.Request(
+            f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
+            data=json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(auto, timeout=30) as resp:
+            assert resp.headers["x-router-tier"] and resp.headers["x-router-decision-id"]
+            assert json.loads(resp.read())["choices"][0]["message"]["content"]
+
         # The billing and analytics lines of the banner work too.
         for marker, expect in (("Billing API:", '"total_minor"'), ("Analytics API:", '"totals"')):
             curl = banner[banner.index(next(line for line in banner if line.startswith(marker))) + 1].strip()
@@ -151,7 +168,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         code = proc.wait(60)
     assert code == 0
     ports = (gateway_port, sim_port, billing_port, analytics_port, stripe_port, control_port, realtime_port)
-    for port in (*ports, billing_admin_port, analytics_admin_port):
+    for port in (*ports, billing_admin_port, analytics_admin_port, router_port, router_admin_port):
         assert not _port_open(port), port
     local = Path(os.environ.get("AIAAS_LOCAL_DIR", ROOT / ".local"))
     assert not list((local / "run").glob("app-*.pid"))

@@ -40,7 +40,11 @@ METRICS_PORTS = {
     "REALTIME_METRICS_PORT": "9115",
     "BILLING_ADMIN_METRICS_PORT": "9116",
     "ANALYTICS_ADMIN_METRICS_PORT": "9117",
+    "ROUTER_METRICS_PORT": "9118",
+    "ROUTER_ADMIN_METRICS_PORT": "9119",
 }
+# The gateway asks the router for `model: "auto"` with this named admin key (the router's ROUTER_SERVICE_KEY_NAMES).
+GATEWAY_SERVICE_KEY_NAME = "gateway"
 
 
 class _Stop(Exception):
@@ -71,15 +75,15 @@ def _data_plane(env: dict[str, str], *args: str, capture: bool = False) -> str:
 DEV_ADMIN_KEY_NAME = "dev-admin"
 
 
-def _admin_key(cfg: LocalConfig, env: dict[str, str]) -> str:
-    """The `dev-admin` key kept in .local/admin-key: reused while it still resolves, else issued anew
-    (`python -m data_plane admin-keys ensure`, as the database owner)."""
-    key_file = str(cfg.local_dir / "admin-key")
+def _admin_key(cfg: LocalConfig, env: dict[str, str], name: str = DEV_ADMIN_KEY_NAME) -> str:
+    """The admin key `name` kept in .local (`admin-key` for dev-admin): reused while it still resolves, else
+    issued anew (`python -m data_plane admin-keys ensure`, as the database owner)."""
+    key_file = str(cfg.local_dir / ("admin-key" if name == DEV_ADMIN_KEY_NAME else f"{name}-service-key"))
     out = _data_plane(
         env,
         "admin-keys",
         "ensure",
-        DEV_ADMIN_KEY_NAME,
+        name,
         "--key-file",
         key_file,
         "--created-by",
@@ -236,6 +240,11 @@ def _banner(
             f"  curl -s -XPOST http://127.0.0.1:{cfg.realtime_port}/v1/realtime/sessions"
             f" -H 'Authorization: Bearer {key}'",
             "",
+            f'Router:        http://127.0.0.1:{cfg.router_port}   (the tier for `model: "auto"`; versions and canary'
+            f" on :{cfg.router_admin_port})",
+            f"  curl -s http://127.0.0.1:{cfg.router_port}/v1/router/decide -H 'Authorization: Bearer {key}' "
+            """-H 'Content-Type: application/json' -d '{"messages": [{"role": "user", "content": "What is 7*6?"}]}'""",
+            "",
             f"Prometheus metrics (not tenant-facing; http://127.0.0.1:PORT/metrics): {metrics}",
             "",
             "curl:",
@@ -294,6 +303,8 @@ def run(cfg: LocalConfig) -> int:
         _data_plane(env, "bootstrap")
         _data_plane(env, "migrate")
         seeded = {**_seed(cfg, env), "admin_key": _admin_key(cfg, env)}
+        env["GATEWAY_ROUTER_URL"] = f"http://127.0.0.1:{cfg.router_port}"
+        env["GATEWAY_ROUTER_SERVICE_TOKEN"] = _admin_key(cfg, env, GATEWAY_SERVICE_KEY_NAME)
         for app in apps:
             _say(f"starting {' '.join(app.command()[1:])}")
             # Each process gets only its roles' database URLs (aiaas.roles.PROCESS_ROLES).

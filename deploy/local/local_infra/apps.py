@@ -76,6 +76,14 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
         ),
         AppProcess("analytics_consumer", "analytics.consumer"),
         AppProcess("realtime", "realtime", ["--host", "127.0.0.1", "--port", str(realtime)], realtime),
+        AppProcess("router", "router", ["--host", "127.0.0.1", "--port", str(cfg.router_port)], cfg.router_port),
+        AppProcess("router_consumer", "router", ["consume"]),
+        AppProcess(
+            "router_admin",
+            "router.admin",
+            ["--host", "127.0.0.1", "--port", str(cfg.router_admin_port)],
+            cfg.router_admin_port,
+        ),
     ]
 
 

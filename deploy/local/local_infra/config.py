@@ -61,6 +61,8 @@ class LocalConfig:
     stripe_sim_port: int
     control_plane_port: int
     realtime_port: int
+    router_port: int
+    router_admin_port: int
     ready_timeout_s: float
     pg_superuser_url: str
     nats_url: str
@@ -88,6 +90,8 @@ class LocalConfig:
             stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
             control_plane_port=_port(env, "AIAAS_CONTROL_PLANE_PORT", 8084),
             realtime_port=_port(env, "AIAAS_REALTIME_PORT", 8085),
+            router_port=_port(env, "AIAAS_ROUTER_PORT", 8088),
+            router_admin_port=_port(env, "AIAAS_ROUTER_ADMIN_PORT", 8089),
             ready_timeout_s=float(env.get("AIAAS_INFRA_TIMEOUT_S") or 60),
             pg_superuser_url=env.get("PG_SUPERUSER_URL", ""),
             nats_url=env.get("NATS_URL", ""),
