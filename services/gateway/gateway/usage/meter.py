@@ -51,6 +51,8 @@ class RequestRecord:
     router_decision_id: str | None = None
     router_tier: str | None = None
     router_reason: str | None = None
+    # What the caller named when it differs from `model_alias`, the alias that served (e.g. "auto").
+    requested_alias: str | None = None
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:
@@ -109,6 +111,8 @@ class UsageMeter:
         }
         if record.cache_status is not None:
             data["cache_status"] = record.cache_status
+        if record.requested_alias is not None:
+            data["requested_alias"] = record.requested_alias
         if record.router_decision_id is not None:
             data["router_decision_id"] = record.router_decision_id
             data["router_tier"] = record.router_tier

@@ -91,6 +91,8 @@ class UsageRecorded(BaseModel):
     cache_status: Literal["exact", "semantic", "miss", "bypass"] | None = None
     router_decision_id: str | None = None
     router_tier: str | None = None
+    # The alias the caller named when another served the request ("auto"); model_alias is the one that served.
+    requested_alias: str | None = None
     router_reason: Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"] | None = None
 
     @field_validator("cost_usd", mode="before")
