@@ -182,6 +182,10 @@ async def test_bad_register_bodies_and_callers(admin: Admin, tmp_path: Path) -> 
         ({}, 422, None),
         ({"artifact": constant_artifact("x", 0.5, 0.9), "artifact_path": "/tmp/x"}, 422, None),  # noqa: S108
         ({"artifact": "a string"}, 422, None),
+        # Text Postgres cannot store is refused at the edge, never a 500.
+        ({"artifact_path": "/tmp/a\u0000b"}, 422, None),  # noqa: S108
+        ({"artifact": constant_artifact("nul", 0.5, 0.9, note="a\u0000b")}, 422, None),
+        ({"artifact": constant_artifact("big", 0.5, 0.9, n=2**70)}, 422, None),
     ]
     for body, expected, code in cases:
         status, reply = await admin.call("POST", BASE, body)
@@ -197,6 +201,8 @@ async def test_bad_register_bodies_and_callers(admin: Admin, tmp_path: Path) -> 
     assert status == 404 and reply["error"]["code"] == "router_version_not_found"
     status, reply = await admin.call("GET", f"{BASE}/Not%20An%20Id")
     assert status == 422
+    status, reply = await admin.call("POST", f"{BASE}/no-such-version/rollback", {"reason": "nul\u0000"})
+    assert status == 422 and "error" in reply
 
 
 async def test_canary_lifecycle_and_its_rollback_event(admin: Admin, canary_events: list[RouterCanaryOutcome]) -> None:

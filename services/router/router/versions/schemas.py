@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from aiaas.storable import StorableStr, storable_json
 from router.versions.repository import TransitionRow, VersionRow
 
 __all__ = [
@@ -21,7 +22,8 @@ __all__ = [
 ]
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
-Share = float
+# What Postgres can store (no NUL, no lone surrogate, 64-bit integers): anything else is a 422, not a 500.
+StorableDocument = Annotated[dict[str, Any], AfterValidator(storable_json)]
 
 
 class RegisterIn(BaseModel):
@@ -29,10 +31,10 @@ class RegisterIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    artifact: dict[str, Any] | None = Field(
+    artifact: StorableDocument | None = Field(
         None, description="The artifact document (JSON object, as router-train writes it)."
     )
-    artifact_path: str | None = Field(
+    artifact_path: StorableStr | None = Field(
         None, min_length=1, max_length=4096, description="A file on the admin listener's host holding the artifact."
     )
 
@@ -50,7 +52,7 @@ class ActivateIn(BaseModel):
 
     mode: Literal["canary", "stable"] = "canary"
     share: float | None = Field(None, gt=0, le=1, description="The canary's share of conversations (canary only).")
-    reason: str = Field("", max_length=500)
+    reason: StorableStr = Field("", max_length=500)
 
     @model_validator(mode="after")
     def _share_with_canary(self) -> ActivateIn:
@@ -70,7 +72,7 @@ class ShareIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("", max_length=500)
+    reason: StorableStr = Field("", max_length=500)
 
 
 class TransitionOut(BaseModel):

@@ -24,6 +24,7 @@ from aiaas.db import admin_session
 from aiaas.errors import NotFound, PlatformError, Unprocessable
 from aiaas.events.envelope import EventEnvelope
 from aiaas.events.schemas import CanaryComparison, CanaryLatency, RouterCanaryOutcome
+from aiaas.storable import storable_json
 from router.canary.events import CanaryEvents, canary_event
 from router.versions import repository as repo
 from router.versions.artifacts import ArtifactError, load_bytes
@@ -96,6 +97,12 @@ class VersionAdmin:
             raise Unprocessable(
                 f"The artifact does not load: {_reason(exc)}", code="invalid_artifact", param="artifact"
             ) from None
+        try:
+            storable_json([model.eval_report, model.data_hash, list(model.tiers)])
+        except ValueError as exc:
+            raise Unprocessable(
+                f"The artifact's eval report cannot be stored: {exc}.", code="invalid_artifact", param="artifact"
+            ) from None
         if not re.fullmatch(ID_PATTERN, model.version):
             raise Unprocessable(
                 f"The artifact's version must match {ID_PATTERN} (it names the version).",
@@ -144,7 +151,7 @@ class VersionAdmin:
         path = Path(str(body.artifact_path))
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except OSError:
+        except (OSError, ValueError):
             raise Unprocessable(
                 "The artifact_path cannot be read by the router admin listener.",
                 code="artifact_unreadable",
