@@ -13,7 +13,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from aiaas.events import EventEnvelope, EventPublisher
-from aiaas_testing import NatsServer, TenantWithKey, wait_for
+from aiaas_testing import NatsServer, TenantWithKey, metric_value, scrape_metrics, wait_for
 from aiaas_testing.events import usage_recorded
 
 from .factories import MATH_PROMPTS, WRITING_PROMPTS, RouterProcess, body, decide, put_policy
@@ -50,6 +50,13 @@ async def test_math_failures_move_math_off_the_cheap_tier_and_state_survives(
     http: aiohttp.ClientSession,
 ) -> None:
     router = start_router("bandit")
+
+    async def misroutes() -> float:
+        # Feedback counts where its decision is: in the API if the decision was recorded, else in the consumer.
+        api, worker = await scrape_metrics(router.metrics_url), await scrape_metrics(consumer)
+        return sum(metric_value(m, "router_misroutes_total", version="test-constant") for m in (api, worker))
+
+    misroutes_before = await misroutes()
     tenant = await make_tenant()
     # The platform's default exploration cap (5 %); cheap's 0.85 clears the bar 0.8 until the bandit learns.
     await put_policy(http, router.url, tenant.auth, exploration_cap=0.05, early_exit_bar=0.8)
@@ -65,6 +72,13 @@ async def test_math_failures_move_math_off_the_cheap_tier_and_state_survives(
         return arms if arms.get(("math", "cheap"), (0, 0))[1] == len(failed) else None
 
     arms = await wait_for(counted, timeout_s=30)
+
+    # Each failure had a stronger allowed tier: a misroute of the version, counted once.
+    # (the consumer records its metrics right after its commit: waited for, not raced)
+    async def misrouted() -> bool:
+        return await misroutes() - misroutes_before == len(failed)
+
+    await wait_for(misrouted, timeout_s=10)
     math_after = [await decide(http, router.url, tenant.auth, body(p)) for p in check]
     writing = [await decide(http, router.url, tenant.auth, body(p)) for p in WRITING_PROMPTS[:20]]
     assert _cheap_share(math_after) < 0.2
