@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import nats
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -235,8 +236,10 @@ async def test_canary_lifecycle_and_its_rollback_event(admin: Admin, canary_even
         "canary_share": 0.35,
     }
 
+    rollbacks = REGISTRY.get_sample_value("router_canary_rollbacks_total", {"trigger": "admin"}) or 0.0
     status, body = await admin.call("POST", f"{BASE}/{first}/rollback", {"reason": "looks off"})
     assert status == 200 and body["status"] == "rolled_back" and body["share"] == 0.0
+    assert REGISTRY.get_sample_value("router_canary_rollbacks_total", {"trigger": "admin"}) == rollbacks + 1
     assert body["status_reason"] == "looks off"
     await _wait_events(canary_events, 1)
     event = canary_events[0]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aiaas.events.envelope import EventEnvelope, event_id
@@ -21,11 +21,14 @@ from aiaas.events.outbox import write_outbox
 from aiaas.events.publisher import EventPublisher
 from aiaas.events.schemas import ROUTER_CANARY_PROMOTED, ROUTER_CANARY_ROLLED_BACK, RouterCanaryOutcome
 
-__all__ = ["PLATFORM_TENANT", "CanaryEvents", "canary_event"]
+__all__ = ["PLATFORM_TENANT", "CanaryEvents", "canary_event", "ROLLBACKS", "PROMOTIONS"]
 
 _log = logging.getLogger(__name__)
 PLATFORM_TENANT = uuid.UUID(int=0)
 _TYPES = {"rolled_back": ROUTER_CANARY_ROLLED_BACK, "promoted": ROUTER_CANARY_PROMOTED}
+# trigger: `monitor` (the canary monitor's verdict) or `admin` (an admin's rollback or promotion).
+ROLLBACKS = Counter("router_canary_rollbacks_total", "Canary router versions rolled back", ["trigger"])
+PROMOTIONS = Counter("router_canary_promotions_total", "Canary router versions promoted to stable", ["trigger"])
 
 
 def canary_event(outcome: str, data: RouterCanaryOutcome, *, activated_at: datetime, at: datetime) -> EventEnvelope:
@@ -50,7 +53,9 @@ class CanaryEvents:
         await write_outbox(session, event)
 
     async def publish(self, event: EventEnvelope) -> bool:
-        """True when JetStream acked it; False leaves it to the outbox relay."""
+        """Count the committed outcome; True when JetStream acked its event, False leaves it to the outbox relay."""
+        counter = ROLLBACKS if event.type == ROUTER_CANARY_ROLLED_BACK else PROMOTIONS
+        counter.labels(trigger=str(event.data.get("trigger", "admin"))).inc()
         if self._publisher is None:
             return False
         try:
@@ -59,7 +64,3 @@ class CanaryEvents:
             _log.warning("%s for %s not published now (the outbox relay will): %r", event.type, event.id, exc)
             return False
         return True
-
-    @staticmethod
-    def data(event: EventEnvelope) -> dict[str, Any]:
-        return event.data

@@ -8,8 +8,8 @@ numbers); a whole window since activation with enough decisions and nothing wors
 which ignores a verdict on a canary run that an admin already ended.
 
 Gauges show the running comparison (`router_canary_rate{metric,arm}`, `router_canary_z{metric}`,
-`router_canary_share`, `router_canary_decisions{arm}`); counters the outcomes
-(`router_canary_rollbacks_total`, `router_canary_promotions_total`).
+`router_canary_share`, `router_canary_decisions{arm}`); counters the outcomes, the monitor's and the admins'
+(`router_canary_rollbacks_total{trigger}`, `router_canary_promotions_total{trigger}`, in canary/events.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
@@ -31,12 +31,10 @@ from router.canary.rules import ArmCounts, Thresholds, Verdict, slow_threshold, 
 from router.versions import repository as versions_repo
 from router.versions.service import CanaryVerdictNumbers, Outcome, VersionAdmin
 
-__all__ = ["CanaryMonitor", "Evaluation", "ROLLBACKS", "PROMOTIONS"]
+__all__ = ["CanaryMonitor", "Evaluation"]
 
 _log = logging.getLogger(__name__)
 
-ROLLBACKS = Counter("router_canary_rollbacks_total", "Canary router versions rolled back", ["trigger"])
-PROMOTIONS = Counter("router_canary_promotions_total", "Canary router versions promoted to stable", ["trigger"])
 _RATE = Gauge("router_canary_rate", "Canary monitor: a rate over the window", ["metric", "arm"])
 _Z = Gauge("router_canary_z", "Canary monitor: one-sided z of canary vs stable", ["metric"])
 _SHARE = Gauge("router_canary_share", "The running canary's share of conversations (0 = none)")
@@ -134,7 +132,6 @@ class CanaryMonitor:
             ended = await self._versions.end_canary(canary.id, canary.activated_at, outcome, result.reason, numbers)
             applied = ended is not None
             if applied:
-                (ROLLBACKS if outcome == "rolled_back" else PROMOTIONS).labels(trigger="monitor").inc()
                 _SHARE.set(0)
                 _log.warning("canary %s %s: %s", canary.id, outcome.replace("_", " "), result.reason)
         self.last = Evaluation(
