@@ -21,6 +21,7 @@ from aiaas.service_app import ServiceApp, service_app
 from router.bandit.service import ArmStore
 from router.callers import TenantKnown
 from router.config import RouterSettings
+from router.decide.endpoints import Decide
 from router.decide.endpoints import router as decide_router
 from router.feedback.endpoints import router as feedback_router
 from router.health import router as health_router
@@ -114,4 +115,5 @@ def create_app(settings: RouterSettings | None = None) -> ServiceApp:
         routers=[decide_router, policy_router, feedback_router, health_router],
         tracing=settings.tracing,
         max_body_bytes=settings.max_body_bytes,
+        fast_routes=[Decide()],
     )

@@ -1,4 +1,4 @@
-"""Who may ask the router: a tenant's key with the `router` scope, or the gateway's service credential.
+"""Who may ask the router for a decision: a tenant's key with the `router` scope, or the gateway's service key.
 
 The service credential is a named platform-admin key (`sk-admin-...`, `python -m data_plane admin-keys create
 gateway`) whose name is listed in `ROUTER_SERVICE_KEY_NAMES`; it decides for the tenant named in the
@@ -11,31 +11,19 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import repository
-from aiaas.auth import ADMIN_KEY_PREFIX, current_principal
+from aiaas.auth import ADMIN_KEY_PREFIX, AdminKeyResolver, ApiKeyResolver
 from aiaas.db import tenant_session
 from aiaas.errors import BadRequest, Forbidden
 from aiaas.scopes import ROUTER
-from router.state import StateDep
 
-__all__ = ["TENANT_HEADER", "Caller", "CallerDep", "TenantKnown"]
+__all__ = ["TENANT_HEADER", "Caller", "TenantKnown", "resolve_caller"]
 
 TENANT_HEADER = "x-aiaas-tenant-id"
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="RouterCaller",
-    description="A tenant key with the `router` scope, or the gateway's service key (sk-admin-...) with "
-    f"`{TENANT_HEADER}`.",
-)
-_tenant_header = APIKeyHeader(
-    name=TENANT_HEADER, auto_error=False, scheme_name="TenantId", description="With the service key: the tenant"
-)
 
 
 @dataclass(frozen=True)
@@ -65,19 +53,23 @@ class TenantKnown:
         return exists
 
 
-async def _caller(
-    request: Request,
-    state: StateDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    tenant_header: Annotated[str | None, Security(_tenant_header)],
+async def resolve_caller(
+    *,
+    authorization: str | None,
+    tenant_header: str | None,
+    resolver: ApiKeyResolver,
+    admin_keys: AdminKeyResolver,
+    service_keys: frozenset[str],
+    tenants: TenantKnown,
 ) -> Caller:
-    authorization = request.headers.get("authorization") or ""
-    _, _, token = authorization.partition(" ")
+    """The tenant a decision is for: 401 without a valid key, 403 without the scope or for a foreign admin key."""
+    _, _, token = (authorization or "").partition(" ")
     if not token.strip().startswith(ADMIN_KEY_PREFIX):
-        principal = await current_principal(SecurityScopes(scopes=[ROUTER]), request, _credentials)
+        principal = await resolver.resolve(authorization)
+        principal.require(ROUTER)
         return Caller(tenant_id=principal.tenant_id, via="tenant_key")
-    admin = await state.admin_keys.resolve(authorization)
-    if admin.name not in state.settings.service_keys:
+    admin = await admin_keys.resolve(authorization)
+    if admin.name not in service_keys:
         raise Forbidden("This platform-admin key is not a router service credential.", code="not_a_service_key")
     if not tenant_header:
         raise BadRequest(f"The service key needs the `{TENANT_HEADER}` header.", code="missing_tenant_id")
@@ -85,9 +77,6 @@ async def _caller(
         tenant_id = uuid.UUID(tenant_header)
     except ValueError:
         raise BadRequest(f"`{TENANT_HEADER}` must be a tenant id (UUID).", code="invalid_tenant_id") from None
-    if not await state.tenants.check(tenant_id):
+    if not await tenants.check(tenant_id):
         raise BadRequest(f"No tenant has the id in `{TENANT_HEADER}`.", code="unknown_tenant")
     return Caller(tenant_id=tenant_id, via="service_key")
-
-
-CallerDep = Annotated[Caller, Depends(_caller)]

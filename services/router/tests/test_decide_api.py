@@ -107,14 +107,15 @@ async def test_bad_input_is_a_4xx_json_error(
         ({**good, "embedding": [0.1] * 10}, 422, None),
         ({**good, "embedding": ["x"] * 384}, 422, None),
         ([good], 422, None),
+        ({**good, "conversation_key": "has spaces and \x00"}, 422, None),
     ]
     for payload, status, code in cases:
         async with http.post(f"{router.url}/v1/router/decide", json=payload, headers=tenant.auth) as resp:
             _assert_error(resp.status, await resp.json(), status, code)
     raw_cases = [
         (b'{"messages": [', 400),  # not JSON
-        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', 422),  # a lone surrogate
-        (b'{"messages": [{"role": "user", "content": "hi"}], "lambda": NaN}', 422),
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', 400),  # a lone surrogate: not valid JSON text
+        (b'{"messages": [{"role": "user", "content": "hi"}], "lambda": NaN}', 400),
         (b'{"messages": [{"role": "user", "content": "' + b"x" * (5 * 1024 * 1024) + b'"}]}', 413),
     ]
     headers = {**tenant.auth, "Content-Type": "application/json"}
