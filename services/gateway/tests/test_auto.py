@@ -152,9 +152,11 @@ async def test_auto_serves_the_routers_choice_with_headers_and_usage(
         "cheap",
         "classifier",
     )
-    assert event["model_alias"] == "auto" and event["deployment"] == "chat-a" and event["status"] == "success"
+    assert (event["requested_alias"], event["model_alias"], event["deployment"]) == ("auto", "chat", "chat-a")
+    assert event["status"] == "success"
     assert event["tokens_out"] == reply.usage.completion_tokens
     assert events[strong.headers["x-request-id"]]["router_tier"] == "strong"
+    assert events[strong.headers["x-request-id"]]["model_alias"] == "claude"
 
     # What the router was asked: the request's messages and max_tokens, as the gateway, for this tenant.
     [first, second] = router.calls[str(tenant.id)]

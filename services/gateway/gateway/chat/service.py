@@ -317,6 +317,9 @@ class ChatCall:
         self.record.router_decision_id = routed.decision_id
         self.record.router_tier = routed.tier
         self.record.router_reason = routed.reason
+        # Metered and priced as the alias that serves; the usage event keeps what the caller named.
+        self.record.requested_alias = self.record.model_alias
+        self.record.model_alias = self.metric_model = routed.alias.name
         return routed.alias
 
     async def _serve(self, alias: ModelAlias) -> Served:
