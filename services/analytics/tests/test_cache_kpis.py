@@ -37,7 +37,10 @@ def _event(
     if cache is not None:
         extra["cache_status"] = cache
     if tier is not None:
-        extra.update(router_decision_id=f"dec_{uuid.uuid4().hex}", router_tier=tier, router_reason=reason)
+        # As the gateway meters `model: "auto"`: model_alias is the alias that served, the named one is kept apart.
+        extra.update(
+            router_decision_id=f"dec_{uuid.uuid4().hex}", router_tier=tier, router_reason=reason, requested_alias="auto"
+        )
     started = BASE + timedelta(minutes=minute)
     return usage_recorded(
         tenant.id,
@@ -73,9 +76,9 @@ def test_a_hit_counts_as_saved_tokens_and_a_legacy_flag_still_counts() -> None:
 def test_router_cells_count_routed_events_per_granularity() -> None:
     tenant = type("T", (), {"id": uuid.uuid4(), "key_id": uuid.uuid4()})()
     events = [
-        _event(tenant, 1, tier="cheap", reason="classifier", model="auto"),
-        _event(tenant, 2, tier="cheap", reason="classifier", model="auto"),
-        _event(tenant, 61, tier="strong", reason="fallback", model="auto"),
+        _event(tenant, 1, tier="cheap", reason="classifier", model="mini"),
+        _event(tenant, 2, tier="cheap", reason="classifier", model="mini"),
+        _event(tenant, 61, tier="strong", reason="fallback", model="large"),
         _event(tenant, 3),  # not routed
     ]
     cells = aggregate_router(usage_of(event) for event in events)
@@ -95,13 +98,13 @@ async def test_kpis_show_hit_rate_tokens_saved_and_tier_distribution(
         _event(tenant, 2, cache="exact", tokens=(100, 50)),
         _event(tenant, 3, cache="semantic", tokens=(80, 20)),
         _event(tenant, 4, cache="bypass", tokens=(10, 10)),
-        _event(tenant, 5, cache="miss", tier="cheap", reason="classifier", model="auto", tokens=(30, 30)),
-        _event(tenant, 6, cache="miss", tier="cheap", reason="early_exit", model="auto", tokens=(30, 30)),
-        _event(tenant, 7, cache="miss", tier="strong", reason="bandit", model="auto", key=second_key, tokens=(30, 30)),
-        _event(tenant, 8, cache="semantic", model="auto", tokens=(10, 10)),  # a hit before any routing
+        _event(tenant, 5, cache="miss", tier="cheap", reason="classifier", model="mini", tokens=(30, 30)),
+        _event(tenant, 6, cache="miss", tier="cheap", reason="early_exit", model="mini", tokens=(30, 30)),
+        _event(tenant, 7, cache="miss", tier="strong", reason="bandit", model="large", key=second_key, tokens=(30, 30)),
+        _event(tenant, 8, cache="semantic", model="auto", tokens=(10, 10)),  # a hit of auto comes before routing
         _event(tenant, 9, tokens=(1, 1)),  # an event that says nothing of the cache
     ]
-    foreign = [_event(other, 1, cache="miss", tier="strong", reason="pinned", model="auto")]
+    foreign = [_event(other, 1, cache="miss", tier="strong", reason="pinned", model="large")]
     await publish([*events, *foreign])
     # Redelivery of a hit and a routed event (new message ids): counted once.
     publisher = EventPublisher(js)
@@ -131,6 +134,8 @@ async def test_kpis_show_hit_rate_tokens_saved_and_tier_distribution(
     assert body["router_tiers"] == [{"tier": "strong", "reason": "bandit", "requests": 1, "share": 1.0}]
     status, body = await h.get_json(http, url, tenant.auth, **window, model="chat")
     assert body["router_tiers"] == [] and body["totals"]["cache_hits"] == 3
+    status, body = await h.get_json(http, url, tenant.auth, **window, model="mini")
+    assert [(t["tier"], t["requests"]) for t in body["router_tiers"]] == [("cheap", 1), ("cheap", 1)]
 
     # CSV carries the cache columns.
     async with http.get(

@@ -37,7 +37,7 @@ DEPLOYMENT = Deployment(
 )
 _COLUMNS = (
     "request_id, provider, deployment, cost_usd, tokens_in, tokens_out, status, stream, cache_status,"
-    " router_decision_id, router_tier, router_reason"
+    " router_decision_id, router_tier, router_reason, requested_alias"
 )
 
 
@@ -88,6 +88,7 @@ async def test_cache_and_router_fields_reach_the_usage_rows(infra_urls, usage_wr
             router_decision_id="dec_0123",
             router_tier="cheap",
             router_reason="classifier",
+            requested_alias="auto",  # the caller named auto; model_alias is the alias that served
         )
         bypass = _record(tenant, deployment=DEPLOYMENT, attempts=1, cache_status="bypass")
         legacy = _record(tenant, deployment=DEPLOYMENT, attempts=1)  # neither cache nor router touched it
@@ -133,8 +134,8 @@ async def test_cache_and_router_fields_reach_the_usage_rows(infra_urls, usage_wr
         await nc.close()
 
     assert len(rows) == 7
-    assert rows[exact.request_id] == (None, None, 0, 30, 12, "success", False, "exact", None, None, None)
-    assert rows[semantic.request_id] == (None, None, 0, 7, 40, "success", True, "semantic", None, None, None)
+    assert rows[exact.request_id] == (None, None, 0, 30, 12, "success", False, "exact", None, None, None, None)
+    assert rows[semantic.request_id] == (None, None, 0, 7, 40, "success", True, "semantic", None, None, None, None)
     cost = Decimal("0.5") * 1 + Decimal("1.5") * 2  # 1k in, 2k out at the deployment's dollars per 1k
     assert rows[routed.request_id] == (
         "openai",
@@ -148,7 +149,8 @@ async def test_cache_and_router_fields_reach_the_usage_rows(infra_urls, usage_wr
         "dec_0123",
         "cheap",
         "classifier",
+        "auto",
     )
-    assert rows[bypass.request_id][7:] == ("bypass", None, None, None)
-    assert rows[legacy.request_id][7:] == (None, None, None, None)
+    assert rows[bypass.request_id][7:] == ("bypass", None, None, None, None)
+    assert rows[legacy.request_id][7:] == (None, None, None, None, None)
     assert rows[failed.request_id][5] == "error" and rows[failed.request_id][7] == "miss"

@@ -1,7 +1,8 @@
 """Usage rows carry the cache's answer and the router's decision; billing prices cache hits per plan.
 
 * `requests` (the gateway's usage rows): `cache_status` (exact|semantic|miss|bypass, null on rows from before
-  the cache), `router_decision_id`, `router_tier`, `router_reason` (set when the request named the auto alias).
+  the cache), `router_decision_id`, `router_tier`, `router_reason`, `requested_alias` (set when the request named
+  the auto alias: `model_alias` is the alias that served it).
 * `plans.cache_hit_fee_minor`: what one cache hit (exact or semantic) costs on the plan, decimal minor units
   (cents) of the plan currency; seeded free 0, pro 0.02, enterprise 0.01 cents. A hit reached no provider:
   it uses none of the included tokens and is never billed as tokens.
@@ -42,7 +43,7 @@ def _replace_check(table: str, name: str, column: str, values: str) -> None:
 def _gateway() -> None:
     op.execute(f"alter table requests add column cache_status text check (cache_status in {_CACHE_STATUS})")
     # The event schema validates the router's fields; no check here could stop the writer on a new reason.
-    for column in ("router_decision_id", "router_tier", "router_reason"):
+    for column in ("router_decision_id", "router_tier", "router_reason", "requested_alias"):
         op.execute(f"alter table requests add column {column} text")
 
 
@@ -129,5 +130,5 @@ def downgrade() -> None:
     for column in ("cache_hit_fee_minor", "cached_tokens", "cache_status"):
         op.execute(f"alter table usage_ledger drop column {column}")
     op.execute("alter table plans drop column cache_hit_fee_minor")
-    for column in ("router_reason", "router_tier", "router_decision_id", "cache_status"):
+    for column in ("requested_alias", "router_reason", "router_tier", "router_decision_id", "cache_status"):
         op.execute(f"alter table requests drop column {column}")

@@ -1,7 +1,8 @@
 """The `requests` table: one row per usage event, written once (a redelivered event id is a no-op).
 
 Rows carry the cache's answer (`cache_status`: exact|semantic|miss|bypass, null on events from before the
-cache) and, for the auto alias, the router's decision id, tier and reason.
+cache) and, for the auto alias, the router's decision id, tier and reason and the alias the caller named
+(`requested_alias`; `model_alias` is the alias that served).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ _INSERT = text(
     """
     insert into requests (event_id, request_id, tenant_id, api_key_id, model_alias, provider, deployment,
         upstream_model, stream, status, http_status, error_code, tokens_in, tokens_out, cost_usd, latency_ms,
-        ttft_ms, attempts, started_at, completed_at, cache_status, router_decision_id, router_tier, router_reason)
+        ttft_ms, attempts, started_at, completed_at, cache_status, router_decision_id, router_tier, router_reason,
+        requested_alias)
     values (:event_id, :request_id, :tenant_id, :api_key_id, :model_alias, :provider, :deployment,
         :upstream_model, :stream, :status, :http_status, :error_code, :tokens_in, :tokens_out, :cost_usd,
         :latency_ms, :ttft_ms, :attempts, :started_at, :completed_at, :cache_status, :router_decision_id,
-        :router_tier, :router_reason)
+        :router_tier, :router_reason, :requested_alias)
     on conflict (event_id) do nothing
     """
 )
