@@ -107,6 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     embedder = await load_embedder() if settings.cache_enabled or settings.auto_alias else None
     cache = CacheService(
         redis=redis,
+        engine=engine,
         sessions=sessions,
         flags=flags,
         embedder_name=embedder.name if embedder is not None else None,

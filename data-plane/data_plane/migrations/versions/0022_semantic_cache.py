@@ -6,6 +6,11 @@ parameters: a semantic candidate must match all three), the embedded user text a
 vector (384-d, L2-normalised; null for an entry only the exact tier can serve), and its expiry.
 An HNSW index (cosine) serves the nearest-neighbour search; a tenant table under FORCE RLS.
 
+`semantic_cache_nearest` is that search in one round trip for the request path: called outside a transaction
+(autocommit), it binds its statement's implicit transaction to the tenant (as `aiaas.db.tenant_session` does:
+transaction-local, so RLS applies and nothing outlives the call) and lets HNSW scan past filtered-out rows. It is
+SECURITY INVOKER: it runs as app_runtime, under RLS, with no power the caller lacks.
+
 Revision ID: 0022_semantic_cache
 Revises: 0019_model_registry_status
 Create Date: 2026-12-06
@@ -48,9 +53,7 @@ def upgrade() -> None:
     )
     op.execute("create index semantic_cache_age on semantic_cache_entries (tenant_id, created_at)")
     op.execute("create index semantic_cache_expiry on semantic_cache_entries (tenant_id, expires_at)")
-    op.execute(
-        "create index semantic_cache_hnsw on semantic_cache_entries using hnsw (embedding vector_cosine_ops)"
-    )
+    op.execute("create index semantic_cache_hnsw on semantic_cache_entries using hnsw (embedding vector_cosine_ops)")
     op.execute("alter table semantic_cache_entries enable row level security")
     op.execute("alter table semantic_cache_entries force row level security")
     op.execute(
@@ -62,7 +65,34 @@ def upgrade() -> None:
         "using (true) with check (true)"
     )
     op.execute("grant select, insert, update, delete on semantic_cache_entries to app_runtime, platform_admin")
+    op.execute(
+        """
+        create function semantic_cache_nearest(
+            p_tenant uuid, p_alias text, p_system text, p_params text, p_vector vector, p_now timestamptz, p_k integer
+        )
+        returns table (id uuid, query_text text, answer jsonb, similarity double precision)
+        language plpgsql volatile security invoker
+        set search_path = public, pg_temp
+        as $$
+        begin
+            perform set_config('app.tenant_id', p_tenant::text, true);
+            perform set_config('hnsw.iterative_scan', 'strict_order', true);
+            return query
+                select e.id, e.query_text, e.answer, 1 - (e.embedding <=> p_vector)
+                from semantic_cache_entries e
+                where e.tenant_id = p_tenant and e.model_alias = p_alias and e.system_hash = p_system
+                  and e.params_hash = p_params and e.embedding is not null and e.expires_at > p_now
+                order by e.embedding <=> p_vector
+                limit p_k;
+        end
+        $$
+        """
+    )
+    _function = "semantic_cache_nearest(uuid, text, text, text, vector, timestamptz, integer)"
+    op.execute(f"revoke all on function {_function} from public")
+    op.execute(f"grant execute on function {_function} to app_runtime, platform_admin")
 
 
 def downgrade() -> None:
+    op.execute("drop function if exists semantic_cache_nearest(uuid, text, text, text, vector, timestamptz, integer)")
     op.execute("drop table if exists semantic_cache_entries")

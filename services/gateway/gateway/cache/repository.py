@@ -1,7 +1,8 @@
 """All SQL of the response cache (`semantic_cache_entries`). Tenant isolation is RLS: sessions are the tenant's.
 
 Every statement also names the tenant: RLS is what keeps tenants apart, the column lets the planner use the
-tenant's indexes. Vectors travel as pgvector's text form (`[x,y,...]`) cast in SQL.
+tenant's indexes. Vectors travel as pgvector's text form (`[x,y,...]`) cast in SQL. The request path's search
+is one call of `semantic_cache_nearest` on an autocommit connection (no BEGIN, bind, COMMIT round trips).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 import numpy as np
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.cache.schemas import CachedAnswer, StoredEntry
 
@@ -27,16 +28,10 @@ __all__ = [
     "vector_literal",
 ]
 
-_ITERATIVE_SCAN = text("set local hnsw.iterative_scan = strict_order")
+# One round trip: the function binds its statement's transaction to the tenant (migration 0022_semantic_cache).
 _NEAREST = text(
-    """
-    select id, query_text, answer, 1 - (embedding <=> cast(:q as vector)) as similarity
-    from semantic_cache_entries
-    where tenant_id = :tenant and model_alias = :alias and system_hash = :system and params_hash = :params
-      and embedding is not null and expires_at > :now
-    order by embedding <=> cast(:q as vector)
-    limit :k
-    """
+    "select id, query_text, answer, similarity"
+    " from semantic_cache_nearest(:tenant, :alias, :system, :params, cast(:q as vector), :now, :k)"
 )
 _UPSERT = text(
     """
@@ -83,7 +78,7 @@ def vector_literal(vector: np.ndarray) -> str:
 
 
 async def nearest(
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     tenant: str,
     alias: str,
@@ -93,8 +88,10 @@ async def nearest(
     now: datetime,
     k: int,
 ) -> list[StoredEntry]:
-    """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes."""
-    await session.execute(_ITERATIVE_SCAN)
+    """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes, nearest first.
+
+    `conn` must be in autocommit mode: the search binds the tenant for its own statement only.
+    """
     params = {
         "tenant": tenant,
         "alias": alias,
@@ -104,7 +101,7 @@ async def nearest(
         "now": now,
         "k": k,
     }
-    rows = (await session.execute(_NEAREST, params)).all()
+    rows = (await conn.execute(_NEAREST, params)).all()
     return [
         StoredEntry(str(row.id), str(row.query_text), CachedAnswer.from_json(row.answer), float(row.similarity))
         for row in rows

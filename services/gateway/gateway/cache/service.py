@@ -20,7 +20,7 @@ import redis.asyncio as redis_asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas import clock
 from aiaas.db import tenant_session
@@ -56,6 +56,7 @@ class CacheService:
         self,
         *,
         redis: redis_asyncio.Redis,
+        engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         flags: FlagClient,
         embedder_name: str | None,
@@ -65,11 +66,13 @@ class CacheService:
         max_pending_stores: int = 64,
     ) -> None:
         self.exact = ExactTier(redis, prefix=prefix, timeout_s=timeout_s)
+        self.engine = engine
         self.sessions = sessions
         self.flags = flags
         self._stores: set[asyncio.Task[None]] = set()
         # No embedder: the exact tier only.
         self.semantic_available = embedder_name is not None
+        self._timeout_s = timeout_s
         self.default_threshold = default_threshold(embedder_name or "")
         self._semantic_k = semantic_k
         self._max_pending = max_pending_stores
@@ -88,19 +91,32 @@ class CacheService:
         return CacheRequest(self, tenant, alias.name, settings, key, control)
 
     # -- the semantic tier -----------------------------------------------------------------
-    async def nearest(self, request: CacheRequest, key: CacheKey, vector: str) -> list[StoredEntry]:
-        """The request's nearest live candidates (same tenant, alias, system prompt and parameters), best first."""
-        async with tenant_session(self.sessions, request.tenant) as session:
-            return await repository.nearest(
-                session,
-                tenant=request.tenant,
-                alias=request.alias,
-                system_hash=key.system_hash,
-                params_hash=key.params_hash,
-                vector=vector,
-                now=clock.now(),
-                k=self._semantic_k,
-            )
+    async def nearest(self, request: CacheRequest, key: CacheKey, embedding: RequestEmbedding) -> list[StoredEntry]:
+        """The request's nearest live candidates (same tenant, alias, system prompt and parameters), best first.
+
+        The connection is taken from the pool while the embedder encodes in its thread; the search is one round
+        trip that binds the tenant for its own statement (RLS applies).
+        """
+        encoding = asyncio.ensure_future(embedding.get())
+        try:
+            async with asyncio.timeout(self._timeout_s), self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                vector = await encoding
+                if vector is None:
+                    return []
+                return await repository.nearest(
+                    conn,
+                    tenant=request.tenant,
+                    alias=request.alias,
+                    system_hash=key.system_hash,
+                    params_hash=key.params_hash,
+                    vector=repository.vector_literal(vector),
+                    now=clock.now(),
+                    k=self._semantic_k,
+                )
+        finally:
+            if not encoding.done():
+                encoding.cancel()  # the embedding itself goes on (shielded): the store may still use it
 
     # -- storing ----------------------------------------------------------------------------
     def store_soon(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -245,10 +261,7 @@ class CacheRequest:
 
     async def _semantic(self, key: CacheKey, embedding: RequestEmbedding) -> CacheHit | None:
         try:
-            vector = await embedding.get()
-            if vector is None:
-                return None
-            rows = await self.service.nearest(self, key, repository.vector_literal(vector))
+            rows = await self.service.nearest(self, key, embedding)
         except _FAILURES as exc:
             CACHE_ERRORS.labels("semantic_lookup").inc()
             log.warning("cache semantic lookup failed", extra={"error": repr(exc)})
