@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -97,6 +98,10 @@ async def test_selector_follows_the_catalogue(
         assert selector.stable.id == stable and selector.canary is not None and selector.canary.id == canary
         assert selector.stable.model is not None and selector.stable.model.version == stable
         assert selector.canary.model is not None and selector.canary.model.version == canary
+        share = REGISTRY.get_sample_value
+        assert share("router_version_serving_share", {"version": canary, "role": "canary"}) == 0.2
+        assert share("router_version_serving_share", {"version": stable, "role": "stable"}) == 0.8
+        assert share("router_version_loaded", {"version": canary}) == 1.0
 
         tenant = uuid.uuid4()
         picks = {f"conv-{i}": selector.choose(tenant, f"conv-{i}") for i in range(5000)}
@@ -146,6 +151,7 @@ async def test_an_artifact_that_no_longer_loads_serves_as_fallback(
     try:
         chosen = selector.choose(uuid.uuid4(), "any")
         assert (chosen.version, chosen.model, chosen.canary) == (broken, None, True)
+        assert REGISTRY.get_sample_value("router_version_loaded", {"version": broken}) == 0.0
     finally:
         await selector.close()
         await versions.rollback(broken, "done", "pytest")

@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router.model import ArtifactError, RouterModel
@@ -36,6 +37,12 @@ __all__ = ["Selection", "ServingVersion", "VersionSelector", "canary_bucket"]
 
 _log = logging.getLogger(__name__)
 _SCALE = float(1 << 64)
+# What this process serves: the stable version at 1 - the canary's share, the canary at its share; `loaded` 0 when
+# the version's artifact does not load (its decisions take the fallback table).
+SERVING = Gauge("router_version_serving_share", "Share of conversations per router version", ["version", "role"])
+LOADED = Gauge(
+    "router_version_loaded", "1 when the serving version's artifact loaded, 0 when it falls back", ["version"]
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,17 @@ class VersionSelector:
         self.stable: ServingVersion = self._default
         self.canary: ServingVersion | None = None
         self._task: asyncio.Task[None] | None = None
+        self._publish_gauges()
+
+    def _publish_gauges(self) -> None:
+        SERVING.clear()
+        LOADED.clear()
+        canary_share = self.canary.share if self.canary is not None else 0.0
+        SERVING.labels(version=self.stable.id, role="stable").set(1.0 - canary_share)
+        LOADED.labels(version=self.stable.id).set(1.0 if self.stable.model is not None else 0.0)
+        if self.canary is not None:
+            SERVING.labels(version=self.canary.id, role="canary").set(canary_share)
+            LOADED.labels(version=self.canary.id).set(1.0 if self.canary.model is not None else 0.0)
 
     def _load_default(self) -> ServingVersion:
         try:
@@ -155,6 +173,7 @@ class VersionSelector:
         keep = {r.sha256 for r in rows} | {self._default.sha256}
         self._models = {sha: model for sha, model in self._models.items() if sha in keep}
         self.stable, self.canary, self._fingerprint = stable, canary, fingerprint
+        self._publish_gauges()
         _log.info(
             "router versions: stable %s, canary %s",
             stable.id,
