@@ -168,6 +168,7 @@ async def test_max_entries_evicts_the_oldest(stack):
         (f"/{uuid.uuid4()}", {}, 404, "cache_entry_not_found"),
         ("", {"model": ""}, 422, None),
         ("", {"model": "m" * 300}, 422, None),
+        ("", {"model": "chat\x00"}, 422, None),
     ],
 )
 async def test_bad_input_on_the_cache_endpoints_is_a_4xx_json_error(stack, path, params, status, code):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from aiaas.deps import PrincipalDep, TenantSessionDep, require_scope
 from aiaas.errors import NotFound
 from aiaas.scopes import CHAT
+from aiaas.storable import StorableStr
 from gateway.cache.schemas import CacheDeleted, CacheSummary
 from gateway.state import StateDep
 
@@ -18,7 +19,9 @@ __all__ = ["router"]
 # The cache belongs to the chat API: a key that may chat may see and clear its tenant's cache.
 router = APIRouter(prefix="/v1/cache", tags=["cache"], dependencies=[require_scope(CHAT)])
 
-ModelQuery = Annotated[str | None, Query(min_length=1, max_length=256, description="Only this model alias's entries")]
+ModelQuery = Annotated[
+    StorableStr | None, Query(min_length=1, max_length=256, description="Only this model alias's entries")
+]
 
 
 @router.get("")
