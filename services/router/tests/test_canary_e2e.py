@@ -42,6 +42,7 @@ class Stack:
     router: str
     admin: str
     admin_metrics: str
+    router_metrics: str
     tenant_headers: dict[str, str]
     nats_url: str
 
@@ -59,7 +60,7 @@ def stack(db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     _, key = asyncio.run(make_tenant_key(db.admin_url))
     default = run_dir / "router-default.json"
     default.write_text(json.dumps(constant_artifact("default-v0", 0.5, 0.9)))
-    port, admin_port, admin_metrics = free_port(), free_port(), free_port()
+    port, admin_port, admin_metrics, router_metrics = free_port(), free_port(), free_port(), free_port()
     common = {
         "NATS_URL": nats_server.url,
         "LOG_LEVEL": "WARNING",
@@ -77,7 +78,7 @@ def stack(db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         "ROUTER_PRIOR_STRENGTH": "1000000",
         # A loaded test box must not turn decisions into deadline fallbacks (errors) at random.
         "ROUTER_DECIDE_DEADLINE_MS": "5000",
-        "ROUTER_METRICS_PORT": str(free_port()),
+        "ROUTER_METRICS_PORT": str(router_metrics),
         "ROUTER_CONSUMER_METRICS_PORT": str(free_port()),
         "ROUTER_WAL_DIR": str(run_dir / "wal"),
     }
@@ -117,6 +118,7 @@ def stack(db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
             router=f"http://127.0.0.1:{port}",
             admin=f"http://127.0.0.1:{admin_port}",
             admin_metrics=f"http://127.0.0.1:{admin_metrics}/metrics",
+            router_metrics=f"http://127.0.0.1:{router_metrics}/metrics",
             tenant_headers={"Authorization": f"Bearer {key}"},
             nats_url=nats_server.url,
         )
@@ -253,5 +255,9 @@ async def test_bad_canary_is_rolled_back_and_good_canary_is_promoted(http: aioht
         assert metric_value(samples, "router_canary_promotions_total", trigger="monitor") == 1
         assert metric_value(samples, "router_canary_rollbacks_total", trigger="monitor") == 1
         await _wait_serving(http, stack, "good-2", 1)
+        # The router says what it serves now.
+        serving = await scrape_metrics(stack.router_metrics)
+        assert metric_value(serving, "router_version_serving_share", version="good-2", role="stable") == 1.0
+        assert metric_value(serving, "router_version_loaded", version="good-2") == 1.0
     finally:
         await nc.drain()
