@@ -32,8 +32,8 @@ from router.canary.rules import Thresholds
 from router.canary.service import CanaryMonitor
 from router.config import RouterAdminSettings
 from router.state import AdminStateDep, RouterAdminState
+from router.versions.artifacts import default_version_name
 from router.versions.endpoints import router as versions_router
-from router.versions.selector import VersionSelector
 from router.versions.service import VersionAdmin
 
 __all__ = ["create_app", "main"]
@@ -86,7 +86,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     nc = await _connect(settings)
     events = CanaryEvents(None if nc is None else EventPublisher(nc.jetstream(), timeout_s=settings.publish_timeout_s))
     # The default artifact's name: the stable version while router_versions holds none.
-    default_version = VersionSelector(None, default_artifact=Path(settings.artifact_path)).default_version
+    default_version = default_version_name(Path(settings.artifact_path))
     versions = VersionAdmin(admin_sessions, events, default_version=default_version)
     monitor = CanaryMonitor(
         admin_sessions,

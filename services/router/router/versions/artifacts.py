@@ -16,7 +16,15 @@ from pathlib import Path
 
 from router.model import DEFAULT_ARTIFACT, ArtifactError, RouterModel, load_artifact
 
-__all__ = ["ArtifactError", "DEFAULT_ARTIFACT", "default_cache_dir", "sha256_hex", "load_bytes", "load_path"]
+__all__ = [
+    "ArtifactError",
+    "DEFAULT_ARTIFACT",
+    "default_cache_dir",
+    "default_version_name",
+    "sha256_hex",
+    "load_bytes",
+    "load_path",
+]
 
 
 def default_cache_dir() -> Path:
@@ -55,3 +63,11 @@ def load_path(path: Path) -> tuple[bytes, RouterModel]:
     except OSError as exc:
         raise ArtifactError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
     return data, load_artifact(path)
+
+
+def default_version_name(path: Path) -> str:
+    """The version the artifact at `path` serves under: its `version`, or the file's name when it does not load."""
+    try:
+        return load_path(path)[1].version
+    except ArtifactError:
+        return path.stem

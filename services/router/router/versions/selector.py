@@ -106,7 +106,9 @@ class VersionSelector:
             _, model = load_path(self._default_path)
         except ArtifactError as exc:
             _log.warning("default router artifact %s not loadable (fallback table serves): %s", self._default_path, exc)
-            return ServingVersion(id=self._default_path.stem, sha256="", share=0.0, model=None)
+            return ServingVersion(
+                id=self._default_path.stem, sha256="", share=0.0, model=None
+            )  # = default_version_name
         self._models[model.sha256] = model
         return ServingVersion(id=model.version, sha256=model.sha256, share=0.0, model=model)
 
