@@ -149,6 +149,7 @@ def evaluate(data_dir: Path, name: str, encode: Encoder, setting: Setting) -> di
             "verifier": setting.verifier,
             "k": setting.k,
             "accept_probability": coefficients.ACCEPT_PROBABILITY,
+            "ambiguity_margin": coefficients.AMBIGUITY_MARGIN,
         },
         "data_sha256": file_hashes(data_dir),
         "search": "exact (numpy); HNSW replay: see pgvector section",

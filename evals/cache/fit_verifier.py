@@ -2,7 +2,7 @@
 
 Only pairs whose cosine reaches `--fit-floor` are used (the verifier only ever sees candidates above the cosine floor).
 scikit-learn is used here, offline; serving reads the committed numbers with the standard library.
-Usage: .venv/bin/python evals/cache/fit_verifier.py [--data-dir ../shared/data] [--threshold 0.8] [--accept 0.5]
+Usage: .venv/bin/python evals/cache/fit_verifier.py --threshold 0.885 --accept 0.6 --margin 0.05 [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ TARGET = ROOT / "libs" / "aiaas" / "src" / "aiaas" / "semcache" / "coefficients.
 TEMPLATE = '''"""The verifier's fitted constants (evals/cache/fit_verifier.py, QQP's public half); do not hand-edit.
 
 FEATURES names each entry of `verifier.PairFeatures.as_vector()`; COEFFICIENTS are the logistic model's weights in
-that order; ACCEPT_PROBABILITY is the cut-off; THRESHOLDS is the cosine floor per embedder name.
+that order; ACCEPT_PROBABILITY is the cut-off; AMBIGUITY_MARGIN is `verifier.choose`'s margin; THRESHOLDS is the
+cosine floor per embedder name. The floor, cut-off and margin are chosen on the evaluation (README, "Default setting").
 Fit: {fit}
 """
 
@@ -40,6 +41,7 @@ FEATURES: tuple[str, ...] = (
 COEFFICIENTS: tuple[float, ...] = (
 {coefficients})
 ACCEPT_PROBABILITY = {accept}
+AMBIGUITY_MARGIN = {margin}
 THRESHOLDS: dict[str, float] = {thresholds}
 '''
 
@@ -56,9 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data-dir", type=Path, default=Path(os.environ.get("CACHE_EVAL_DATA", ROOT.parent / "shared" / "data"))
     )
     parser.add_argument("--encoder", default="")
-    parser.add_argument("--fit-floor", type=float, default=0.6)
+    parser.add_argument("--fit-floor", type=float, default=0.85)
     parser.add_argument("--threshold", type=float, required=True, help="the embedder's default cosine floor to commit")
     parser.add_argument("--accept", type=float, required=True, help="ACCEPT_PROBABILITY to commit")
+    parser.add_argument("--margin", type=float, required=True, help="AMBIGUITY_MARGIN to commit")
     parser.add_argument("--C", type=float, default=1.0)
     args = parser.parse_args(argv)
     try:
@@ -86,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             features="".join(f'    "{f}",\n' for f in FEATURES),
             coefficients="".join(f"    {w!r},  # {f}\n" for w, f in zip(weights, FEATURES, strict=True)),
             accept=args.accept,
+            margin=args.margin,
             thresholds={name: args.threshold},
         ),
         encoding="utf-8",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiaas.semcache import DEFAULT_THRESHOLD, FALLBACK_THRESHOLD, choose, default_threshold, verify
-from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, COEFFICIENTS, FEATURES
+from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, AMBIGUITY_MARGIN, COEFFICIENTS, FEATURES
 from aiaas.semcache.verifier import features, probability
 
 
@@ -73,17 +73,28 @@ def test_contractions_and_phrases_are_normalised() -> None:
     assert pair.jaccard == 1.0
 
 
-def test_choose_takes_the_first_verified_candidate_above_threshold() -> None:
+def test_choose_serves_the_nearest_question_only_when_verified() -> None:
     query = "How do I turn off email notifications?"
-    candidates = [
-        ("How do I turn on email notifications?", 0.96),
-        ("How do I turn off email notifications?", 0.95),
-        ("How do I switch off email notifications?", 0.60),
-    ]
-    assert choose(query, candidates, 0.9) == 1
-    assert choose(query, candidates[:1], 0.9) is None
+    same = ("How do I turn off email notifications?", 0.95)
+    far = ("How do I delete my account?", 0.55)
+    assert choose(query, [same, far], 0.9) == 0
+    # The nearest cached question is vetoed (on vs off): a miss, even though the same question is next in line,
+    # since a different question at least as close makes the query ambiguous.
+    assert choose(query, [("How do I turn on email notifications?", 0.97), same, far], 0.9) is None
     assert choose(query, [("How do I turn off email notifications?", 0.85)], 0.9) is None
     assert choose(query, [], 0.9) is None
+
+
+def test_choose_misses_when_the_query_sits_between_two_cached_questions() -> None:
+    query = "How do I export my data?"
+    close = [("How do I export my data?", 0.99), ("How do I export my contacts?", 0.97)]
+    assert choose(query, close, 0.9, margin=0.05) is None
+    assert choose(query, close, 0.9, margin=0.01) == 0
+    # A rival holding the same text is the same entry's twin, not a different question.
+    twins = [("How do I export my data?", 0.99), ("How do I export my data?", 0.99)]
+    assert choose(query, twins, 0.9, margin=0.05) == 0
+    # A rival far enough below does not make the query ambiguous; the default margin is the committed one.
+    assert choose(query, [("How do I export my data?", 0.99), ("How do I import my data?", 0.80)], 0.9) == 0
 
 
 def test_thresholds_per_embedder() -> None:
@@ -100,3 +111,4 @@ def test_coefficients_match_the_feature_vector() -> None:
     assert FEATURES[0] == "bias" and FEATURES[1] == "cosine"
     assert COEFFICIENTS[1] > 0, "a higher cosine must make a pair more likely the same question"
     assert 0.0 < ACCEPT_PROBABILITY < 1.0
+    assert 0.0 <= AMBIGUITY_MARGIN < 0.2

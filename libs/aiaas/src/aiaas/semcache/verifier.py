@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, COEFFICIENTS, FEATURES, THRESHOLDS
+from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, AMBIGUITY_MARGIN, COEFFICIENTS, FEATURES, THRESHOLDS
 from aiaas.semcache.lexicon import ANTONYMS, NEGATIONS, PHRASES, SLOT_CLASSES, STOPWORDS, SYNONYMS
 
 __all__ = [
@@ -40,7 +40,6 @@ _NUMERIC = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
 _WORD = re.compile(r"[a-z0-9]+(?:[+#]+|(?:[.'][a-z0-9]+)*)")
 _NUMBER_WORDS = {
     "zero": "0",
-    "one": "1",
     "two": "2",
     "three": "3",
     "four": "4",
@@ -57,9 +56,6 @@ _NUMBER_WORDS = {
     "hundred": "100",
     "thousand": "1000",
     "million": "1000000",
-    "first": "1st",
-    "second": "2nd",
-    "third": "3rd",
 }
 _PHRASE_FIRST: dict[str, list[tuple[str, ...]]] = {}
 for _phrase in sorted(PHRASES, key=lambda p: -len(p.split())):
@@ -71,10 +67,18 @@ for _kind, _members in SLOT_CLASSES.items():
     for _member in _members:
         _SLOT_OF.setdefault(_member, _kind)
 # Kinds where a member on one side only (not a swap) still changes the question: "my account" vs "my son's account".
-_EXTRA_SENSITIVE = frozenset({"person", "platform", "account_kind", "document", "language", "question", "channel"})
+_EXTRA_SENSITIVE = frozenset({"person", "platform", "document", "language", "channel"})
+# Actions that undo or stop something: on one side only (the other naming no action), the request is reversed.
+_UNDO = frozenset({"disable", "cancel", "delete", "uninstall", "downgrade", "unsubscribe", "signout", "pause", "block"})
+# Members too vague to change a question by being on one side only.
+_VAGUE = frozenset({"self", "personal", "third_person"})
+# Rules that read word order or a word on one side only are trusted on short questions only (tokens, each side).
+_SHORT = 24
 _UN_PREFIXES = ("un", "dis", "de", "non", "in", "im", "il", "ir")
-_DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus")
-_WH = ("why", "how_much", "how_many", "how_long", "how_often", "how_far", "how_old", "when", "where", "who", "which")
+_DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus", "how_many", "how_much")
+_QUANTIFIERS = frozenset({"how_many", "how_much"})
+_PRONOUNS = frozenset({"self", "other"})
+_WH = ("why", "how_much", "how_many", "how_long", "how_often", "how_far", "how_old", "when", "where", "who")
 
 
 def _stem(word: str) -> str:
@@ -87,7 +91,7 @@ def _stem(word: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:
-    """One question's words: all canonical tokens in order, the key (non-stopword) set, negation parity, numbers."""
+    """One question's words: canonical tokens in order, the key (non-stopword) set, any negation, numbers, wh-word."""
 
     tokens: tuple[str, ...]
     keys: frozenset[str]
@@ -118,11 +122,11 @@ def _parse(text: str) -> _Parsed:
         word = SYNONYMS.get(word, word)
         stemmed = _stem(word)
         tokens.append(SYNONYMS.get(stemmed, stemmed))
-    negations = sum(1 for t in tokens if t in NEGATIONS)
+    negated = any(t in NEGATIONS for t in tokens)
     keys = frozenset(t for t in tokens if t not in STOPWORDS and t not in NEGATIONS)
     numbers = frozenset(t for t in tokens if _NUMERIC.fullmatch(t))
-    wh = next((t for t in tokens if t in _WH), "")
-    return _Parsed(tuple(tokens), keys, negations % 2 == 1, numbers, wh)
+    wh = next((t for t in tokens[:3] if t in _WH), "")
+    return _Parsed(tuple(tokens), keys, negated, numbers, wh)
 
 
 def _is_antonym(a: str, b: str) -> bool:
@@ -134,14 +138,38 @@ def _is_antonym(a: str, b: str) -> bool:
     return False
 
 
-def _directions(tokens: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def _directions(tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """(preposition, object) for each directional preposition: its object is the first key word in three tokens."""
+    found: list[tuple[str, str]] = []
     for i, token in enumerate(tokens[:-1]):
         if token in _DIRECTIONAL:
-            following = next((t for t in tokens[i + 1 : i + 4] if t not in STOPWORDS), "")
+            following = next((t for t in tokens[i + 1 : i + 4] if t not in STOPWORDS and t not in _PRONOUNS), "")
             if following:
-                found.setdefault(token, following)
+                found.append((token, following))
     return found
+
+
+def _direction_swapped(a: Sequence[str], b: Sequence[str], short: bool) -> bool:
+    """ "from X to Y" vs "from Y to X", or "to X" vs "from X": the same words with the direction turned round."""
+    da, db = set(_directions(a)), set(_directions(b))
+    for prep, x in da - db:
+        for other, y in da - db:
+            if prep != other and x != y and (prep, y) in db and (other, x) in db:
+                return True
+    objects_a: dict[str, set[str]] = {}
+    objects_b: dict[str, set[str]] = {}
+    for prep, obj in da:
+        objects_a.setdefault(obj, set()).add(prep)
+    for prep, obj in db:
+        objects_b.setdefault(obj, set()).add(prep)
+    for obj in objects_a.keys() & objects_b.keys() if short else ():
+        pa, pb = objects_a[obj], objects_b[obj]
+        if pa != pb and "from" in pa ^ pb:
+            return True
+    # "how many accounts on one device" vs "how many devices on one account": what is counted changed.
+    counted_a = {obj for prep, obj in da if prep in _QUANTIFIERS}
+    counted_b = {obj for prep, obj in db if prep in _QUANTIFIERS}
+    return short and bool(counted_a) and bool(counted_b) and not counted_a & counted_b
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,23 +226,24 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
         ma, mb = kinds_a.get(kind, set()), kinds_b.get(kind, set())
         if ma - mb and mb - ma:
             slot_swap = True
-        elif kind in _EXTRA_SENSITIVE and (ma ^ mb) - {"self"}:
+        elif kind in _EXTRA_SENSITIVE and (ma ^ mb) - _VAGUE:
             slot_extra = True
+        elif kind == "action" and (ma ^ mb) & _UNDO:
+            slot_extra = True
+    short = max(len(a.tokens), len(b.tokens)) <= _SHORT
     number = a.numbers != b.numbers
     wh = a.wh != b.wh
     negation = a.negated != b.negated
-    direction = False
-    da, db = _directions(a.tokens), _directions(b.tokens)
-    for prep in da.keys() & db.keys():
-        if da[prep] != db[prep] and da[prep] in b.keys and db[prep] in a.keys:
-            direction = True
+    direction = _direction_swapped(a.tokens, b.tokens, short)
     veto = ""
     if antonym:
         veto = "antonym"
+    elif number and a.numbers and b.numbers:
+        veto = "number"
+    elif not short:
+        veto = ""
     elif negation:
         veto = "negation"
-    elif number:
-        veto = "number"
     elif slot_swap:
         veto = "slot_swap"
     elif slot_extra:
@@ -257,13 +286,25 @@ def default_threshold(embedder_name: str) -> float:
     return DEFAULT_THRESHOLD.get(embedder_name, FALLBACK_THRESHOLD)
 
 
-def choose(query: str, candidates: Sequence[tuple[str, float]], threshold: float) -> int | None:
-    """Index of the first candidate (given best cosine first) at or above `threshold` that `verify` accepts."""
+def choose(
+    query: str, candidates: Sequence[tuple[str, float]], threshold: float, margin: float | None = None
+) -> int | None:
+    """Index of the candidate that answers `query`, or None. `candidates` = (cached question, cosine), best first.
+
+    The first candidate at or above `threshold` that `verify` accepts wins, unless the query is ambiguous: another
+    candidate holding a different question lies within `margin` (default AMBIGUITY_MARGIN) of it, so the query sits
+    between two cached questions and either answer is a coin toss: a miss. (Measured: ignoring rivals that a hard rule
+    rules out, or that the verifier accepts too, lets more wrong answers through on the public sets.)
+    """
+    gap = AMBIGUITY_MARGIN if margin is None else margin
     for index, (text, cosine) in enumerate(candidates):
         if cosine < threshold:
             return None
-        if verify(query, text, cosine):
-            return index
+        if not verify(query, text, cosine):
+            continue
+        if any(j != index and rival != text and cosine - c < gap for j, (rival, c) in enumerate(candidates)):
+            return None
+        return index
     return None
 
 
