@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Send
 
 from aiaas.auth import Principal
 from aiaas.deps import TenantSessionDep, require_scope
-from aiaas.errors import BadRequest, Unprocessable, error_body
+from aiaas.errors import BadRequest, ServiceUnavailable, Unprocessable, error_body
 from aiaas.fast_route import FastRequest, send_json
 from aiaas.scopes import ROUTER
 from router.callers import TENANT_HEADER, resolve_caller
@@ -75,14 +76,20 @@ class Decide:
         state = request.state
         assert isinstance(state, RouterState)
         # Credentials before the body is parsed: an unauthenticated caller learns nothing about it.
-        caller = await resolve_caller(
-            authorization=request.authorization,
-            tenant_header=_header(request, _TENANT_HEADER),
-            resolver=state.resolver,
-            admin_keys=state.admin_keys,
-            service_keys=state.settings.service_keys,
-            tenants=state.tenants,
-        )
+        try:
+            caller = await resolve_caller(
+                authorization=request.authorization,
+                tenant_header=_header(request, _TENANT_HEADER),
+                resolver=state.resolver,
+                admin_keys=state.admin_keys,
+                service_keys=state.settings.service_keys,
+                tenants=state.tenants,
+            )
+        except (SQLAlchemyError, OSError) as exc:
+            # A key or tenant not cached and Postgres unreachable: the gateway falls back on a 503, as on any 5xx.
+            raise ServiceUnavailable(
+                "The database is unavailable right now; retry.", code="database_unavailable", retry_after=1
+            ) from exc
         reply = await decide(state, caller.tenant_id, parse_decide(await request.body()))
         await send_json(send, 200, orjson.dumps(reply.model_dump(mode="json")), ())
         return 200
