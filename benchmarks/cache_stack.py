@@ -145,6 +145,8 @@ def _start_router(procs: ProcessSet, workdir: Path, env: dict[str, str], key_nam
         workdir,
         ROUTER_SERVICE_KEY_NAMES=key_name,
         ROUTER_WAL_DIR=str(workdir / "router-wal"),
+        # The committed default artifact serves, not a version other suites activated in the shared router_versions.
+        ROUTER_VERSIONS_FROM_DB="false",
         ROUTER_METRICS_PORT=str(free_port()),
         OTEL_TRACES_EXPORTER="none",
     )
