@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
 
+from aiaas import clock
 from aiaas.db import admin_session
 from aiaas.events import EventEnvelope
-from aiaas.events.schemas import UsageMetered
+from aiaas.events.schemas import InvoiceFinalized, UsageMetered
 from aiaas.quota import quota_key
 from aiaas_testing import TenantWithKey
 from aiaas_testing.events import usage_recorded
 
-from .factories import create_plan, current_period, subscribe, wait_for, wait_metered
+from .factories import create_plan, current_period, day_start, subscribe, wait_for, wait_metered
 
 PERIOD = current_period()
 PRICES = {"standard": {"input_minor_per_1k": "5", "output_minor_per_1k": "15"}}
@@ -178,3 +180,68 @@ async def test_each_plan_prices_its_hits_and_hits_use_no_quota(
 
     found = await wait_for(quota)
     assert found[b"used_tokens"] == b"0"
+
+
+async def test_a_closed_period_invoices_its_hits_on_their_own_lines(
+    meter, billing_url, billing_admin_url, http, admin_headers, publisher, tenant, admin_sessions
+):
+    # A 31-day period that ended yesterday (by the clock), closed at the instant it ended.
+    end = day_start(clock.now()) - timedelta(days=1)
+    start = end - timedelta(days=31)
+    plan = await create_plan(
+        http,
+        billing_admin_url,
+        admin_headers,
+        included_tokens=0,
+        overage_policy="bill",
+        prices=PRICES,
+        cache_hit_fee_minor="0.75",
+    )
+    await subscribe(admin_sessions, tenant.id, plan, start, end)
+    events = [
+        _event(tenant, 1000, 200, "miss"),  # 1000 x 5/1000 + 200 x 15/1000 = 5 + 3 = 8 cents
+        *(_event(tenant, 300, 300, "exact") for _ in range(3)),  # 3 x 0.75 = 2.25 -> 2
+        _event(tenant, 10, 10, "semantic"),  # 0.75 -> 1
+    ]
+    for event in events:
+        await publisher.publish(event)
+    await wait_metered(admin_sessions, tenant.id, len(events))
+
+    body = {"now": end.isoformat()}
+    async with http.post(f"{billing_admin_url}/admin/billing/close-periods", json=body, headers=admin_headers) as resp:
+        assert resp.status == 200, await resp.text()
+    async with http.get(f"{billing_url}/v1/billing/invoices", headers=tenant.auth) as resp:
+        (invoice,) = (await resp.json())["data"]
+    lines = [
+        (ln["kind"], ln["tier"], ln["meter"], ln["quantity"], ln["unit_amount_minor"], ln["amount_minor"])
+        for ln in invoice["lines"]
+        if ln["kind"] != "base_fee"
+    ]
+    assert lines == [
+        ("usage", "standard", "tokens_in", 1000, "5", 5),
+        ("usage", "standard", "tokens_out", 200, "15", 3),
+        ("cache_hits", None, "cache_hits_exact", 3, "0.75", 2),
+        ("cache_hits", None, "cache_hits_semantic", 1, "0.75", 1),
+    ]
+    assert (invoice["subtotal_minor"], invoice["tax_minor"], invoice["total_minor"]) == (11, 1, 12)
+
+    # The closed period's usage still shows its hits apart from its tokens.
+    async with http.get(
+        f"{billing_url}/v1/billing/usage", params={"period": start.date().isoformat()}, headers=tenant.auth
+    ) as resp:
+        past = await resp.json()
+    assert (past["current"], past["totals"]["tokens"], past["cache"]["hits"], past["cache"]["charge_minor"]) == (
+        False,
+        1200,
+        4,
+        "3",
+    )
+    async with admin_session(admin_sessions) as session:
+        payload = (
+            await session.execute(
+                text("select payload::text from event_outbox where subject = :s"),
+                {"s": f"billing.invoice.finalized.{tenant.id}"},
+            )
+        ).scalar_one()
+    finalized = InvoiceFinalized.model_validate(EventEnvelope.from_json(payload).data)
+    assert [line.amount_minor for line in finalized.lines if line.tier is None][-2:] == [2, 1]
