@@ -43,6 +43,8 @@ SERVICES = [
     ("analytics-admin", "analytics.admin"),
     ("realtime", "realtime"),
     ("control-plane", "control_plane"),
+    ("router", "router"),
+    ("router-admin", "router.admin"),
 ]
 _METHODS = ("get", "put", "post", "patch", "delete")
 # Bodies a handler accepts, for operations whose minimal schema-derived body would say little.
