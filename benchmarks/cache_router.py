@@ -125,6 +125,8 @@ def _missing_pieces() -> list[str]:
 
 
 def _run_section(results: dict, name: str, func: Any, *args: Any) -> Any:
+    # The machine is shared: what else was running is part of every figure.
+    results.setdefault("load_average_at_start", {})[name] = [round(x, 2) for x in os.getloadavg()]
     try:
         return func(*args)
     except Exception as exc:  # one failing section must not lose the others' numbers

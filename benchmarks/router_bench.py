@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from cache_bench import PromptSource, chat_body, sequential_posts
+from cache_bench import PromptSource, chat_body, cpu_seconds, sequential_posts
 from cache_stack import CHEAP_ALIAS, Stack, Tenant, http_json
 from load import Target, run_wrk
 
@@ -60,9 +60,19 @@ def measure_decide(stack: Stack, tenant: Tenant, seconds: float, workdir: Path, 
 
 def _arm(stack: Stack, tenant: Tenant, model: str, texts: list[str]) -> dict:
     url = f"{stack.gateway_url}/v1/chat/completions"
+    cpu_before = cpu_seconds(stack.gateway_pid), cpu_seconds(stack.router_pid)
     result = sequential_posts(url, [chat_body(t, model) for t in texts], tenant.auth)
+    cpu = [
+        (cpu_seconds(pid) - before) * 1000 / max(1, len(texts))
+        for pid, before in zip((stack.gateway_pid, stack.router_pid), cpu_before, strict=True)
+    ]
     ok = [m for m, s in zip(result.ms, result.statuses, strict=True) if s == 200]
-    return {"p50_ms": round(statistics.median(ok), 4) if ok else None, "replies": result.counts()}
+    return {
+        "p50_ms": round(statistics.median(ok), 4) if ok else None,
+        "gateway_cpu_ms_per_request": round(cpu[0], 4),
+        "router_cpu_ms_per_request": round(cpu[1], 4),
+        "replies": result.counts(),
+    }
 
 
 def _router_headers(stack: Stack, tenant: Tenant, texts: list[str]) -> dict:
