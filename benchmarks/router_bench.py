@@ -44,8 +44,11 @@ def measure_decide(stack: Stack, tenant: Tenant, seconds: float, workdir: Path, 
     if status != 200:
         raise RuntimeError(f"decide answered {status}: {str(reply)[:300]}")
     targets = [Target(stack.router_url, "/v1/router/decide", body, tenant.auth) for body in bodies]
+    cpu_before = cpu_seconds(stack.router_pid) if stack.router_pid else 0.0
     result = run_wrk(targets, 1, seconds, workdir)
+    cpu_ms = (cpu_seconds(stack.router_pid) - cpu_before) * 1000 / max(1, result.requests) if stack.router_pid else None
     return {
+        "router_cpu_ms_per_request": round(cpu_ms, 4) if cpu_ms is not None else None,
         "p50_ms": result.p50_ms,
         "p90_ms": result.p90_ms,
         "p99_ms": result.p99_ms,
