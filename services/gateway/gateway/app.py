@@ -12,6 +12,7 @@ import aiohttp
 import nats
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
@@ -105,10 +106,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     model_registry = await ModelRegistry(credentials.require, budget=settings).start(nc, catalog)
     # One embedding per request for the semantic cache and the router: loaded now, not on a first request.
     embedder = await load_embedder() if settings.cache_enabled or settings.auto_alias else None
+    # The cache's own small pool, without the ping per checkout: a lookup is one statement, and a connection lost
+    # meanwhile makes that lookup a miss (the pool replaces it).
+    cache_engine = create_async_engine(
+        settings.database_url,
+        pool_size=settings.cache_db_pool_size,
+        max_overflow=settings.cache_db_pool_size,
+        connect_args={"server_settings": {"application_name": "gateway-cache"}},
+    )
     cache = CacheService(
         redis=redis,
-        engine=engine,
-        sessions=sessions,
+        engine=cache_engine,
         flags=flags,
         embedder_name=embedder.name if embedder is not None else None,
         prefix=settings.cache_key_prefix,
@@ -158,6 +166,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in list(state.background):
             await task
         await cache.drain()
+        await cache_engine.dispose()
         await state.limiter.drain()
         await anthropic_adapter.aclose()
         await http.close()

@@ -84,6 +84,8 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     cache_timeout_s: float = Field(0.5, gt=0)
     # Stores run after the reply in background tasks; past this many at once new ones are dropped (counted).
     cache_store_max_pending: int = Field(64, ge=1)
+    # Connections of the cache's own pool (its searches and stores), and as many again under bursts.
+    cache_db_pool_size: int = Field(4, ge=1)
 
 
 class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):

@@ -9,7 +9,9 @@ An HNSW index (cosine) serves the nearest-neighbour search; a tenant table under
 `semantic_cache_nearest` is that search in one round trip for the request path: called outside a transaction
 (autocommit), it binds its statement's implicit transaction to the tenant (as `aiaas.db.tenant_session` does:
 transaction-local, so RLS applies and nothing outlives the call) and lets HNSW scan past filtered-out rows. It is
-SECURITY INVOKER: it runs as app_runtime, under RLS, with no power the caller lacks.
+SECURITY INVOKER: it runs as app_runtime, under RLS, with no power the caller lacks. `semantic_cache_store` is
+the store after a reply the same way: upsert the entry (one per tenant and exact key), then delete the tenant's
+expired entries and all but its newest `p_keep`, returning the entry's id and the evicted exact keys.
 
 Revision ID: 0022_semantic_cache
 Revises: 0019_model_registry_status
@@ -88,11 +90,58 @@ def upgrade() -> None:
         $$
         """
     )
-    _function = "semantic_cache_nearest(uuid, text, text, text, vector, timestamptz, integer)"
-    op.execute(f"revoke all on function {_function} from public")
-    op.execute(f"grant execute on function {_function} to app_runtime, platform_admin")
+    op.execute(
+        """
+        create function semantic_cache_store(
+            p_id uuid, p_tenant uuid, p_alias text, p_exact text, p_system text, p_params text, p_query text,
+            p_vector vector, p_answer jsonb, p_now timestamptz, p_expires timestamptz, p_keep integer
+        )
+        returns table (entry_id uuid, evicted text[])
+        language plpgsql volatile security invoker
+        set search_path = public, pg_temp
+        as $$
+        declare
+            v_id uuid;
+            v_evicted text[];
+        begin
+            perform set_config('app.tenant_id', p_tenant::text, true);
+            insert into semantic_cache_entries as e
+                (id, tenant_id, model_alias, exact_key, system_hash, params_hash, query_text, embedding, answer,
+                 created_at, expires_at)
+            values (p_id, p_tenant, p_alias, p_exact, p_system, p_params, p_query, p_vector, p_answer, p_now, p_expires)
+            on conflict (tenant_id, exact_key) do update set
+                query_text = excluded.query_text, embedding = excluded.embedding, answer = excluded.answer,
+                created_at = excluded.created_at, expires_at = excluded.expires_at
+            returning e.id into v_id;
+            with doomed as (
+                select d.id from semantic_cache_entries d where d.tenant_id = p_tenant and d.expires_at <= p_now
+                union
+                select b.id from (
+                    select d.id from semantic_cache_entries d where d.tenant_id = p_tenant
+                    order by d.created_at desc, d.id desc offset p_keep
+                ) b
+            ), gone as (
+                delete from semantic_cache_entries e using doomed where e.id = doomed.id returning e.exact_key
+            )
+            select coalesce(array_agg(gone.exact_key), '{}') into v_evicted from gone;
+            return query select v_id, v_evicted;
+        end
+        $$
+        """
+    )
+    for function in (
+        "semantic_cache_nearest(uuid, text, text, text, vector, timestamptz, integer)",
+        "semantic_cache_store(uuid, uuid, text, text, text, text, text, vector, jsonb, timestamptz, timestamptz,"
+        " integer)",
+    ):
+        op.execute(f"revoke all on function {function} from public")
+        op.execute(f"grant execute on function {function} to app_runtime, platform_admin")
 
 
 def downgrade() -> None:
     op.execute("drop function if exists semantic_cache_nearest(uuid, text, text, text, vector, timestamptz, integer)")
+    op.execute(
+        "drop function if exists semantic_cache_store"
+        "(uuid, uuid, text, text, text, text, text, vector, jsonb, timestamptz, timestamptz, integer)"
+    )
     op.execute("drop table if exists semantic_cache_entries")

@@ -2,7 +2,8 @@
 
 Every statement also names the tenant: RLS is what keeps tenants apart, the column lets the planner use the
 tenant's indexes. Vectors travel as pgvector's text form (`[x,y,...]`) cast in SQL. The request path's search
-is one call of `semantic_cache_nearest` on an autocommit connection (no BEGIN, bind, COMMIT round trips).
+is one call of `semantic_cache_nearest`, the store one of `semantic_cache_store`, each on an autocommit
+connection (no BEGIN, bind, COMMIT round trips).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ __all__ = [
     "count_entries",
     "delete_all",
     "delete_entry",
-    "evict",
     "nearest",
-    "upsert_entry",
+    "store_entry",
     "vector_literal",
 ]
 
@@ -33,33 +33,9 @@ _NEAREST = text(
     "select id, query_text, answer, similarity"
     " from semantic_cache_nearest(:tenant, :alias, :system, :params, cast(:q as vector), :now, :k)"
 )
-_UPSERT = text(
-    """
-    insert into semantic_cache_entries
-        (id, tenant_id, model_alias, exact_key, system_hash, params_hash, query_text, embedding, answer,
-         created_at, expires_at)
-    values (:id, :tenant, :alias, :exact, :system, :params, :query, cast(:q as vector), cast(:answer as jsonb),
-            :now, :expires)
-    on conflict (tenant_id, exact_key) do update set
-        query_text = excluded.query_text, embedding = excluded.embedding, answer = excluded.answer,
-        created_at = excluded.created_at, expires_at = excluded.expires_at
-    returning id
-    """
-)
-# Expired rows, then the oldest beyond the tenant's maximum.
-_EVICT = text(
-    """
-    with doomed as (
-        select id from semantic_cache_entries where tenant_id = :tenant and expires_at <= :now
-        union
-        select id from (
-            select id from semantic_cache_entries where tenant_id = :tenant
-            order by created_at desc, id desc offset :keep
-        ) beyond
-    )
-    delete from semantic_cache_entries e using doomed where e.id = doomed.id
-    returning e.exact_key
-    """
+_STORE = text(
+    "select entry_id, evicted from semantic_cache_store(:id, :tenant, :alias, :exact, :system, :params, :query,"
+    " cast(:q as vector), cast(:answer as jsonb), :now, :expires, :keep)"
 )
 _DELETE_ALL = text(
     """
@@ -108,8 +84,8 @@ async def nearest(
     ]
 
 
-async def upsert_entry(
-    session: AsyncSession,
+async def store_entry(
+    conn: AsyncConnection,
     *,
     tenant: str,
     alias: str,
@@ -121,8 +97,10 @@ async def upsert_entry(
     answer: CachedAnswer,
     now: datetime,
     expires: datetime,
-) -> str:
-    """Insert the entry (or refresh the one with this exact key); its id."""
+    keep: int,
+) -> tuple[str, list[str]]:
+    """Insert the entry (or refresh the one with this exact key), then evict the tenant's expired entries and all
+    but its `keep` newest, in one statement on an autocommit `conn`: the entry's id and the evicted exact keys."""
     params = {
         "id": uuid.uuid4(),
         "tenant": tenant,
@@ -135,14 +113,10 @@ async def upsert_entry(
         "answer": orjson.dumps(answer.to_json()).decode(),
         "now": now,
         "expires": expires,
+        "keep": keep,
     }
-    return str((await session.execute(_UPSERT, params)).scalar_one())
-
-
-async def evict(session: AsyncSession, *, tenant: str, keep: int, now: datetime) -> Sequence[str]:
-    """Delete the tenant's expired entries and all but its `keep` newest; their exact keys."""
-    rows = await session.execute(_EVICT, {"tenant": tenant, "keep": keep, "now": now})
-    return [str(row.exact_key) for row in rows]
+    row = (await conn.execute(_STORE, params)).one()
+    return str(row.entry_id), [str(key) for key in row.evicted]
 
 
 async def delete_all(session: AsyncSession, *, tenant: str, alias: str | None) -> Sequence[str]:

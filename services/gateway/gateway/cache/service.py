@@ -20,10 +20,9 @@ import redis.asyncio as redis_asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from aiaas import clock
-from aiaas.db import tenant_session
 from aiaas.flags import FlagClient
 from aiaas.semcache import choose, default_threshold
 from gateway.cache import repository
@@ -57,7 +56,6 @@ class CacheService:
         *,
         redis: redis_asyncio.Redis,
         engine: AsyncEngine,
-        sessions: async_sessionmaker[AsyncSession],
         flags: FlagClient,
         embedder_name: str | None,
         prefix: str = "cache",
@@ -67,12 +65,13 @@ class CacheService:
     ) -> None:
         self.exact = ExactTier(redis, prefix=prefix, timeout_s=timeout_s)
         self.engine = engine
-        self.sessions = sessions
         self.flags = flags
         self._stores: set[asyncio.Task[None]] = set()
         # No embedder: the exact tier only.
         self.semantic_available = embedder_name is not None
         self._timeout_s = timeout_s
+        # A store is off the response path: it may wait longer than a lookup (and for the embedding).
+        self._store_timeout_s = max(5.0, 10 * timeout_s)
         self.default_threshold = default_threshold(embedder_name or "")
         self._semantic_k = semantic_k
         self._max_pending = max_pending_stores
@@ -149,9 +148,10 @@ class CacheService:
             if encoded is not None:
                 query, vector = embedding.text, repository.vector_literal(encoded)
         now = clock.now()
-        async with tenant_session(self.sessions, request.tenant) as session:
-            entry_id = await repository.upsert_entry(
-                session,
+        async with asyncio.timeout(self._store_timeout_s), self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            entry_id, evicted = await repository.store_entry(
+                conn,
                 tenant=request.tenant,
                 alias=request.alias,
                 exact_key=key.exact,
@@ -162,8 +162,8 @@ class CacheService:
                 answer=answer,
                 now=now,
                 expires=now + timedelta(seconds=settings.ttl_s),
+                keep=settings.max_entries,
             )
-            evicted = await repository.evict(session, tenant=request.tenant, keep=settings.max_entries, now=now)
         await self.exact.delete(request.tenant, evicted)
         if key.exact not in evicted:
             await self.exact.put(request.tenant, key.exact, entry_id, answer, settings.ttl_s)
