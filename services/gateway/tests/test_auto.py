@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import numpy as np
 import openai
 import orjson
@@ -24,7 +25,7 @@ from aiohttp import web
 from nats.aio.client import Client as NatsClient
 
 from aiaas_embedder import default_embedder, query_text
-from aiaas_testing import TenantWithKey, metric_value, scrape_metrics, serve_local, wait_for
+from aiaas_testing import ServiceProcess, TenantWithKey, free_port, metric_value, scrape_metrics, serve_local, wait_for
 
 SERVICE_TOKEN = "sk-admin-gateway-auto-tests"
 TIERS = {"cheap": "chat", "strong": "claude"}
@@ -57,6 +58,8 @@ class ContractRouter:
             await self.hang.wait()
         body = self.calls[tenant][-1]
         tier = "strong" if "strong" in orjson.dumps(body["messages"]).decode() else "cheap"
+        if body.get("candidates") and tier not in body["candidates"]:
+            tier = body["candidates"][0]
         model = "no-such-alias" if mode == "unknown_alias" else TIERS[tier]
         return web.json_response(
             {
@@ -275,6 +278,66 @@ async def test_the_auto_alias_is_the_configured_name(deaf_gateway, tenant) -> No
         await client.chat.completions.create(model="auto", messages=PLAIN)
     plain = await client.chat.completions.with_raw_response.create(model="chat", messages=PLAIN)
     assert "x-router-tier" not in plain.headers and plain.headers["x-aiaas-deployment"] == "chat-a"
+
+
+@pytest.fixture(scope="module")
+def control_plane(run_dir, control_plane_env) -> Iterator[str]:
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "control_plane", "--host", "127.0.0.1", "--port", str(port)],
+        env=control_plane_env,
+        log_path=run_dir / f"control-plane-auto-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+async def test_a_model_allowlist_limits_the_tiers(
+    auto_gateway, contract_router, control_plane, make_tenant, admin_headers
+) -> None:
+    router, _ = contract_router
+    tenant = await make_tenant()
+    client = _sdk(auto_gateway, tenant)
+    strong = [{"role": "user", "content": "strong: a hard one"}]
+
+    async def allow(aliases: list[str]) -> None:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.put(
+                f"{control_plane}/admin/flags/model_allowlist/tenants/{tenant.id}",
+                json={"value": aliases, "reason": "test: auto tiers"},
+                headers=admin_headers,
+            ) as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+
+    # Only the cheap tier's alias allowed: the router is offered that tier alone, and its answer is served.
+    await allow(["auto", "chat"])
+
+    async def limited() -> bool:
+        raw = await client.chat.completions.with_raw_response.create(model="auto", messages=strong)
+        return raw.headers["x-router-tier"] == "cheap" and raw.headers["x-aiaas-deployment"] == "chat-a"
+
+    await wait_for(limited, timeout_s=10, interval_s=0.05)
+    assert router.calls[str(tenant.id)][-1]["candidates"] == ["cheap"]
+    # The router failing, the fallback table stays inside the allowed tiers too (math would take the strong one).
+    router.modes[str(tenant.id)] = "500"
+    raw = await client.chat.completions.with_raw_response.create(model="auto", messages=MATH)
+    assert (raw.headers["x-router-tier"], raw.headers["x-aiaas-deployment"]) == ("cheap", "chat-a")
+    assert raw.headers["x-router-decision-id"].startswith("gw-")
+
+    # An allowlist naming auto but no tier's alias: 404, as for any model the tenant may not use.
+    await allow(["auto", "claude-but-not-a-tier"])
+
+    async def refused() -> bool:
+        try:
+            await client.chat.completions.create(model="auto", messages=PLAIN)
+        except openai.NotFoundError as exc:
+            return exc.code == "model_not_found"
+        return False
+
+    await wait_for(refused, timeout_s=10, interval_s=0.05)
 
 
 async def _n(events: dict[str, dict[str, Any]], count: int) -> bool:
