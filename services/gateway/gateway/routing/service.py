@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 
 from aiaas.errors import NotFound, ServiceUnavailable
 from aiaas.observability.metrics import record_breaker_state
-from aiaas.resilience import BreakerConfig, BreakerRegistry
+from aiaas.resilience import BreakerConfig, BreakerRegistry, BreakerState
 from aiaas.routing.fallback import fallback_tier
 from aiaas.routing.features import extract_features
 from gateway.catalog.schemas import Deployment, ModelAlias
@@ -235,11 +235,17 @@ def build_auto_router(settings: GatewaySettings, http: aiohttp.ClientSession, ca
             failure_threshold=settings.router_breaker_failure_threshold,
             cooldown_seconds=settings.router_breaker_cooldown_s,
         ),
-        on_state_change=record_breaker_state,
+        on_state_change=_breaker_changed,
     )
     return AutoRouter(
         alias=settings.auto_alias, tiers=settings.auto_tier_aliases, catalog=catalog, breakers=breakers, client=client
     )
+
+
+def _breaker_changed(key: str, old: BreakerState, new: BreakerState) -> None:
+    """The gauge, and one log line per change (per-request fallbacks while it is open are only counted)."""
+    record_breaker_state(key, old, new)
+    log.warning("router circuit breaker %s -> %s", old.name.lower(), new.name.lower())
 
 
 async def _embedding_of(embedding: EmbeddingSource | None) -> np.ndarray | None:
