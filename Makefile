@@ -101,10 +101,11 @@ compose-test: $(STAMP)
 	$(PY) deploy/compose/compose_test.py
 
 # The semantic cache's goals (issue 14): reads ../shared/data in place (CACHE_EVAL_DATA overrides), embeds through
-# .local/embed-cache, writes benchmarks/results/cache_eval.json; exits 1 when a goal fails, 2 when the data is missing.
+# .local/embed-cache, replays 600 queries through the gateway's pgvector/HNSW table, writes
+# benchmarks/results/cache_eval.json; exits 1 when a goal fails, 2 when the data is missing.
 .PHONY: cache-eval
-cache-eval: venv
-	$(PY) evals/cache/cache_eval.py
+cache-eval: migrate
+	@$(WITH_INFRA_ENV); $(PY) evals/cache/cache_eval.py --pgvector 600
 
 # The router's goals (issue 14): router-train fits router-v1 on the RouteLLM GSM8K + MMLU train halves (reads
 # ../shared/data in place; ROUTER_DATA_DIR overrides), rewrites services/router/router/model/artifacts/router-v1.json

@@ -3,7 +3,9 @@ exact search: the same nearest entries and the same cache decisions (`aiaas.semc
 
 Uses the gateway's own repository (`gateway.cache.repository`: the SQL the gateway runs, on an autocommit connection
 as the gateway's CacheService does) under a throwaway tenant created as platform_admin, queried through app_runtime;
-the tenant's entries are deleted at the end. Needs DATABASE_URL and ADMIN_DATABASE_URL (`eval "$(.venv/bin/python deploy/local/infra.py env)"`).
+the tenant's entries are deleted at the end. Needs DATABASE_URL and ADMIN_DATABASE_URL (make cache-eval sets them).
+Two modes: the planner's choice (for one tenant's few entries it may filter by tenant and sort, an exact search) and
+HNSW forced (sorts off); `plan_indexes` records the indexes EXPLAIN shows for the function's query in each mode.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text as sql
 
 from aiaas import clock
 from aiaas.db import admin_session, create_engine, session_factory, tenant_session
@@ -25,6 +28,29 @@ from aiaas.semcache.verifier import choose
 from aiaas.tenancy import create_tenant
 
 ALIAS = "cache-eval"
+# The query inside semantic_cache_nearest (migration 0022), for EXPLAIN only.
+_EXPLAIN = sql(
+    "explain (format json) select e.id from semantic_cache_entries e"
+    " where e.tenant_id = :tenant and e.model_alias = :alias and e.system_hash = :h and e.params_hash = :h"
+    " and e.embedding is not null and e.expires_at > :now order by e.embedding <=> cast(:q as vector) limit :k"
+)
+
+
+# The planner's own choice (what the gateway gets), and the HNSW index forced (sorts and sequential scans off), in the
+# transaction the search runs in.
+_MODES: dict[str, tuple[str, ...]] = {
+    "planner_choice": (),
+    "hnsw_forced": ("set local enable_sort = off", "set local enable_seqscan = off"),
+}
+
+
+def _index_names(node: dict[str, Any]) -> list[str]:
+    names = [str(node["Index Name"])] if "Index Name" in node else []
+    for child in node.get("Plans", []):
+        names += _index_names(child)
+    return names
+
+
 HASH = hashlib.sha256(b"cache-eval replay").hexdigest()
 
 
@@ -43,58 +69,72 @@ async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encode
             tenant = await create_tenant(session, name=f"Tenant {slug}", slug=slug)
         tid = str(tenant.id)
         ids: dict[str, int] = {}
-        async with tenant_session(sessions, tid) as session:
-            for i, (text, vec) in enumerate(zip(entries, evecs, strict=True)):
-                entry_id = await repository.upsert_entry(
-                    session,
+        async with runtime.connect() as raw:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            for i, (entry, vec) in enumerate(zip(entries, evecs, strict=True)):
+                entry_id, _ = await repository.store_entry(
+                    conn,
                     tenant=tid,
                     alias=ALIAS,
-                    exact_key=hashlib.sha256(f"{i}:{text}".encode()).hexdigest(),
+                    exact_key=hashlib.sha256(f"{i}:{entry}".encode()).hexdigest(),
                     system_hash=HASH,
                     params_hash=HASH,
-                    query=text,
+                    query=entry,
                     vector=repository.vector_literal(vec),
                     answer=CachedAnswer(f"answer {i}", "stop", "eval", 1, 1),
                     now=now,
                     expires=now + timedelta(hours=1),
+                    keep=len(entries),
                 )
                 ids[entry_id] = i
         exact = qvecs @ evecs.T
-        same_top1 = same_topk = same_decision = 0
-        for q, (text, vec) in enumerate(zip(queries, qvecs, strict=True)):
-            async with runtime.connect() as raw:
-                conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-                rows = await repository.nearest(
-                    conn,
-                    tenant=tid,
-                    alias=ALIAS,
-                    system_hash=HASH,
-                    params_hash=HASH,
-                    vector=repository.vector_literal(vec),
-                    now=now,
-                    k=s.k,
-                )
-            hnsw = [ids[r.entry_id] for r in rows]
-            truth = np.argsort(-exact[q], kind="stable")[: s.k].tolist()
-            same_top1 += int(bool(hnsw) and hnsw[0] == truth[0])
-            same_topk += int(hnsw == truth)
-            got = choose(text, [(r.query, r.similarity) for r in rows], s.threshold)
-            want = choose(text, [(entries[i], float(exact[q, i])) for i in truth], s.threshold)
-            same_decision += int((None if got is None else hnsw[got]) == (None if want is None else truth[want]))
+        report: dict[str, Any] = {"entries": len(entries), "queries": len(queries), "k": s.k}
+        for mode, settings in _MODES.items():
+            same_top1 = same_topk = same_decision = 0
+            # Fresh connections per mode: PL/pgSQL caches its query plans per session.
+            mode_engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, application_name=f"cache-eval-{mode}")
+            for q, (query, vec) in enumerate(zip(queries, qvecs, strict=True)):
+                async with mode_engine.connect() as conn, conn.begin():
+                    for setting in settings:
+                        await conn.execute(sql(setting))
+                    rows = await repository.nearest(
+                        conn,
+                        tenant=tid,
+                        alias=ALIAS,
+                        system_hash=HASH,
+                        params_hash=HASH,
+                        vector=repository.vector_literal(vec),
+                        now=now,
+                        k=s.k,
+                    )
+                found = [ids[r.entry_id] for r in rows]
+                truth = np.argsort(-exact[q], kind="stable")[: s.k].tolist()
+                same_top1 += int(bool(found) and found[0] == truth[0])
+                same_topk += int(found == truth)
+                got = choose(query, [(r.query, r.similarity) for r in rows], s.threshold)
+                want = choose(query, [(entries[i], float(exact[q, i])) for i in truth], s.threshold)
+                same_decision += int((None if got is None else found[got]) == (None if want is None else truth[want]))
+            await mode_engine.dispose()
+            async with tenant_session(sessions, tid) as session:
+                for setting in (*settings, "set local hnsw.iterative_scan = strict_order"):
+                    await session.execute(sql(setting))
+                params = {"tenant": tid, "alias": ALIAS, "h": HASH, "now": now, "k": s.k}
+                explained = await session.execute(_EXPLAIN, {**params, "q": repository.vector_literal(qvecs[0])})
+                plan = _index_names(explained.scalar_one()[0]["Plan"])
+            n = len(queries)
+            report[mode] = {
+                "settings": list(settings),
+                "plan_indexes": plan,
+                "same_nearest": round(same_top1 / n, 4),
+                "same_top_k_order": round(same_topk / n, 4),
+                "same_cache_decision": round(same_decision / n, 4),
+            }
         async with tenant_session(sessions, tid) as session:
             await repository.delete_all(session, tenant=tid, alias=ALIAS)
     finally:
         await runtime.dispose()
         await admin.dispose()
-    n = len(queries)
-    return {
-        "entries": len(entries),
-        "queries": n,
-        "k": s.k,
-        "same_nearest": round(same_top1 / n, 4),
-        "same_top_k_order": round(same_topk / n, 4),
-        "same_cache_decision": round(same_decision / n, 4),
-    }
+    return report
 
 
 def replay(entries: Sequence[str], queries: Sequence[str], encode: Encoder, s: Setting) -> dict[str, Any]:

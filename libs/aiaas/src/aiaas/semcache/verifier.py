@@ -74,7 +74,7 @@ _UNDO = frozenset({"disable", "cancel", "delete", "uninstall", "downgrade", "uns
 _VAGUE = frozenset({"self", "personal", "third_person"})
 # Rules that read word order or a word on one side only are trusted on short questions only (tokens, each side).
 _SHORT = 24
-_UN_PREFIXES = ("un", "dis", "de", "non", "in", "im", "il", "ir")
+_UN_PREFIXES = frozenset({"un", "dis", "de", "non", "in", "im", "il", "ir"})
 _DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus", "how_many", "how_much")
 _QUANTIFIERS = frozenset({"how_many", "how_much"})
 _PRONOUNS = frozenset({"self", "other"})
@@ -100,6 +100,14 @@ class _Parsed:
     wh: str
 
 
+@lru_cache(maxsize=65536)
+def _canonical(word: str) -> str:
+    word = _NUMBER_WORDS.get(word, word)
+    word = SYNONYMS.get(word, word)
+    stemmed = _stem(word)
+    return SYNONYMS.get(stemmed, stemmed)
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> _Parsed:
     lowered = text.lower().replace("’", "'")
@@ -118,10 +126,7 @@ def _parse(text: str) -> _Parsed:
                 break
         else:
             i += 1
-        word = _NUMBER_WORDS.get(word, word)
-        word = SYNONYMS.get(word, word)
-        stemmed = _stem(word)
-        tokens.append(SYNONYMS.get(stemmed, stemmed))
+        tokens.append(_canonical(word))
     negated = any(t in NEGATIONS for t in tokens)
     keys = frozenset(t for t in tokens if t not in STOPWORDS and t not in NEGATIONS)
     numbers = frozenset(t for t in tokens if _NUMERIC.fullmatch(t))
@@ -132,10 +137,8 @@ def _parse(text: str) -> _Parsed:
 def _is_antonym(a: str, b: str) -> bool:
     if (a, b) in _ANTONYM_PAIRS:
         return True
-    for prefix in _UN_PREFIXES:
-        if (a == prefix + b or b == prefix + a) and min(len(a), len(b)) >= 3:
-            return True
-    return False
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return len(shorter) >= 3 and longer.endswith(shorter) and longer[: len(longer) - len(shorter)] in _UN_PREFIXES
 
 
 def _directions(tokens: Sequence[str]) -> list[tuple[str, str]]:
@@ -291,21 +294,21 @@ def choose(
 ) -> int | None:
     """Index of the candidate that answers `query`, or None. `candidates` = (cached question, cosine), best first.
 
-    The first candidate at or above `threshold` that `verify` accepts wins, unless the query is ambiguous: another
-    candidate holding a different question lies within `margin` (default AMBIGUITY_MARGIN) of it, so the query sits
-    between two cached questions and either answer is a coin toss: a miss. (Measured: ignoring rivals that a hard rule
-    rules out, or that the verifier accepts too, lets more wrong answers through on the public sets.)
+    Only the nearest cached question can answer: it must reach `threshold` and pass `verify`, and no candidate holding
+    a different question may lie within `margin` (default AMBIGUITY_MARGIN) of it: then the query sits between two
+    cached questions and either answer is a coin toss, so a miss. A vetoed nearest question is a miss too, even when
+    the next one is the same question as the query: a different question is at least as close. (Measured: letting
+    rivals that a hard rule rules out, or that the verifier accepts too, through serves more wrong answers.)
     """
+    if not candidates:
+        return None
+    text, cosine = candidates[0]
+    if cosine < threshold or not verify(query, text, cosine):
+        return None
     gap = AMBIGUITY_MARGIN if margin is None else margin
-    for index, (text, cosine) in enumerate(candidates):
-        if cosine < threshold:
-            return None
-        if not verify(query, text, cosine):
-            continue
-        if any(j != index and rival != text and cosine - c < gap for j, (rival, c) in enumerate(candidates)):
-            return None
-        return index
-    return None
+    if any(rival != text and cosine - other < gap for rival, other in candidates[1:]):
+        return None
+    return 0
 
 
 assert len(FEATURES) == len(COEFFICIENTS)
