@@ -4,10 +4,11 @@ events equal the requests served, and billing and analytics count them so.
 The platform runs as real processes on a private NATS: the gateway (its response cache on for the tenant through
 the control plane's flags), the usage writer, billing's meter, API and admin listener, and analytics' consumer and
 API. A mixed run (misses, exact hits, a semantic hit, a streamed miss and a streamed replay, a bypass, upstream
-errors, plain and streamed) then shows: one `usage.recorded` per served request, a hit's with no provider and cost 0,
-`x-cache` equal to the event's `cache_status`; the gateway's rows, billing's ledger and analytics' totals count the
-same requests; billing prices the hits at the plan's fee per hit on their own lines, and bills provider tokens
-only for what reached a provider.
+errors, plain and streamed, `model: "auto"` routed by the fallback table and then hit) then shows: one
+`usage.recorded` per served request, a hit's with no provider and cost 0, `x-cache` equal to the event's
+`cache_status`, the routed one with the router's tier and reason; the gateway's rows, billing's ledger and analytics'
+totals count the same requests; billing prices the hits at the plan's fee per hit on their own lines, and bills
+provider tokens only for what reached a provider; analytics shows the tier distribution.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Run:
             reply = {
                 "status": resp.status,
                 "cache": resp.headers.get("x-cache"),
+                "router_tier": resp.headers.get("x-router-tier"),
                 "request_id": resp.headers.get("x-request-id"),
                 "stream": stream,
                 "text": _text(raw, stream) if resp.status == 200 else None,
@@ -217,6 +219,10 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
             large = await run.ask("What is the capital of Portugal?", model="gpt-4o")
             failed = await run.ask("Is anyone there?", model=BROKEN)
             failed_stream = await run.ask("Is anyone there at all?", model=BROKEN, stream=True)
+            # model "auto" without a router: the gateway's fallback table picks the tier; the repeat is a hit of auto.
+            routed = await run.ask("Say hello to the team in one short sentence.", model="auto")
+            await run.stored(5)
+            routed_again = await run.ask("Say hello to the team in one short sentence.", model="auto")
         finally:
             async with http.delete(f"{provider_sim}/_sim/faults", params={"model": broken_model}) as resp:
                 assert resp.status == 200
@@ -238,14 +244,15 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
         assert paraphrase["text"] == question["text"]
         assert failed["status"] == 502 and failed_stream["status"] == 502
         served = run.replies
-        assert all(r["status"] in (200, 502) for r in served) and len(served) == 11
+        assert (routed["cache"], routed_again["cache"]) == ("miss", "exact") and routed["router_tier"]
+        assert all(r["status"] in (200, 502) for r in served) and len(served) == 13
 
         # One usage event per served request, none more; a hit's has no provider and cost 0.
         events = await _usage_events(private_nats.url, tenant, len(served))
         by_request = {ev.data["request_id"]: ev.data for ev in events}
         assert len(by_request) == len(events) == len(served)
         hits = [d for d in by_request.values() if d["cache_status"] in ("exact", "semantic")]
-        assert sorted(d["cache_status"] for d in hits) == ["exact", "exact", "exact", "semantic"]
+        assert sorted(d["cache_status"] for d in hits) == ["exact", "exact", "exact", "exact", "semantic"]
         for data in hits:
             assert (data["provider"], data["deployment"], data["cost_usd"], data["status"]) == (
                 None,
@@ -258,6 +265,14 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
                 data = by_request[reply["request_id"]]
                 assert data["cache_status"] == reply["cache"]
                 assert (data["tokens_in"], data["tokens_out"]) == reply["usage"]
+        decided = by_request[routed["request_id"]]
+        assert (decided["requested_alias"], decided["router_tier"], decided["router_reason"]) == (
+            "auto",
+            routed["router_tier"],
+            "fallback",
+        )
+        assert decided["model_alias"] in ("gpt-4o-mini", "gpt-4o") and decided["router_decision_id"]
+        assert by_request[routed_again["request_id"]]["model_alias"] == "auto"  # answered before any routing
         errors = [d for d in by_request.values() if d["status"] == "error"]
         assert [(d["model_alias"], d["cache_status"]) for d in errors] == [(BROKEN, "miss"), (BROKEN, "miss")]
         provider = [d for d in by_request.values() if d["cache_status"] not in ("exact", "semantic")]
@@ -295,14 +310,14 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
         }
         fee = Decimal(HIT_FEE)
         assert usage["cache"] == {
-            "exact_hits": 3,
+            "exact_hits": 4,
             "semantic_hits": 1,
-            "hits": 4,
+            "hits": 5,
             "cached_tokens": saved,
-            "charge_minor": str((4 * fee).normalize()),
+            "charge_minor": str((5 * fee).normalize()),
         }
         token_charge = (provider_in * PRICE_IN + provider_out * PRICE_OUT) / 1000
-        assert Decimal(usage["overage_charge_minor"]) == token_charge + 4 * fee
+        assert Decimal(usage["overage_charge_minor"]) == token_charge + 5 * fee
         async with http.get(f"{billing}/v1/billing/invoice/preview", headers=tenant.auth) as resp:
             preview = await resp.json()
         quantities: dict[tuple[str, str], int] = {}  # token lines are per tier (gpt-4o-mini small, gpt-4o large)
@@ -313,7 +328,7 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
         assert quantities == {
             ("usage", "tokens_in"): provider_in,
             ("usage", "tokens_out"): provider_out,
-            ("cache_hits", "cache_hits_exact"): 3,
+            ("cache_hits", "cache_hits_exact"): 4,
             ("cache_hits", "cache_hits_semantic"): 1,
         }
 
@@ -333,6 +348,15 @@ async def test_usage_events_equal_requests_served_and_hits_are_billed_per_plan(
 
         totals = await wait_for(kpis)
         assert (totals["requests"], totals["errored"]) == (len(served), 2)
-        assert (totals["cache_hits"], totals["cache_semantic_hits"], totals["cache_tokens_saved"]) == (4, 1, saved)
-        assert totals["cache_hit_rate"] == 4 / len(served)
+        assert (totals["cache_hits"], totals["cache_semantic_hits"], totals["cache_tokens_saved"]) == (5, 1, saved)
+        assert totals["cache_hit_rate"] == 5 / len(served)
         assert (totals["tokens_in"], totals["tokens_out"]) == (provider_in, provider_out)
+        tiers = await wait_for(lambda: _router_tiers(http, analytics, tenant, params))
+        assert tiers == [{"tier": routed["router_tier"], "reason": "fallback", "requests": 1, "share": 1.0}]
+
+
+async def _router_tiers(
+    http: aiohttp.ClientSession, analytics: str, tenant: TenantWithKey, params: dict[str, str]
+) -> list[dict[str, Any]]:
+    async with http.get(f"{analytics}/v1/analytics/kpis", params=params, headers=tenant.auth) as resp:
+        return list((await resp.json())["router_tiers"])
