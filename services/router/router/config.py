@@ -61,7 +61,8 @@ class RouterSettings(ServiceSettings):
     retry_window_s: float = Field(600.0, ge=0)
     # Decision events are written ahead here until durable (aiaas.events.wal); empty = off.
     wal_dir: str = str(Path(tempfile.gettempdir()) / "aiaas-router-wal")
-    emit_linger_s: float = 0.002
+    # Decisions wait this long for company before one JetStream publish (written ahead meanwhile): as the gateway.
+    emit_linger_s: float = 0.05
     publish_timeout_s: float = 2.0
     # The platform default policy.
     default_tiers: list[TierSetting] = Field(default_factory=_default_tiers)
