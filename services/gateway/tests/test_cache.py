@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
+from aiaas_testing import wait_for
+from aiaas_testing.metrics import metric_value, scrape_metrics
+
 from .cache_support import PARAPHRASE, QUESTION, UNRELATED, CacheStack, run_control_plane
 
 
@@ -169,3 +172,26 @@ async def test_ineligible_requests_bypass_and_a_tenant_without_the_cache_sees_no
     plain = await stack.tenant(cache__enabled=False)
     reply = await stack.ask(plain, "Uncached question.")
     assert reply.cache is None and "x-cache-similarity" not in reply.headers
+
+
+async def test_a_store_that_fails_loses_no_reply(stack, metrics_of):
+    # Postgres cannot store U+0000 in text: the store after the reply fails; the replies do not.
+    tenant = await stack.tenant()
+    failed_before = await _failed_stores(metrics_of(stack.gateway))
+    first = await stack.ask(tenant, "Spell this: a\x00b")
+    await stack.ask(tenant, QUESTION)
+    await stack.stored(tenant, 1)  # the other answer is stored: the cache goes on working
+    await wait_for(lambda: _more_failed(metrics_of(stack.gateway), failed_before))
+    again = await stack.ask(tenant, "Spell this: a\x00b")
+    assert (first.cache, again.cache) == ("miss", "miss")
+    assert first.text and again.text == first.text
+    assert (await stack.ask(tenant, QUESTION)).cache == "exact"
+
+
+async def _failed_stores(metrics_url: str) -> float:
+    samples = await scrape_metrics(metrics_url)
+    return metric_value(samples, "gateway_cache_stores_total", outcome="failed")
+
+
+async def _more_failed(metrics_url: str, before: float) -> bool:
+    return await _failed_stores(metrics_url) > before

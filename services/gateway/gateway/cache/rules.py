@@ -25,6 +25,7 @@ __all__ = [
     "CacheKey",
     "CacheSettings",
     "cache_control",
+    "cache_enabled",
     "plan_key",
     "settings_for",
 ]
@@ -85,11 +86,15 @@ class CacheSettings:
         return not self.aliases or alias in self.aliases
 
 
+def cache_enabled(flags: FlagClient, tenant: str) -> bool:
+    return flags.is_enabled("cache.enabled", tenant, default=_DEFAULTS["cache.enabled"])
+
+
 def settings_for(flags: FlagClient, tenant: str, default_threshold: float) -> CacheSettings:
     """The tenant's settings; `default_threshold` applies while cache.threshold_milli is 0."""
     milli = flags.get_int("cache.threshold_milli", tenant, default=_DEFAULTS["cache.threshold_milli"])
     return CacheSettings(
-        enabled=flags.is_enabled("cache.enabled", tenant, default=_DEFAULTS["cache.enabled"]),
+        enabled=cache_enabled(flags, tenant),
         semantic=flags.is_enabled("cache.semantic", tenant, default=_DEFAULTS["cache.semantic"]),
         threshold=milli / 1000 if 0 < milli <= 1000 else default_threshold,
         ttl_s=max(1, flags.get_int("cache.ttl_s", tenant, default=_DEFAULTS["cache.ttl_s"])),

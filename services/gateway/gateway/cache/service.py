@@ -28,7 +28,7 @@ from aiaas.semcache import choose, default_threshold
 from gateway.cache import repository
 from gateway.cache.exact import ExactTier
 from gateway.cache.replay import answer_from_completion, answer_from_stream
-from gateway.cache.rules import CacheControl, CacheKey, CacheSettings, plan_key, settings_for
+from gateway.cache.rules import CacheControl, CacheKey, CacheSettings, cache_enabled, plan_key, settings_for
 from gateway.cache.schemas import CachedAnswer, CacheHit, CacheStatus, StoredEntry
 from gateway.catalog.schemas import ModelAlias
 from gateway.providers.base import Usage
@@ -83,9 +83,9 @@ class CacheService:
         self, tenant: str, alias: ModelAlias, payload: dict[str, Any], control: CacheControl
     ) -> CacheRequest | None:
         """The request's cache work, or None when the tenant has no cache (no header, no metering field)."""
-        settings = self.settings(tenant)
-        if not settings.enabled:
+        if not cache_enabled(self.flags, tenant):  # one flag read for a tenant without the cache
             return None
+        settings = self.settings(tenant)
         key = None if control.no_cache and control.no_store else plan_key(tenant, alias, payload, settings)
         return CacheRequest(self, tenant, alias.name, settings, key, control)
 
