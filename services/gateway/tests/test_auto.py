@@ -227,6 +227,11 @@ async def test_auto_is_listed_as_the_routers_alias(auto_gateway, tenant) -> None
     assert listed["chat"] == "aiaas" and listed["claude"] == "aiaas"
 
 
+async def test_auto_is_not_listed_where_none_of_its_tiers_is_served(client) -> None:
+    """The shared test gateway keeps the default tier map (gpt-4o-mini, gpt-4o), aliases its catalog lacks."""
+    assert "auto" not in {model.id for model in (await client.models.list()).data}
+
+
 async def test_no_router_listening_still_answers_by_fallback(deaf_gateway, tenant, nats_client) -> None:
     client = _sdk(deaf_gateway, tenant)
     async with _usage_events(nats_client, tenant) as events:

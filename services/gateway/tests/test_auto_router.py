@@ -180,5 +180,7 @@ async def test_a_rejected_call_is_not_held_against_the_router_but_still_falls_ba
 async def test_no_tier_alias_served_is_503() -> None:
     breakers = BreakerRegistry()
     router = AutoRouter(alias="auto", tiers={"cheap": "gone"}, catalog=CATALOG, breakers=breakers, client=None)
+    assert not router.servable()
+    assert AutoRouter(alias="auto", tiers=TIERS, catalog=CATALOG, breakers=breakers, client=None).servable()
     with pytest.raises(ServiceUnavailable):
         await router.decide("t1", PLAIN, max_tokens=None, embedding=None)

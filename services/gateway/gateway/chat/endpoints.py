@@ -29,7 +29,7 @@ async def list_models(_principal: Annotated[Principal, require_scope(CHAT)], sta
     """List the model aliases this gateway serves (the auto alias, when on, is the router's: owned_by aiaas-router)."""
     created = int(time.time())
     aliases = state.catalog.aliases()
-    if state.auto is not None:
+    if state.auto is not None and state.auto.servable():
         aliases = [alias for alias in aliases if alias.name != state.auto.alias] + [state.auto.placeholder]
     return {
         "object": "list",

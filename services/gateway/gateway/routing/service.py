@@ -108,6 +108,14 @@ class AutoRouter:
     def tiers(self) -> tuple[str, ...]:
         return tuple(self._tiers)
 
+    def servable(self) -> bool:
+        """Does this gateway serve some default tier's alias (else the auto alias is not listed)?"""
+        return any(self._active(alias) is not None for alias in self._tiers.values())
+
+    def _active(self, name: str) -> ModelAlias | None:
+        alias = self._catalog.resolve(name)
+        return alias if alias is not None and alias.status == "active" else None
+
     def tier_aliases(self, tenant_id: str) -> dict[str, str]:
         """The tenant's tier -> alias map: as its policy last came back from the router, over the default."""
         learned = self._learned.get(tenant_id)
@@ -186,8 +194,8 @@ class AutoRouter:
 
     def _accept(self, tenant_id: str, reply: RouterReply, allowlist: Sequence[str]) -> Routed:
         """The router's alias, if this gateway serves it and the tenant may use it."""
-        alias = self._catalog.resolve(reply.alias)
-        if alias is None or alias.status != "active":
+        alias = self._active(reply.alias)
+        if alias is None:
             raise RouterFailed("bad_reply", f"alias {reply.alias!r} (tier {reply.tier!r}) is not served here")
         if allowlist and reply.alias not in allowlist:
             raise RouterFailed("bad_reply", f"alias {reply.alias!r} is not in the tenant's model allowlist")
@@ -211,8 +219,8 @@ class AutoRouter:
         aliases = self.tier_aliases(tenant_id)
         start = allowed.index(tier) if tier in allowed else 0
         for candidate in [*allowed[start:], *reversed(allowed[:start])]:
-            alias = self._catalog.resolve(aliases[candidate])
-            if alias is not None and alias.status == "active":
+            alias = self._active(aliases[candidate])
+            if alias is not None:
                 return Routed(alias=alias, decision_id=f"gw-{uuid.uuid4().hex}", tier=candidate, reason="fallback")
         raise ServiceUnavailable(
             f"The model '{self.alias}' cannot be served: none of its tiers' models is available.",
