@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
-from aiaas_testing import AdminKey, TenantWithKey, wait_for
+from aiaas_testing import AdminKey, TenantWithKey, metric_value, scrape_metrics, wait_for
 
 from .factories import CONSTANT_P, RouterProcess, body, decide, policy, put_policy
 
@@ -230,3 +230,26 @@ async def test_tenant_routes_need_the_router_scope(
     chat_only = await make_tenant(scopes=["chat"])
     async with http.get(f"{router.url}{path}", headers=chat_only.auth) as resp:
         _assert_error(resp.status, await resp.json(), 403, "insufficient_scope")
+
+
+async def test_exploration_stays_within_the_allowed_tiers_and_is_counted(
+    router: RouterProcess, make_tenant: Callable[..., Awaitable[TenantWithKey]], http: aiohttp.ClientSession
+) -> None:
+    tenant = await make_tenant()
+    await put_policy(http, router.url, tenant.auth, exploration_cap=1.0)
+    before = metric_value(await scrape_metrics(router.metrics_url), "router_explorations_total")
+    explored = [await decide(http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.")) for n in range(24)]
+    assert {d["reason"] for d in explored} == {"explore"}
+    assert {d["tier"] for d in explored} == {"cheap", "strong"}  # Thompson draws, not one fixed tier
+    again = await decide(http, router.url, tenant.auth, body("Tell me a fact about bird 0."))
+    assert (again["tier"], again["reason"]) == (explored[0]["tier"], "explore")  # seeded by the inputs
+    after = metric_value(await scrape_metrics(router.metrics_url), "router_explorations_total")
+    assert after - before == len(explored) + 1
+    # Never outside the allowed tiers or over max_cost, whatever the draw.
+    for n in range(12):
+        only = await decide(
+            http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.", candidates=["cheap"])
+        )
+        capped = await decide(http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.", max_cost=0.001))
+        assert only["tier"] == capped["tier"] == "cheap"
+        assert capped["expected_cost"] <= 0.001
