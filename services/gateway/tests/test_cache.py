@@ -102,6 +102,28 @@ async def test_a_paraphrase_above_the_threshold_hits_and_one_below_misses(stack)
     assert other.cache == "miss"
 
 
+async def test_a_semantic_hits_repeats_are_exact_hits_of_the_same_entry_until_it_goes(stack):
+    tenant = await stack.tenant()
+    await stack.ask(tenant, QUESTION)
+    await stack.stored(tenant, 1)
+    semantic = await stack.ask(tenant, PARAPHRASE)
+    assert semantic.cache == "semantic"
+
+    async def linked() -> bool:
+        return (await stack.ask(tenant, PARAPHRASE, headers={"Cache-Control": "no-store"})).cache == "exact"
+
+    await wait_for(linked, timeout_s=10)  # the link is made after the reply
+    repeat = await stack.ask(tenant, PARAPHRASE)
+    assert repeat.headers["x-cache-id"] == semantic.headers["x-cache-id"] and repeat.text == semantic.text
+    assert await stack.entries(tenant) == 1, "a link is not an entry"
+
+    status, _ = await stack.delete(tenant, f"/{semantic.headers['x-cache-id']}")
+    assert status == 200
+    no_store = {"Cache-Control": "no-store"}
+    assert (await stack.ask(tenant, PARAPHRASE, headers=no_store)).cache == "miss", "the link went with its entry"
+    assert (await stack.ask(tenant, QUESTION, headers=no_store)).cache == "miss"
+
+
 async def test_invalidation_by_alias_by_id_and_by_config_version(stack):
     tenant = await stack.tenant()
     await stack.ask(tenant, "First question to forget.")

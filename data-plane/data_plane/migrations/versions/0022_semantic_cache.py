@@ -72,7 +72,7 @@ def upgrade() -> None:
         create function semantic_cache_nearest(
             p_tenant uuid, p_alias text, p_system text, p_params text, p_vector vector, p_now timestamptz, p_k integer
         )
-        returns table (id uuid, query_text text, answer jsonb, similarity double precision)
+        returns table (id uuid, exact_key text, query_text text, answer jsonb, similarity double precision)
         language plpgsql volatile security invoker
         set search_path = public, pg_temp
         as $$
@@ -80,7 +80,7 @@ def upgrade() -> None:
             perform set_config('app.tenant_id', p_tenant::text, true);
             perform set_config('hnsw.iterative_scan', 'strict_order', true);
             return query
-                select e.id, e.query_text, e.answer, 1 - (e.embedding <=> p_vector)
+                select e.id, e.exact_key, e.query_text, e.answer, 1 - (e.embedding <=> p_vector)
                 from semantic_cache_entries e
                 where e.tenant_id = p_tenant and e.model_alias = p_alias and e.system_hash = p_system
                   and e.params_hash = p_params and e.embedding is not null and e.expires_at > p_now

@@ -30,7 +30,7 @@ __all__ = [
 
 # One round trip: the function binds its statement's transaction to the tenant (migration 0022_semantic_cache).
 _NEAREST = text(
-    "select id, query_text, answer, similarity"
+    "select id, exact_key, query_text, answer, similarity"
     " from semantic_cache_nearest(:tenant, :alias, :system, :params, cast(:q as vector), :now, :k)"
 )
 _STORE = text(
@@ -79,7 +79,13 @@ async def nearest(
     }
     rows = (await conn.execute(_NEAREST, params)).all()
     return [
-        StoredEntry(str(row.id), str(row.query_text), CachedAnswer.from_json(row.answer), float(row.similarity))
+        StoredEntry(
+            str(row.id),
+            str(row.exact_key),
+            str(row.query_text),
+            CachedAnswer.from_json(row.answer),
+            float(row.similarity),
+        )
         for row in rows
     ]
 

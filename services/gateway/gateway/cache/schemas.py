@@ -50,6 +50,8 @@ class CacheHit:
     answer: CachedAnswer
     # The cosine between the request and the cached question (semantic hits; 1.0 for exact ones).
     similarity: float
+    # A semantic hit's entry's exact key (None for exact hits).
+    entry_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class StoredEntry:
     """A semantic candidate as the repository returns it."""
 
     entry_id: str
+    # The entry's exact key (what its semantic hits link their own exact keys to).
+    exact_key: str
     query: str
     answer: CachedAnswer
     similarity: float

@@ -244,6 +244,9 @@ class CacheRequest:
             self.status = hit.status
             self.similarity = hit.similarity
             self.entry_id = hit.entry_id
+            if hit.entry_key is not None and not self.control.no_store:
+                # This request's repeats become exact hits of the same entry (in the background).
+                self.service.store_soon(self._link(key, hit.entry_key, hit))
         CACHE_LOOKUPS.labels(self.status).inc()
         return hit
 
@@ -273,7 +276,14 @@ class CacheRequest:
                 self.similarity = rows[0].similarity  # the nearest one, for the x-cache-similarity of a miss
             return None
         row = rows[chosen]
-        return CacheHit(row.entry_id, "semantic", row.answer, row.similarity)
+        return CacheHit(row.entry_id, "semantic", row.answer, row.similarity, entry_key=row.exact_key)
+
+    async def _link(self, key: CacheKey, entry_key: str, hit: CacheHit) -> None:
+        try:
+            await self.service.exact.link(self.tenant, entry_key, key.exact, hit.entry_id, hit.answer)
+        except _FAILURES as exc:
+            CACHE_ERRORS.labels("link").inc()
+            log.warning("cache link failed", extra={"error": repr(exc)})
 
     # -- after the reply -------------------------------------------------------------------------
     @property
