@@ -64,6 +64,7 @@ SERVICES = [
     ("analytics_admin", "analytics.admin", "/health/ready"),
     ("realtime", "realtime", "/health/ready"),
     ("router", "router", "/health/ready"),
+    ("router_admin", "router.admin", "/health/ready"),
 ]
 # The stand-ins speak third parties' protocols (OpenAI's, Stripe's): their auth is not ours to check.
 STAND_INS = {"provider_sim", "stripe_sim"}
