@@ -54,6 +54,27 @@ def test_same_question_passes_at_high_cosine(query: str, candidate: str) -> None
     assert verify(query, candidate, 0.96) is True
 
 
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        ("What time does the pharmacy open?", "What time does the bakery open?"),
+        ("Do you ship to Peru?", "Do you ship to Chile?"),
+        ("How long does express shipping take?", "How long does standard shipping take?"),
+    ],
+)
+def test_one_word_swapped_on_a_short_question_is_another_question(query: str, candidate: str) -> None:
+    assert features(query, candidate, 0.93).veto == "substitution"
+    assert verify(query, candidate, 0.93) is False
+
+
+def test_substitution_rule_spares_inflections_long_texts_and_near_identical_vectors() -> None:
+    assert features("Why does the app keep crashing?", "Why does the app crash?", 0.93).veto == ""
+    assert features("What time does the pharmacy open?", "What time does the bakery open?", 0.96).veto == ""
+    long_a = "When I open the settings page of the mobile app the whole screen turns white and nothing loads"
+    long_b = "When I open the settings page of the mobile app the whole screen turns black and nothing loads"
+    assert features(long_a, long_b, 0.93).veto == ""
+
+
 def test_identical_text_has_full_overlap() -> None:
     pair = features("Why was my card declined?", "Why was my card declined?", 1.0)
     assert (pair.jaccard, pair.only_min, pair.only_max, pair.length_ratio) == (1.0, 0, 0, 1.0)

@@ -74,6 +74,9 @@ _UNDO = frozenset({"disable", "cancel", "delete", "uninstall", "downgrade", "uns
 _VAGUE = frozenset({"self", "personal", "third_person"})
 # Rules that read word order or a word on one side only are trusted on short questions only (tokens, each side).
 _SHORT = 24
+# Below this cosine a swapped key word on a short question is a different question; above it, a rewording.
+SUBSTITUTION_CEILING = 0.95
+SUBSTITUTION_TOKENS = 12
 _UN_PREFIXES = frozenset({"un", "dis", "de", "non", "in", "im", "il", "ir"})
 _DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus", "how_many", "how_much")
 _QUANTIFIERS = frozenset({"how_many", "how_much"})
@@ -139,6 +142,24 @@ def _is_antonym(a: str, b: str) -> bool:
         return True
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
     return len(shorter) >= 3 and longer.endswith(shorter) and longer[: len(longer) - len(shorter)] in _UN_PREFIXES
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Inflections of one word ("utilized"/"utilize", "crashing"/"crash"): a shared stem of 4+ letters."""
+    stem = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        stem += 1
+    return stem >= 4 and stem >= min(len(a), len(b)) - 3
+
+
+def _substituted(only_a: frozenset[str], only_b: frozenset[str]) -> bool:
+    """Exactly one key word on each side that the other lacks (not an inflection of it): one thing swapped for
+    another, as in "open on Sundays" vs "open on Saturdays" or "store" vs "pharmacy"."""
+    left = {x for x in only_a if not any(_same_word(x, y) for y in only_b)}
+    right = {y for y in only_b if not any(_same_word(x, y) for x in only_a)}
+    return len(left) == 1 and len(right) == 1
 
 
 def _directions(tokens: Sequence[str]) -> list[tuple[str, str]]:
@@ -234,6 +255,7 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
         elif kind == "action" and (ma ^ mb) & _UNDO:
             slot_extra = True
     short = max(len(a.tokens), len(b.tokens)) <= _SHORT
+    substituted = _substituted(only_a, only_b)
     number = a.numbers != b.numbers
     wh = a.wh != b.wh
     negation = a.negated != b.negated
@@ -251,6 +273,8 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
         veto = "slot_swap"
     elif slot_extra:
         veto = "slot_extra"
+    elif substituted and cosine < SUBSTITUTION_CEILING and max(len(a.tokens), len(b.tokens)) <= SUBSTITUTION_TOKENS:
+        veto = "substitution"
     elif direction:
         veto = "direction"
     elif wh and (a.wh and b.wh):
