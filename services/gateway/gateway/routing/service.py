@@ -234,7 +234,8 @@ def build_auto_router(settings: GatewaySettings, http: aiohttp.ClientSession, ca
     if not settings.auto_alias:
         return None
     client = None
-    if settings.router_url:
+    # Both or nothing: without a service credential the router would refuse every call (401).
+    if settings.router_url and settings.router_service_token:
         client = RouterClient(
             http, settings.router_url, settings.router_service_token, settings.router_deadline_ms / 1000
         )
