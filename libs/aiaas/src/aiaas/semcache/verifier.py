@@ -335,4 +335,5 @@ def choose(
     return 0
 
 
-assert len(FEATURES) == len(COEFFICIENTS)
+if len(FEATURES) != len(COEFFICIENTS):  # a hand-edited coefficients.py: fail at import, not on a request
+    raise RuntimeError(f"coefficients.py has {len(COEFFICIENTS)} coefficients for {len(FEATURES)} features")
