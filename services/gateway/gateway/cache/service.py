@@ -2,9 +2,9 @@
 
 `CacheService.begin(...)` returns None for a tenant without the cache (one flag read), else a
 `CacheRequest`: `await lookup(embedding)` gives a hit or None (a failing Redis, Postgres or embedder is a
-miss, never an error), `store_completion(body)` / `store_stream(events, usage)` store a complete answer
-off the response path in a bounded number of background tasks (a store that fails is logged and
-dropped: the client has its reply already).
+miss, never an error), `store_completion(body, ...)` / `store_stream(usage, ...)` (after `capture(events)`)
+store a complete answer off the response path in a bounded number of background tasks (a store that fails
+is logged and dropped: the client has its reply already).
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class CacheService:
         finally:
             if not encoding.done():
                 encoding.cancel()  # the embedding itself goes on (shielded): the store may still use it
+            encoding.add_done_callback(_retrieved)
 
     # -- storing ----------------------------------------------------------------------------
     def store_soon(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -185,6 +186,12 @@ class CacheService:
 
     async def count(self, session: AsyncSession, tenant: str) -> int:
         return await repository.count_entries(session, tenant=tenant, now=clock.now())
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen (its failure was handled, or no one waits for it any more)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class CacheRequest:

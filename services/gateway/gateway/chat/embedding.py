@@ -60,6 +60,7 @@ class RequestEmbedding:
     async def get(self) -> np.ndarray | None:
         if self._task is None:
             self._task = asyncio.ensure_future(self._encode())
+            self._task.add_done_callback(_retrieved)
         return await asyncio.shield(self._task)
 
     async def _encode(self) -> np.ndarray | None:
@@ -68,6 +69,12 @@ class RequestEmbedding:
             return None
         vectors = await self._embedder.aencode([text])
         return np.asarray(vectors[0], dtype=np.float32)
+
+
+def _retrieved(task: asyncio.Future[np.ndarray | None]) -> None:
+    # A failed encode is raised to each caller of get(); with none left, it is not an unretrieved-exception warning.
+    if not task.cancelled():
+        task.exception()
 
 
 async def load_embedder() -> Embedder | None:
