@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ class Sequential:
     statuses: list[int]
     cache: list[str | None]
     bodies: list[Any]
+    tiers: list[str | None] = field(default_factory=list)
 
     def p50(self, only_cache: str | None = None) -> float | None:
         values = [m for m, c, s in zip(self.ms, self.cache, self.statuses, strict=True) if s == 200]
@@ -112,6 +113,7 @@ async def _sequential(
                 result.ms.append(elapsed)
                 result.statuses.append(resp.status)
                 result.cache.append(resp.headers.get("x-cache"))
+                result.tiers.append(resp.headers.get("x-router-tier"))
                 if keep_bodies:
                     result.bodies.append(json.loads(raw) if raw else None)
             if gap_s:
