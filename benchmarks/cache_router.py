@@ -234,10 +234,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per comparison")
     parser.add_argument("--round-s", type=float, default=5.0, help="each wrk run of the exact-hit rounds")
-    parser.add_argument("--per-round", type=int, default=80, help="c=1 requests per arm per round")
-    parser.add_argument("--decide-s", type=float, default=3.0, help="wrk c=1 decide run per round")
+    parser.add_argument("--per-round", type=int, default=60, help="c=1 requests per arm per round")
+    parser.add_argument("--decide-s", type=float, default=2.0, help="wrk c=1 decide run per round")
     parser.add_argument("--replay-n", type=int, default=2000, help="OSSChat stream length")
-    parser.add_argument("--embedder-queries", type=int, default=300)
+    parser.add_argument("--embedder-queries", type=int, default=200, help="texts per variant per round")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 min)")
     args = parser.parse_args(argv)
@@ -259,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     if "embedder" in args.sections:
         import embedder_bench
 
-        _say(f"embedder: shipped vs int8 MatMuls, {args.rounds} rounds x {args.embedder_queries} queries on core 1")
+        embed_rounds = max(2, min(4, args.rounds // 2 * 2))
+        _say(f"embedder: variants alternating, {embed_rounds} rounds x {args.embedder_queries} queries on core 1")
         results["embedder"] = _run_section(
-            results, "embedder", embedder_bench.run, max(2, args.rounds // 2 * 2), args.embedder_queries, SERVER_CORE
+            results, "embedder", embedder_bench.run, embed_rounds, args.embedder_queries, SERVER_CORE
         )
     if set(args.sections) & {"cache", "router", "osschat"}:
         if any("gateway cache" in m or "embedder" in m for m in results["missing"]):
