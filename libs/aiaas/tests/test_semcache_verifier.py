@@ -67,6 +67,14 @@ def test_one_word_swapped_on_a_short_question_is_another_question(query: str, ca
     assert verify(query, candidate, 0.93) is False
 
 
+def test_a_qualifier_on_one_side_of_a_short_question_narrows_it() -> None:
+    assert features("Do you deliver to Spain for free?", "Do you deliver to Spain?", 0.91).veto == "qualifier"
+    assert verify("Do you deliver to Spain for free?", "Do you deliver to Spain?", 0.91) is False
+    # Not for statements, nor at a cosine where the extra word is only emphasis.
+    assert features("We deliver to Spain for free.", "We deliver to Spain.", 0.91).veto == ""
+    assert features("Do you deliver to Spain for free?", "Do you deliver to Spain?", 0.94).veto == ""
+
+
 def test_substitution_rule_spares_inflections_long_texts_and_near_identical_vectors() -> None:
     assert features("Why does the app keep crashing?", "Why does the app crash?", 0.93).veto == ""
     assert features("What time does the pharmacy open?", "What time does the bakery open?", 0.96).veto == ""

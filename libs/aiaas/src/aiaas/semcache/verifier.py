@@ -77,6 +77,9 @@ _SHORT = 24
 # Below this cosine a swapped key word on a short question is a different question; above it, a rewording.
 SUBSTITUTION_CEILING = 0.95
 SUBSTITUTION_TOKENS = 12
+# A key word on one side only of a short question (<= QUALIFIER_TOKENS) below this cosine narrows the question.
+QUALIFIER_CEILING = 0.93
+QUALIFIER_TOKENS = 10
 _UN_PREFIXES = frozenset({"un", "dis", "de", "non", "in", "im", "il", "ir"})
 _DIRECTIONAL = ("from", "to", "into", "onto", "than", "vs", "versus", "how_many", "how_much")
 _QUANTIFIERS = frozenset({"how_many", "how_much"})
@@ -256,6 +259,9 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
             slot_extra = True
     short = max(len(a.tokens), len(b.tokens)) <= _SHORT
     substituted = _substituted(only_a, only_b)
+    # A short question asked with a qualifier the other lacks ("for free", "abroad", "quickly") asks something narrower.
+    asked = query.rstrip().endswith("?") or candidate.rstrip().endswith("?")
+    qualified = asked and bool(only_a) != bool(only_b) and max(len(a.tokens), len(b.tokens)) <= QUALIFIER_TOKENS
     number = a.numbers != b.numbers
     wh = a.wh != b.wh
     negation = a.negated != b.negated
@@ -275,6 +281,8 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
         veto = "slot_extra"
     elif substituted and cosine < SUBSTITUTION_CEILING and max(len(a.tokens), len(b.tokens)) <= SUBSTITUTION_TOKENS:
         veto = "substitution"
+    elif qualified and cosine < QUALIFIER_CEILING:
+        veto = "qualifier"
     elif direction:
         veto = "direction"
     elif wh and (a.wh and b.wh):
