@@ -55,6 +55,9 @@ async def test_seed_flags_exist(http, cp_url) -> None:
     assert flags["max_tokens_cap"]["type"] == "integer"
     assert flags["model_allowlist"]["type"] == "string_list"
     assert flags["realtime_enabled"]["type"] == "boolean"
+    # The gateway cache's settings are seeded too, with the defaults the gateway applies while they are absent.
+    assert flags["cache.enabled"]["type"] == "boolean" and flags["cache.enabled"]["default"] is False
+    assert (flags["cache.threshold_milli"]["min_value"], flags["cache.threshold_milli"]["max_value"]) == (0, 1000)
 
 
 async def test_crud_round_trip(http, cp_url, make_tenant) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas.db import admin_session
 from aiaas.errors import BadRequest, NotFound, PlatformError
 from aiaas.flags import Flag, FlagValue, FlagValueError, Variant, validate_value
+from aiaas.flags.seed import SEED_FLAGS
 from control_plane.flags import repository as repo
 from control_plane.flags.publisher import FlagPublisher
 from control_plane.flags.schemas import FlagCreate, FlagUpdate, VariantIn
@@ -21,14 +22,7 @@ from control_plane.flags.schemas import FlagCreate, FlagUpdate, VariantIn
 __all__ = ["FlagService", "Conflict", "SEED_FLAGS", "RESERVED_KEYS"]
 
 RESERVED_KEYS = frozenset({"audit", "reconcile"})
-
-# Created at start when missing (never overwritten): what the gateway reads.
-SEED_FLAGS: tuple[dict[str, Any], ...] = (
-    {"key": "streaming_enabled", "type": "boolean", "default": True, "description": "stream=true allowed"},
-    {"key": "max_tokens_cap", "type": "integer", "default": 0, "min_value": 0, "description": "0 = no cap"},
-    {"key": "model_allowlist", "type": "string_list", "default": [], "description": "[] = every model allowed"},
-    {"key": "realtime_enabled", "type": "boolean", "default": True, "description": "realtime chat allowed"},
-)
+# Created at start when missing (never overwritten): aiaas.flags.seed, what the services read.
 
 
 class Conflict(PlatformError):

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from aiaas.flags import FlagClient
+from aiaas.flags.seed import CACHE_FLAGS
 from gateway.catalog.schemas import ModelAlias
 
 __all__ = [
@@ -30,37 +31,6 @@ __all__ = [
     "settings_for",
 ]
 
-# The flags the gateway reads (control plane seed definitions; the gateway's defaults apply when one is absent).
-CACHE_FLAGS: tuple[dict[str, Any], ...] = (
-    {"key": "cache.enabled", "type": "boolean", "default": False, "description": "response cache on"},
-    {"key": "cache.semantic", "type": "boolean", "default": True, "description": "semantic tier on (with the cache)"},
-    {
-        "key": "cache.threshold_milli",
-        "type": "integer",
-        "default": 0,
-        "min_value": 0,
-        "max_value": 1000,
-        "description": "semantic cosine threshold x1000; 0 = the embedder's default",
-    },
-    {"key": "cache.ttl_s", "type": "integer", "default": 86400, "min_value": 1, "max_value": 2_592_000},
-    {"key": "cache.max_entries", "type": "integer", "default": 10000, "min_value": 0, "max_value": 1_000_000},
-    {"key": "cache.aliases", "type": "string_list", "default": [], "description": "[] = every alias"},
-    {
-        "key": "cache.max_temperature_centi",
-        "type": "integer",
-        "default": 100,
-        "min_value": 0,
-        "max_value": 200,
-        "description": "requests above this temperature x100 bypass the cache (none given = 1.0)",
-    },
-    {
-        "key": "cache.version",
-        "type": "integer",
-        "default": 0,
-        "min_value": 0,
-        "description": "the tenant's cache config version: bump it and every entry misses",
-    },
-)
 _DEFAULTS = {flag["key"]: flag["default"] for flag in CACHE_FLAGS}
 
 # Fields that change how the answer travels, not what it says.
