@@ -158,15 +158,17 @@ def exact_hit_rounds(stack: Stack, on: Tenant, off: Tenant, rounds: int, round_s
         order = list(targets) if number % 2 == 0 else list(targets)[::-1]
         row: dict[str, Any] = {}
         for arm in order:
+            time.sleep(0.5)  # the previous run's requests in flight when wrk stopped are done
             sim_before, cpu_before, wall_before = sim_requests(stack), cpu_seconds(stack.gateway_pid), time.monotonic()
             result = run_wrk(targets[arm], 64, round_s, workdir)
+            sim_after = sim_requests(stack)
             cpu_pct = 100 * (cpu_seconds(stack.gateway_pid) - cpu_before) / (time.monotonic() - wall_before)
             row[arm] = {
                 "rps": result.rps,
                 "p50_ms": result.p50_ms,
                 "errors": result.errors,
                 "gateway_cpu_pct": round(cpu_pct, 1),
-                "simulator_requests": sim_requests(stack) - sim_before,
+                "simulator_requests": sim_after - sim_before,
             }
         row["ratio"] = round(row["exact_hit"]["rps"] / row["via_simulator"]["rps"], 4)
         per_round.append(row)

@@ -148,13 +148,16 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
     stack = None
     try:
         _say("starting simulator (core 0), router + gateway (core 1), tenants, cache flags")
-        stack = start_stack(procs, workdir, env, {"cache": True, "nocache": False, "osschat": True})
+        # One cache-on tenant per use, so that no measurement runs against entries another one left (a fresh
+        # tenant for `auto` keeps its two aliases' partitions the same size).
+        stack = start_stack(procs, workdir, env, {"cache": True, "nocache": False, "osschat": True, "router": True})
         results["stack_notes"] = stack.notes
         on, off = stack.tenants["cache"], stack.tenants["nocache"]
         from cache_stack import wait_cache_on
 
         wait_cache_on(stack, on)
         wait_cache_on(stack, stack.tenants["osschat"])
+        wait_cache_on(stack, stack.tenants["router"])
         if "cache" in args.sections:
             cache: dict[str, Any] = {}
             _say(f"exact hit vs simulator: {args.rounds} rounds of {args.round_s}s at c=64")
@@ -192,7 +195,7 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
                         "router.decide_router_embeds",
                         router_bench.measure_decide,
                         stack,
-                        on,
+                        stack.tenants["router"],
                         args.decide_s,
                         workdir,
                         False,
@@ -204,7 +207,7 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
                     "router.auto",
                     router_bench.auto_rounds,
                     stack,
-                    on,
+                    stack.tenants["router"],
                     off,
                     args.rounds,
                     args.per_round // 2,
