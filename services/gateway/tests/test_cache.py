@@ -217,3 +217,48 @@ async def _failed_stores(metrics_url: str) -> float:
 
 async def _more_failed(metrics_url: str, before: float) -> bool:
     return await _failed_stores(metrics_url) > before
+
+
+async def test_a_hit_counts_as_a_request_but_spends_no_quota_tokens(stack, infra_urls):
+    """Billing meters a hit as 1 request and 0 tokens; the gateway's live quota agrees."""
+    import redis.asyncio as redis_asyncio
+
+    from aiaas.quota import quota_key
+
+    tenant = await stack.tenant()
+    client = redis_asyncio.from_url(infra_urls.redis_url, decode_responses=True)
+    key = quota_key(tenant.id)
+    # What billing publishes for an open period with room to spare.
+    await client.hset(
+        key,
+        mapping={
+            "period_start": "2026-01-01T00:00:00Z",
+            "token_limit": 10_000_000,
+            "request_limit": 1_000_000,
+            "used_tokens": 0,
+            "used_requests": 0,
+            "credit_minor": 0,
+            "limit_name": "test",
+        },
+    )
+    try:
+        first = await stack.ask(tenant, "List two prime numbers.")
+        assert first.cache == "miss"
+        spent = first.usage.prompt_tokens + first.usage.completion_tokens
+
+        async def used() -> tuple[int, int]:
+            values = await client.hmget(key, "used_tokens", "used_requests")
+            return int(values[0]), int(values[1])
+
+        # Admission reserves the request and an estimate of its tokens; the settle after the answer corrects it.
+        async def settled(expected: tuple[int, int]) -> bool:
+            return await used() == expected
+
+        await wait_for(lambda: settled((spent, 1)), timeout_s=10)
+        await stack.stored(tenant, 1)
+        again = await stack.ask(tenant, "List two prime numbers.")
+        assert again.cache == "exact"
+        await wait_for(lambda: settled((spent, 2)), timeout_s=10)
+    finally:
+        await client.delete(key)
+        await client.aclose()

@@ -423,7 +423,9 @@ class ChatCall:
         # requests' settles in one pipelined round trip.
         decision = self.decision
         debited = decision is not None
-        actual = usage.tokens_in + usage.tokens_out
+        # A cache hit reached no provider: it counts as a request but spends no tokens (as billing meters it).
+        hit = self.record.cache_status in ("exact", "semantic")
+        actual = 0 if hit else usage.tokens_in + usage.tokens_out
         quota_delta: tuple[int, int] | None = None
         if decision is not None and decision.quota_reserved:
             quota_delta = (actual - self.estimated_tokens, 0) if reached else (-self.estimated_tokens, -1)
