@@ -15,7 +15,7 @@ PACKAGES := $(wildcard libs/*/pyproject.toml) $(wildcard data-plane/pyproject.to
 PACKAGE_DIRS := $(patsubst %/pyproject.toml,%,$(PACKAGES))
 STAMP := .venv/.installed
 MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) $(wildcard control-plane/control_plane) \
-	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py)))
+	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py))) $(wildcard evals/cache/*.py)
 # Export the URLs `infra.py env` prints into this recipe's shell; fails when infra.py fails.
 WITH_INFRA_ENV = infra_env="$$($(INFRA) env)"; eval "$$infra_env"
 
