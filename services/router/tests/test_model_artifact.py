@@ -249,3 +249,21 @@ def test_constant_probabilities_must_be_in_range() -> None:
         constant_model({"cheap": 1.5, "strong": 0.5})
     with pytest.raises(KeyError):
         constant_model({"cheap": 0.5})
+
+
+def test_numeric_features_by_name() -> None:
+    from router.model.predictor import NUMERIC, numeric_vector
+
+    features = extract_features([{"role": "user", "content": "How many apples are 12 plus 30?"}], None, None)
+    assert "math" in features.domain_flags
+    names = (
+        "log1p_token_count",
+        "json_schema_strictness",
+        "log1p_number_terms",
+        "math_log1p_token_count",
+        "code_log1p_token_count",
+    )
+    assert set(names) == set(NUMERIC)
+    values = numeric_vector(features, names)
+    log_tokens = math.log1p(features.token_count)
+    assert values.tolist() == pytest.approx([log_tokens, 0.0, math.log1p(2), log_tokens, 0.0])

@@ -14,7 +14,7 @@ score; a wrong-sized embedding raises ValueError (the caller's "feature error" -
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +25,38 @@ from aiaas.routing.features import RequestFeatures
 from router.model.artifact import ArtifactError, decode_array, read_document
 from router.model.text import hashed_vector
 
-__all__ = ["DEFAULT_TIERS", "NUMERIC_FEATURES", "Head", "RouterModel", "load_artifact", "model_from_document"]
+__all__ = [
+    "DEFAULT_TIERS",
+    "NUMERIC",
+    "NUMERIC_FEATURES",
+    "Head",
+    "RouterModel",
+    "load_artifact",
+    "model_from_document",
+    "numeric_vector",
+]
 
 DEFAULT_TIERS: tuple[str, ...] = ("cheap", "strong")
+
+
+def _log_tokens(features: RequestFeatures) -> float:
+    return math.log1p(max(0, features.token_count))
+
+
+# Numeric features a linear artifact may use (it lists the names it was trained with, in order).
+NUMERIC: dict[str, Callable[[RequestFeatures], float]] = {
+    "log1p_token_count": _log_tokens,
+    "json_schema_strictness": lambda f: float(f.json_schema_strictness),
+    "log1p_number_terms": lambda f: math.log1p(sum(1 for t in f.terms if t.isdigit())),
+    "math_log1p_token_count": lambda f: _log_tokens(f) if "math" in f.domain_flags else 0.0,
+    "code_log1p_token_count": lambda f: _log_tokens(f) if "code" in f.domain_flags else 0.0,
+}
 NUMERIC_FEATURES: tuple[str, ...] = ("log1p_token_count", "json_schema_strictness")
 
 
-def numeric_vector(features: RequestFeatures) -> np.ndarray:
-    """The raw numeric features in `NUMERIC_FEATURES` order."""
-    return np.array(
-        [math.log1p(max(0, features.token_count)), float(features.json_schema_strictness)], dtype=np.float32
-    )
+def numeric_vector(features: RequestFeatures, names: Sequence[str] = NUMERIC_FEATURES) -> np.ndarray:
+    """The raw numeric features `names` (keys of `NUMERIC`) of a request, in that order."""
+    return np.array([NUMERIC[name](features) for name in names], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,7 @@ class _Linear:
     dim: int
     ngrams: int
     idf: np.ndarray
+    num_names: tuple[str, ...]
     num_mean: np.ndarray
     num_scale: np.ndarray
     emb_mean: np.ndarray
@@ -86,8 +108,9 @@ def _parse_linear(model: Mapping[str, Any], tiers: Sequence[str]) -> _Linear:
         raise ArtifactError("model.hash.ngrams: expected 1 or 2")
     idf = decode_array(hashing.get("idf"), "model.hash.idf")
     numeric = _mapping(model.get("numeric"), "model.numeric")
-    if list(numeric.get("names", [])) != list(NUMERIC_FEATURES):
-        raise ArtifactError(f"model.numeric.names: expected {list(NUMERIC_FEATURES)}")
+    num_names = numeric.get("names")
+    if not isinstance(num_names, list) or not all(isinstance(n, str) and n in NUMERIC for n in num_names):
+        raise ArtifactError(f"model.numeric.names: expected a list of {sorted(NUMERIC)}")
     num_mean = decode_array(numeric.get("mean"), "model.numeric.mean")
     num_scale = decode_array(numeric.get("scale"), "model.numeric.scale")
     emb_mean = decode_array(model.get("emb_mean"), "model.emb_mean")
@@ -113,14 +136,25 @@ def _parse_linear(model: Mapping[str, Any], tiers: Sequence[str]) -> _Linear:
     domain_centroids = decode_array(domains.get("centroids"), "model.domains.centroids")
     thresholds = decode_array(domains.get("thresholds"), "model.domains.thresholds")
     linear = _Linear(
-        dim, ngrams, idf, num_mean, num_scale, emb_mean, heads, centroids, tuple(names), domain_centroids, thresholds
+        dim,
+        ngrams,
+        idf,
+        tuple(num_names),
+        num_mean,
+        num_scale,
+        emb_mean,
+        heads,
+        centroids,
+        tuple(names),
+        domain_centroids,
+        thresholds,
     )
     _check_shapes(linear)
     return linear
 
 
 def _check_shapes(m: _Linear) -> None:
-    n_num = len(NUMERIC_FEATURES)
+    n_num = len(m.num_names)
     ok = (
         m.idf.ndim == 1
         and m.idf.shape[0] > 0
@@ -197,7 +231,7 @@ class RouterModel:
         vector = self._embedding(embedding, m)
         emb = m.emb_mean if vector is None else vector
         index, values = hashed_vector(features.terms, m.idf, m.ngrams)
-        numeric = (numeric_vector(features) - m.num_mean) / m.num_scale
+        numeric = (numeric_vector(features, m.num_names) - m.num_mean) / m.num_scale
         out: dict[str, float] = {}
         for tier, head in m.heads.items():
             z = float(head.w_emb @ emb) + float(head.w_num @ numeric) + head.bias

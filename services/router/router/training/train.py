@@ -41,6 +41,7 @@ class TrainConfig:
     centroids: int = 32
     domain_quantile: float = 0.25
     seed: int = 0
+    numeric: tuple[str, ...] = NUMERIC_FEATURES
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def design(
     """The weighted design matrix [emb * a_e | hashed * a_t | numeric * a_n]."""
     data, indices, indptr = sparse_rows([f.terms for f in features], idf, config.ngrams)
     hashed = sp.csr_matrix((data, indices, indptr), shape=(len(features), idf.shape[0]))
-    numeric = (np.stack([numeric_vector(f) for f in features]) - num_mean) / num_scale
+    numeric = (np.stack([numeric_vector(f, config.numeric) for f in features]) - num_mean) / num_scale
     return sp.hstack(
         [
             sp.csr_matrix(embeddings * config.emb_weight),
@@ -121,7 +122,7 @@ def fit_linear(data: TrainingSet, tiers: Sequence[str], config: TrainConfig) -> 
     fit = ~cal
     fit_features = [f for f, c in zip(features, cal, strict=True) if not c]
     idf = _idf([f.terms for f in fit_features], config.hash_dim, config.ngrams)
-    numeric = np.stack([numeric_vector(f) for f in fit_features])
+    numeric = np.stack([numeric_vector(f, config.numeric) for f in fit_features])
     num_mean = numeric.mean(axis=0).astype(np.float32)
     spread = numeric.std(axis=0)
     num_scale = np.where(spread > 1e-6, spread, 1.0).astype(np.float32)
@@ -158,7 +159,7 @@ def fit_linear(data: TrainingSet, tiers: Sequence[str], config: TrainConfig) -> 
     model: dict[str, object] = {
         "dim": dim,
         "hash": {"dim": config.hash_dim, "ngrams": config.ngrams, "idf": encode_array(idf)},
-        "numeric": {"names": list(NUMERIC_FEATURES), "mean": encode_array(num_mean), "scale": encode_array(num_scale)},
+        "numeric": {"names": list(config.numeric), "mean": encode_array(num_mean), "scale": encode_array(num_scale)},
         "emb_mean": encode_array(fit_embeddings.mean(axis=0)),
         "heads": heads,
         "centroids": encode_array(centroids),
