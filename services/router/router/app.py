@@ -87,16 +87,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     set_service_state(app, state)
     use_api_key_resolver(app, resolver)
-    warm: asyncio.Task[None] | None = None
     if selector.stable.model is not None and selector.stable.model.embedding_dim is not None:
-        warm = asyncio.create_task(_warm_embedder(), name="router-embedder-warm")
+        # Before serving: a cold load takes longer than a decision's deadline (the first ones would fall back).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_warm_embedder(), timeout=60)
     try:
         yield
     finally:
-        if warm is not None:
-            warm.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await warm
         # Drain: every decision still in flight becomes durable before we exit.
         await emitter.drain()
         if wal is not None:
