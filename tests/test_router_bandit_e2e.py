@@ -72,6 +72,7 @@ async def test_cheap_tier_failures_through_the_gateway_move_math_off_it(
         ROUTER_ARTIFACT_PATH=str(artifact),
         ROUTER_VERSIONS_FROM_DB="false",
         ROUTER_STATE_CACHE_TTL_S="0",
+        ROUTER_DECIDE_DEADLINE_MS="2000",  # a loaded test machine must not turn decisions into fallbacks
         ROUTER_WAL_DIR=str(tmp_path / "router-wal"),
         ROUTER_CONSUMER_METRICS_PORT="0",
         GATEWAY_USAGE_WAL_DIR=str(tmp_path / "gateway-wal"),

@@ -58,6 +58,8 @@ def base_env(
         "ROUTER_ARTIFACT_PATH": str(artifact),
         "ROUTER_VERSIONS_FROM_DB": "false",
         "ROUTER_STATE_CACHE_TTL_S": "0",
+        # A loaded test machine must not turn decisions into fallbacks (test_fallback.py forces 0 on purpose).
+        "ROUTER_DECIDE_DEADLINE_MS": "2000",
         "ROUTER_AUTH_CACHE_TTL_S": "0.5",
         "ROUTER_TRACING": "false",
         "LOG_LEVEL": "WARNING",

@@ -190,7 +190,8 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
         try:
             if fallback_cause is not None:
                 raise _Fallback(fallback_cause)
-            scored = await _score(state, selection.model, features, messages, body.embedding, started)
+            # The deadline is the model work's (features, embedding, classifier), not the policy read's.
+            scored = await _score(state, selection.model, features, messages, body.embedding, time.perf_counter())
             if any(name not in scored.p for name in allowed):
                 raise _Fallback("tiers")
         except _Fallback as fallback:
