@@ -210,7 +210,7 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
                     stack.tenants["router"],
                     off,
                     args.rounds,
-                    args.per_round // 2,
+                    args.per_round,
                     args.decide_s,
                     workdir,
                 )
@@ -240,7 +240,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-round", type=int, default=60, help="c=1 requests per arm per round")
     parser.add_argument("--decide-s", type=float, default=2.0, help="wrk c=1 decide run per round")
     parser.add_argument("--replay-n", type=int, default=2000, help="OSSChat stream length")
-    parser.add_argument("--embedder-queries", type=int, default=200, help="texts per variant per round")
+    parser.add_argument("--embedder-queries", type=int, default=150, help="texts per variant per round")
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 min)")
     args = parser.parse_args(argv)
