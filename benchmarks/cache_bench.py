@@ -144,8 +144,12 @@ def exact_hit_rounds(stack: Stack, on: Tenant, off: Tenant, rounds: int, round_s
     url = f"{stack.gateway_url}/v1/chat/completions"
     for tenant in (on, off):  # the first request of `on` stores the answer; the second must hit
         http_json("POST", url, FIXED_BODY, tenant.auth)
-    status, headers, body = http_json("POST", url, FIXED_BODY, on.auth)
-    if status != 200 or headers.get("x-cache") != "exact":
+    for _ in range(50):  # the store runs after the reply: until its Redis write is in
+        status, headers, body = http_json("POST", url, FIXED_BODY, on.auth)
+        if status == 200 and headers.get("x-cache") == "exact":
+            break
+        time.sleep(0.1)
+    else:
         raise RuntimeError(f"the fixed body is not an exact hit for the cache tenant: {status} {headers} {body}")
     targets = {
         "exact_hit": Target(stack.gateway_url, "/v1/chat/completions", FIXED_BODY, on.auth),
