@@ -27,8 +27,8 @@ MATH = [
 WRITING = [f"Write a short poem about autumn number {n} for my sister." for n in range(20)]
 POLICY = {
     "tiers": [
-        {"name": "cheap", "alias": "gpt-4o-mini", "price_per_1k": 0.0006},
-        {"name": "strong", "alias": "gpt-4o", "price_per_1k": 0.01},
+        {"name": "cheap", "alias": "gpt-4o-mini", "price_usd_per_1k": 0.0006},
+        {"name": "strong", "alias": "gpt-4o", "price_usd_per_1k": 0.01},
     ],
     "lambda": 0.05,
     "exploration_cap": 0.05,

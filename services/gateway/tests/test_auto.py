@@ -67,7 +67,7 @@ class ContractRouter:
                 "tier": tier,
                 "model": model,
                 "p_success": {"cheap": 0.7, "strong": 0.9},
-                "expected_cost": 0.0001,
+                "expected_cost_usd": 0.0001,
                 "reason": "classifier",
                 "router_version": "contract-test",
                 "canary": False,

@@ -1,7 +1,7 @@
 """Router settings (env prefix `ROUTER_`); infrastructure URLs are shared.
 
 The platform default policy (what a tenant without a `router_policies` row gets) is configured here:
-`ROUTER_DEFAULT_TIERS` (JSON list, cheapest first, each `{"name", "alias", "price_per_1k"}` with the price in US
+`ROUTER_DEFAULT_TIERS` (JSON list, cheapest first, each `{"name", "alias", "price_usd_per_1k"}` with the price in US
 dollars per 1,000 tokens), `ROUTER_DEFAULT_LAMBDA`, `ROUTER_DEFAULT_MAX_COST`, `ROUTER_DEFAULT_EXPLORATION_CAP`,
 `ROUTER_DEFAULT_EARLY_EXIT_BAR`.
 """
@@ -24,13 +24,13 @@ DEFAULT_ARTIFACT = Path(__file__).resolve().parent / "model" / "artifacts" / "ro
 class TierSetting(BaseModel):
     name: str
     alias: str
-    price_per_1k: float = Field(ge=0)
+    price_usd_per_1k: float = Field(ge=0)
 
 
 def _default_tiers() -> list[TierSetting]:
     return [
-        TierSetting(name="cheap", alias="gpt-4o-mini", price_per_1k=0.0006),
-        TierSetting(name="strong", alias="gpt-4o", price_per_1k=0.01),
+        TierSetting(name="cheap", alias="gpt-4o-mini", price_usd_per_1k=0.0006),
+        TierSetting(name="strong", alias="gpt-4o", price_usd_per_1k=0.01),
     ]
 
 
@@ -67,7 +67,7 @@ class RouterSettings(ServiceSettings):
     # The platform default policy.
     default_tiers: list[TierSetting] = Field(default_factory=_default_tiers)
     default_lambda: float = Field(0.05, ge=0)
-    default_max_cost: float | None = Field(None, ge=0)
+    default_max_cost_usd: float | None = Field(None, ge=0)
     default_exploration_cap: float = Field(0.05, ge=0, le=1)
     default_early_exit_bar: float = Field(0.9, ge=0, le=1)
     # The consumer process (`python -m router consume`): its metrics listener and batch size.

@@ -45,11 +45,11 @@ def policy(**overrides: Any) -> dict[str, Any]:
     """A tenant policy on the platform's two tiers (cheap 0.0006 $, strong 0.01 $ per 1k tokens)."""
     return {
         "tiers": [
-            {"name": "cheap", "alias": "gpt-4o-mini", "price_per_1k": 0.0006},
-            {"name": "strong", "alias": "gpt-4o", "price_per_1k": 0.01},
+            {"name": "cheap", "alias": "gpt-4o-mini", "price_usd_per_1k": 0.0006},
+            {"name": "strong", "alias": "gpt-4o", "price_usd_per_1k": 0.01},
         ],
         "lambda": 0.05,
-        "max_cost": None,
+        "max_cost_usd": None,
         "exploration_cap": 0.0,
         "early_exit_bar": 0.8,
         "pinned_tier": None,

@@ -131,8 +131,9 @@ async def _decisions(
     async with admin_session(rig.sessions) as session:
         await session.execute(
             text(
-                "insert into router_decisions (id, tenant_id, created_at, router_version, canary, tier, model, reason,"
-                " allowed, stronger_allowed, expected_cost, latency_ms, context_key, conversation_key, request_hash)"
+                "insert into router_decisions (id, tenant_id, created_at, router_version, canary, tier, model,"
+                " reason, allowed, stronger_allowed, expected_cost_usd, latency_ms, context_key, conversation_key,"
+                " request_hash)"
                 " values (:id, :t, :at, :v, :c, :tier, 'alias', :reason, array['cheap', 'strong'], :stronger, 0.001,"
                 " :lat, 'general', 'conv', 'hash')"
             ),

@@ -17,7 +17,7 @@ from aiaas_testing import AdminKey, TenantWithKey, metric_value, scrape_metrics,
 
 from .factories import CONSTANT_P, RouterProcess, body, decide, policy, put_policy
 
-DOCUMENTED = {"decision_id", "tier", "model", "p_success", "expected_cost", "reason", "router_version", "canary"}
+DOCUMENTED = {"decision_id", "tier", "model", "p_success", "expected_cost_usd", "reason", "router_version", "canary"}
 REASONS = {"early_exit", "classifier", "bandit", "explore", "fallback", "pinned"}
 
 
@@ -42,7 +42,7 @@ async def test_decide_returns_the_documented_json(
     assert data["p_success"] == CONSTANT_P
     assert data["router_version"] == "test-constant"
     assert data["canary"] is False
-    assert 0 < data["expected_cost"] < 0.001
+    assert 0 < data["expected_cost_usd"] < 0.001
 
 
 async def test_the_decision_minimises_cost_plus_lambda_error(
@@ -57,12 +57,12 @@ async def test_the_decision_minimises_cost_plus_lambda_error(
     await put_policy(http, router.url, tenant.auth, early_exit_bar=1.0, **{"lambda": 0.001})
     cheap = await decide(http, router.url, tenant.auth, prompt)
     assert (cheap["tier"], cheap["reason"]) == ("cheap", "classifier")
-    # The request's own lambda overrides the policy's; candidates and max_cost narrow the tiers.
+    # The request's own lambda overrides the policy's; candidates and max_cost_usd narrow the tiers.
     assert (await decide(http, router.url, tenant.auth, {**prompt, "lambda": 1.0}))["tier"] == "strong"
     only_cheap = await decide(http, router.url, tenant.auth, {**prompt, "lambda": 1.0, "candidates": ["cheap"]})
     assert only_cheap["tier"] == "cheap"
-    capped = await decide(http, router.url, tenant.auth, {**prompt, "lambda": 1.0, "max_cost": 0.0005})
-    assert capped["tier"] == "cheap" and capped["expected_cost"] <= 0.0005
+    capped = await decide(http, router.url, tenant.auth, {**prompt, "lambda": 1.0, "max_cost_usd": 0.0005})
+    assert capped["tier"] == "cheap" and capped["expected_cost_usd"] <= 0.0005
     await put_policy(http, router.url, tenant.auth, pinned_tier="strong")
     pinned = await decide(http, router.url, tenant.auth, prompt)
     assert (pinned["tier"], pinned["reason"], pinned["p_success"]) == ("strong", "pinned", {})
@@ -98,9 +98,9 @@ async def test_bad_input_is_a_4xx_json_error(
         ({**good, "candidates": ["NOT A TIER"]}, 422, None),
         ({**good, "candidates": []}, 422, None),
         ({**good, "lambda": -0.1}, 422, None),
-        ({**good, "max_cost": -1}, 422, None),
-        ({**good, "max_cost": "cheap"}, 422, None),
-        ({**good, "max_cost": 0.0}, 422, "max_cost_too_low"),
+        ({**good, "max_cost_usd": -1}, 422, None),
+        ({**good, "max_cost_usd": "cheap"}, 422, None),
+        ({**good, "max_cost_usd": 0.0}, 422, "max_cost_too_low"),
         ({**good, "max_tokens": "many"}, 422, None),
         ({**good, "max_tokens": 0}, 422, None),
         ({**good, "tools": {"not": "a list"}}, 422, None),
@@ -112,6 +112,11 @@ async def test_bad_input_is_a_4xx_json_error(
     for payload, status, code in cases:
         async with http.post(f"{router.url}/v1/router/decide", json=payload, headers=tenant.auth) as resp:
             _assert_error(resp.status, await resp.json(), status, code)
+    # A money field's old name is refused with its new name, never guessed.
+    async with http.post(f"{router.url}/v1/router/decide", json={**good, "max_cost": 1}, headers=tenant.auth) as resp:
+        refused = await resp.json()
+        _assert_error(resp.status, refused, 422)
+        assert "max_cost_usd" in refused["error"]["message"], refused
     raw_cases = [
         (b'{"messages": [', 400),  # not JSON
         (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', 400),  # a lone surrogate: not valid JSON text
@@ -168,8 +173,8 @@ async def test_policy_api_and_validation(
         policy(**{"lambda": -1}),
         policy(
             tiers=[
-                {"name": "cheap", "alias": "a", "price_per_1k": 1},
-                {"name": "cheap", "alias": "b", "price_per_1k": 2},
+                {"name": "cheap", "alias": "a", "price_usd_per_1k": 1},
+                {"name": "cheap", "alias": "b", "price_usd_per_1k": 2},
             ]
         ),
     ]
@@ -245,11 +250,13 @@ async def test_exploration_stays_within_the_allowed_tiers_and_is_counted(
     assert (again["tier"], again["reason"]) == (explored[0]["tier"], "explore")  # seeded by the inputs
     after = metric_value(await scrape_metrics(router.metrics_url), "router_explorations_total")
     assert after - before == len(explored) + 1
-    # Never outside the allowed tiers or over max_cost, whatever the draw.
+    # Never outside the allowed tiers or over max_cost_usd, whatever the draw.
     for n in range(12):
         only = await decide(
             http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.", candidates=["cheap"])
         )
-        capped = await decide(http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.", max_cost=0.001))
+        capped = await decide(
+            http, router.url, tenant.auth, body(f"Tell me a fact about bird {n}.", max_cost_usd=0.001)
+        )
         assert only["tier"] == capped["tier"] == "cheap"
-        assert capped["expected_cost"] <= 0.001
+        assert capped["expected_cost_usd"] <= 0.001

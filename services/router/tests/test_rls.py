@@ -18,7 +18,7 @@ _INSERTS = {
     "router_policies": "insert into router_policies (tenant_id, tiers, lambda, exploration_cap, early_exit_bar,"
     " updated_at) values (:tid, '[]'::jsonb, 0.1, 0.05, 0.9, :now)",
     "router_decisions": "insert into router_decisions (id, tenant_id, created_at, router_version, tier, model, reason,"
-    " allowed, stronger_allowed, expected_cost, latency_ms, context_key, conversation_key, request_hash) values"
+    " allowed, stronger_allowed, expected_cost_usd, latency_ms, context_key, conversation_key, request_hash) values"
     " (gen_random_uuid(), :tid, :now, 'v', 'cheap', 'm', 'classifier', '{cheap,strong}', true, 0, 1, 'general',"
     " 'c', 'h')",
     "router_rewards": "insert into router_rewards (tenant_id, decision_id, signal_id, outcome, source, created_at)"

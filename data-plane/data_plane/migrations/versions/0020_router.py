@@ -1,8 +1,8 @@
 """The router's tenant tables: policies, decisions, rewards and the bandit's arms.
 
 - `router_policies`: one row per tenant that changed the platform default (`GET/PUT /v1/router/policy`): tiers
-  (ordered cheapest first, each `{name, alias, price_per_1k}`), lambda, max_cost, exploration cap, early-exit bar,
-  pinned tier, canary share.
+  (ordered cheapest first, each `{name, alias, price_usd_per_1k}`), lambda, max_cost_usd, exploration cap,
+  early-exit bar, pinned tier, canary share.
 - `router_decisions`: one row per decision, projected from `router.decision.made` events by the router's consumer
   (idempotent by `id` = the decision id). `allowed` are the tiers the decision could pick; `stronger_allowed` says
   whether a stronger allowed tier existed (a failure then counts as a misroute). `request_hash` (the messages) and
@@ -40,7 +40,7 @@ def upgrade() -> None:
             tenant_id uuid primary key references tenants (id) on delete cascade,
             tiers jsonb not null check (jsonb_typeof(tiers) = 'array'),
             lambda double precision not null check (lambda >= 0),
-            max_cost double precision check (max_cost >= 0),
+            max_cost_usd double precision check (max_cost_usd >= 0),
             exploration_cap double precision not null check (exploration_cap >= 0 and exploration_cap <= 1),
             early_exit_bar double precision not null check (early_exit_bar >= 0 and early_exit_bar <= 1),
             pinned_tier text check (pinned_tier ~ '{_TIER}'),
@@ -63,7 +63,7 @@ def upgrade() -> None:
             allowed text[] not null,
             stronger_allowed boolean not null,
             p_success jsonb not null default '{{}}'::jsonb,
-            expected_cost double precision not null check (expected_cost >= 0),
+            expected_cost_usd double precision not null check (expected_cost_usd >= 0),
             latency_ms double precision not null check (latency_ms >= 0),
             context_key text not null,
             conversation_key text not null,

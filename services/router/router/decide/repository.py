@@ -20,9 +20,9 @@ async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> bool
     result = await session.execute(
         text(
             "insert into router_decisions (id, tenant_id, created_at, router_version, canary, tier, model, reason,"
-            " allowed, stronger_allowed, p_success, expected_cost, latency_ms, context_key, conversation_key,"
+            " allowed, stronger_allowed, p_success, expected_cost_usd, latency_ms, context_key, conversation_key,"
             " request_hash) values (:id, :tenant_id, :created_at, :router_version, :canary, :tier, :model, :reason,"
-            " :allowed, :stronger_allowed, cast(:p_success as jsonb), :expected_cost, :latency_ms, :context_key,"
+            " :allowed, :stronger_allowed, cast(:p_success as jsonb), :expected_cost_usd, :latency_ms, :context_key,"
             " :conversation_key, :request_hash) on conflict (id) do nothing returning 1"
         ),
         {**values, "p_success": orjson.dumps(values["p_success"]).decode()},
@@ -62,7 +62,7 @@ async def recent_decisions(session: AsyncSession, limit: int) -> list[dict[str, 
     """The tenant's latest decisions, newest first."""
     result = await session.execute(
         text(
-            "select id, created_at, router_version, canary, tier, model, reason, allowed, p_success, expected_cost,"
+            "select id, created_at, router_version, canary, tier, model, reason, allowed, p_success, expected_cost_usd,"
             " latency_ms, context_key from router_decisions order by created_at desc, id limit :limit"
         ),
         {"limit": limit},

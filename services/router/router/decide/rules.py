@@ -1,6 +1,6 @@
 """The decision's pure rules: which tiers are allowed, what each is expected to cost, and which one wins.
 
-Over the allowed tiers (the policy's tiers, narrowed to the request's candidates, and each within `max_cost`),
+Over the allowed tiers (the policy's tiers, narrowed to the request's candidates, and each within `max_cost_usd`),
 minimise  cost + lambda * (1 - p)  where cost = price per 1k tokens * expected tokens / 1000 and p the tier's
 posterior mean P(success) (the classifier's p moved by the bandit's observations). Ties go to the cheaper tier.
 
@@ -27,7 +27,7 @@ Reason = Literal["early_exit", "classifier", "bandit", "explore", "fallback", "p
 class TierOption:
     name: str
     alias: str
-    price_per_1k: float
+    price_usd_per_1k: float
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,14 @@ def expected_tokens(prompt_tokens: int, max_tokens: int | None, expected_output:
 
 def tier_cost(option: TierOption, tokens: int) -> float:
     """Estimated US dollars of `tokens` tokens on the tier."""
-    return option.price_per_1k * tokens / 1000.0
+    return option.price_usd_per_1k * tokens / 1000.0
 
 
-def affordable(options: Sequence[TierOption], tokens: int, max_cost: float | None) -> list[TierOption]:
-    """The options whose expected cost is within `max_cost` (all of them without a cap), order kept."""
-    if max_cost is None:
+def affordable(options: Sequence[TierOption], tokens: int, max_cost_usd: float | None) -> list[TierOption]:
+    """The options whose expected cost is within `max_cost_usd` (all of them without a cap), order kept."""
+    if max_cost_usd is None:
         return list(options)
-    return [option for option in options if tier_cost(option, tokens) <= max_cost]
+    return [option for option in options if tier_cost(option, tokens) <= max_cost_usd]
 
 
 def greedy(options: Sequence[TierOption], p: Mapping[str, float], lam: float, tokens: int) -> TierOption:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiaas.money import refuse_renamed
 from router.decide.rules import Reason
 from router.policy.schemas import TierName
 
@@ -48,9 +49,14 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 class DecideRequest(BaseModel):
-    """The routing inputs of one chat request; `lambda`, `max_cost` and `candidates` narrow the tenant's policy."""
+    """The routing inputs of one chat request; `lambda`, `max_cost_usd` and `candidates` narrow the tenant's policy."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_money_names(cls, value: object) -> object:
+        return refuse_renamed(value, {"max_cost": "max_cost_usd"}, "US dollars")
 
     messages: list[Message] = Field(min_length=1, max_length=_MAX_MESSAGES)
     tools: list[dict[str, Any]] | None = Field(None, max_length=256)
@@ -59,7 +65,7 @@ class DecideRequest(BaseModel):
     candidates: list[TierName] | None = Field(
         None, min_length=1, max_length=16, description="Allowed tiers (each one of the policy's)"
     )
-    max_cost: float | None = Field(
+    max_cost_usd: float | None = Field(
         None, ge=0, le=1e6, allow_inf_nan=False, description="Most US dollars the request may be expected to cost"
     )
     lambda_: float | None = Field(
@@ -98,7 +104,7 @@ class DecideResponse(BaseModel):
         description="P(success) per tier the router scored: the calibrated classifier moved by the bandit's "
         "observations; empty for a pinned or fallback decision"
     )
-    expected_cost: float = Field(description="Estimated US dollars of the request on the chosen tier")
+    expected_cost_usd: float = Field(description="Estimated US dollars of the request on the chosen tier")
     reason: Reason
     router_version: str
     canary: bool
@@ -114,7 +120,7 @@ class RecentDecision(BaseModel):
     reason: Reason
     allowed: list[str]
     p_success: dict[str, float]
-    expected_cost: float
+    expected_cost_usd: float = Field(description="Estimated US dollars of the request on the chosen tier")
     latency_ms: float
     context_key: str
 

@@ -74,7 +74,7 @@ def conversation_key_of(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _options(policy: Policy, candidates: Sequence[str] | None) -> list[TierOption]:
-    tiers = [TierOption(t.name, t.alias, t.price_per_1k) for t in policy.tiers]
+    tiers = [TierOption(t.name, t.alias, t.price_usd_per_1k) for t in policy.tiers]
     if candidates is None:
         return tiers
     known = {t.name for t in tiers}
@@ -159,7 +159,7 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
     policy = await _policy(state, tenant_id)
     options = _options(policy, body.candidates)
     lam = policy.lambda_ if body.lambda_ is None else body.lambda_
-    max_cost = policy.max_cost if body.max_cost is None else body.max_cost
+    max_cost_usd = policy.max_cost_usd if body.max_cost_usd is None else body.max_cost_usd
     messages = _dicts(body)
     fallback_cause: str | None = None
     try:
@@ -170,12 +170,12 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
         features = RequestFeatures(token_count=rough_tokens, json_schema_strictness=0, domain_flags=frozenset())
         fallback_cause = "features"
     tokens = expected_tokens(features.token_count, body.max_tokens, settings.expected_output_tokens)
-    options = affordable(options, tokens, max_cost)
+    options = affordable(options, tokens, max_cost_usd)
     if not options:
         raise Unprocessable(
-            "No allowed tier is expected to cost at most max_cost for this request.",
+            "No allowed tier is expected to cost at most max_cost_usd for this request.",
             code="max_cost_too_low",
-            param="max_cost",
+            param="max_cost_usd",
         )
     allowed = [option.name for option in options]
     hashed = request_hash(messages)
@@ -242,7 +242,7 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
         allowed=allowed,
         stronger_allowed=allowed.index(tier) < len(allowed) - 1,
         p_success=p_success,
-        expected_cost=tier_cost(option, tokens),
+        expected_cost_usd=tier_cost(option, tokens),
         latency_ms=latency_ms,
         context_key=context_key(domains),
         conversation_key=conversation,
@@ -263,7 +263,7 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
         tier=tier,
         model=option.alias,
         p_success=p_success,
-        expected_cost=data.expected_cost,
+        expected_cost_usd=data.expected_cost_usd,
         reason=reason,
         router_version=selection.version,
         canary=selection.canary,

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aiaas.money import refuse_renamed
+
 __all__ = ["TIER_PATTERN", "TierName", "TierSpec", "PolicyIn", "Policy"]
 
 TIER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -16,11 +18,16 @@ TierName = Annotated[str, Field(pattern=TIER_PATTERN, description="A tier name, 
 class TierSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_money_names(cls, value: object) -> object:
+        return refuse_renamed(value, {"price_per_1k": "price_usd_per_1k"}, "US dollars")
+
     name: TierName
     alias: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$", description="The gateway model alias that serves the tier"
     )
-    price_per_1k: float = Field(ge=0, le=1000, allow_inf_nan=False, description="US dollars per 1,000 tokens")
+    price_usd_per_1k: float = Field(ge=0, le=1000, allow_inf_nan=False, description="US dollars per 1,000 tokens")
 
 
 class PolicyIn(BaseModel):
@@ -28,11 +35,16 @@ class PolicyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_money_names(cls, value: object) -> object:
+        return refuse_renamed(value, {"max_cost": "max_cost_usd"}, "US dollars")
+
     tiers: list[TierSpec] = Field(min_length=1, max_length=8)
     lambda_: float = Field(
         alias="lambda", ge=0, le=1e6, allow_inf_nan=False, description="US dollars one failed answer is worth"
     )
-    max_cost: float | None = Field(
+    max_cost_usd: float | None = Field(
         None, ge=0, le=1e6, allow_inf_nan=False, description="Most US dollars one request may be expected to cost"
     )
     exploration_cap: float = Field(0.05, ge=0, le=1, allow_inf_nan=False)

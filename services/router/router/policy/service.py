@@ -23,9 +23,11 @@ _MAX_CACHED = 100_000
 def platform_policy(settings: RouterSettings) -> Policy:
     """The policy of a tenant that set none: the configured platform default."""
     return Policy(
-        tiers=[TierSpec(name=t.name, alias=t.alias, price_per_1k=t.price_per_1k) for t in settings.default_tiers],
+        tiers=[
+            TierSpec(name=t.name, alias=t.alias, price_usd_per_1k=t.price_usd_per_1k) for t in settings.default_tiers
+        ],
         lambda_=settings.default_lambda,
-        max_cost=settings.default_max_cost,
+        max_cost_usd=settings.default_max_cost_usd,
         exploration_cap=settings.default_exploration_cap,
         early_exit_bar=settings.default_early_exit_bar,
         source="platform",
@@ -36,7 +38,7 @@ def policy_from_row(row: Mapping[str, Any]) -> Policy:
     return Policy(
         tiers=[TierSpec.model_validate(tier) for tier in row["tiers"]],
         lambda_=row["lambda"],
-        max_cost=row["max_cost"],
+        max_cost_usd=row["max_cost_usd"],
         exploration_cap=row["exploration_cap"],
         early_exit_bar=row["early_exit_bar"],
         pinned_tier=row["pinned_tier"],

@@ -310,7 +310,7 @@ class RouterDecisionMade(BaseModel):
     allowed: list[str] = Field(min_length=1, description="The tiers the decision could pick, cheapest first")
     stronger_allowed: bool = Field(description="A stronger allowed tier existed (a failure then is a misroute)")
     p_success: dict[str, float] = Field(description="Calibrated P(success) per tier; empty for a fallback")
-    expected_cost: float = Field(ge=0, description="Estimated US dollars of the request on the chosen tier")
+    expected_cost_usd: float = Field(ge=0, description="Estimated US dollars of the request on the chosen tier")
     latency_ms: float = Field(ge=0, description="Time the decision took in the router")
     context_key: str = Field(min_length=1, description="The bandit context: the primary domain, or 'general'")
     conversation_key: str = Field(min_length=1)
