@@ -113,5 +113,5 @@ cache-eval: migrate
 # benchmarks/results/router_eval.json. Exits 1 when a goal fails, 2 when the data is missing.
 .PHONY: router-eval
 router-eval: venv
-	$(PY) -m router.training train
-	$(PY) -m router.training eval --check
+	.venv/bin/router-train
+	.venv/bin/router-eval --check
