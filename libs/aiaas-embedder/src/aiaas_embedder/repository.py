@@ -11,8 +11,6 @@ from aiaas_embedder.model import FloatArray
 
 __all__ = ["VectorStore"]
 
-_CHUNK = 500  # keys per lookup (SQLite's bound-parameter limit is far above this)
-
 
 class VectorStore:
     def __init__(self, path: Path) -> None:
@@ -21,12 +19,10 @@ class VectorStore:
 
     def get_many(self, keys: list[str]) -> dict[str, FloatArray]:
         found: dict[str, FloatArray] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, vector FROM vectors WHERE key IN ({marks})"  # noqa: S608 - placeholders only
-            for key, blob in self._db.execute(query, chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+        for key in keys:  # one indexed lookup each: microseconds in SQLite, and no SQL built from strings
+            row = self._db.execute("SELECT vector FROM vectors WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                found[key] = np.frombuffer(row[0], dtype=np.float32)
         return found
 
     def put_many(self, rows: list[tuple[str, FloatArray]]) -> None:
