@@ -6,7 +6,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiohttp
 import nats
@@ -18,7 +17,6 @@ from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.deps import set_service_state
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
-from aiaas.events.wal import WriteAheadLog
 from aiaas.flags import FlagClient
 from aiaas.observability.metrics import record_breaker_state
 from aiaas.resilience import BreakerConfig, BreakerRegistry
@@ -89,17 +87,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_state_change=record_breaker_state,
     )
     sessions = session_factory(engine)
-    wal = WriteAheadLog(Path(settings.usage_wal_dir), "gateway-usage") if settings.usage_wal_dir else None
-    emitter = DurableEmitter(
+    # Usage a killed gateway answered for but never made durable is emitted now, before we serve.
+    emitter = await DurableEmitter.written_ahead(
         EventPublisher(js, timeout_s=settings.publish_timeout_s),
         sessions,
+        wal_dir=settings.usage_wal_dir,
+        wal_name="gateway-usage",
         is_connected=lambda: nc.is_connected,
         linger_s=settings.emit_linger_s,
-        wal=wal,
     )
-    if wal is not None:
-        # Usage a killed gateway answered for but never made durable is emitted now, before we serve.
-        await wal.recover(emitter)
     flags = await FlagClient(settings.nats_url, name="gateway").start()
     # The file/default aliases, with the control plane's model registry live on top of them.
     catalog = load_catalog(settings)
@@ -160,9 +156,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         # Drain: every usage event still in flight becomes durable before we exit.
-        await emitter.drain()
-        if wal is not None:
-            wal.close(remove=emitter.in_flight == 0)
+        await emitter.close()
         for task in list(state.background):
             await task
         await cache.drain()

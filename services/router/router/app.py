@@ -16,7 +16,6 @@ from aiaas.auth import AdminKeyResolver, ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.deps import set_service_state
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
-from aiaas.events.wal import WriteAheadLog
 from aiaas.service_app import ServiceApp, service_app
 from router.bandit.service import ArmStore
 from router.callers import TenantKnown
@@ -53,17 +52,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name="router")
     js = nc.jetstream()
     await ensure_topology(js, consumers=())
-    wal = WriteAheadLog(Path(settings.wal_dir), "router-decisions") if settings.wal_dir else None
-    emitter = DurableEmitter(
+    # Decisions a killed router answered but never made durable are emitted now, before we serve.
+    emitter = await DurableEmitter.written_ahead(
         EventPublisher(js, timeout_s=settings.publish_timeout_s),
         sessions,
+        wal_dir=settings.wal_dir,
+        wal_name="router-decisions",
         is_connected=lambda: nc.is_connected,
         linger_s=settings.emit_linger_s,
-        wal=wal,
     )
-    if wal is not None:
-        # Decisions a killed router answered but never made durable are emitted now, before we serve.
-        await wal.recover(emitter)
     selector = VersionSelector(
         sessions if settings.versions_from_db else None,
         default_artifact=Path(settings.artifact_path),
@@ -95,9 +92,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         # Drain: every decision still in flight becomes durable before we exit.
-        await emitter.drain()
-        if wal is not None:
-            wal.close(remove=emitter.in_flight == 0)
+        await emitter.close()
         await selector.close()
         await nc.drain()
         await engine.dispose()

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from opentelemetry import context as otel_context
@@ -56,6 +57,25 @@ class DurableEmitter:
         self._batches: Batcher[PendingEvent, Destination] = Batcher(
             self._publish_batch, linger_s=linger_s, max_size=max_batch, name="emit batches"
         )
+
+    @classmethod
+    async def written_ahead(
+        cls,
+        publisher: EventPublisher,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        wal_dir: str,
+        wal_name: str,
+        is_connected: Callable[[], bool],
+        linger_s: float,
+    ) -> DurableEmitter:
+        """A hot path's emitter: writes ahead to `wal_dir` ("" = no WAL) and first re-emits what a killed
+        process answered for but never made durable, so call it before serving."""
+        wal = WriteAheadLog(Path(wal_dir), wal_name) if wal_dir else None
+        emitter = cls(publisher, sessions, is_connected=is_connected, linger_s=linger_s, wal=wal)
+        if wal is not None:
+            await wal.recover(emitter)
+        return emitter
 
     async def emit(self, event: EventEnvelope) -> Destination:
         """Return only once the event is durable; says where it went."""
@@ -129,3 +149,9 @@ class DurableEmitter:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._batches.flush()
+
+    async def close(self) -> None:
+        """Drain, then close the write-ahead log (removed when nothing is left in flight, else kept to replay)."""
+        await self.drain()
+        if self._wal is not None:
+            self._wal.close(remove=self.in_flight == 0)
