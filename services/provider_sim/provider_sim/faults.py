@@ -33,13 +33,24 @@ class Fault:
 
 @dataclass(slots=True)
 class FaultRule:
-    """A runtime fault for a model (or `*`), applied `remaining` more times (None = until cleared)."""
+    """A runtime fault for a model (or `*`), applied `remaining` more times (None = until cleared).
+
+    With `when_text_contains`, only to requests whose last user message contains it (case-insensitive): a model
+    that fails on one kind of question and answers the rest, the same way every time.
+    """
 
     id: int
     model: str
     fault: FaultName
     remaining: int | None
     after_tokens: int
+    when_text_contains: str | None = None
+
+    def matches(self, model: str, text: str | None) -> bool:
+        if self.model not in (model, ANY_MODEL):
+            return False
+        needle = self.when_text_contains
+        return needle is None or (text is not None and needle.casefold() in text.casefold())
 
     def as_dict(self) -> dict[str, object]:
         """JSON view of the rule."""
@@ -52,13 +63,17 @@ class FaultRegistry:
     def __init__(self) -> None:
         self._rules: FaultRules[FaultRule] = FaultRules()
 
-    def add(self, model: str, fault: FaultName, count: int | None, after_tokens: int) -> FaultRule:
+    def add(
+        self, model: str, fault: FaultName, count: int | None, after_tokens: int, when_text_contains: str | None = None
+    ) -> FaultRule:
         """Register a rule and return it."""
-        return self._rules.add(lambda rule_id: FaultRule(rule_id, model, fault, count, after_tokens))
+        return self._rules.add(
+            lambda rule_id: FaultRule(rule_id, model, fault, count, after_tokens, when_text_contains)
+        )
 
-    def take(self, model: str) -> Fault | None:
-        """The fault for the next request to `model`, consuming one use of the matching rule."""
-        rule = self._rules.take(lambda rule: rule.model in (model, ANY_MODEL))
+    def take(self, model: str, text: str | None = None) -> Fault | None:
+        """The fault for the next request to `model` (last user text `text`), consuming one use of the rule."""
+        rule = self._rules.take(lambda rule: rule.matches(model, text))
         return None if rule is None else Fault(rule.fault, rule.after_tokens)
 
     def clear(self, model: str | None = None) -> int:

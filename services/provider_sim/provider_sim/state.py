@@ -87,8 +87,8 @@ class SimState:
         self.stats.reset()
         self._fault_draw = random.Random(self.settings.fault_rate_seed)
 
-    def behaviour(self, model: str, headers: Mapping[str, str]) -> Behaviour:
-        """Resolve latency and fault for a request to `model`; raises SimError on bad headers."""
+    def behaviour(self, model: str, headers: Mapping[str, str], text: str | None = None) -> Behaviour:
+        """Resolve latency and fault for a request to `model` (last user text `text`); SimError on bad headers."""
         profile = self.profile(model)
         latency = self.latency_overrides.get(model) or self.latency_overrides.get("*")
         ttft_ms = _header_ms(headers, "x-sim-ttft-ms")
@@ -97,9 +97,9 @@ class SimState:
             ttft_ms = latency.ttft_ms if latency else profile.ttft_ms
         if delay_ms is None:
             delay_ms = latency.token_delay_ms if latency else profile.token_delay_ms
-        return Behaviour(ttft_ms / 1000, delay_ms / 1000, self._fault(model, profile, headers))
+        return Behaviour(ttft_ms / 1000, delay_ms / 1000, self._fault(model, profile, headers, text))
 
-    def _fault(self, model: str, profile: ModelProfile, headers: Mapping[str, str]) -> Fault | None:
+    def _fault(self, model: str, profile: ModelProfile, headers: Mapping[str, str], text: str | None) -> Fault | None:
         """Header fault, else a runtime rule, else the profile's standing fault."""
         default_after = profile.after_tokens
         if default_after is None:
@@ -114,7 +114,7 @@ class SimState:
                 )
             after = _header_int(headers, "x-sim-fault-after-tokens")
             return Fault(cast(FaultName, header_fault), default_after if after is None else after)
-        runtime = self.faults.take(model)
+        runtime = self.faults.take(model, text)
         if runtime is not None:
             return runtime
         if profile.fault is not None and self._fault_draw.random() < profile.fault_rate:

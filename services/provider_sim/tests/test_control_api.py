@@ -45,7 +45,14 @@ async def test_stats_count_models_endpoints_outcomes_and_tokens(
 async def test_fault_rules_are_listed_and_cleared_per_model(control: httpx2.AsyncClient) -> None:
     first = (await control.post("/_sim/faults", json={"model": "a", "fault": "429", "count": 3})).json()
     await control.post("/_sim/faults", json={"model": "b", "fault": "drop_stream"})
-    assert first == {"id": first["id"], "model": "a", "fault": "429", "remaining": 3, "after_tokens": 2}
+    assert first == {
+        "id": first["id"],
+        "model": "a",
+        "fault": "429",
+        "remaining": 3,
+        "after_tokens": 2,
+        "when_text_contains": None,
+    }
     listed = (await control.get("/_sim/faults")).json()["faults"]
     assert [(r["model"], r["fault"], r["remaining"]) for r in listed] == [
         ("a", "429", 3),

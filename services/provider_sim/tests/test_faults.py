@@ -46,6 +46,24 @@ async def test_count_and_model_scoping(control: httpx2.AsyncClient, oai: openai.
     assert models["secondary"]["outcomes"] == {"ok": 1}
 
 
+async def test_a_rule_on_text_fails_only_the_questions_that_contain_it(
+    control: httpx2.AsyncClient, oai: openai.AsyncOpenAI, claude: anthropic.AsyncAnthropic
+) -> None:
+    """A model that fails on one kind of question (deterministic by content) and answers the rest."""
+    await add_fault(control, model="*", fault="500", when_text_contains="SOLVE the equation")
+    math = [{"role": "user", "content": "Please solve the equation 2x + 3 = 9."}]
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            await oai.chat.completions.create(model="primary", messages=math)
+    with pytest.raises(anthropic.InternalServerError):
+        await claude.messages.create(model="sim-claude", max_tokens=16, messages=math)
+    poem = await oai.chat.completions.create(model="primary", messages=MESSAGES)
+    assert poem.choices[0].finish_reason == "stop"
+    rules = (await control.get("/_sim/faults")).json()["faults"]
+    assert [rule["when_text_contains"] for rule in rules] == ["SOLVE the equation"]  # until cleared
+    assert (await control.delete("/_sim/faults")).json() == {"cleared": 1}
+
+
 async def test_wildcard_until_cleared(control: httpx2.AsyncClient, claude: anthropic.AsyncAnthropic) -> None:
     await add_fault(control, fault="500")
     for model in ("a", "b", "c"):

@@ -191,8 +191,9 @@ async def messages(exchange: Exchange) -> Response:
     """POST /v1/messages."""
     require_api_key(exchange.request)
     raw, body = await read_request(exchange, MessagesRequest)
-    behaviour = exchange.state.behaviour(body.model, exchange.request.headers)
-    completion = complete(_conversation(body, raw), exchange.state.reply_range(body.model))
+    conversation = _conversation(body, raw)
+    behaviour = exchange.state.behaviour(body.model, exchange.request.headers, conversation.last_user_text)
+    completion = complete(conversation, exchange.state.reply_range(body.model))
     await start_answer(
         exchange, behaviour, "anthropic.messages", completion.prompt_tokens, completion.completion_tokens
     )

@@ -24,6 +24,9 @@ class FaultRequest(BaseModel):
     fault: FaultName
     count: int | None = Field(None, ge=1)
     after_tokens: int | None = Field(None, ge=0, description="drop_stream: chunks sent before the cut")
+    when_text_contains: str | None = Field(
+        None, min_length=1, max_length=500, description="only requests whose last user message contains this text"
+    )
 
 
 class LatencyRequest(BaseModel):
@@ -48,7 +51,7 @@ async def add_fault(body: FaultRequest, state: StateDep) -> dict[str, Any]:
         after = state.profile(body.model).after_tokens
     if after is None:
         after = state.settings.drop_after_tokens
-    return state.faults.add(body.model, body.fault, body.count, after).as_dict()
+    return state.faults.add(body.model, body.fault, body.count, after, body.when_text_contains).as_dict()
 
 
 @control_router.get("/_sim/faults")

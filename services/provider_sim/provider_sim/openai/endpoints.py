@@ -177,8 +177,9 @@ async def chat_completions(exchange: Exchange) -> Response:
     """POST /v1/chat/completions."""
     require_bearer(exchange.request)
     raw, body = await read_request(exchange, ChatCompletionRequest)
-    behaviour = exchange.state.behaviour(body.model, exchange.request.headers)
-    completion = complete(_conversation(body, raw), exchange.state.reply_range(body.model))
+    conversation = _conversation(body, raw)
+    behaviour = exchange.state.behaviour(body.model, exchange.request.headers, conversation.last_user_text)
+    completion = complete(conversation, exchange.state.reply_range(body.model))
     await start_answer(
         exchange, behaviour, "openai.chat.completions", completion.prompt_tokens, completion.completion_tokens
     )
