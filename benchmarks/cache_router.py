@@ -150,7 +150,9 @@ def _stack_sections(results: dict, args: argparse.Namespace, workdir: Path) -> N
         _say("starting simulator (core 0), router + gateway (core 1), tenants, cache flags")
         # One cache-on tenant per use, so that no measurement runs against entries another one left (a fresh
         # tenant for `auto` keeps its two aliases' partitions the same size).
-        stack = start_stack(procs, workdir, env, {"cache": True, "nocache": False, "osschat": True, "router": True})
+        tenants = {"cache": True, "nocache": False, "osschat": True, "router": True}
+        router_core = None if args.router_core == "none" else int(args.router_core)
+        stack = start_stack(procs, workdir, env, tenants, router_core)
         results["stack_notes"] = stack.notes
         on, off = stack.tenants["cache"], stack.tenants["nocache"]
         from cache_stack import wait_cache_on
@@ -242,6 +244,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--replay-n", type=int, default=2000, help="OSSChat stream length")
     parser.add_argument("--embedder-queries", type=int, default=150, help="texts per variant per round")
     parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument(
+        "--router-core", default=str(SERVER_CORE), choices=["0", "1", "none"], help="where the router runs (default: 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 min)")
     args = parser.parse_args(argv)
     if args.quick:

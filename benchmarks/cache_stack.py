@@ -2,7 +2,7 @@
 
 | process | core |
 | --- | --- |
-| gateway (one uvicorn worker), router (one worker) | SERVER_CORE (1) |
+| gateway (one uvicorn worker), router (one worker; `--router-core` moves it) | SERVER_CORE (1) |
 | provider simulator (zero delay), usage writer, wrk / this script | LOAD_CORE (0) |
 | control plane (only while the cache flags are set, then stopped) | LOAD_CORE (0) |
 
@@ -37,6 +37,7 @@ __all__ = [
     "purge_router_events",
     "start_stack",
     "stop_stack",
+    "histogram",
     "wait_cache_on",
 ]
 
@@ -70,6 +71,7 @@ class Stack:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     admin_key_names: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gateway_metrics_url: str | None = None
 
 
 def http_json(
@@ -138,7 +140,9 @@ def _child_env(env: dict[str, str], workdir: Path, **extra: str) -> dict[str, st
     return {**os.environ, **env, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra}
 
 
-def _start_router(procs: ProcessSet, workdir: Path, env: dict[str, str], key_name: str) -> tuple[str, int]:
+def _start_router(
+    procs: ProcessSet, workdir: Path, env: dict[str, str], key_name: str, core: int | None
+) -> tuple[str, int]:
     port = free_port()
     child = _child_env(
         env,
@@ -151,7 +155,7 @@ def _start_router(procs: ProcessSet, workdir: Path, env: dict[str, str], key_nam
         OTEL_TRACES_EXPORTER="none",
     )
     proc, log = procs.start(
-        "router", [PYTHON, "-m", "router", "--host", "127.0.0.1", "--port", str(port)], SERVER_CORE, child, workdir
+        "router", [PYTHON, "-m", "router", "--host", "127.0.0.1", "--port", str(port)], core, child, workdir
     )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health/ready", timeout_s=120, proc=proc, log=log)
@@ -160,13 +164,14 @@ def _start_router(procs: ProcessSet, workdir: Path, env: dict[str, str], key_nam
 
 def _start_gateway(
     procs: ProcessSet, workdir: Path, env: dict[str, str], sim_url: str, router_url: str | None, service_key: str
-) -> tuple[str, int]:
+) -> tuple[str, int, str]:
     models = workdir / "cache-bench-models.yaml"
     models.write_text(_models_yaml(sim_url))
     port = free_port()
     extra = {
         "GATEWAY_MODELS_FILE": str(models),
         "GATEWAY_USAGE_WRITER_METRICS_PORT": str(free_port()),
+        "GATEWAY_METRICS_PORT": str(free_port()),
         "GATEWAY_USAGE_WAL_DIR": str(workdir / "gateway-wal"),
         "OTEL_TRACES_EXPORTER": "none",
         "GATEWAY_AUTO_TIER_ALIASES": json.dumps({"cheap": CHEAP_ALIAS, "strong": STRONG_ALIAS}),
@@ -189,7 +194,7 @@ def _start_gateway(
         proc=writer,
         log=writer_log,
     )
-    return base, gateway.pid
+    return base, gateway.pid, f"http://127.0.0.1:{extra['GATEWAY_METRICS_PORT']}/metrics"
 
 
 def _tenant(env: dict[str, str], name: str, cache: bool, with_router: bool) -> Tenant:
@@ -255,7 +260,13 @@ def wait_cache_on(stack: Stack, tenant: Tenant, timeout_s: float = 20) -> None:
     raise RuntimeError(f"tenant {tenant.name}: no exact cache hit within {timeout_s}s (last reply {str(last)[:300]})")
 
 
-def start_stack(procs: ProcessSet, workdir: Path, env: dict[str, str], tenants: dict[str, bool]) -> Stack:
+def start_stack(
+    procs: ProcessSet,
+    workdir: Path,
+    env: dict[str, str],
+    tenants: dict[str, bool],
+    router_core: int | None = SERVER_CORE,
+) -> Stack:
     """Simulator, router (when installed), gateway; `tenants` = name -> cache on; flags set and seen."""
     sim_port = free_port()
     sim, sim_log = procs.start(
@@ -273,11 +284,12 @@ def start_stack(procs: ProcessSet, workdir: Path, env: dict[str, str], tenants: 
     router_url = router_pid = None
     notes = []
     if router_available():
-        router_url, router_pid = _start_router(procs, workdir, env, key_name)
+        router_url, router_pid = _start_router(procs, workdir, env, key_name, router_core)
     else:
         notes.append("router service not installed: decide and auto not measured")
-    gateway_url, gateway_pid = _start_gateway(procs, workdir, env, sim_url, router_url, service_key)
+    gateway_url, gateway_pid, metrics_url = _start_gateway(procs, workdir, env, sim_url, router_url, service_key)
     stack = Stack(sim_url, gateway_url, gateway_pid, router_url, router_pid, admin_key_names=names, notes=notes)
+    stack.gateway_metrics_url = metrics_url
     for name, cache in tenants.items():
         stack.tenants[name] = _tenant(env, name, cache, router_url is not None)
     if any(tenants.values()):
@@ -320,3 +332,24 @@ def purge_router_events(env: dict[str, str], tenant_id: str) -> int:
             await nc.close()
 
     return asyncio.run(purge())
+
+
+def histogram(metrics_url: str | None, name: str) -> dict[str, float]:
+    """`name`'s `_sum`, `_count` and cumulative buckets (le -> count) from a Prometheus text endpoint; {} if absent."""
+    if not metrics_url:
+        return {}
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == f"{name}_sum" or key == f"{name}_count":
+            out[key[len(name) + 1 :]] = float(value)
+        elif key.startswith(f"{name}_bucket{{") and 'le="' in key:
+            out["le_" + key.split('le="', 1)[1].split('"', 1)[0]] = float(value)
+    return out

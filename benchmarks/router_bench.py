@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cache_bench import PromptSource, chat_body, cpu_seconds, sequential_posts
-from cache_stack import CHEAP_ALIAS, STRONG_ALIAS, Stack, Tenant, http_json
+from cache_stack import CHEAP_ALIAS, STRONG_ALIAS, Stack, Tenant, histogram, http_json
 from load import Target, run_wrk
 
 __all__ = ["auto_rounds", "decide_bodies", "measure_decide"]
@@ -118,6 +118,7 @@ def auto_rounds(
             _arm(stack, tenant, model, prompts.take(10), tier)
     arms = [("auto_cache_on", on, AUTO), ("fixed_cache_on", on, fixed)]
     arms += [("auto_cache_off", off, AUTO), ("fixed_cache_off", off, fixed)]
+    decide_before = histogram(stack.gateway_metrics_url, "gateway_auto_decide_seconds")
     rows = []
     pooled: dict[str, list[float]] = {}
     for number in range(rounds):
@@ -150,6 +151,7 @@ def auto_rounds(
         key = f"{process}_cpu_ms_per_request"
         return round(statistics.median(r[f"auto_{suffix}"][key] - r[f"fixed_{suffix}"][key] for r in rows), 4)
 
+    decide_after = histogram(stack.gateway_metrics_url, "gateway_auto_decide_seconds")
     decide_p50 = round(statistics.median(r["decide"]["p50_ms"] for r in rows), 4)
     return {
         "fixed_alias": fixed,
@@ -170,5 +172,24 @@ def auto_rounds(
             statistics.median(r["auto_cache_on"]["router_cpu_ms_per_request"] for r in rows), 4
         ),
         "limit_ms": round(decide_p50 + 1.0, 4),
+        # The gateway's own timing of its choice (embedding wait + router call + checks), over the auto arms.
+        "gateway_auto_decide": _histogram_delta(decide_before, decide_after),
         "auto_sample": sample,
+    }
+
+
+def _histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Mean and cumulative bucket shares of the observations between two scrapes."""
+    count = after.get("count", 0.0) - before.get("count", 0.0)
+    if count <= 0:
+        return {"count": 0}
+    buckets = {
+        key[3:]: round((after[key] - before.get(key, 0.0)) / count, 4)
+        for key in after
+        if key.startswith("le_") and key != "le_+Inf"
+    }
+    return {
+        "count": int(count),
+        "mean_ms": round((after.get("sum", 0.0) - before.get("sum", 0.0)) / count * 1000, 4),
+        "share_at_or_below_s": buckets,
     }
