@@ -100,7 +100,7 @@ def throwaway_database(infra_urls: InfraUrls, prefix: str) -> Iterator[Database]
 
 
 def constant_artifact(version: str, cheap: float, strong: float, **report: Any) -> dict[str, Any]:
-    """A sealed constant-kind artifact document (router-ml's format): P(success) fixed per tier."""
+    """A sealed constant-kind artifact document (`router.model`'s format): P(success) fixed per tier."""
     return constant_document({"cheap": cheap, "strong": strong}, version, eval_report=report or None)
 
 

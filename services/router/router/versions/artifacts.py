@@ -1,4 +1,4 @@
-"""Artifact bytes -> a loaded `RouterModel`, through router-ml's one loader (`router.model.load_artifact`).
+"""Artifact bytes -> a loaded `RouterModel`, through the one loader (`router.model.load_artifact`).
 
 `sha256` of a version is the artifact's own seal (`RouterModel.sha256`: the digest of its canonical JSON), so
 the same model re-indented is the same version. A version's artifact lives in Postgres

@@ -11,7 +11,7 @@ so it stays on one version while the canary runs; raising the share only adds co
 a new canary gets a fresh split (its id is hashed in). A tenant policy's canary share (`share=`) replaces the
 platform share for that tenant's requests.
 
-Until the database holds a stable version, the stable one is the committed default artifact (router-ml's
+Until the database holds a stable version, the stable one is the committed default artifact (`router.model`'s
 `router-v1.json`, or the path given). An artifact that cannot be loaded gives `model=None`: decide then
 takes the deterministic fallback table, and the decision still names the version.
 """

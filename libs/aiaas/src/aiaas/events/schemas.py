@@ -224,7 +224,7 @@ EVENT_DATA_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-# ---- router canary (router-canary, issue 14) ---------------------------------------------------------------
+# ---- router canary (issue 14) ------------------------------------------------------------------------------
 ROUTER_CANARY_ROLLED_BACK = "router.canary.rolled_back"
 ROUTER_CANARY_PROMOTED = "router.canary.promoted"
 
@@ -290,7 +290,7 @@ EVENT_DATA_MODELS[ROUTER_CANARY_ROLLED_BACK] = RouterCanaryOutcome
 EVENT_DATA_MODELS[ROUTER_CANARY_PROMOTED] = RouterCanaryOutcome
 
 
-# ---- router decisions (router-core, issue 14) -----------------------------------------------------------------
+# ---- router decisions (issue 14) --------------------------------------------------------------------------------
 ROUTER_DECISION_MADE = "router.decision.made"
 
 RouterReason = Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"]
