@@ -22,7 +22,15 @@ import pytest
 from nats.js import JetStreamContext
 
 from aiaas.events.schemas import RouterCanaryOutcome
-from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port, metric_value, scrape_metrics
+from aiaas_testing import (
+    InfraUrls,
+    NatsServer,
+    ServiceProcess,
+    free_port,
+    metric_value,
+    scrape_metrics,
+    wait_for,
+)
 
 from .canary_factories import Database, constant_artifact, make_tenant_key, throwaway_database
 
@@ -255,9 +263,15 @@ async def test_bad_canary_is_rolled_back_and_good_canary_is_promoted(http: aioht
         assert metric_value(samples, "router_canary_promotions_total", trigger="monitor") == 1
         assert metric_value(samples, "router_canary_rollbacks_total", trigger="monitor") == 1
         await _wait_serving(http, stack, "good-2", 1)
-        # The router says what it serves now.
-        serving = await scrape_metrics(stack.router_metrics)
-        assert metric_value(serving, "router_version_serving_share", version="good-2", role="stable") == 1.0
-        assert metric_value(serving, "router_version_loaded", version="good-2") == 1.0
+
+        # The router says what it serves now (its selector re-reads the versions every poll interval).
+        async def serving_good_2() -> bool:
+            serving = await scrape_metrics(stack.router_metrics)
+            return (
+                metric_value(serving, "router_version_serving_share", version="good-2", role="stable") == 1.0
+                and metric_value(serving, "router_version_loaded", version="good-2") == 1.0
+            )
+
+        await wait_for(serving_good_2, timeout_s=30)
     finally:
         await nc.drain()
