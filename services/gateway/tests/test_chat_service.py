@@ -11,7 +11,8 @@ import pytest
 
 from aiaas.auth import Principal
 from gateway.catalog.schemas import Deployment, ModelAlias
-from gateway.chat.service import ChatCall, ChatDeps, parse_request
+from gateway.chat.request import parse_request
+from gateway.chat.service import ChatCall, ChatDeps
 from gateway.limits.service import LimitDecision, Settlement
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, Usage, sse
 from gateway.providers.failover import Served

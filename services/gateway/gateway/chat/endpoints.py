@@ -13,8 +13,9 @@ from aiaas.auth import Principal, require_scope
 from aiaas.errors import error_body
 from aiaas.fast_route import FastRequest, send_event_stream, send_json
 from aiaas.scopes import CHAT
+from gateway.chat.request import parse_request
 from gateway.chat.schemas import ChatCompletionRequest
-from gateway.chat.service import ChatCall, parse_request
+from gateway.chat.service import ChatCall
 from gateway.state import GatewayState, StateDep
 
 __all__ = ["CHAT_COMPLETIONS_PATH", "ChatCompletions", "router"]

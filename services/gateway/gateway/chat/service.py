@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from aiaas.auth import ApiKeyResolver, Principal
-from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited, Unprocessable
+from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited
 from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
 from gateway.cache.replay import completion_body, replay, stream_events
@@ -23,6 +22,7 @@ from gateway.cache.service import CacheRequest, CacheService
 from gateway.catalog.schemas import ModelAlias
 from gateway.catalog.service import Catalog
 from gateway.chat.embedding import Embedder, RequestEmbedding
+from gateway.chat.request import estimate_prompt_tokens
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlement
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
@@ -31,7 +31,7 @@ from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
 from gateway.routing.service import AutoRouter
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
-__all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded", "parse_request"]
+__all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded"]
 
 log = logging.getLogger(__name__)
 
@@ -70,39 +70,6 @@ class ChatReply(Protocol):
         """Send `events` until they end or the client leaves; `events` is closed either way."""
 
 
-def parse_request(body: bytes) -> tuple[ChatCompletionRequest, dict[str, Any]]:
-    """Bytes -> validated request plus the raw dict that is forwarded upstream."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(
-            "We could not parse the JSON body of your request: it must be valid UTF-8 JSON.",
-            code="invalid_json",
-        ) from exc
-    if not isinstance(payload, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-    try:
-        request = ChatCompletionRequest.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        param = ".".join(str(part) for part in first["loc"])
-        raise Unprocessable(
-            f"Invalid value for '{param}': {first['msg']}", code="invalid_request", param=param
-        ) from exc
-    return request, payload
-
-
-def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
-    chars = 0
-    for message in payload.get("messages", ()):
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            chars += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
-    return chars // 4 + 4 * len(payload.get("messages", ()))
-
-
 _NO_LIMITS = Limits()
 
 
@@ -129,7 +96,7 @@ class ChatCall:
         self.principal = principal
         self.request = request
         self.payload = payload
-        self.prompt_estimate = _estimate_prompt_tokens(payload)
+        self.prompt_estimate = estimate_prompt_tokens(payload)
         self.estimated_tokens = self.prompt_estimate + (request.max_output_tokens() or deps.default_max_tokens_estimate)
         self.decision: LimitDecision | None = None
         self.tenant = str(principal.tenant_id)
