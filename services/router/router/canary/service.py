@@ -15,7 +15,6 @@ Gauges show the running comparison (`router_canary_rate{metric,arm}`, `router_ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
 from aiaas.db import admin_session
+from aiaas.tasks import stop_tasks
 from router.canary import repository as repo
 from router.canary.rules import ArmCounts, Thresholds, Verdict, slow_threshold, verdict
 from router.versions import repository as versions_repo
@@ -88,11 +88,8 @@ class CanaryMonitor:
             self._task = asyncio.create_task(self._run(), name="router-canary-monitor")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

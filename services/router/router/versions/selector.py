@@ -19,7 +19,6 @@ takes the deterministic fallback table, and the decision still names the version
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -29,6 +28,7 @@ from pathlib import Path
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiaas.tasks import stop_tasks
 from router.model import ArtifactError, RouterModel
 from router.versions import repository as repo
 from router.versions.artifacts import DEFAULT_ARTIFACT, load_bytes, load_path
@@ -134,11 +134,8 @@ class VersionSelector:
             self._task = asyncio.create_task(self._poll(), name="router-version-poll")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks(self._task)
+        self._task = None
 
     async def _poll(self) -> None:
         while True:
