@@ -8,16 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
-import pytest
-from sqlalchemy.engine import make_url
 
-from data_plane.bootstrap import bootstrap
-from data_plane.config import DataPlaneSettings
 from data_plane.migrate import downgrade, upgrade
 
 BEFORE = ("0003_billing", "0004_analytics", "0006_control_plane")
@@ -43,33 +38,6 @@ REGISTRY = {
         {"name": "b", "provider": "anthropic", "model": "y", "input_price_per_1k": "3", "timeout_s": 5},
     ],
 }
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def scratch() -> Iterator[tuple[DataPlaneSettings, str]]:
-    """Settings whose migration URL names a new database, and the superuser DSN of that database."""
-    base = DataPlaneSettings()
-    name = f"money_units_{uuid.uuid4().hex[:10]}"
-    url = make_url(base.migration_database_url).set(database=name).render_as_string(hide_password=False)
-    settings = base.model_copy(update={"migration_database_url": url})
-    superuser = make_url(_plain(base.pg_superuser_url))
-    asyncio.run(bootstrap(settings))
-    try:
-        yield settings, superuser.set(database=name).render_as_string(hide_password=False)
-    finally:
-
-        async def drop() -> None:
-            conn = await asyncpg.connect(superuser.render_as_string(hide_password=False))
-            try:
-                await conn.execute(f'drop database if exists "{name}" with (force)')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
 
 
 async def _seed(dsn: str) -> uuid.UUID:
