@@ -28,9 +28,10 @@ __all__ = [
     "vector_literal",
 ]
 
-# One round trip: the function binds its statement's transaction to the tenant (migration 0022_semantic_cache).
+# One round trip: the function binds its statement's transaction to the tenant (migrations 0022_semantic_cache,
+# 0024_semantic_cache_rivals: each candidate's cosine to the nearest one comes with it).
 _NEAREST = text(
-    "select id, exact_key, query_text, answer, similarity"
+    "select id, exact_key, query_text, answer, similarity, to_nearest"
     " from semantic_cache_nearest(:tenant, :alias, :system, :params, cast(:q as vector), :now, :k)"
 )
 _STORE = text(
@@ -64,7 +65,8 @@ async def nearest(
     now: datetime,
     k: int,
 ) -> list[StoredEntry]:
-    """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes, nearest first.
+    """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes, nearest first,
+    each with its cosine to the query (`similarity`) and to the nearest entry (`to_nearest`).
 
     `conn` must be in autocommit mode: the search binds the tenant for its own statement only.
     """
@@ -85,6 +87,7 @@ async def nearest(
             str(row.query_text),
             CachedAnswer.from_json(row.answer),
             float(row.similarity),
+            float(row.to_nearest),
         )
         for row in rows
     ]

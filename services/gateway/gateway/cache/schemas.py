@@ -64,6 +64,8 @@ class StoredEntry:
     query: str
     answer: CachedAnswer
     similarity: float
+    # The entry's cosine to the nearest candidate (1 for that one): tells a rewording of it from a rival question.
+    to_nearest: float = 1.0
 
 
 class CacheDeleted(BaseModel):
