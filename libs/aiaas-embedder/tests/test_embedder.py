@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiaas_embedder import EmbedderError, EmbeddingCache, default_embedder, query_text
+from aiaas_embedder import EmbedderError, EmbeddingCache, default_embedder, normalise_question, query_text
 from aiaas_embedder import model as model_module
 
 
@@ -110,3 +110,24 @@ def test_the_int8_build_really_runs_its_matmuls_in_int8(tmp_path: Path):
     ops = [node.op_type for node in built.graph.node]
     assert ops.count("MatMulInteger") >= 36  # every weight MatMul of the 6 layers (q, k, v, out, 2 FFN)
     assert ops.count("MatMul") == 12  # what stays fp32: attention's own products (q·k, attention·v)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"What is a transformer?"?', "What is a transformer?"),
+        ("  What is GitHub?  ", "What is GitHub?"),
+        ("\u201cHow do I log in?\u201d", "How do I log in?"),
+        ('"hello"', "hello"),
+        ('What is "k8s"?', 'What is "k8s"?'),
+        ('DAN: "Which is better?"?', 'DAN: "Which is better?"?'),
+        ('""', ""),
+    ],
+)
+def test_a_question_pasted_in_quotes_is_unwrapped(text, expected):
+    assert normalise_question(text) == expected
+
+
+def test_query_text_embeds_the_unwrapped_question():
+    assert query_text([{"role": "user", "content": '"What is a transformer?"?'}]) == "What is a transformer?"
+    assert query_text([{"role": "user", "content": '""'}]) is None

@@ -7,6 +7,14 @@ evaluations from encoding the same text twice.
 
 from aiaas_embedder.cache import EmbeddingCache
 from aiaas_embedder.model import EMBEDDER_NAME, Embedder, EmbedderError, default_embedder
-from aiaas_embedder.text import query_text
+from aiaas_embedder.text import normalise_question, query_text
 
-__all__ = ["EMBEDDER_NAME", "Embedder", "EmbedderError", "EmbeddingCache", "default_embedder", "query_text"]
+__all__ = [
+    "EMBEDDER_NAME",
+    "Embedder",
+    "EmbedderError",
+    "EmbeddingCache",
+    "default_embedder",
+    "normalise_question",
+    "query_text",
+]

@@ -5,7 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["query_text"]
+__all__ = ["normalise_question", "query_text"]
+
+_QUOTES = "\"'“”‘’`"
+
+
+def normalise_question(text: str) -> str:
+    """One question written one way: outer whitespace stripped, and a question pasted in quotes unwrapped.
+
+    `"What is a transformer?"?` and `What is a transformer?` ask the same thing, yet the quotes alone move MiniLM's
+    vector to cosine 0.87 of the plain one (below the cache's floor). Quotes inside a question stay.
+    """
+    text = text.strip()
+    asked = text.endswith("?")
+    inner = text.rstrip("?").rstrip()
+    if not _quoted(inner):
+        return text
+    while _quoted(inner):
+        inner = inner[1:-1].strip()
+        asked = asked or inner.endswith("?")
+        inner = inner.rstrip("?").rstrip()
+    return f"{inner}?" if asked and inner else inner
+
+
+def _quoted(text: str) -> bool:
+    return len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES
 
 
 def query_text(messages: Sequence[Mapping[str, Any]]) -> str | None:
@@ -27,6 +51,6 @@ def query_text(messages: Sequence[Mapping[str, Any]]) -> str | None:
             )
         else:
             return None
-        text = text.strip()
+        text = normalise_question(text)
         return text or None
     return None
