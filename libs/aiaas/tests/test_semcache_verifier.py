@@ -75,6 +75,27 @@ def test_a_qualifier_on_one_side_of_a_short_question_narrows_it() -> None:
     assert features("Do you deliver to Spain for free?", "Do you deliver to Spain?", 0.96).veto == ""
 
 
+def test_framing_words_on_one_side_ask_the_same_thing() -> None:
+    # "explain", "the term", "what does ... mean", "me": the same question, framed; the qualifier rule stays for
+    # words that narrow it ("for free" above, "abroad" here).
+    for query, candidate in [
+        ("What is TorchX?", "Can you explain what TorchX is?"),
+        ("What does the term DeFi mean?", "What is DeFi?"),
+        ("Can you introduce yourself briefly?", "Can you introduce yourself?"),
+        ('What is the "hello world" program in Python?', 'What is the Python "Hello World" sample program?'),
+    ]:
+        assert features(query, candidate, 0.93).veto == "", (query, candidate)
+    assert features("Can I use my card abroad?", "Can I use my card?", 0.92).veto == "qualifier"
+
+
+def test_arithmetic_and_inner_apostrophes_are_spelling() -> None:
+    assert features("What is the result of 1+1?", "What is the result of 1 plus 1?", 0.95).jaccard == 1.0
+    assert features('What is the meaning of "k\'8s"?', 'What is the meaning of "k8s"?', 0.93).jaccard == 1.0
+    # "c++" and "c#" keep their signs: different languages.
+    assert features("Is c++ faster than c?", "Is c# faster than c?", 0.95).veto == "slot_swap"
+    assert features("What is 1+1?", "What is 1+2?", 0.97).veto == "number"
+
+
 def test_substitution_rule_spares_inflections_long_texts_and_near_identical_vectors() -> None:
     assert features("Why does the app keep crashing?", "Why does the app crash?", 0.93).veto == ""
     assert features("What time does the pharmacy open?", "What time does the bakery open?", 0.96).veto == ""
@@ -141,3 +162,24 @@ def test_coefficients_match_the_feature_vector() -> None:
     assert COEFFICIENTS[1] > 0, "a higher cosine must make a pair more likely the same question"
     assert 0.0 < ACCEPT_PROBABILITY < 1.0
     assert 0.0 <= AMBIGUITY_MARGIN < 0.2
+
+
+def test_between_questions_a_rival_the_verifier_rules_out_is_no_coin_toss() -> None:
+    query = "How do I turn on dark mode?"
+    nearest = ("How do I turn on dark mode?", 0.99)
+    # Within the margin, but on vs off: the verifier rules it out for this query, so the nearest answers.
+    assert choose(query, [nearest, ("How do I turn off dark mode?", 0.97)], 0.9) == 0
+    # A rival the verifier would accept for the query makes it a coin toss.
+    assert choose(query, [nearest, ("How can I turn on dark mode?", 0.97)], 0.9) is None
+    # Statements keep the strict rule: any different text within the margin is a rival.
+    statement = "Dark mode is turned on in settings."
+    assert choose(statement, [(statement, 0.99), ("Dark mode is turned off in settings.", 0.97)], 0.9) is None
+
+
+def test_a_rewording_of_the_nearest_entry_is_no_rival() -> None:
+    query = "How can I reset my password?"
+    candidates = [("How do I reset my password?", 0.97), ("How can I reset my password please?", 0.955)]
+    assert choose(query, candidates, 0.9) is None  # without the entries' cosine to each other: a rival
+    assert choose(query, candidates, 0.9, to_nearest=[1.0, 0.96]) == 0  # each other's rewording: one question
+    # Far apart from each other, they are two questions after all.
+    assert choose(query, candidates, 0.9, to_nearest=[1.0, 0.6]) is None

@@ -173,6 +173,14 @@ SYNONYMS: dict[str, str] = {
     "films": "movie",
     "film": "movie",
     "movies": "movie",
+    "respond": "reply",
+    "response": "reply",
+    "generate": "create",
+    "sample": "example",
+    "repo": "repository",
+    "repos": "repository",
+    "retrieve": "fetch",
+    "superior": "better",
 }
 
 # Pairs of canonical forms with opposite meaning (either order).
@@ -391,4 +399,14 @@ STOPWORDS: frozenset[str] = frozenset(
     correct easy easiest simple simply exactly specific steps step instructions process procedure guide anyway
     kindly hi hello hey thanks thank regards sure okay ok currently now possibly maybe perhaps basically option
     options method methods go there's where's what's how's who's whats hows""".split()
+)
+
+# Words that frame a question without narrowing what it asks ("Can you explain what X is?", "What does the term X
+# mean?", "What are the steps to..."): one side having them is no qualifier. Canonical forms (after stemming:
+# "does" -> "doe"); "self" is the canonical first person ("me", "my", "I").
+FRAMING: frozenset[str] = frozenset(
+    """self doe explain explanation mean meaning term refer significance definition define describe description
+    detail details overview introduce introduction recommend recommended suggest suggestion common commonly typical
+    usual usually type kind sort sorts official officially brief briefly summary example examples
+    give show list provide share tell know idea ideas information info current in between within""".split()
 )

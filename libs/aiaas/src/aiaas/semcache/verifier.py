@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from aiaas.semcache.coefficients import ACCEPT_PROBABILITY, AMBIGUITY_MARGIN, COEFFICIENTS, FEATURES, THRESHOLDS
-from aiaas.semcache.lexicon import ANTONYMS, NEGATIONS, PHRASES, SLOT_CLASSES, STOPWORDS, SYNONYMS
+from aiaas.semcache.lexicon import ANTONYMS, FRAMING, NEGATIONS, PHRASES, SLOT_CLASSES, STOPWORDS, SYNONYMS
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -37,7 +37,9 @@ FALLBACK_THRESHOLD = 0.92
 
 _CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("cannot", "can not"), ("n't", " not"))
 _NUMERIC = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
-_WORD = re.compile(r"[a-z0-9]+(?:[+#]+|(?:[.'][a-z0-9]+)*)")
+# "c++"/"c#" keep their signs; "1+1" is two numbers and a plus (see _ARITHMETIC).
+_WORD = re.compile(r"[a-z][a-z0-9]*[+#]+|[a-z0-9]+(?:[.'][a-z0-9]+)*")
+_ARITHMETIC = re.compile(r"(?<=\d)\s*\+\s*(?=\d)")
 _NUMBER_WORDS = {
     "zero": "0",
     "two": "2",
@@ -119,8 +121,9 @@ def _parse(text: str) -> _Parsed:
     lowered = text.lower().replace("’", "'")
     for contraction, full in _CONTRACTIONS:
         lowered = lowered.replace(contraction, full)
-    raw = _WORD.findall(lowered)
-    words = [w[:-2] if w.endswith("'s") else w for w in raw]
+    raw = _WORD.findall(_ARITHMETIC.sub(" plus ", lowered))
+    # A possessive drops its 's; any other apostrophe inside a word is spelling ("k'8s" is "k8s").
+    words = [w[:-2] if w.endswith("'s") else w if w in STOPWORDS else w.replace("'", "") for w in raw]
     tokens: list[str] = []
     i = 0
     while i < len(words):
@@ -258,10 +261,15 @@ def features(query: str, candidate: str, cosine: float) -> PairFeatures:
         elif kind == "action" and (ma ^ mb) & _UNDO:
             slot_extra = True
     short = max(len(a.tokens), len(b.tokens)) <= _SHORT
-    substituted = _substituted(only_a, only_b)
+    # A framing word for another ("in Python" vs "sample program") swaps nothing that is asked.
+    substituted = _substituted(only_a, only_b) and bool(only_a - FRAMING) and bool(only_b - FRAMING)
     # A short question asked with a qualifier the other lacks ("for free", "abroad", "quickly") asks something narrower.
     asked = query.rstrip().endswith("?") or candidate.rstrip().endswith("?")
-    qualified = asked and bool(only_a) != bool(only_b) and max(len(a.tokens), len(b.tokens)) <= QUALIFIER_TOKENS
+    # Framing words ("explain", "the term", "what does ... mean", "me") on one side ask the same thing.
+    extra = (only_a | only_b) - FRAMING
+    qualified = (
+        asked and bool(only_a) != bool(only_b) and bool(extra) and max(len(a.tokens), len(b.tokens)) <= QUALIFIER_TOKENS
+    )
     number = a.numbers != b.numbers
     wh = a.wh != b.wh
     negation = a.negated != b.negated
@@ -322,15 +330,24 @@ def default_threshold(embedder_name: str) -> float:
 
 
 def choose(
-    query: str, candidates: Sequence[tuple[str, float]], threshold: float, margin: float | None = None
+    query: str,
+    candidates: Sequence[tuple[str, float]],
+    threshold: float,
+    margin: float | None = None,
+    *,
+    to_nearest: Sequence[float] | None = None,
 ) -> int | None:
     """Index of the candidate that answers `query`, or None. `candidates` = (cached question, cosine), best first.
 
-    Only the nearest cached question can answer: it must reach `threshold` and pass `verify`, and no candidate holding
-    a different question may lie within `margin` (default AMBIGUITY_MARGIN) of it: then the query sits between two
-    cached questions and either answer is a coin toss, so a miss. A vetoed nearest question is a miss too, even when
-    the next one is the same question as the query: a different question is at least as close. (Measured: letting
-    rivals that a hard rule rules out, or that the verifier accepts too, through serves more wrong answers.)
+    Only the nearest cached question can answer: it must reach `threshold` and pass `verify`, and no rival, a
+    candidate holding a different question, may lie within `margin` (default AMBIGUITY_MARGIN) of it: then the query
+    sits between two cached questions and either answer is a coin toss, so a miss. A vetoed nearest question is a miss
+    too, even when the next one is the same question as the query: a different question is at least as close.
+
+    Between questions, two kinds of close candidate are no rival: one the verifier rules out for the query (a
+    different question, so never a coin toss), and, given `to_nearest` (each candidate's cosine to the nearest one,
+    the nearest's own first), one that passes `verify` against the nearest entry: a cache that stored a popular
+    question's paraphrases holds several entries close to the query, all one question.
     """
     if not candidates:
         return None
@@ -338,9 +355,27 @@ def choose(
     if cosine < threshold or not verify(query, text, cosine):
         return None
     gap = AMBIGUITY_MARGIN if margin is None else margin
-    if any(rival != text and cosine - other < gap for rival, other in candidates[1:]):
+    for position, (rival, other) in enumerate(candidates[1:], start=1):
+        if rival == text or cosine - other >= gap:
+            continue
+        if _questions(query, text, rival) and (
+            not verify(query, rival, other)
+            or (to_nearest is not None and _rewording(text, rival, to_nearest[position], threshold))
+        ):
+            continue
         return None
     return 0
+
+
+def _questions(*texts: str) -> bool:
+    """Are these all questions? The hard rules that make `verify` safe are written for questions; statements near
+    each other often say different things (the GPTCache mock's origins), so between statements any rival counts."""
+    return all(text.rstrip().endswith("?") for text in texts)
+
+
+def _rewording(nearest: str, other: str, cosine: float, threshold: float) -> bool:
+    """Is the cached question `other` the nearest one reworded (so both hold one answer)?"""
+    return cosine >= threshold and verify(nearest, other, cosine)
 
 
 if len(FEATURES) != len(COEFFICIENTS):  # a hand-edited coefficients.py: fail at import, not on a request
