@@ -2,6 +2,8 @@
 
 Layout (see the data directory's MANIFEST.md): <data>/semantic-cache/{gptcache_similiar_qqp_full.tar.gz (holds
 examples/benchmark/similiar_qqp_full.json), gptcache_mock_data.json, osschat_cluster_user_questions.json}.
+Every text comes back as the gateway embeds and verifies it: `aiaas_embedder.normalise_question` (QQP's split is
+decided on the raw texts, as the issue defines it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiaas.semcache.splits import component_halves, sample_half
+from aiaas_embedder import normalise_question
 
 QQP_ARCHIVE = "gptcache_similiar_qqp_full.tar.gz"
 QQP_MEMBER = "examples/benchmark/similiar_qqp_full.json"
@@ -67,16 +70,20 @@ def qqp_halves(data_dir: Path, size: int = HALF_SIZE) -> tuple[PairSet, PairSet]
     for want_test in (False, True):
         picked = [rows[i] for i in sample_half(flags, want_test, size, seed=0)]
         halves.append(
-            PairSet([r["text_a"] for r in picked], [r["text_b"] for r in picked], [int(r["label"]) for r in picked])
+            PairSet(
+                [normalise_question(r["text_a"]) for r in picked],
+                [normalise_question(r["text_b"]) for r in picked],
+                [int(r["label"]) for r in picked],
+            )
         )
     return halves[0], halves[1]
 
 
 def gptcache_mock(data_dir: Path) -> tuple[list[str], list[str]]:
     rows = json.loads((semantic_dir(data_dir) / MOCK).read_text(encoding="utf-8"))
-    return [r["origin"] for r in rows], [r["similar"] for r in rows]
+    return [normalise_question(r["origin"]) for r in rows], [normalise_question(r["similar"]) for r in rows]
 
 
 def osschat_clusters(data_dir: Path) -> list[list[str]]:
     clusters: list[list[str]] = json.loads((semantic_dir(data_dir) / OSSCHAT).read_text(encoding="utf-8"))
-    return clusters
+    return [[normalise_question(q) for q in cluster] for cluster in clusters]

@@ -168,8 +168,8 @@ def pgvector_section(data_dir: Path, encode: Encoder, setting: Setting, sample: 
 
     origins, similars = gptcache_mock(data_dir)
     clusters = osschat_clusters(data_dir)
-    entries = list(dict.fromkeys([c[0] for c in clusters] + origins))
-    queries = [q for c in clusters for q in c[1:]] + similars
+    entries = list(dict.fromkeys([q for c in clusters for q in c[1:]] + origins))
+    queries = [c[0] for c in clusters] + similars
     picked = random.Random(0).sample(queries, min(sample, len(queries)))
     return {
         "run": True,

@@ -111,8 +111,18 @@ async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encode
                 truth = np.argsort(-exact[q], kind="stable")[: s.k].tolist()
                 same_top1 += int(bool(found) and found[0] == truth[0])
                 same_topk += int(found == truth)
-                got = choose(query, [(r.query, r.similarity) for r in rows], s.threshold)
-                want = choose(query, [(entries[i], float(exact[q, i])) for i in truth], s.threshold)
+                got = choose(
+                    query,
+                    [(r.query, r.similarity) for r in rows],
+                    s.threshold,
+                    to_nearest=[r.to_nearest for r in rows],
+                )
+                want = choose(
+                    query,
+                    [(entries[i], float(exact[q, i])) for i in truth],
+                    s.threshold,
+                    to_nearest=(evecs[truth] @ evecs[truth[0]]).astype(float).tolist(),
+                )
                 same_decision += int((None if got is None else found[got]) == (None if want is None else truth[want]))
             await mode_engine.dispose()
             async with tenant_session(sessions, tid) as session:

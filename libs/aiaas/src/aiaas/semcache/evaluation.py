@@ -49,13 +49,17 @@ def _top(sims: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.int64], 
     return idx.astype(np.int64), np.take_along_axis(sims, idx, axis=1)
 
 
-def _decide(query: str, texts: Sequence[str], idx_array: Any, sims_array: Any, s: Setting) -> int | None:
-    """The cache entry (index into `texts`) the setting answers `query` with, or None (idx/sims best first)."""
+def _decide(query: str, texts: Sequence[str], idx_array: Any, sims_array: Any, s: Setting, vecs: Matrix) -> int | None:
+    """The cache entry (index into `texts`, whose vectors are `vecs`' rows) the setting answers `query` with, or None
+    (idx/sims best first). Like the gateway, the verifier sees each candidate's cosine to the nearest one."""
     idx: list[int] = np.asarray(idx_array).tolist()
     sims: list[float] = np.asarray(sims_array, dtype=np.float64).tolist()
     if not s.verifier:
         return int(idx[0]) if len(idx) and sims[0] >= s.threshold else None
-    pos = choose(query, [(texts[int(i)], float(c)) for i, c in zip(idx[: s.k], sims[: s.k], strict=True)], s.threshold)
+    top = idx[: s.k]
+    to_nearest = (vecs[top] @ vecs[top[0]]).astype(np.float64).tolist() if top else []
+    candidates = [(texts[int(i)], float(c)) for i, c in zip(top, sims[: s.k], strict=True)]
+    pos = choose(query, candidates, s.threshold, to_nearest=to_nearest)
     return None if pos is None else int(idx[pos])
 
 
@@ -73,12 +77,12 @@ def gptcache_mock(origins: Sequence[str], similars: Sequence[str], encode: Encod
     curve = {f"{r:g}": round(precision_at_hit_rate(best.tolist(), correct, r), 4) for r in (0.45, 0.88, 0.997)}
     hits = good = removed_hits = 0
     for i, text in enumerate(similars):
-        got = _decide(text, origins, idx[i, : s.k], top[i, : s.k], s)
+        got = _decide(text, origins, idx[i, : s.k], top[i, : s.k], s, o)
         if got is not None:
             hits += 1
             good += int(got == i or origins[got] == origins[i])
         keep = [j for j in range(idx.shape[1]) if int(idx[i, j]) != i][: s.k]
-        if _decide(text, origins, idx[i, keep], top[i, keep], s) is not None:
+        if _decide(text, origins, idx[i, keep], top[i, keep], s, o) is not None:
             removed_hits += 1
     n = len(similars)
     return {
@@ -91,18 +95,30 @@ def gptcache_mock(origins: Sequence[str], similars: Sequence[str], encode: Encod
 
 
 def osschat_first_vs_rest(clusters: Sequence[Sequence[str]], encode: Encoder, s: Setting) -> dict[str, Any]:
-    """Each cluster's first question cached; every other question asked; a hit is right when it is its cluster's."""
+    """Each cluster's first question asked of a cache holding every other question; a hit is right when it is its
+    cluster's.
+
+    The issue's own row (all-MiniLM-L6-v2 fp32, cosine alone at t = 0.92, exact search: P 0.995, hit 0.884) comes out
+    of this direction exactly; the reverse (the first cached, the other 374 asked) gives hit 0.765 there.
+    """
+    cached = [(ci, q) for ci, c in enumerate(clusters) for q in c[1:]]
     firsts = [c[0] for c in clusters]
-    rest = [(ci, q) for ci, c in enumerate(clusters) for q in c[1:]]
-    sims = encode([q for _, q in rest]) @ encode(firsts).T
+    texts = [q for _, q in cached]
+    cvec = encode(texts)
+    sims = encode(firsts) @ cvec.T
     idx, top = _top(sims, s.k)
     hits = good = 0
-    for row, (ci, text) in enumerate(rest):
-        got = _decide(text, firsts, idx[row], top[row], s)
+    for ci, text in enumerate(firsts):
+        got = _decide(text, texts, idx[ci], top[ci], s, cvec)
         if got is not None:
             hits += 1
-            good += int(got == ci)
-    return {"queries": len(rest), "precision": _rate(good, hits), "hit_rate": _rate(hits, len(rest))}
+            good += int(cached[got][0] == ci)
+    return {
+        "queries": len(firsts),
+        "cached": len(cached),
+        "precision": _rate(good, hits),
+        "hit_rate": _rate(hits, len(firsts)),
+    }
 
 
 def osschat_zipf(
@@ -142,7 +158,7 @@ def osschat_zipf(
         if cached:
             sims = vec[cached] @ vec[pos[text]]
             order_k = np.argsort(-sims, kind="stable")[: s.k]
-            got = _decide(text, [flat[c] for c in cached], order_k, sims[order_k], s)
+            got = _decide(text, [flat[c] for c in cached], order_k, sims[order_k], s, vec[cached])
         if got is None:
             cached.append(pos[text])
             cached_cluster.append(ci)
@@ -195,11 +211,11 @@ def near_miss(doc: dict[str, Any], encode: Encoder, s: Setting) -> dict[str, Any
     midx, mtop = _top(encode(miss) @ cvec.T, s.k)
     para_hits = para_good = 0
     for row, (ci, text) in enumerate(para):
-        got = _decide(text, cached, pidx[row], ptop[row], s)
+        got = _decide(text, cached, pidx[row], ptop[row], s, cvec)
         if got is not None:
             para_hits += 1
             para_good += int(got == ci)
-    false_hits = [m for row, m in enumerate(miss) if _decide(m, cached, midx[row], mtop[row], s) is not None]
+    false_hits = [m for row, m in enumerate(miss) if _decide(m, cached, midx[row], mtop[row], s, cvec) is not None]
     safe = safe_threshold(mtop[:, 0].astype(float).tolist(), len(false_hits))
     para_best = ptop[:, 0].astype(float).tolist()
     para_right = [int(pidx[row, 0]) == ci for row, (ci, _) in enumerate(para)]
