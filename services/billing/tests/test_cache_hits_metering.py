@@ -142,6 +142,12 @@ async def test_hits_are_metered_per_plan_on_their_own_lines_once(
         0,
         Decimal("0.5"),
     )
+    # The hit says so, with the tokens its cached answer served; a provider call is a miss with none.
+    assert (metered[exact_b.id].cache_status, metered[exact_b.id].cached_tokens) == ("exact", 1200)
+    assert (metered[semantic.id].cache_status, metered[semantic.id].cached_tokens) == ("semantic", 400)
+    miss_metered = metered[miss.id]
+    assert (miss_metered.cache_status, miss_metered.cached_tokens, miss_metered.tokens_out) == ("miss", 0, 400)
+    assert (metered[bypass.id].cache_status, metered[error.id].cache_status) == ("bypass", None)
 
 
 async def test_each_plan_prices_its_hits_and_hits_use_no_quota(

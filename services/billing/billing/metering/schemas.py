@@ -127,6 +127,8 @@ class MeteredEvent:
                 "requests": 1,
                 "currency": self.period.currency,
                 "charge_minor": charge_text if charge_text is not None else format(self.charge_minor, "f"),
+                "cache_status": self.usage.cache_status,
+                "cached_tokens": self.usage.cached_tokens,
             },
         }
 

@@ -124,6 +124,9 @@ class UsageMetered(BaseModel):
         validation_alias=AliasChoices("charge_minor", "charge"),
         description="Overage charge in minor units (cents) of the plan currency, unrounded decimal string",
     )
+    # The usage event's cache answer: a hit (exact/semantic) has no provider tokens and costs the plan's fee per hit.
+    cache_status: Literal["exact", "semantic", "miss", "bypass"] | None = None
+    cached_tokens: int = Field(0, ge=0, description="Tokens of the cached answer a hit served")
 
     @field_validator("charge_minor", mode="before")
     @classmethod
