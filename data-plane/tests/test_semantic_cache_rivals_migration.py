@@ -1,4 +1,5 @@
-"""0024_semantic_cache_rivals: the nearest-entries search returns each entry's cosine to the nearest one; and back."""
+"""0024_semantic_cache_rivals: the nearest-entries search returns each entry's cosine to the nearest one, vectors are
+stored inline; and back."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ def _vector(*head: float) -> str:
     norm = math.sqrt(sum(x * x for x in head))
     values = [x / norm for x in head] + [0.0] * (384 - len(head))
     return "[" + ",".join(repr(v) for v in values) + "]"
+
+
+async def _storage(dsn: str) -> str:
+    """How the embedding column stores its values: p = plain (inline), e = external (TOAST)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(
+            await conn.fetchval(
+                "select attstorage::text from pg_attribute"
+                " where attrelid = 'semantic_cache_entries'::regclass and attname = 'embedding'"
+            )
+        )
+    finally:
+        await conn.close()
 
 
 async def _nearest(dsn: str) -> list[asyncpg.Record]:
@@ -60,6 +75,7 @@ async def _nearest(dsn: str) -> list[asyncpg.Record]:
 def test_nearest_returns_cosines_to_the_nearest_entry_and_downgrade_restores_the_old_result(scratch) -> None:
     settings, dsn = scratch
     upgrade(settings)
+    assert asyncio.run(_storage(dsn)) == "p"
     rows = asyncio.run(_nearest(dsn))
     assert [r["query_text"] for r in rows] == ["q-near", "q-second", "q-far"]
     # cos(query, entry) and cos(nearest entry, entry) from the unit vectors above.
@@ -75,4 +91,7 @@ def test_nearest_returns_cosines_to_the_nearest_entry_and_downgrade_restores_the
     old = asyncio.run(_nearest(dsn))
     assert [r["query_text"] for r in old] == ["q-near", "q-second", "q-far"]
     assert "to_nearest" not in old[0].keys()
+    assert asyncio.run(_storage(dsn)) == "e"
     upgrade(settings)
+    assert asyncio.run(_storage(dsn)) == "p"
+    assert [r["to_nearest"] for r in asyncio.run(_nearest(dsn))][0] == 1.0

