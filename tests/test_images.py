@@ -80,7 +80,8 @@ def test_ports_and_state_dirs_match_the_compose_services() -> None:
             published = [port.rsplit(":", 1)[1] for port in svc.get("ports", [])]
             assert args["PORT"] in published, name
         for volume in svc.get("volumes", []):
-            assert volume.split(":")[1] == args.get("STATE_DIR"), (name, volume)
+            # A volume is mounted only where the image made a directory its app user owns (else root owns it).
+            assert volume.split(":")[1] in args.get("STATE_DIR", "").split(), (name, volume)
 
 
 def test_the_dockerfile_is_multi_stage_non_root_and_installs_only_the_service_and_libs() -> None:

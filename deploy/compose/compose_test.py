@@ -232,6 +232,23 @@ def chat(key: str, count: int, label: str) -> list[str]:
     return ids
 
 
+def auto_chat(key: str) -> tuple[str, str, str]:
+    """One `model: "auto"` completion: (x-router-tier, x-router-decision-id, the model that answered).
+
+    The gateway asks the router with the `gateway` admin key the migrate job keeps on the router-key volume; a
+    decision of the router has a UUID id, the gateway's fallback table's starts `gw-`.
+    """
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"http://127.0.0.1:{PUBLISH['GATEWAY']}/v1", api_key=key, max_retries=0, timeout=30)
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "What is the capital of France?"}]
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content, "an empty completion"
+    return raw.headers.get("x-router-tier", ""), raw.headers.get("x-router-decision-id", ""), completion.model
+
+
 def billing_requests(key: str) -> int:
     usage = http_json("GET", f"http://127.0.0.1:{PUBLISH['BILLING']}/v1/billing/usage", key)
     return int(usage["totals"]["requests"])
@@ -351,9 +368,19 @@ def exercise(summary: list[str]) -> bool:
         f"{len(before)} chats (openai SDK, 5 streamed) -> billing usage {billed} requests, analytics {counted},"
         f" usage_ledger rows {rows[0]}, requests rows {rows[1]}, doubled {rows[2]}: {'OK' if ok else 'FAIL'}"
     )
+    tier, decision_id, served_by = auto_chat(key)
+    try:
+        routed = bool(tier) and uuid.UUID(decision_id).version == 4
+    except ValueError:
+        routed = False
+    summary.append(
+        f"model auto -> tier {tier!r}, decision {decision_id!r}, answered by {served_by!r}"
+        f" (the router decided, not the gateway's fallback table): {'OK' if routed else 'FAIL'}"
+    )
+    ok = ok and routed
     during, kills, started_by_test, back_s = kill_nats(key)
     after = chat(key, 6, "after the NATS kill")
-    total = len(before) + len(during) + len(after)
+    total = len(before) + 1 + len(during) + len(after)  # the auto request is metered like any other
     billed, counted, rows = wait_metered(key, tenant_id, total, timeout_s=120.0)
     recorded = all(during + after)
     kill_ok = billed == counted == rows[0] == rows[1] == total and rows[2] == 0 and recorded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
@@ -67,6 +67,9 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     auto_alias: str = "auto"
     router_url: str = ""
     router_service_token: str = ""
+    # Or the file holding it (a secret mounted by the platform, e.g. the compose file's router-key volume); read once
+    # at start, the token itself wins when both are set. A named file that cannot be read stops the start.
+    router_service_token_file: str = ""
     router_deadline_ms: float = Field(100.0, gt=0)
     router_breaker_failure_threshold: int = Field(3, ge=1)
     router_breaker_cooldown_s: float = Field(5.0, ge=0)
@@ -86,6 +89,20 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     cache_store_max_pending: int = Field(64, ge=1)
     # Connections of the cache's own pool (its searches and stores), and as many again under bursts.
     cache_db_pool_size: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _router_token_from_file(self) -> GatewaySettings:
+        if self.router_service_token or not self.router_service_token_file:
+            return self
+        path = Path(self.router_service_token_file)
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"GATEWAY_ROUTER_SERVICE_TOKEN_FILE {path} cannot be read: {exc.strerror}") from None
+        if not token:
+            raise ValueError(f"GATEWAY_ROUTER_SERVICE_TOKEN_FILE {path} is empty")
+        self.router_service_token = token
+        return self
 
 
 class OutboxRelaySettings(AdminDatabaseSettings, GatewaySettings):
