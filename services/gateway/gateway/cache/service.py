@@ -277,7 +277,12 @@ class CacheRequest:
             log.warning("cache semantic lookup failed", extra={"error": repr(exc)})
             return None
         query = embedding.text or ""
-        chosen = choose(query, [(row.query, row.similarity) for row in rows], self.settings.threshold)
+        chosen = choose(
+            query,
+            [(row.query, row.similarity) for row in rows],
+            self.settings.threshold,
+            to_nearest=[row.to_nearest for row in rows],
+        )
         if chosen is None:
             if rows:
                 self.similarity = rows[0].similarity  # the nearest one, for the x-cache-similarity of a miss
