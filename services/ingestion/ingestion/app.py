@@ -1,0 +1,65 @@
+"""Builds the ingestion API (`/v1/ingestion/*`, tenant keys, app_runtime only); every resource is born in `lifespan`.
+
+The embedder is loaded (and warmed) before the app serves: its first load takes a few hundred ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas.auth import ApiKeyResolver, use_api_key_resolver
+from aiaas.db import create_engine, session_factory
+from aiaas.deps import set_service_state
+from aiaas.service_app import ServiceApp, service_app
+from ingestion.chunking import Chunker
+from ingestion.config import IngestionSettings
+from ingestion.documents.endpoints import router as documents_router
+from ingestion.documents.service import Pipeline
+from ingestion.embedding import ChunkEmbedder
+from ingestion.health import router as health_router
+from ingestion.search.endpoints import router as search_router
+from ingestion.state import IngestionState
+
+__all__ = ["create_app", "build_pipeline"]
+
+
+def build_pipeline(settings: IngestionSettings, sessions: async_sessionmaker[AsyncSession]) -> Pipeline:
+    """The pipeline the API (and the consumer) run: the offline embedder, the chunker on its tokenizer."""
+    embedder = ChunkEmbedder.default(settings.embedder_variant)
+    chunker = Chunker(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    return Pipeline(sessions, embedder, chunker, max_upload_bytes=settings.max_upload_bytes)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: IngestionSettings = app.state.settings
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="ingestion")
+    sessions = session_factory(engine)
+    resolver = ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s)
+    pipeline = await asyncio.to_thread(build_pipeline, settings, sessions)
+    await pipeline.embedder.embed(["warm up"], kind="warmup")
+    set_service_state(
+        app, IngestionState(settings=settings, engine=engine, sessions=sessions, resolver=resolver, pipeline=pipeline)
+    )
+    use_api_key_resolver(app, resolver)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: IngestionSettings | None = None) -> ServiceApp:
+    settings = settings or IngestionSettings()
+    return service_app(
+        settings,
+        title="AIaaS ingestion",
+        lifespan=_lifespan,
+        routers=[documents_router, search_router, health_router],
+        tracing=settings.tracing,
+        max_body_bytes=settings.max_body_bytes,
+    )

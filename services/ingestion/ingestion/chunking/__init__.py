@@ -1,0 +1,5 @@
+"""Sections to overlapping token windows (the embedder's own WordPiece tokenizer counts the tokens)."""
+
+from ingestion.chunking.chunker import Chunk, Chunker
+
+__all__ = ["Chunk", "Chunker"]

@@ -1,0 +1,35 @@
+"""Ingestion settings (env prefix `INGESTION_`); infrastructure URLs are shared."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from aiaas.settings import MetricsPort, ServiceSettings
+
+__all__ = ["IngestionSettings"]
+
+
+class IngestionSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INGESTION_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    service_name: str = "ingestion"
+    port: int = 8095
+    metrics_port: MetricsPort = 9120
+    tracing: bool = True
+    auth_cache_ttl_s: float = 5.0
+    # The largest file accepted (413 above it); the request body may carry this plus the multipart framing.
+    max_upload_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    # Chunks: token windows of the embedder's tokenizer (its model reads 256 at most, the section path included).
+    chunk_max_tokens: int = Field(200, ge=16, le=240)
+    chunk_overlap_tokens: int = Field(40, ge=0, le=120)
+    # Search: each leg's candidates before fusion, HNSW's candidate list, reciprocal-rank fusion's k.
+    search_candidates: int = Field(50, ge=1, le=500)
+    hnsw_ef_search: int = Field(100, ge=10, le=1000)
+    rrf_k: int = Field(60, ge=1)
+    # Embedder variant of aiaas_embedder ("int8": MatMuls in int8, the platform's default; "shipped": as published).
+    embedder_variant: str = Field("int8", pattern="^(int8|shipped)$")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_upload_bytes + 64 * 1024

@@ -1,0 +1,225 @@
+"""Accept an upload, ingest a document version, list, read and delete documents.
+
+`Pipeline.accept` checks an upload (size, type sniffed from the bytes, that it parses) and records it: a new
+file name is version 1; the same bytes again change nothing (no row, no embedding); changed bytes are the next
+version, queued. `Pipeline.ingest(tenant, document, version)` is the pipeline's one step per version, the step
+the JetStream consumer of `ingest.document.requested.<tenant>` runs for a message (until that stream exists the
+API calls it right after `accept`, `accept_and_ingest`): parse, chunk, reuse the stored vector of every chunk
+whose content hash the tenant already has, embed the rest, then in ONE transaction insert the version's chunks,
+delete the previous version's and mark the document ready, so a search sees either version whole, never a mix.
+A message for a version that was superseded or deleted meanwhile changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas import clock
+from aiaas.db import tenant_session
+from aiaas.errors import NotFound, PayloadTooLarge, PlatformError
+from ingestion.chunking import Chunk, Chunker
+from ingestion.documents import repository
+from ingestion.documents.repository import DocumentRow, NewChunk
+from ingestion.embedding import ChunkEmbedder
+from ingestion.parsing import ParsedDocument, ParseError, parse, sniff
+from ingestion.parsing.parsers import clean
+
+__all__ = ["Accepted", "IngestResult", "Pipeline", "as_http_error", "safe_filename"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    document_id: uuid.UUID
+    version: int
+    status: str
+    unchanged: bool
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    chunks: int
+    embedded: int
+    reused: int
+
+
+def as_http_error(exc: ParseError) -> PlatformError:
+    """The API's answer to a file that cannot be ingested: 415 unsupported type, 422 corrupt or undecodable."""
+    return PlatformError(exc.message, code=exc.code, status=exc.status, type="invalid_request_error", param="file")
+
+
+def safe_filename(raw: str | None) -> str:
+    """The upload's base name, printable and at most 255 characters ("upload" when nothing is left)."""
+    name = PureWindowsPath(PurePosixPath(raw or "").name).name
+    name = clean(name).replace("\n", " ")[:255].strip()
+    return name or "upload"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        embedder: ChunkEmbedder,
+        chunker: Chunker,
+        *,
+        max_upload_bytes: int,
+    ) -> None:
+        self._sessions = sessions
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_upload_bytes = max_upload_bytes
+        # Tenants whose chunk partition this process has made or seen (a partition is never dropped while the
+        # tenant exists, so the cache only saves the function call).
+        self._partitions: set[uuid.UUID] = set()
+
+    async def accept(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> tuple[Accepted, ParsedDocument | None]:
+        """Record an upload; the parsed document comes back when there is a version to ingest, else None."""
+        if len(data) > self.max_upload_bytes:
+            raise PayloadTooLarge(f"The file is larger than {self.max_upload_bytes} bytes.", param="file")
+        media_type = sniff(data, filename)
+        parsed = await asyncio.to_thread(parse, data, filename, media_type)
+        sha256 = hashlib.sha256(data).hexdigest()
+        now = clock.now()
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await repository.lock_filename(session, tenant_id, filename)
+            existing = await repository.by_filename(session, filename)
+            if existing is None:
+                document_id = uuid.uuid4()
+                await repository.insert_document(
+                    session,
+                    document_id=document_id,
+                    tenant_id=tenant_id,
+                    filename=filename,
+                    media_type=media_type,
+                    sha256=sha256,
+                    content=data,
+                    now=now,
+                )
+                return Accepted(document_id, 1, "queued", unchanged=False), parsed
+            if existing.sha256 == sha256 and existing.status != "failed":
+                return Accepted(existing.id, existing.version, existing.status, unchanged=True), None
+            version = await repository.new_version(
+                session, existing.id, media_type=media_type, sha256=sha256, content=data, now=now
+            )
+            return Accepted(existing.id, version, "queued", unchanged=False), parsed
+
+    async def accept_and_ingest(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
+        """The API's upload until the pipeline runs on JetStream: accept, then ingest the new version here."""
+        accepted, parsed = await self.accept(tenant_id, filename, data)
+        if accepted.unchanged:
+            return accepted
+        result = await self.ingest(tenant_id, accepted.document_id, accepted.version, parsed=parsed)
+        status = "ready" if result is not None else "failed"
+        return Accepted(accepted.document_id, accepted.version, status, unchanged=False)
+
+    async def ingest(
+        self, tenant_id: uuid.UUID, document_id: uuid.UUID, version: int, *, parsed: ParsedDocument | None = None
+    ) -> IngestResult | None:
+        """Ingest one version; None when it is not the document's current, unfinished version or it failed."""
+        async with tenant_session(self._sessions, tenant_id) as session:
+            found = await repository.get_for_update(session, document_id)
+            if found is None or found[0].version != version or found[0].status == "ready":
+                return None
+            row, data = found
+            await repository.set_status(session, document_id, version, "processing", error=None, now=clock.now())
+        try:
+            document = (
+                parsed if parsed is not None else await asyncio.to_thread(parse, data, row.filename, row.media_type)
+            )
+        except ParseError as exc:
+            async with tenant_session(self._sessions, tenant_id) as session:
+                await repository.set_status(session, document_id, version, "failed", error=exc.message, now=clock.now())
+            return None
+        chunks = self.chunker.chunks(document)
+        vectors, embedded = await self._vectors(tenant_id, chunks)
+        await self._ensure_partition(tenant_id)
+        async with tenant_session(self._sessions, tenant_id) as session:
+            current = await repository.get_for_update(session, document_id)
+            if current is None or current[0].version != version:
+                return None  # deleted or superseded while we embedded: the newer message does the work
+            await repository.insert_chunks(
+                session,
+                tenant_id=tenant_id,
+                document_id=document_id,
+                version=version,
+                model_id=self.embedder.model_id,
+                dimension=self.embedder.dimension,
+                chunks=[
+                    NewChunk(
+                        id=uuid.uuid4(),
+                        ordinal=chunk.ordinal,
+                        content=chunk.content,
+                        section_path=chunk.section_path,
+                        page=chunk.page,
+                        content_sha256=chunk.content_sha256,
+                        embedding=vectors[chunk.content_sha256],
+                    )
+                    for chunk in chunks
+                ],
+            )
+            await repository.delete_other_versions(session, document_id, version)
+            result = IngestResult(len(chunks), embedded, len(chunks) - embedded)
+            await repository.mark_ready(
+                session,
+                document_id,
+                version,
+                chunks=result.chunks,
+                embedded=result.embedded,
+                reused=result.reused,
+                now=clock.now(),
+            )
+        log.info(
+            "document ingested",
+            extra={
+                "document_id": str(document_id),
+                "version": version,
+                "chunks": result.chunks,
+                "embedded": result.embedded,
+            },
+        )
+        return result
+
+    async def _vectors(self, tenant_id: uuid.UUID, chunks: list[Chunk]) -> tuple[dict[str, str], int]:
+        """A vector per content hash: the tenant's stored ones, the rest embedded now (each text once)."""
+        texts = {chunk.content_sha256: chunk.embedded_text for chunk in chunks}
+        async with tenant_session(self._sessions, tenant_id) as session:
+            vectors = await repository.vectors_by_sha(session, list(texts), self.embedder.model_id)
+        missing = [sha for sha in texts if sha not in vectors]
+        fresh = await self.embedder.embed([texts[sha] for sha in missing])
+        vectors.update(zip(missing, fresh, strict=True))
+        fresh_hashes = set(missing)
+        embedded_chunks = sum(1 for chunk in chunks if chunk.content_sha256 in fresh_hashes)
+        return vectors, embedded_chunks
+
+    async def _ensure_partition(self, tenant_id: uuid.UUID) -> None:
+        if tenant_id in self._partitions:
+            return
+        # A transaction of its own: making a partition locks the parent table briefly, not for a whole ingest.
+        async with tenant_session(self._sessions, tenant_id) as session:
+            await repository.ensure_partition(session, tenant_id)
+        self._partitions.add(tenant_id)
+
+
+async def list_documents(session: AsyncSession, *, limit: int, after: uuid.UUID | None) -> list[DocumentRow]:
+    return await repository.listing(session, limit=limit, after=after)
+
+
+async def get_document(session: AsyncSession, document_id: uuid.UUID) -> DocumentRow:
+    row = await repository.get(session, document_id)
+    if row is None:
+        raise NotFound("No such document.", code="document_not_found", param="document_id")
+    return row
+
+
+async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """Chunks and document (with its original bytes) in the caller's one transaction; 404 if there is none."""
+    if not await repository.delete_document(session, document_id):
+        raise NotFound("No such document.", code="document_not_found", param="document_id")

@@ -1,0 +1,49 @@
+"""The offline embedder (all-MiniLM-L6-v2 from aiaas_embedder: weights in an installed package, nothing
+downloaded) behind the two things the pipeline needs: vectors for texts, and the id stored with each chunk.
+
+The id names the model and its variant: vectors of different ids are not comparable, so a change of model is a
+reindex, never a mix. Every text embedded is counted (`ingestion_embedded_texts_total`).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import Counter
+
+from aiaas_embedder.model import Embedder, Variant, default_embedder
+
+__all__ = ["ChunkEmbedder", "EMBEDDED_TEXTS", "vector_literal"]
+
+EMBEDDED_TEXTS = Counter("ingestion_embedded_texts_total", "Texts (chunks and queries) the embedder encoded", ["kind"])
+
+
+def vector_literal(vector: npt.NDArray[np.float32]) -> str:
+    """pgvector's text form; 9 significant digits give back the same float32."""
+    return "[" + ",".join(f"{float(x):.9g}" for x in vector) + "]"
+
+
+class ChunkEmbedder:
+    """Encodes off the event loop (the embedder's own thread) and counts what it encodes."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self.dimension: int = embedder.dim
+        self.model_id = f"{embedder.name}/{embedder.variant}"
+        # Texts encoded by this instance (tests read it; the metric is the process total).
+        self.encoded = 0
+
+    @classmethod
+    def default(cls, variant: str = "int8") -> ChunkEmbedder:
+        return cls(default_embedder(cast(Variant, variant)))
+
+    async def embed(self, texts: list[str], *, kind: str = "chunk") -> list[str]:
+        """Vector literals of `texts`, in order."""
+        if not texts:
+            return []
+        vectors = await self._embedder.aencode(texts)
+        self.encoded += len(texts)
+        EMBEDDED_TEXTS.labels(kind).inc(len(texts))
+        return [vector_literal(v) for v in vectors]

@@ -1,0 +1,81 @@
+"""Test helpers of the ingestion suite: the help-centre fixtures, a hand-written PDF, the golden questions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HELP_CENTRE", "GOLDEN", "RETURNS_PAGES", "fixture_bytes", "golden_questions", "minimal_pdf"]
+
+HELP_CENTRE = Path(__file__).resolve().parent / "fixtures" / "help_centre"
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden_questions.json"
+
+# The returns policy PDF (fixtures/help_centre/returns-policy.pdf is `minimal_pdf(RETURNS_PAGES)`), one list of
+# lines per page.
+RETURNS_PAGES: list[list[str]] = [
+    [
+        "Returns and refunds",
+        "Unopened bags of coffee can be returned within 30 days of delivery for a full refund.",
+        "Opened bags cannot be returned, except when the coffee arrived damaged or stale.",
+        "To start a return, open the order in your account and choose Request a return.",
+    ],
+    [
+        "Refund timing",
+        "Refunds are paid back to the original payment method within five business days",
+        "after the returned parcel reaches our warehouse. Return shipping labels are free",
+        "for damaged orders; otherwise the return postage is paid by the customer.",
+        "Grinders and brewing equipment carry a two year warranty against defects.",
+    ],
+]
+
+
+def _escape(line: str) -> str:
+    return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def minimal_pdf(pages: list[list[str]]) -> bytes:
+    """A valid PDF 1.4 (Helvetica, one text line per entry, a correct xref table), written by hand."""
+    objects: list[bytes] = []
+    page_ids = [4 + 2 * i for i in range(len(pages))]
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    kids = " ".join(f"{pid} 0 R" for pid in page_ids)
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    for index, lines in enumerate(pages):
+        content_id = page_ids[index] + 1
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+            f" /Contents {content_id} 0 R >>".encode()
+        )
+        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
+        for line in lines:
+            ops.append(f"({_escape(line)}) Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("cp1252")
+        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (HELP_CENTRE / name).read_bytes()
+
+
+def golden_questions() -> list[dict[str, Any]]:
+    """Each: question, and the document and a phrase of the chunk that answers it."""
+    data: list[dict[str, Any]] = json.loads(GOLDEN.read_text())
+    return data
+
+
+if __name__ == "__main__":
+    (HELP_CENTRE / "returns-policy.pdf").write_bytes(minimal_pdf(RETURNS_PAGES))
