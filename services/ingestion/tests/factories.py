@@ -6,8 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HELP_CENTRE", "GOLDEN", "RETURNS_PAGES", "fixture_bytes", "golden_questions", "minimal_pdf"]
+from aiaas import clock
+from aiaas_testing import InfraUrls
 
+__all__ = [
+    "HELP_CENTRE",
+    "MAX_UPLOAD_BYTES",
+    "GOLDEN",
+    "RETURNS_PAGES",
+    "fixture_bytes",
+    "golden_questions",
+    "ingestion_env",
+    "minimal_pdf",
+]
+
+# The test API's upload limit: small enough to test 413 with a small body; the fixtures are a few KB each.
+MAX_UPLOAD_BYTES = 256 * 1024
 HELP_CENTRE = Path(__file__).resolve().parent / "fixtures" / "help_centre"
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden_questions.json"
 
@@ -65,6 +79,21 @@ def minimal_pdf(pages: list[list[str]]) -> bytes:
         out += f"{offset:010d} 00000 n \n".encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def ingestion_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:
+    """The API's env: app_runtime only (aiaas.roles), no tracing, no metrics listener, the tests' clock."""
+    env = {
+        "DATABASE_URL": infra_urls.database_url,
+        "NATS_URL": infra_urls.nats_url,
+        "INGESTION_AUTH_CACHE_TTL_S": "0.5",
+        "INGESTION_TRACING": "false",
+        "INGESTION_METRICS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        clock.OFFSET_ENV: repr(clock.offset_s()),
+    }
+    env.update(overrides)
+    return env
 
 
 def fixture_bytes(name: str) -> bytes:

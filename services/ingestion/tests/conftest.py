@@ -1,0 +1,31 @@
+"""Ingestion test fixtures: the real API process on the shared Postgres (app_runtime only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aiaas_testing import InfraUrls, ServiceProcess, free_port
+
+from .factories import MAX_UPLOAD_BYTES, ingestion_env
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ingestion-run")
+
+
+@pytest.fixture(scope="session")
+def ingestion_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
+    """One ingestion API process shared by the tests."""
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "ingestion", "--host", "127.0.0.1", "--port", str(port)],
+        env=ingestion_env(infra_urls, INGESTION_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES)),
+        log_path=run_dir / f"ingestion-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
