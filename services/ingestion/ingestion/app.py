@@ -1,26 +1,32 @@
 """Builds the ingestion API (`/v1/ingestion/*`, tenant keys, app_runtime only); every resource is born in `lifespan`.
 
-The embedder is loaded (and warmed) before the app serves: its first load takes a few hundred ms.
+The embedder is loaded (and warmed) before the app serves: its first load takes a few hundred ms. With
+`INGESTION_PIPELINE=jetstream` the API also holds a NATS connection: uploads publish the pipeline's requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.deps import set_service_state
+from aiaas.events import EventPublisher
 from aiaas.service_app import ServiceApp, service_app
 from ingestion.chunking import Chunker
 from ingestion.config import IngestionSettings
 from ingestion.documents.endpoints import router as documents_router
-from ingestion.documents.service import Pipeline
+from ingestion.documents.service import Pipeline, RequestIngest
 from ingestion.embedding import ChunkEmbedder
+from ingestion.events import ensure_ingest_topology, publish_requested
 from ingestion.health import router as health_router
 from ingestion.search.endpoints import router as search_router
 from ingestion.state import IngestionState
@@ -28,11 +34,13 @@ from ingestion.state import IngestionState
 __all__ = ["create_app", "build_pipeline"]
 
 
-def build_pipeline(settings: IngestionSettings, sessions: async_sessionmaker[AsyncSession]) -> Pipeline:
-    """The pipeline the API (and the consumer) run: the offline embedder, the chunker on its tokenizer."""
+def build_pipeline(
+    settings: IngestionSettings, sessions: async_sessionmaker[AsyncSession], request: RequestIngest | None = None
+) -> Pipeline:
+    """The pipeline the API and the consumer run: the offline embedder, the chunker on its tokenizer."""
     embedder = ChunkEmbedder.default(settings.embedder_variant)
     chunker = Chunker(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-    return Pipeline(sessions, embedder, chunker, max_upload_bytes=settings.max_upload_bytes)
+    return Pipeline(sessions, embedder, chunker, max_upload_bytes=settings.max_upload_bytes, request=request)
 
 
 @asynccontextmanager
@@ -41,7 +49,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="ingestion")
     sessions = session_factory(engine)
     resolver = ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s)
-    pipeline = await asyncio.to_thread(build_pipeline, settings, sessions)
+    nc: NATS | None = None
+    request: RequestIngest | None = None
+    if settings.pipeline == "jetstream":
+        nc = await nats.connect(
+            settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, name=settings.service_name
+        )
+        js = nc.jetstream()
+        await ensure_ingest_topology(js)
+        request = functools.partial(publish_requested, EventPublisher(js, timeout_s=settings.publish_timeout_s))
+    pipeline = await asyncio.to_thread(build_pipeline, settings, sessions, request)
     await pipeline.embedder.embed(["warm up"], kind="warmup")
     set_service_state(
         app, IngestionState(settings=settings, engine=engine, sessions=sessions, resolver=resolver, pipeline=pipeline)
@@ -50,6 +67,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if nc is not None:
+            await nc.drain()
         await engine.dispose()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -27,6 +29,14 @@ class IngestionSettings(ServiceSettings):
     search_candidates: int = Field(50, ge=1, le=500)
     hnsw_ef_search: int = Field(100, ge=10, le=1000)
     rrf_k: int = Field(60, ge=1)
+    # How an upload's new version is ingested: "inline" in the request (no JetStream), or "jetstream": the API
+    # publishes `ingest.document.requested.<tenant>` and answers 202 queued, `python -m ingestion consume` ingests
+    # (NATS unreachable at upload: the API ingests inline rather than leave the version queued with no message).
+    pipeline: Literal["inline", "jetstream"] = "inline"
+    publish_timeout_s: float = Field(2.0, gt=0)
+    # The consumer process: messages fetched at once (each embeds its document) and its metrics listener.
+    consumer_batch_size: int = Field(4, ge=1, le=64)
+    consumer_metrics_port: MetricsPort = 9121
     # Embedder variant of aiaas_embedder ("int8": MatMuls in int8, the platform's default; "shipped": as published).
     embedder_variant: str = Field("int8", pattern="^(int8|shipped)$")
 

@@ -29,3 +29,17 @@ def ingestion_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
     ).start()
     yield f"http://127.0.0.1:{port}"
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def jetstream_url(run_dir: Path, infra_urls: InfraUrls) -> Iterator[str]:
+    """An ingestion API that hands new versions to JetStream (`INGESTION_PIPELINE=jetstream`) instead of ingesting."""
+    port = free_port()
+    proc = ServiceProcess(
+        ["-m", "ingestion", "--host", "127.0.0.1", "--port", str(port)],
+        env=ingestion_env(infra_urls, INGESTION_PIPELINE="jetstream"),
+        log_path=run_dir / f"ingestion-js-{port}.log",
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()

@@ -215,3 +215,23 @@ async def test_golden_questions_hybrid_recall_at_5_is_at_least_each_single_mode(
     assert recall["hybrid"] >= recall["vector"] and recall["hybrid"] >= recall["fulltext"], recall
     missed = [case["question"] for case in cases if case["question"] not in found["hybrid"]]
     assert not missed, (missed, recall)
+
+
+async def test_a_redelivered_or_stale_request_changes_nothing(
+    pipeline: Pipeline, make_tenant: Callable[..., Any], runtime_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """What the consumer does with a message seen twice, or one for a version since replaced or deleted."""
+    tenant = (await make_tenant()).id
+    first = await pipeline.accept_and_ingest(tenant, "a.md", b"# A\n\nFirst text about beans.")
+    chunks = await _count(runtime_sessions, tenant, "kb_chunks")
+    encoded = pipeline.embedder.encoded
+    assert await pipeline.ingest(tenant, first.document_id, 1) is None  # already ready
+    assert await pipeline.ingest(tenant, first.document_id, 7) is None  # no such version
+    assert await pipeline.ingest(tenant, uuid.uuid4(), 1) is None  # no such document
+    accepted, _ = await pipeline.accept(tenant, "a.md", b"# A\n\nSecond text about beans.")
+    assert accepted.version == 2
+    assert await pipeline.ingest(tenant, first.document_id, 1) is None  # superseded
+    assert pipeline.embedder.encoded == encoded
+    assert await _count(runtime_sessions, tenant, "kb_chunks") == chunks
+    result = await pipeline.ingest(tenant, first.document_id, 2)
+    assert result is not None and result.embedded == 1

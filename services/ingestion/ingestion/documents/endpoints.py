@@ -26,13 +26,16 @@ async def upload_document(
 ) -> DocumentAccepted:
     """Upload a file: a new name is a new document, changed bytes its next version, the same bytes nothing new.
 
+    With the JetStream pipeline the new version is `queued` (the consumer ingests it); without it, it is ingested
+    before the answer (`ready` or `failed`).
+
     413 above the size limit, 415 for a type that is not Markdown, HTML, PDF or text, 422 for a corrupt PDF, text
     that is not UTF-8 or a file without text.
     """
     data = await file.read(state.settings.max_upload_bytes + 1)
     filename = service.safe_filename(file.filename)
     try:
-        accepted = await state.pipeline.accept_and_ingest(principal.tenant_id, filename, data)
+        accepted = await state.pipeline.submit(principal.tenant_id, filename, data)
     except ParseError as exc:
         raise service.as_http_error(exc) from exc
     return DocumentAccepted(

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.db import tenant_session
 from aiaas.errors import NotFound, PayloadTooLarge, PlatformError
+from aiaas.events.publisher import NATS_UNAVAILABLE
 from ingestion.chunking import Chunk, Chunker
 from ingestion.documents import repository
 from ingestion.documents.repository import DocumentRow, NewChunk
@@ -31,7 +33,10 @@ from ingestion.embedding import ChunkEmbedder
 from ingestion.parsing import ParsedDocument, ParseError, parse, sniff
 from ingestion.parsing.parsers import clean
 
-__all__ = ["Accepted", "IngestResult", "Pipeline", "as_http_error", "safe_filename"]
+__all__ = ["Accepted", "IngestResult", "Pipeline", "RequestIngest", "as_http_error", "safe_filename"]
+
+# Asks the consumer to ingest (tenant, document, version): publishes `ingest.document.requested.<tenant>`.
+RequestIngest = Callable[[uuid.UUID, uuid.UUID, int], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +76,10 @@ class Pipeline:
         chunker: Chunker,
         *,
         max_upload_bytes: int,
+        request: RequestIngest | None = None,
     ) -> None:
         self._sessions = sessions
+        self._request = request
         self.embedder = embedder
         self.chunker = chunker
         self.max_upload_bytes = max_upload_bytes
@@ -111,11 +118,29 @@ class Pipeline:
             )
             return Accepted(existing.id, version, "queued", unchanged=False), parsed
 
-    async def accept_and_ingest(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
-        """The API's upload until the pipeline runs on JetStream: accept, then ingest the new version here."""
+    async def submit(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
+        """The API's upload: accept, then hand a new version to the consumer (JetStream), or ingest it here when
+        there is no JetStream pipeline or NATS cannot take the request."""
+        if self._request is None:
+            return await self.accept_and_ingest(tenant_id, filename, data)
         accepted, parsed = await self.accept(tenant_id, filename, data)
         if accepted.unchanged:
             return accepted
+        try:
+            await self._request(tenant_id, accepted.document_id, accepted.version)
+            return accepted
+        except NATS_UNAVAILABLE as exc:
+            log.warning("ingest request not published, ingesting inline", extra={"error": repr(exc)[:200]})
+        return await self._ingest_now(tenant_id, accepted, parsed)
+
+    async def accept_and_ingest(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
+        """Accept, then ingest the new version here (the pipeline without JetStream)."""
+        accepted, parsed = await self.accept(tenant_id, filename, data)
+        if accepted.unchanged:
+            return accepted
+        return await self._ingest_now(tenant_id, accepted, parsed)
+
+    async def _ingest_now(self, tenant_id: uuid.UUID, accepted: Accepted, parsed: ParsedDocument | None) -> Accepted:
         result = await self.ingest(tenant_id, accepted.document_id, accepted.version, parsed=parsed)
         status = "ready" if result is not None else "failed"
         return Accepted(accepted.document_id, accepted.version, status, unchanged=False)
