@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2
 
-CHARGE = {"order_id": "ORD-1001", "amount": 5198, "currency": "usd"}
+CHARGE = {"order_id": "ORD-1001", "amount_minor": 5198, "currency": "usd"}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from .factories import Toolbox, error_of, new_key
 
 async def test_orders_lookup_and_list(tb: Toolbox) -> None:
     order = (await tb.get("/v1/orders/ORD-1001")).json()
-    assert order["amount"] == 5198 and order["customer"]["email"] == "ada@example.com"
+    assert order["amount_minor"] == 5198 and order["customer"]["email"] == "ada@example.com"
     assert [item["sku"] for item in order["items"]] == ["SKU-TSHIRT", "SKU-MUG"]
     listed = (await tb.get("/v1/orders", customer_email="GRACE@example.com")).json()["data"]
     assert [o["id"] for o in listed] == ["ORD-1002"]
@@ -60,27 +60,33 @@ async def test_inventory_refusals(tb: Toolbox) -> None:
 
 async def test_payments_charge_and_refund(tb: Toolbox) -> None:
     charge = (await tb.charge(new_key(), description="order ORD-1001")).json()
-    assert charge["status"] == "succeeded" and charge["amount"] == 5198 and charge["id"].startswith("ch_")
-    partial = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"], "amount": 198}, key=new_key())
-    assert partial.status_code == 201 and partial.json()["amount"] == 198
+    assert charge["status"] == "succeeded" and charge["amount_minor"] == 5198 and charge["id"].startswith("ch_")
+    partial = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"], "amount_minor": 198}, key=new_key())
+    assert partial.status_code == 201 and partial.json()["amount_minor"] == 198
     rest = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"]}, key=new_key())
-    assert rest.json()["amount"] == 5000
+    assert rest.json()["amount_minor"] == 5000
     refreshed = (await tb.get(f"/v1/payments/charges/{charge['id']}")).json()
-    assert refreshed["amount_refunded"] == 5198 and refreshed["refunded"] is True
+    assert refreshed["amount_refunded_minor"] == 5198 and refreshed["refunded"] is True
     done = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"]}, key=new_key())
     assert done.status_code == 409 and error_of(done)["code"] == "charge_already_refunded"
     assert await tb.effect_count("payments.refund", None) == 2
 
 
 async def test_payments_refusals(tb: Toolbox) -> None:
-    charge = (await tb.charge(amount=100)).json()
-    over = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"], "amount": 101})
+    charge = (await tb.charge(amount_minor=100)).json()
+    over = await tb.post("/v1/payments/refunds", {"charge_id": charge["id"], "amount_minor": 101})
     assert over.status_code == 409 and error_of(over)["code"] == "refund_exceeds_charge"
     poor = await tb.charge(payment_method="pm_card_insufficient_funds")
     assert poor.status_code == 402 and error_of(poor)["code"] == "insufficient_funds"
     assert (await tb.charge(order_id="ORD-404")).status_code == 404
     assert (await tb.post("/v1/payments/refunds", {"charge_id": "ch_nope"})).status_code == 404
-    for bad in ({"amount": 0}, {"amount": "ten"}, {"currency": "USD"}, {"payment_method": "card"}, {"extra": 1}):
+    for bad in (
+        {"amount_minor": 0},
+        {"amount_minor": "ten"},
+        {"currency": "USD"},
+        {"payment_method": "card"},
+        {"extra": 1},
+    ):
         response = await tb.charge(**bad)
         assert response.status_code == 422, bad
     assert (await tb.get("/v1/payments/charges/ch_nope")).status_code == 404
@@ -194,9 +200,9 @@ async def test_notify_refusals(tb: Toolbox, body: dict[str, str]) -> None:
 async def test_bad_input_is_4xx_json(tb: Toolbox) -> None:
     headers = {**tb.headers(), "content-type": "application/json"}
     cases = {
-        b'{"order_id": "ORD-1001", "amount": 5': 400,  # not JSON
-        b'{"order_id": "\\ud800", "amount": 5}': 422,  # a lone surrogate
-        b'{"order_id": "ORD-1001", "amount": 5, "description": "\\udfff"}': 422,
+        b'{"order_id": "ORD-1001", "amount_minor": 5': 400,  # not JSON
+        b'{"order_id": "\\ud800", "amount_minor": 5}': 422,  # a lone surrogate
+        b'{"order_id": "ORD-1001", "amount_minor": 5, "description": "\\udfff"}': 422,
         b"[1, 2]": 422,
     }
     for raw, status in cases.items():

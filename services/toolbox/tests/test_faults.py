@@ -57,12 +57,16 @@ async def test_a_hang_past_the_client_timeout_still_applies_the_effect_once(tb: 
     key = new_key()
     with pytest.raises(httpx2.ReadTimeout):
         await tb.post(
-            "/v1/payments/charges", {"order_id": "ORD-1001", "amount": 10}, key=key, fault="delay_ms=600", timeout=0.2
+            "/v1/payments/charges",
+            {"order_id": "ORD-1001", "amount_minor": 10},
+            key=key,
+            fault="delay_ms=600",
+            timeout=0.2,
         )
-    in_use = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount": 10}, key=key)
+    in_use = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount_minor": 10}, key=key)
     assert error_of(in_use)["code"] == "idempotency_key_in_use"
     await asyncio.sleep(0.6)
-    replay = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount": 10}, key=key)
+    replay = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount_minor": 10}, key=key)
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert await tb.effect_count("payments.charge", key) == 1
 
@@ -73,13 +77,13 @@ async def test_after_effect_stall_holds_the_reply_of_an_applied_effect(tb: Toolb
     with pytest.raises(httpx2.ReadTimeout):
         await tb.post(
             "/v1/payments/charges",
-            {"order_id": "ORD-1001", "amount": 10},
+            {"order_id": "ORD-1001", "amount_minor": 10},
             key=key,
             fault="after_effect=stall",
             timeout=0.3,
         )
     assert await tb.effect_count("payments.charge", key) == 1
-    replay = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount": 10}, key=key)
+    replay = await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount_minor": 10}, key=key)
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert [c["id"] for c in (await tb.state())["charges"]] == [replay.json()["id"]]
     assert await tb.effect_count("payments.charge", key) == 1
@@ -207,7 +211,7 @@ async def test_a_stalled_reply_ends_when_the_caller_goes_away(http: httpx2.Async
     """A killed worker's connection closes: the toolbox stops holding the reply (and counts it as answered)."""
     await tb.add_fault(operation="payments.charge", after_effect="stall", count=1)
     with pytest.raises(httpx2.ReadTimeout):
-        await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount": 10}, key=new_key(), timeout=0.3)
+        await tb.post("/v1/payments/charges", {"order_id": "ORD-1001", "amount_minor": 10}, key=new_key(), timeout=0.3)
     deadline = time.monotonic() + 2  # well under TOOLBOX_STALL_S=3
     stats: dict[str, object] = {}
     while time.monotonic() < deadline:

@@ -26,10 +26,10 @@ async def test_same_key_twice_is_one_effect_and_the_stored_answer(tb: Toolbox) -
 
 async def test_canonical_arguments_ignore_key_order_and_spelled_out_defaults(tb: Toolbox) -> None:
     key = new_key()
-    first = await tb.post("/v1/payments/charges", {"amount": 5198, "order_id": "ORD-1001"}, key=key)
+    first = await tb.post("/v1/payments/charges", {"amount_minor": 5198, "order_id": "ORD-1001"}, key=key)
     again = await tb.post(
         "/v1/payments/charges",
-        {"order_id": "ORD-1001", "payment_method": "pm_card_visa", "currency": "usd", "amount": 5198},
+        {"order_id": "ORD-1001", "payment_method": "pm_card_visa", "currency": "usd", "amount_minor": 5198},
         key=key,
     )
     assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
@@ -65,7 +65,7 @@ async def test_a_concurrent_request_while_the_first_runs_gets_a_retryable_409(tb
 async def test_same_key_other_arguments_or_operation_is_a_fatal_409(tb: Toolbox) -> None:
     key = new_key()
     assert (await tb.charge(key)).status_code == 201
-    other_amount = await tb.charge(key, amount=1)
+    other_amount = await tb.charge(key, amount_minor=1)
     assert other_amount.status_code == 409
     error = error_of(other_amount)
     assert error["code"] == "idempotency_key_reused" and error["retryable"] is False
@@ -107,8 +107,8 @@ async def test_a_business_refusal_is_stored_and_replayed_without_effect(tb: Tool
 
 async def test_invalid_requests_are_not_stored(tb: Toolbox) -> None:
     key = new_key()
-    invalid = await tb.post("/v1/payments/charges", {**CHARGE, "amount": -5}, key=key)
-    assert invalid.status_code == 422 and error_of(invalid)["param"] == "amount"
+    invalid = await tb.post("/v1/payments/charges", {**CHARGE, "amount_minor": -5}, key=key)
+    assert invalid.status_code == 422 and error_of(invalid)["param"] == "amount_minor"
     valid = await tb.charge(key)
     assert valid.status_code == 201 and valid.headers["Idempotent-Replayed"] == "false"
 

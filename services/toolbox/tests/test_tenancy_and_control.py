@@ -9,8 +9,8 @@ from .factories import Toolbox, Urls, error_of, new_key
 ORDER = {
     "id": "A-1",
     "customer": {"email": "buyer@a.test", "name": "Buyer"},
-    "items": [{"sku": "A-SKU", "name": "Widget", "quantity": 2, "unit_amount": 500}],
-    "amount": 1000,
+    "items": [{"sku": "A-SKU", "name": "Widget", "quantity": 2, "unit_amount_minor": 500}],
+    "amount_minor": 1000,
     "currency": "eur",
     "shipping_address": {"line1": "1 Main St", "city": "Paris", "postal_code": "75001", "country": "FR"},
 }

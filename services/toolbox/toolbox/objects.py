@@ -36,7 +36,7 @@ class OrderItem(Model):
     sku: Sku
     name: Text
     quantity: Annotated[int, Field(ge=1, le=10_000)]
-    unit_amount: Amount
+    unit_amount_minor: Amount
 
 
 class OrderCustomer(Model):
@@ -51,7 +51,7 @@ class Order(Model):
     status: Literal["pending", "paid", "fulfilled", "cancelled"] = "pending"
     customer: OrderCustomer
     items: Annotated[list[OrderItem], Field(min_length=1, max_length=100)]
-    amount: Amount
+    amount_minor: Amount
     currency: Currency = "usd"
     shipping_address: Address
     created: datetime = Field(default_factory=now)
@@ -82,8 +82,8 @@ class Reservation(Model):
 class Charge(Model):
     id: str
     order_id: Ident
-    amount: Amount
-    amount_refunded: int = 0
+    amount_minor: Amount
+    amount_refunded_minor: int = Field(0, ge=0, description="Refunded so far, in minor units (cents).")
     currency: Currency
     payment_method: str
     status: Literal["succeeded"] = "succeeded"
@@ -95,7 +95,7 @@ class Charge(Model):
 class Refund(Model):
     id: str
     charge_id: str
-    amount: Amount
+    amount_minor: Amount
     currency: Currency
     reason: str | None = None
     status: Literal["succeeded"] = "succeeded"

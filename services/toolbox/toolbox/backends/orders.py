@@ -36,7 +36,7 @@ def find_order(data: TenantData, order_id: str) -> Order:
 
 @router.get("/{order_id}", response_model=Order)
 async def get_order(call: CallDep, order_id: Annotated[str, Path(pattern=IDENT)]) -> Response:
-    """One order by id: status, customer, items, amount, shipping address."""
+    """One order by id: status, customer, items, amount_minor, shipping address."""
     return await run(
         call,
         "orders.get",

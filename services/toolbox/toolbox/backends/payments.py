@@ -29,17 +29,17 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
 class ChargeRequest(Model):
     order_id: Ident
-    amount: Amount
+    amount_minor: Amount
     currency: Currency = "usd"
     payment_method: Annotated[str, Field(pattern=PAYMENT_METHOD)] = "pm_card_visa"
     description: Text | None = None
 
 
 class RefundRequest(Model):
-    """Refund `amount` (default: all that is left) of a charge."""
+    """Refund `amount_minor` (default: all that is left) of a charge."""
 
     charge_id: Ident
-    amount: Amount | None = None
+    amount_minor: Amount | None = Field(None, description="Minor units (cents); default: all that is left.")
     reason: Text | None = None
 
 
@@ -55,7 +55,7 @@ async def create_charge(call: CallDep, body: ChargeRequest) -> Response:
         charge = Charge(
             id=new_id("ch"),
             order_id=order.id,
-            amount=body.amount,
+            amount_minor=body.amount_minor,
             currency=body.currency,
             payment_method=body.payment_method,
             description=body.description,
@@ -86,22 +86,24 @@ async def create_refund(call: CallDep, body: RefundRequest) -> Response:
         charge = data.charges.get(body.charge_id)
         if charge is None:
             raise not_found("charge", body.charge_id)
-        left = charge.amount - charge.amount_refunded
+        left = charge.amount_minor - charge.amount_refunded_minor
         if left == 0:
             raise conflict("charge_already_refunded", f"Charge {charge.id!r} is already fully refunded.", "charge_id")
-        amount = left if body.amount is None else body.amount
-        if amount > left:
-            raise conflict("refund_exceeds_charge", f"Only {left} of charge {charge.id!r} can be refunded.", "amount")
+        amount_minor = left if body.amount_minor is None else body.amount_minor
+        if amount_minor > left:
+            raise conflict(
+                "refund_exceeds_charge", f"Only {left} of charge {charge.id!r} can be refunded.", "amount_minor"
+            )
         refund = Refund(
             id=new_id("re"),
             charge_id=charge.id,
-            amount=amount,
+            amount_minor=amount_minor,
             currency=charge.currency,
             reason=body.reason,
             created=now(),
         )
-        charge.amount_refunded += amount
-        charge.refunded = charge.amount_refunded == charge.amount
+        charge.amount_refunded_minor += amount_minor
+        charge.refunded = charge.amount_refunded_minor == charge.amount_minor
         data.refunds[refund.id] = refund
         return Outcome(201, refund, True)
 
