@@ -234,7 +234,8 @@ class Pipeline:
 
 
 async def list_documents(session: AsyncSession, *, limit: int, after: uuid.UUID | None) -> list[DocumentRow]:
-    return await repository.listing(session, limit=limit, after=after)
+    rows: list[DocumentRow] = await repository.listing(session, limit=limit, after=after)
+    return rows
 
 
 async def get_document(session: AsyncSession, document_id: uuid.UUID) -> DocumentRow:
