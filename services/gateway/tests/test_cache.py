@@ -262,3 +262,45 @@ async def test_a_hit_counts_as_a_request_but_spends_no_quota_tokens(stack, infra
     finally:
         await client.delete(key)
         await client.aclose()
+
+
+async def test_a_refused_request_is_never_answered_from_the_cache(stack, infra_urls):
+    """The exact tier's read travels with the admission's round trip, but a hit is served only once admitted: a
+    tenant out of quota gets its 429, not the cached answer, and reaches no provider."""
+    import redis.asyncio as redis_asyncio
+
+    from aiaas.quota import quota_key
+
+    tenant = await stack.tenant()
+    question = "Name the largest planet of the solar system."
+    first = await stack.ask(tenant, question)
+    assert first.cache == "miss"
+    await stack.stored(tenant, 1)
+    client = redis_asyncio.from_url(infra_urls.redis_url, decode_responses=True)
+    key = quota_key(tenant.id)
+    # What billing publishes for a period whose requests are all used.
+    await client.hset(
+        key,
+        mapping={
+            "period_start": "2026-01-01T00:00:00Z",
+            "token_limit": 10_000_000,
+            "request_limit": 5,
+            "used_tokens": 0,
+            "used_requests": 5,
+            "credit_minor": 0,
+            "limit_name": "test",
+        },
+    )
+    try:
+        before = await stack.sim_requests()
+        body = {"model": "chat", "messages": [{"role": "user", "content": question}]}
+        async with stack.http.post(f"{stack.gateway}/v1/chat/completions", json=body, headers=tenant.auth) as resp:
+            assert resp.status == 429, await resp.text()
+            assert (await resp.json())["error"]["code"] == "quota_exceeded"
+            assert "x-cache" not in resp.headers
+        assert await stack.sim_requests() == before
+    finally:
+        await client.delete(key)
+        await client.aclose()
+    again = await stack.ask(tenant, question)
+    assert again.cache == "exact" and again.text == first.text

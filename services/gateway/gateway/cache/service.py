@@ -103,13 +103,14 @@ class CacheService:
                 vector = await encoding
                 if vector is None:
                     return []
+                request.vector = repository.vector_literal(vector)  # the store after a miss sends it again
                 return await repository.nearest(
                     conn,
                     tenant=request.tenant,
                     alias=request.alias,
                     system_hash=key.system_hash,
                     params_hash=key.params_hash,
-                    vector=repository.vector_literal(vector),
+                    vector=request.vector,
                     now=clock.now(),
                     k=self._semantic_k,
                 )
@@ -145,9 +146,12 @@ class CacheService:
         query: str | None = None
         vector: str | None = None
         if key.query is not None and self.semantic_available and embedding.text:
-            encoded = await embedding.get()
-            if encoded is not None:
-                query, vector = embedding.text, repository.vector_literal(encoded)
+            if request.vector is not None:  # the lookup's search sent this embedding already
+                query, vector = embedding.text, request.vector
+            else:
+                encoded = await embedding.get()
+                if encoded is not None:
+                    query, vector = embedding.text, repository.vector_literal(encoded)
         now = clock.now()
         async with asyncio.timeout(self._store_timeout_s), self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -208,6 +212,8 @@ class CacheRequest:
         "similarity",
         "entry_id",
         "_events",
+        "_exact_lookup",
+        "vector",
     )
 
     def __init__(
@@ -229,6 +235,9 @@ class CacheRequest:
         self.similarity: float | None = None
         self.entry_id: str | None = None
         self._events: list[bytes] = []
+        self._exact_lookup: asyncio.Future[CacheHit | None] | None = None
+        # The request's embedding in pgvector's text form, once the semantic search has made it.
+        self.vector: str | None = None
 
     def headers(self) -> dict[str, str]:
         headers: dict[str, str] = {"x-cache": self.status}
@@ -238,13 +247,30 @@ class CacheRequest:
             headers["x-cache-id"] = self.entry_id  # what DELETE /v1/cache/{id} takes
         return headers
 
+    def prefetch(self) -> None:
+        """Send the exact tier's read now, so that it travels while the caller awaits something else (the request's
+        admission); `lookup` takes its answer. Nothing is served from it before `lookup`: a request refused meanwhile
+        costs one Redis read, and `discard` drops it."""
+        key = self.key
+        if key is not None and self.status != "bypass" and self._exact_lookup is None:
+            self._exact_lookup = asyncio.ensure_future(self._exact(key))
+
+    def discard(self) -> None:
+        """The request ends before its lookup (refused, cancelled): drop a prefetched read."""
+        pending = self._exact_lookup
+        if pending is not None:
+            self._exact_lookup = None
+            pending.cancel()
+            pending.add_done_callback(_retrieved)
+
     async def lookup(self, embedding: RequestEmbedding) -> CacheHit | None:
         """Exact tier, then semantic tier; a hit sets `status` (and `similarity`)."""
         key = self.key
         if key is None or self.status == "bypass":
             CACHE_LOOKUPS.labels("bypass").inc()
             return None
-        hit = await self._exact(key)
+        prefetched, self._exact_lookup = self._exact_lookup, None
+        hit = await (prefetched if prefetched is not None else self._exact(key))
         if hit is None and key.query is not None and self.service.semantic_available and embedding.available:
             hit = await self._semantic(key, embedding)
         if hit is not None:

@@ -124,8 +124,16 @@ class ChatCall:
         Raises PlatformError (before anything was sent) for the caller to render.
         """
         alias = self._resolve_alias()
-        await self._admit()
-        if await self._answer_from_cache(alias, reply):
+        cache = self._begin_cache(alias)
+        if cache is not None:
+            cache.prefetch()  # the exact tier's read travels with the admission's round trip
+        try:
+            await self._admit()
+        except BaseException:
+            if cache is not None:
+                cache.discard()
+            raise
+        if cache is not None and await self._answer_from_cache(cache, reply):
             return
         served = await self._serve(await self._route(alias))
         cache = self.cache
@@ -145,15 +153,17 @@ class ChatCall:
         if cache is not None and served.result.completed:
             cache.store_stream(served.result.usage, self.embedding)  # in the background
 
-    async def _answer_from_cache(self, alias: ModelAlias, reply: ChatReply) -> bool:
-        """The response cache (gateway/cache): a hit answers here, metered with no deployment (cost 0)."""
+    def _begin_cache(self, alias: ModelAlias) -> CacheRequest | None:
+        """This request's cache work (gateway/cache), or None: no cache, or not for this tenant."""
         cache_service = self._deps.cache
         if cache_service is None:
-            return False
+            return None
         control = parse_cache_control(self.cache_control)
-        cache = self.cache = cache_service.begin(self.tenant, alias, self.payload, control)
-        if cache is None:
-            return False
+        self.cache = cache_service.begin(self.tenant, alias, self.payload, control)
+        return self.cache
+
+    async def _answer_from_cache(self, cache: CacheRequest, reply: ChatReply) -> bool:
+        """The response cache: a hit answers here, metered with no deployment (cost 0)."""
         try:
             hit = await cache.lookup(self.embedding)
         except asyncio.CancelledError:
