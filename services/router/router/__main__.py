@@ -1,7 +1,8 @@
 """`python -m router [serve] [--host H] [--port P]` runs the router API; `python -m router consume` its consumer.
 
-The consumer projects decisions into `router_decisions` and turns usage errors of routed requests into rewards
-(router/consumers.py). The admin listener (versions, canary) is `python -m router.admin`.
+The consumer projects decisions into `router_decisions` and turns the usage of routed requests (errors, costs,
+latency-objective misses) into rewards (router/consumers.py). The admin listener (versions, canary) is
+`python -m router.admin`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _consume(_args: argparse.Namespace) -> int:
             worker.sessions,
             batch_size=settings.consumer_batch_size,
             retry_window_s=settings.retry_window_s,
+            default_latency_slo_ms=settings.default_latency_slo_ms,
         )
         await asyncio.gather(*(runner.run(worker.stop) for runner in work.values()))
 
@@ -45,7 +47,7 @@ def _consume(_args: argparse.Namespace) -> int:
 
 CONSUME = Command(
     "consume",
-    "project decisions into router_decisions and turn usage errors of routed requests into rewards",
+    "project decisions into router_decisions and turn the usage of routed requests into rewards",
     _consume,
 )
 

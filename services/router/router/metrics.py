@@ -14,6 +14,7 @@ __all__ = [
     "TIER_DISTRIBUTION",
     "FALLBACKS",
     "EXPLORATIONS",
+    "NOVEL",
     "REWARDS",
     "MISROUTES",
     "MISROUTE_RATE",
@@ -29,19 +30,28 @@ DECISION_LATENCY = Histogram(
 TIER_DISTRIBUTION = Counter("router_tier_distribution", "Decisions by chosen tier and reason", ["tier", "reason"])
 FALLBACKS = Counter("router_fallbacks", "Decisions the fallback table made, by cause", ["cause"])
 EXPLORATIONS = Counter("router_explorations", "Decisions that explored (Thompson draws)", ["tier"])
-REWARDS = Counter("router_rewards", "Quality signals the bandit counted", ["version", "outcome", "source"])
+NOVEL = Counter(
+    "router_novel_requests", "Decisions on requests beyond ROUTER_NOVELTY_BAR (no early exit, weaker classifier prior)"
+)
+REWARDS = Counter(
+    "router_rewards",
+    "Signals the bandit counted: quality (feedback, usage errors, retries), latency-objective misses, cost ratios",
+    ["version", "outcome", "source"],
+)
 MISROUTES = Counter("router_misroutes", "Failures of decisions that had a stronger allowed tier", ["version"])
 MISROUTE_RATE = Gauge(
     "router_misroute_rate",
-    "Per router version: misroutes / quality signals counted by this process",
+    "Per router version: misroutes / quality signals counted by this process (latency misses and costs are not)",
     ["version"],
 )
 _counted: dict[str, list[int]] = {}
 
 
-def record_reward(version: str, outcome: str, source: str, *, misroute: bool) -> None:
-    """Count one applied reward and refresh the version's misroute rate."""
+def record_reward(version: str, outcome: str, source: str, *, misroute: bool, quality: bool = True) -> None:
+    """Count one applied reward and, for a quality signal, refresh the version's misroute rate."""
     REWARDS.labels(version=version, outcome=outcome, source=source).inc()
+    if not quality:
+        return
     counts = _counted.setdefault(version, [0, 0])
     counts[1] += 1
     if misroute:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["BanditArm", "BanditArms"]
 
@@ -15,6 +15,8 @@ class BanditArm(BaseModel):
     tier: str
     successes: float
     failures: float
+    cost_ratio_sum: float = Field(description="Sum of the routed requests' metered / estimated cost")
+    cost_observations: float = Field(description="How many cost ratios the sum holds")
     updated_at: datetime
 
 

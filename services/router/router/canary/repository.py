@@ -3,8 +3,9 @@
 An arm is the decisions of one router version in [start, end), canary-flagged or not (`router_decisions`, written
 by the router's consumer). Per arm:
 
-- misroutes: decisions with a stronger allowed tier (`stronger_allowed`) that got a failure signal
-  (`router_rewards.outcome = 'failure'`: tenant feedback, a failed request, or a retry on a stronger tier);
+- misroutes: decisions with a stronger allowed tier (`stronger_allowed`) that got a quality failure signal
+  (`router_rewards.outcome = 'failure'`: tenant feedback, a failed request, or a retry on a stronger tier; not a
+  miss of the tenant's latency objective, `source = 'latency'`: a slow answer is not a wrong one);
 - errors: decisions the version could not make itself (reason `fallback`: artifact not loadable, feature error,
   deadline);
 - latency: p50 and p95 of `latency_ms`, and how many decisions were slower than a threshold.
@@ -38,6 +39,7 @@ _ARM = text(
                where d.stronger_allowed and exists (
                    select 1 from router_rewards r
                    where r.tenant_id = d.tenant_id and r.decision_id = d.id and r.outcome = 'failure'
+                     and r.source <> 'latency'
                )
            ) as misroutes,
            count(*) filter (where d.reason = 'fallback') as errors,

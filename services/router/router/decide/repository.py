@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["insert_decision", "decision_ref", "earlier_attempt", "recent_decisions"]
 
-_REF = "id, tier, allowed, context_key, stronger_allowed, router_version, created_at"
+_REF = "id, tier, allowed, context_key, stronger_allowed, router_version, expected_cost_usd, created_at"
 
 
 async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -5,6 +5,11 @@ The model work (features, the embedding if the gateway sent none, the classifier
 deterministic fallback table (aiaas.routing.fallback) decide, reason `fallback`, counted by cause. The decision
 is made durable as a `router.decision.made` event (written ahead, published in batches: off the latency path);
 the router's consumer projects it into `router_decisions`.
+
+A request whose novelty (1 - best cosine of its embedding to the model's training centroids; 1 without an
+embedding) is above `ROUTER_NOVELTY_BAR` is beyond what the classifier was trained on: it does not early-exit, and
+the classifier's prior weighs `ROUTER_NOVELTY_PRIOR_SCALE` times as much in the bandit's posterior. The bandit's
+cost factors scale each tier's estimated cost in the objective (router/decide/rules.py).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from aiaas.events.schemas import ROUTER_DECISION_MADE, RouterDecisionMade
 from aiaas.routing.fallback import fallback_tier
 from aiaas.routing.features import RequestFeatures, extract_features, last_user_text
 from router import metrics
-from router.bandit.rules import Arm, context_key, explore_roll, posterior, seed_of, thompson_draws
+from router.bandit.rules import TenantArms, context_key, explore_roll, posterior, seed_of, thompson_draws
 from router.decide.rules import Reason, TierOption, affordable, expected_tokens, pick, tier_cost
 from router.decide.schemas import DecideRequest, DecideResponse
 from router.model import RouterModel
@@ -52,6 +57,7 @@ class _Fallback(Exception):
 class _Scored:
     p: dict[str, float]
     domains: frozenset[str]
+    novelty: float
 
 
 def _canonical(value: object) -> bytes:
@@ -121,6 +127,7 @@ async def _score(
             embedding = await asyncio.wait_for(_embed(messages), timeout=remaining)
         p = model.predict(features, embedding)
         domains = features.domain_flags | model.domain_flags(embedding)
+        novelty = model.novelty(embedding)
     except _Fallback:
         raise
     except TimeoutError:
@@ -130,7 +137,7 @@ async def _score(
         raise _Fallback("features") from exc
     if time.perf_counter() - started > deadline_s:
         raise _Fallback("deadline")
-    return _Scored(p={tier: float(value) for tier, value in p.items()}, domains=domains)
+    return _Scored(p={tier: float(value) for tier, value in p.items()}, domains=domains, novelty=float(novelty))
 
 
 def _dicts(body: DecideRequest) -> list[dict[str, Any]]:
@@ -145,12 +152,12 @@ async def _policy(state: RouterState, tenant_id: uuid.UUID) -> Policy:
         return state.platform_policy
 
 
-async def _arms(state: RouterState, tenant_id: uuid.UUID, context: str) -> dict[str, Arm]:
+async def _arms(state: RouterState, tenant_id: uuid.UUID, context: str) -> TenantArms:
     try:
         return await state.arms.get(tenant_id, context)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("bandit arms unreadable, the classifier decides alone", extra={"error": repr(exc)})
-        return {}
+        return TenantArms(context={}, tiers={})
 
 
 async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) -> DecideResponse:
@@ -201,8 +208,12 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
             domains = scored.domains
             context = context_key(domains)
             arms = await _arms(state, tenant_id, context)
-            strength = settings.prior_strength
-            posteriors = {t: posterior(p, arms.get(t, Arm()), strength) for t, p in scored.p.items()}
+            novel = scored.novelty > settings.novelty_bar
+            strength = settings.prior_strength * (settings.novelty_prior_scale if novel else 1.0)
+            posteriors = {t: posterior(p, arms.arm(t), strength) for t, p in scored.p.items()}
+            factors = {t: arms.cost_factor(t, settings.cost_prior_strength) for t in allowed}
+            if novel:
+                metrics.NOVEL.inc()
             p_success = {t: round(post.mean, 6) for t, post in posteriors.items() if t in policy.tier_names}
             seed = seed_of(
                 tenant_id,
@@ -213,7 +224,7 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
                 lam,
                 tokens,
                 selection.version,
-                sorted(arms.items()),
+                sorted(arms.context.items()),
             )
             explore = len(allowed) > 1 and explore_roll(seed, policy.exploration_cap)
             draws = thompson_draws(seed, posteriors, allowed) if explore else None
@@ -222,9 +233,10 @@ async def decide(state: RouterState, tenant_id: uuid.UUID, body: DecideRequest) 
                 classifier=scored.p,
                 posteriors=posteriors,
                 lam=lam,
-                bar=policy.early_exit_bar,
+                bar=None if novel else policy.early_exit_bar,
                 tokens=tokens,
                 draws=draws,
+                cost_factor=factors,
             )
             tier, reason = chosen.tier, chosen.reason
             if explore:

@@ -34,11 +34,6 @@ async def put_policy(principal: _Caller, body: PolicyIn, session: TenantSessionD
 
 @router.get("/bandit")
 async def get_bandit(_principal: _Caller, session: TenantSessionDep) -> BanditArms:
-    """What the bandit has observed per context (primary domain) and tier."""
+    """What the bandit has observed per context (primary domain) and tier: outcomes and cost ratios."""
     rows = await bandit_repository.all_arms(session)
-    return BanditArms(
-        data=[
-            BanditArm(context_key=ctx, tier=tier, successes=s, failures=f, updated_at=at)
-            for ctx, tier, s, f, at in rows
-        ]
-    )
+    return BanditArms(data=[BanditArm.model_validate(row, from_attributes=True) for row in rows])

@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["policy_row", "upsert_policy"]
 
-_COLS = "tiers, lambda, max_cost_usd, exploration_cap, early_exit_bar, pinned_tier, canary_share, updated_at"
+_COLS = (
+    "tiers, lambda, max_cost_usd, exploration_cap, early_exit_bar, pinned_tier, canary_share, latency_slo_ms,"
+    " updated_at"
+)
 
 
 async def policy_row(session: AsyncSession) -> dict[str, Any] | None:
@@ -29,11 +32,12 @@ async def upsert_policy(
             text(
                 f"insert into router_policies (tenant_id, {_COLS}) "  # noqa: S608  # nosec B608 - constant columns
                 "values (:tenant_id, cast(:tiers as jsonb), :lambda, :max_cost_usd, :exploration_cap, :early_exit_bar,"
-                " :pinned_tier, :canary_share, :now) "
+                " :pinned_tier, :canary_share, :latency_slo_ms, :now) "
                 "on conflict (tenant_id) do update set tiers = excluded.tiers, lambda = excluded.lambda,"
                 " max_cost_usd = excluded.max_cost_usd, exploration_cap = excluded.exploration_cap,"
                 " early_exit_bar = excluded.early_exit_bar, pinned_tier = excluded.pinned_tier,"
-                " canary_share = excluded.canary_share, updated_at = excluded.updated_at "
+                " canary_share = excluded.canary_share, latency_slo_ms = excluded.latency_slo_ms,"
+                " updated_at = excluded.updated_at "
                 f"returning {_COLS}"
             ),
             {**values, "tiers": orjson.dumps(values["tiers"]).decode(), "tenant_id": tenant_id, "now": now},

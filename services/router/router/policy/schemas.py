@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiaas.money import refuse_renamed
 
-__all__ = ["TIER_PATTERN", "TierName", "TierSpec", "PolicyIn", "Policy"]
+__all__ = ["TIER_PATTERN", "MAX_LATENCY_SLO_MS", "TierName", "TierSpec", "PolicyIn", "Policy"]
 
+MAX_LATENCY_SLO_MS = 86_400_000  # one day: the column is an integer
 TIER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 TierName = Annotated[str, Field(pattern=TIER_PATTERN, description="A tier name, e.g. cheap or strong")]
 
@@ -52,6 +53,13 @@ class PolicyIn(BaseModel):
     pinned_tier: TierName | None = None
     canary_share: float | None = Field(
         None, ge=0, le=1, allow_inf_nan=False, description="This tenant's share of a canary router version"
+    )
+    latency_slo_ms: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_LATENCY_SLO_MS,
+        description="A routed request slower than this (milliseconds, the gateway's usage event) counts as a "
+        "failure of its decision; null = no latency objective",
     )
 
     @model_validator(mode="after")

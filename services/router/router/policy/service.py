@@ -15,7 +15,7 @@ from router.config import RouterSettings
 from router.policy import repository
 from router.policy.schemas import Policy, PolicyIn, TierSpec
 
-__all__ = ["platform_policy", "policy_from_row", "PolicyStore"]
+__all__ = ["platform_policy", "policy_from_row", "PolicyStore", "latency_slo"]
 
 _MAX_CACHED = 100_000
 
@@ -30,6 +30,7 @@ def platform_policy(settings: RouterSettings) -> Policy:
         max_cost_usd=settings.default_max_cost_usd,
         exploration_cap=settings.default_exploration_cap,
         early_exit_bar=settings.default_early_exit_bar,
+        latency_slo_ms=settings.default_latency_slo_ms,
         source="platform",
     )
 
@@ -43,6 +44,7 @@ def policy_from_row(row: Mapping[str, Any]) -> Policy:
         early_exit_bar=row["early_exit_bar"],
         pinned_tier=row["pinned_tier"],
         canary_share=row["canary_share"],
+        latency_slo_ms=row["latency_slo_ms"],
         source="tenant",
         updated_at=row["updated_at"],
     )
@@ -85,3 +87,12 @@ class PolicyStore:
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
         self._cache[tenant_id] = (now + self._ttl_s, policy)
+
+
+async def latency_slo(session: AsyncSession, platform_default: int | None) -> int | None:
+    """The session's tenant's latency objective in ms: its policy's (null = none), or the platform default."""
+    row = await repository.policy_row(session)
+    if row is None:
+        return platform_default
+    value = row["latency_slo_ms"]
+    return None if value is None else int(value)
