@@ -132,11 +132,22 @@ def test_gateway_wal_is_on_a_volume_and_admin_keys_come_from_the_database():
     gateway = COMPOSE["services"]["gateway"]
     wal = gateway["environment"]["GATEWAY_USAGE_WAL_DIR"]
     assert any(v.split(":")[0] in COMPOSE["volumes"] and v.split(":")[1] == wal for v in gateway["volumes"])
-    assert gateway["build"]["args"]["STATE_DIR"] == wal  # created and chowned to 10001 in the image
+    assert wal in gateway["build"]["args"]["STATE_DIR"].split()  # created and chowned to 10001 in the image
     text = (ROOT / "docker-compose.yml").read_text()
     assert "PLATFORM_ADMIN_KEY" not in text and ":?}" not in text
     migrate = " ".join(COMPOSE["services"]["migrate"]["command"])
     assert "bootstrap" in migrate and "admin-keys ensure" in migrate
+    # The router credential: kept by migrate on a volume only the gateway also mounts, read-only.
+    key_file = gateway["environment"]["GATEWAY_ROUTER_SERVICE_TOKEN_FILE"]
+    key_dir = key_file.rsplit("/", 1)[0]
+    assert f"admin-keys ensure gateway --key-file {key_file}" in migrate
+    assert f"router-key:{key_dir}:ro" in gateway["volumes"]
+    mounting = {
+        name
+        for name, svc in COMPOSE["services"].items()
+        if any(v.startswith("router-key:") for v in svc.get("volumes", []))
+    }
+    assert mounting == {"gateway", "migrate"}
     assert int(COMPOSE["services"]["migrate"]["environment"]["PG_CONNECT_WAIT_S"]) > 0
 
 
