@@ -124,6 +124,7 @@ async def test_after_effect_error_loses_the_reply(tb: Toolbox) -> None:
         "",
         "status=503;status=500",
         "after_effect=close; status=503",
+        "after_effect=error; fail_times=2",
         "stall_ms=10",
         "delay_ms=999999999",
     ],

@@ -51,8 +51,11 @@ class FaultSpec:
             raise ValueError(f"delay_ms and stall_ms must be between 0 and {_MAX_MS}")
         if self.retry_after is not None and not 0 <= self.retry_after <= 3600:
             raise ValueError("retry_after must be between 0 and 3600")
-        if self.after_effect in ("stall", "close") and (self.status is not None or self.fail_times is not None):
-            raise ValueError("after_effect=stall|close cannot be combined with status or fail_times")
+        if self.after_effect is not None and self.fail_times is not None:
+            # After the first attempt the answer is stored and replayed: there is no second effect to fail after.
+            raise ValueError("after_effect cannot be combined with fail_times")
+        if self.after_effect in ("stall", "close") and self.status is not None:
+            raise ValueError("after_effect=stall|close cannot be combined with status")
         if self.stall_ms is not None and self.after_effect != "stall":
             raise ValueError("stall_ms needs after_effect=stall")
 

@@ -20,6 +20,7 @@ from toolbox.errors import ToolboxError, invalid
 __all__ = ["MAX_KEY_LENGTH", "IdempotencyStore", "Stored", "check_key"]
 
 MAX_KEY_LENGTH = 255
+_SWEEP_EVERY = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class IdempotencyStore:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._records: dict[tuple[str, str], Stored] = {}
+        self._stores = 0
 
     def lookup(self, tenant: str, key: str, fingerprint: bytes) -> Stored | None:
         """The stored answer to replay, or None for a new key; raises the 409s for a reused or running key."""
@@ -87,7 +89,13 @@ class IdempotencyStore:
         self._records[(tenant, key)] = Stored(fingerprint, 0, b"", request_id, time.monotonic())
 
     def store(self, tenant: str, key: str, fingerprint: bytes, status: int, body: bytes, request_id: str) -> None:
-        self._records[(tenant, key)] = Stored(fingerprint, status, body, request_id, time.monotonic())
+        now = time.monotonic()
+        self._records[(tenant, key)] = Stored(fingerprint, status, body, request_id, now)
+        self._stores += 1
+        if self._stores % _SWEEP_EVERY == 0:  # a long-running dev stack must not keep expired answers forever
+            expired = [k for k, r in self._records.items() if not r.in_progress and now - r.stored_at > self.ttl_s]
+            for k in expired:
+                del self._records[k]
 
     def release(self, tenant: str, key: str) -> None:
         """Drop a claim whose execution failed unexpectedly (a stored answer stays)."""
