@@ -48,7 +48,10 @@ async def _arms(http: aiohttp.ClientSession, url: str, tenant: TenantWithKey) ->
         rows = (await resp.json())["data"]
     return {
         (r["context_key"], r["tier"]): {
-            k: r[k] for k in ("successes", "failures", "cost_ratio_sum", "cost_observations")
+            "successes": r["successes"],
+            "failures": r["failures"],
+            "cost_ratio_sum": r["metered_ratio_sum"],
+            "cost_observations": r["metered_count"],
         }
         for r in rows
     }

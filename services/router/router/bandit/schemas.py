@@ -15,8 +15,12 @@ class BanditArm(BaseModel):
     tier: str
     successes: float
     failures: float
-    cost_ratio_sum: float = Field(description="Sum of the routed requests' metered / estimated cost")
-    cost_observations: float = Field(description="How many cost ratios the sum holds")
+    # Ratios, not amounts: named without money words (tests/test_money_units.py); stored as cost_ratio_sum and
+    # cost_observations in router_bandit_arms.
+    metered_ratio_sum: float = Field(
+        description="Sum over the tier's served requests in this context of metered / estimated cost (a ratio)"
+    )
+    metered_count: float = Field(description="How many such ratios the sum holds")
     updated_at: datetime
 
 

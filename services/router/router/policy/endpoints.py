@@ -36,4 +36,17 @@ async def put_policy(principal: _Caller, body: PolicyIn, session: TenantSessionD
 async def get_bandit(_principal: _Caller, session: TenantSessionDep) -> BanditArms:
     """What the bandit has observed per context (primary domain) and tier: outcomes and cost ratios."""
     rows = await bandit_repository.all_arms(session)
-    return BanditArms(data=[BanditArm.model_validate(row, from_attributes=True) for row in rows])
+    return BanditArms(
+        data=[
+            BanditArm(
+                context_key=row.context_key,
+                tier=row.tier,
+                successes=row.successes,
+                failures=row.failures,
+                metered_ratio_sum=row.cost_ratio_sum,
+                metered_count=row.cost_observations,
+                updated_at=row.updated_at,
+            )
+            for row in rows
+        ]
+    )
