@@ -56,6 +56,7 @@ REDIS_DB = 13
 SERVICES = [
     ("provider_sim", "provider_sim", "/health"),
     ("stripe_sim", "stripe_sim", "/openapi.json"),
+    ("toolbox", "toolbox", "/health/ready"),
     ("control_plane", "control_plane", "/health/ready"),
     ("gateway", "gateway", "/health/ready"),
     ("billing", "billing", "/health/ready"),
@@ -65,9 +66,12 @@ SERVICES = [
     ("realtime", "realtime", "/health/ready"),
     ("router", "router", "/health/ready"),
     ("router_admin", "router.admin", "/health/ready"),
+    ("ingestion", "ingestion", "/health/ready"),
 ]
 # The stand-ins speak third parties' protocols (OpenAI's, Stripe's): their auth is not ours to check.
-STAND_INS = {"provider_sim", "stripe_sim"}
+STAND_INS = {"provider_sim", "stripe_sim", "toolbox"}
+# How each stand-in forgets what the fuzzer set up.
+STAND_IN_RESET = {"provider_sim": "/_sim/reset", "stripe_sim": "/_sim/reset", "toolbox": "/control/reset"}
 # Text no Postgres column can hold (a NUL, a lone surrogate): appended to every string value of valid cases.
 UNSTORABLE = ("\x00", "\ud800")
 # Reachable without any of our credentials, each for a stated reason.
@@ -345,7 +349,7 @@ def test_no_5xx_and_errors_in_shape(stack: Stack, service: str) -> None:
     finally:
         if service in STAND_INS:
             # Faults, latency and endpoints the fuzzer set up would otherwise answer the services' calls.
-            requests.post(f"{stack.urls[service]}/_sim/reset", timeout=30).raise_for_status()
+            requests.post(f"{stack.urls[service]}{STAND_IN_RESET[service]}", timeout=30).raise_for_status()
     print(  # noqa: T201 - the run's size, shown with -s
         f"fuzz {service}: {run.operations} operations, {run.requests} requests, {len(run.failures)} failures,"
         f" {time.monotonic() - started:.1f}s, statuses {dict(sorted(run.statuses.items()))}"

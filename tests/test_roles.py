@@ -39,6 +39,7 @@ from aiaas_testing.events import usage_recorded
 from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings
+from ingestion.config import IngestionSettings
 from realtime.config import RealtimeSettings
 from router.config import RouterSettings
 
@@ -51,6 +52,7 @@ HTTP_PROCESSES = {
     "analytics": ("analytics", "/v1/analytics/kpis?start=2026-01-01&end=2026-01-02&granularity=day"),
     "realtime": ("realtime", None),
     "router": ("router", "/v1/router/policy"),
+    "ingestion": ("ingestion", "/v1/ingestion/documents"),
     "billing_admin": ("billing.admin", None),
     "analytics_admin": ("analytics.admin", None),
     "router_admin": ("router.admin", None),
@@ -62,8 +64,8 @@ def _dsns(env: dict[str, str]) -> set[str]:
     return {name for name in env if name in DSN_ROLES}
 
 
-def test_the_tenant_facing_processes_are_the_five_public_apis() -> None:
-    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime", "router"}
+def test_the_tenant_facing_processes_are_the_six_public_apis() -> None:
+    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime", "router", "ingestion"}
     for name in TENANT_FACING:
         assert PROCESS_ROLES[name].dsns == ("DATABASE_URL",), name
     assert all("ADMIN_DATABASE_URL" not in roles.dsns for name, roles in PROCESS_ROLES.items() if name in TENANT_FACING)
@@ -78,6 +80,7 @@ def test_no_settings_class_of_a_tenant_facing_process_reads_the_admin_dsn(monkey
         AnalyticsSettings,
         RealtimeSettings,
         RouterSettings,
+        IngestionSettings,
     ):
         assert "admin_database_url" not in settings.model_fields, settings
         assert "platform_admin" not in json.dumps(settings().model_dump(mode="json")), settings
@@ -143,7 +146,7 @@ def test_readme_table_is_the_declared_one() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Which process holds which role", 1)[1]
     rows = re.findall(r"^\| (\w+) \| (yes|no) \| (yes|no) \| (yes|no) \|", section, re.MULTILINE)
-    assert {row[0] for row in rows} == set(PROCESS_ROLES) - {"provider_sim", "stripe_sim", "migrate"}
+    assert {row[0] for row in rows} == set(PROCESS_ROLES) - {"provider_sim", "stripe_sim", "toolbox", "migrate"}
     for name, facing, runtime, admin in rows:
         roles = PROCESS_ROLES[name]
         assert (facing == "yes", runtime == "yes", admin == "yes") == (

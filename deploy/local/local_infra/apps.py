@@ -58,6 +58,7 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
         AppProcess("control_plane", "control_plane", ["--host", "127.0.0.1", "--port", str(control)], control),
         AppProcess("provider_sim", "provider_sim", ["--host", "127.0.0.1", "--port", str(sim)], sim),
         AppProcess("stripe_sim", "stripe_sim", ["--host", "127.0.0.1", "--port", str(stripe)], stripe),
+        AppProcess("toolbox", "toolbox", ["--host", "127.0.0.1", "--port", str(cfg.toolbox_port)], cfg.toolbox_port),
         AppProcess("gateway", "gateway", ["--host", "127.0.0.1", "--port", str(gateway)], gateway),
         AppProcess("usage_writer", "gateway.usage_writer"),
         AppProcess("outbox_relay", "gateway.outbox_relay"),
@@ -84,6 +85,10 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
             ["--host", "127.0.0.1", "--port", str(cfg.router_admin_port)],
             cfg.router_admin_port,
         ),
+        AppProcess(
+            "ingestion", "ingestion", ["--host", "127.0.0.1", "--port", str(cfg.ingestion_port)], cfg.ingestion_port
+        ),
+        AppProcess("ingestion_consumer", "ingestion", ["consume"]),
     ]
 
 

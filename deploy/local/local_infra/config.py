@@ -59,6 +59,8 @@ class LocalConfig:
     analytics_port: int
     analytics_admin_port: int
     stripe_sim_port: int
+    toolbox_port: int
+    ingestion_port: int
     control_plane_port: int
     realtime_port: int
     router_port: int
@@ -88,6 +90,8 @@ class LocalConfig:
             analytics_port=_port(env, "AIAAS_ANALYTICS_PORT", 8083),
             analytics_admin_port=_port(env, "AIAAS_ANALYTICS_ADMIN_PORT", 8087),
             stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
+            toolbox_port=_port(env, "AIAAS_TOOLBOX_PORT", 8094),
+            ingestion_port=_port(env, "AIAAS_INGESTION_PORT", 8095),
             control_plane_port=_port(env, "AIAAS_CONTROL_PLANE_PORT", 8084),
             realtime_port=_port(env, "AIAAS_REALTIME_PORT", 8085),
             router_port=_port(env, "AIAAS_ROUTER_PORT", 8088),

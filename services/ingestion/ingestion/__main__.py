@@ -18,12 +18,10 @@ __all__ = ["main"]
 def _consume(_args: argparse.Namespace) -> int:
     from ingestion.app import build_pipeline
     from ingestion.consumers import CONSUMER_NAMES, runner
-    from ingestion.events import ensure_ingest_topology
 
     settings = IngestionSettings(service_name="ingestion-consumer")
 
     async def consume(worker: WorkerContext) -> None:
-        await ensure_ingest_topology(worker.js)
         pipeline = build_pipeline(settings, worker.sessions)
         await runner(worker.js, pipeline, batch_size=settings.consumer_batch_size).run(worker.stop)
 

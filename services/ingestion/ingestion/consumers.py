@@ -23,8 +23,8 @@ __all__ = ["CONSUMER_NAMES", "handle", "runner"]
 
 log = logging.getLogger(__name__)
 
-# Declared in aiaas.events.topology once the platform registers them; ensured by ingestion.events until then.
-CONSUMER_NAMES: tuple[str, ...] = ()
+# Declared in aiaas.events.topology; the worker ensures them at start.
+CONSUMER_NAMES: tuple[str, ...] = (INGEST_CONSUMER.durable,)
 
 
 async def handle(pipeline: Pipeline, batch: Sequence[Received]) -> None:

@@ -10,15 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from aiaas.auth import ApiKeyResolver, Principal
 from aiaas.deps import require_scope, service_state
-from aiaas.scopes import CHAT
+from aiaas.scopes import INGESTION
 from ingestion.config import IngestionSettings
 from ingestion.documents.service import Pipeline
 
 __all__ = ["IngestionState", "StateDep", "IngestionKeyDep", "INGESTION_SCOPE"]
 
-# The scope a key needs here. The platform has no `ingestion` scope yet (aiaas.scopes); until it does, the
-# tenant's chat key, which is what a tenant's app already holds, reaches its knowledge base.
-INGESTION_SCOPE = CHAT
+# The scope a key needs here: `ingestion` (aiaas.scopes), granted per key like the others.
+INGESTION_SCOPE = INGESTION
 
 
 @dataclass

@@ -57,8 +57,11 @@ PROCESS_ROLES: dict[str, ProcessRoles] = {
     "router": ProcessRoles(_RUNTIME, True, "a tenant's own routing policy, decisions and bandit state"),
     "router_consumer": ProcessRoles(_RUNTIME, False, "one tenant transaction per event's tenant"),
     "router_admin": ProcessRoles(_ADMIN, False, "router versions and the canary monitor across tenants (admin)"),
+    "ingestion": ProcessRoles(_RUNTIME, True, "a tenant's own knowledge base: documents, chunks, search"),
+    "ingestion_consumer": ProcessRoles(_RUNTIME, False, "one tenant transaction per message's tenant"),
     "provider_sim": ProcessRoles((), False, "no database"),
     "stripe_sim": ProcessRoles((), False, "no database"),
+    "toolbox": ProcessRoles((), False, "no database"),
     "migrate": ProcessRoles(
         tuple(DSN_ROLES), False, "creates the roles (with their passwords) and runs migrations as the owner"
     ),

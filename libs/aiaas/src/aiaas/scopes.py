@@ -28,6 +28,7 @@ __all__ = [
     "ANALYTICS_READ",
     "REALTIME",
     "ROUTER",
+    "INGESTION",
     "ALL_SCOPES",
     "DEFAULT_SCOPES",
     "ScopeName",
@@ -40,8 +41,9 @@ BILLING_MANAGE = "billing:manage"
 ANALYTICS_READ = "analytics:read"
 REALTIME = "realtime"
 ROUTER = "router"
+INGESTION = "ingestion"
 
-ALL_SCOPES: tuple[str, ...] = (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER)
+ALL_SCOPES: tuple[str, ...] = (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER, INGESTION)
 # What a key gets when its creator names no scopes: the least useful set.
 DEFAULT_SCOPES: tuple[str, ...] = (CHAT,)
 

@@ -322,3 +322,20 @@ class RouterDecisionMade(BaseModel):
 
 __all__ += ["ROUTER_DECISION_MADE", "RouterReason", "RouterDecisionMade"]
 EVENT_DATA_MODELS[ROUTER_DECISION_MADE] = RouterDecisionMade
+
+
+# ---- ingestion (issue 15) ---------------------------------------------------------------------------------------
+INGEST_DOCUMENT_REQUESTED = "ingest.document.requested"
+
+
+class IngestDocumentRequested(BaseModel):
+    """An uploaded document version waits to be parsed, chunked, embedded and stored (the INGEST work queue)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    document_id: uuid.UUID
+    version: int = Field(ge=1, description="The document's version this upload made")
+
+
+__all__ += ["INGEST_DOCUMENT_REQUESTED", "IngestDocumentRequested"]
+EVENT_DATA_MODELS[INGEST_DOCUMENT_REQUESTED] = IngestDocumentRequested

@@ -28,6 +28,8 @@ class StreamSpec:
     max_age_s: float = 30 * 24 * _HOUR
     # Long enough to swallow a publish retried after a NATS restart or an outbox relay.
     duplicate_window_s: float = 2 * _HOUR
+    # LIMITS: facts every consumer reads (kept until max_age). WORK_QUEUE: jobs, each gone once its one consumer acks.
+    retention: RetentionPolicy = RetentionPolicy.LIMITS
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ STREAMS: dict[str, StreamSpec] = {
     "BILLING": StreamSpec("BILLING", ("billing.>",)),
     # The router's facts: its decisions (router.decision.made) and canary outcomes (router.canary.*).
     "ROUTER": StreamSpec("ROUTER", ("router.>",)),
+    # Ingestion jobs (issue 15): one message per document version to parse, chunk and embed; a work queue.
+    "INGEST": StreamSpec(
+        "INGEST", ("ingest.document.requested.>",), max_age_s=7 * 24 * _HOUR, retention=RetentionPolicy.WORK_QUEUE
+    ),
     "DLQ": StreamSpec("DLQ", ("dlq.>",), max_age_s=90 * 24 * _HOUR),
 }
 
@@ -66,6 +72,10 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     "router-decisions": ConsumerSpec("ROUTER", "router-decisions", "router.decision.made.>"),
     # The router's consumer: usage errors of routed requests -> rewards (the bandit's state).
     "router-rewards": ConsumerSpec("USAGE", "router-rewards", "usage.recorded.>"),
+    # Ingestion's pipeline: a document version -> chunks in kb_chunks (ack wait: a large PDF's embedding).
+    "ingestion-documents": ConsumerSpec(
+        "INGEST", "ingestion-documents", "ingest.document.requested.>", ack_wait_s=120.0, max_ack_pending=64
+    ),
 }
 
 
@@ -77,7 +87,7 @@ async def _ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
     config = StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
-        retention=RetentionPolicy.LIMITS,
+        retention=spec.retention,
         storage=StorageType.FILE,
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
