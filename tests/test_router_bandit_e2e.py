@@ -25,10 +25,13 @@ MATH = [
     for a, b in zip(range(2, 30), range(5, 33), strict=True)
 ]
 WRITING = [f"Write a short poem about autumn number {n} for my sister." for n in range(20)]
+# The session stack's catalogue bills both aliases alike ($0.5 in, $1.5 out per 1k tokens: about $1 per 1k for these
+# requests). The router learns each tier's metered cost over its estimate, so prices far from the catalogue's would
+# be relearned while the test runs; priced as billed, only quality signals move the tiers.
 POLICY = {
     "tiers": [
-        {"name": "cheap", "alias": "gpt-4o-mini", "price_usd_per_1k": 0.0006},
-        {"name": "strong", "alias": "gpt-4o", "price_usd_per_1k": 0.01},
+        {"name": "cheap", "alias": "gpt-4o-mini", "price_usd_per_1k": 1.0},
+        {"name": "strong", "alias": "gpt-4o", "price_usd_per_1k": 1.0},
     ],
     "lambda": 0.05,
     "exploration_cap": 0.05,
