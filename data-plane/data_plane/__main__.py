@@ -11,7 +11,7 @@ from pathlib import Path
 from data_plane import admin_keys
 from data_plane.bootstrap import bootstrap
 from data_plane.config import DataPlaneSettings
-from data_plane.migrate import downgrade, upgrade
+from data_plane.migrate import downgrade, migrate
 from data_plane.seed import seed_demo
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_plane")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("bootstrap", help="create database and roles (needs PG_SUPERUSER_URL)")
-    sub.add_parser("migrate", help="upgrade the schema to head")
+    sub.add_parser("migrate", help="upgrade the schema to head, then set up the RLS checkpoint tables")
     down = sub.add_parser("downgrade", help="downgrade the schema")
     down.add_argument("revision")
     seed = sub.add_parser("seed", help="seed the demo tenant and print its API key")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bootstrap":
         asyncio.run(bootstrap(settings))
     elif args.command == "migrate":
-        upgrade(settings)
+        migrate(settings)
     elif args.command == "downgrade":
         downgrade(settings, args.revision)
     elif args.command == "admin-keys":
