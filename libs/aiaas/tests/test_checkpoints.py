@@ -25,6 +25,7 @@ from aiaas.checkpoints import (
     RunLeased,
     checkpoint_pool,
     libpq_dsn,
+    prune_runs,
     tenant_saver,
     thread_id_for,
 )
@@ -209,24 +210,41 @@ async def _assert_sees_and_writes_nothing(conn: AsyncConnection[DictRow], tenant
             await _put(saver, thread_id)
 
 
-async def test_the_lease_admits_one_holder_and_the_reset_releases_it(infra_urls) -> None:
+async def test_the_lease_admits_one_holder_and_leaving_releases_it(infra_urls) -> None:
     tenant, run = str(uuid.uuid4()), uuid.uuid4()
-    async with checkpoint_pool(infra_urls.database_url, min_size=2, max_size=2) as two:
-        async with tenant_saver(two, tenant, run):
-            with pytest.raises(RunLeased):
-                async with tenant_saver(two, tenant, run):
-                    pass
-        # Both connections are back (reset): either may take the lease now.
-        async with tenant_saver(two, tenant, run), tenant_saver(two, tenant, uuid.uuid4()):
-            pass
+    thread_id = thread_id_for(tenant, run)
+    other = await AsyncConnection.connect(libpq_dsn(infra_urls.database_url), **_kwargs())
+    async with other, checkpoint_pool(infra_urls.database_url, min_size=2, max_size=2) as two:
+
+        async def free_elsewhere() -> bool:
+            row = await (
+                await other.execute("select pg_try_advisory_lock(hashtextextended(%s, 0)) as ok", (thread_id,))
+            ).fetchone()
+            assert row is not None
+            if row["ok"]:
+                await other.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
+            return bool(row["ok"])
+
+        for _ in range(20):  # the pool resets in a background task: leaving the context must release at once
+            async with tenant_saver(two, tenant, run):
+                assert not await free_elsewhere()
+                with pytest.raises(RunLeased):
+                    async with tenant_saver(two, tenant, run):
+                        pass
+            assert await free_elsewhere()
+        with pytest.raises(ZeroDivisionError):  # a run that fails releases too
+            async with tenant_saver(two, tenant, run):
+                _ = 1 / 0
+        assert await free_elsewhere()
         async with two.connection() as a, two.connection() as b:
             for conn in (a, b):
                 row = await (
                     await conn.execute(
-                        "select count(*) as n from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()"
+                        "select count(*) as n, current_setting('app.tenant_id', true) as t from pg_locks"
+                        " where locktype = 'advisory' and pid = pg_backend_pid()"
                     )
                 ).fetchone()
-                assert row is not None and row["n"] == 0
+                assert row is not None and row["n"] == 0 and row["t"] == ""
 
 
 async def test_app_runtime_has_dml_on_the_three_tables_only(pool: CheckpointPool) -> None:
@@ -267,3 +285,28 @@ async def test_app_runtime_has_dml_on_the_three_tables_only(pool: CheckpointPool
             )
         ).fetchone()
         assert row is not None and row["usage"] and not row["create"]
+
+
+async def test_prune_runs_works_under_rls_for_the_bound_tenant_only(pool: CheckpointPool) -> None:
+    tenant_a, thread_a = await _run_a(pool)
+    run_a = thread_a.split(":", 1)[1]
+
+    async def counts() -> dict[str, int]:
+        async with tenant_saver(pool, tenant_a, run_a) as (saver, _):
+            assert isinstance(saver.conn, AsyncConnection)
+            return await _counts(saver.conn, thread_a)
+
+    before = await counts()
+    assert before["checkpoints"] >= 3
+    # B names A's run (as B's thread id it is a different thread; A's thread itself B cannot see): nothing goes.
+    await prune_runs(pool, uuid.uuid4(), [run_a], strategy="delete")
+    assert await counts() == before
+
+    await prune_runs(pool, tenant_a, [run_a], strategy="keep_latest")
+    assert (await counts())["checkpoints"] == 1
+    async with tenant_saver(pool, tenant_a, run_a) as (saver, _):
+        state = await _graph().compile(checkpointer=saver).aget_state(_config(thread_a))
+        assert state.values == {"n": 20, "log": ["first", "second"]}
+
+    await prune_runs(pool, tenant_a, [run_a], strategy="delete")
+    assert await counts() == dict.fromkeys(TABLES, 0)

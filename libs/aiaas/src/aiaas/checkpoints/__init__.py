@@ -9,18 +9,24 @@ whose `thread_id` starts with `<tenant>:`. `app_runtime` has DML on those three 
 A run's checkpoints live under `thread_id = "{tenant}:{run_id}"` (`thread_id_for`). `tenant_saver` checks one
 connection out of the pool built by `checkpoint_pool`, binds the tenant with `set_config(..., false)` once (a
 binding per statement cost 1.37x and halved throughput: a saver serialises its statements on one lock), takes the
-run's lease (a session advisory lock keyed by the thread id) and builds a saver on that connection alone. The
-pool's reset unlocks and unbinds before the connection serves anyone else. Hence: in-flight runs per worker <= the
-pool's size, and no transaction-mode pooler in front of Postgres (it would hand the session to someone else).
+run's lease (a session advisory lock keyed by the thread id) and builds a saver on that connection alone; leaving
+the context unlocks and unbinds, and so does the pool's reset (in a background task: too late to rely on alone)
+before the connection serves anyone else. Hence: in-flight runs per worker <= the pool's size, and no
+transaction-mode pooler in front of Postgres (it would hand the session to someone else).
+
+`prune_runs` is the retention job's step for one tenant: the saver's `aprune` with that tenant bound (under FORCE
+RLS no session prunes across tenants).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
@@ -36,11 +42,14 @@ __all__ = [
     "checkpoint_pool",
     "connection_kwargs",
     "libpq_dsn",
+    "prune_runs",
     "tenant_saver",
     "thread_id_for",
 ]
 
 CHECKPOINT_SCHEMA = "orch_ckpt"
+
+log = logging.getLogger(__name__)
 
 CheckpointPool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
@@ -119,7 +128,39 @@ async def tenant_saver(
     """
     thread_id = thread_id_for(tenant_id, run_id)
     async with pool.connection() as conn:
-        await repository.bind_tenant(conn, str(tenant_id))
-        if lease and not await repository.try_lease(conn, thread_id):
-            raise RunLeased(thread_id)
-        yield AsyncPostgresSaver(conn), thread_id
+        try:
+            await repository.bind_tenant(conn, str(tenant_id))
+            if lease and not await repository.try_lease(conn, thread_id):
+                raise RunLeased(thread_id)
+            yield AsyncPostgresSaver(conn), thread_id
+        finally:
+            await _release(conn)
+
+
+async def _release(conn: AsyncConnection[DictRow]) -> None:
+    """Unlock and unbind now: the pool runs its reset in a background task, so a run resumed at once (or its
+    retention) could otherwise find the lease still held. The reset stays as the backstop (a cancelled release,
+    a failed one: a connection whose reset fails is closed, which drops the lock too)."""
+    try:
+        await repository.clear_session(conn)
+    except psycopg.Error as exc:  # never mask the run's own error; the pool's reset tries again
+        log.warning("checkpoint connection not released, left to the pool's reset", extra={"error": repr(exc)[:200]})
+
+
+async def prune_runs(
+    pool: CheckpointPool, tenant_id: uuid.UUID | str, run_ids: Sequence[uuid.UUID | str], *, strategy: str = "delete"
+) -> None:
+    """The saver's `aprune` over `tenant_id`'s runs, on one connection bound to that tenant.
+
+    `strategy` is LangGraph's: "delete" drops the runs' checkpoints, "keep_latest" keeps each run's last state.
+    Other tenants' runs named here are untouched (RLS hides them). The caller picks finished runs only.
+    """
+    threads = [thread_id_for(tenant_id, run) for run in run_ids]
+    if not threads:
+        return
+    async with pool.connection() as conn:
+        try:
+            await repository.bind_tenant(conn, str(tenant_id))
+            await AsyncPostgresSaver(conn).aprune(threads, strategy=strategy)
+        finally:
+            await _release(conn)
