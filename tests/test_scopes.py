@@ -45,6 +45,7 @@ SERVICES = [
     ("control-plane", "control_plane"),
     ("router", "router"),
     ("router-admin", "router.admin"),
+    ("ingestion", "ingestion"),
 ]
 _METHODS = ("get", "put", "post", "patch", "delete")
 # Bodies a handler accepts, for operations whose minimal schema-derived body would say little.

@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from aiaas.auth import Principal, require_scope
 from aiaas.db import admin_session
 from aiaas.errors import Forbidden, Unprocessable
-from aiaas.scopes import ALL_SCOPES, ANALYTICS_READ, BILLING_MANAGE, BILLING_READ, CHAT, REALTIME, ROUTER, check_scopes
+from aiaas.scopes import (
+    ALL_SCOPES,
+    ANALYTICS_READ,
+    BILLING_MANAGE,
+    BILLING_READ,
+    CHAT,
+    INGESTION,
+    REALTIME,
+    ROUTER,
+    check_scopes,
+)
 from aiaas.tenancy import create_api_key
 
 
@@ -20,8 +30,8 @@ def _principal(*scopes: str) -> Principal:
 
 
 def test_the_known_scopes() -> None:
-    assert ALL_SCOPES == ("chat", "billing:read", "billing:manage", "analytics:read", "realtime", "router")
-    assert (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER) == ALL_SCOPES
+    assert ALL_SCOPES == ("chat", "billing:read", "billing:manage", "analytics:read", "realtime", "router", "ingestion")
+    assert (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER, INGESTION) == ALL_SCOPES
 
 
 def test_a_wildcard_grants_nothing_and_require_names_the_missing_scope() -> None:
