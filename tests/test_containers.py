@@ -215,3 +215,15 @@ def test_make_compose_test_exists_and_is_not_part_of_make_test():
     script = (ROOT / "deploy/compose/compose_test.py").read_text()
     for step in ('"down", "-v"', "healthcheck", "openai", '"kill"', "BASE_IMAGE"):
         assert step in script, step
+
+
+def test_compose_test_moves_every_published_port_off_its_default() -> None:
+    """`make compose-test` publishes every service on a port of its own (PUBLISH), so it never takes the ports
+    `make dev` or another stack uses: each `${PUBLISH_X:-port}` in the compose file has an entry."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    published = set(re.findall(r"\$\{PUBLISH_([A-Z_]+):-\d+\}", text))
+    spec = importlib.util.spec_from_file_location("compose_test", ROOT / "deploy/compose/compose_test.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert published and published == set(module.PUBLISH)

@@ -49,6 +49,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
     realtime_port, billing_admin_port, analytics_admin_port = free_port(), free_port(), free_port()
     router_port, router_admin_port = free_port(), free_port()
+    toolbox_port, ingestion_port = free_port(), free_port()
     gateway_metrics_port = free_port()
     env = {
         **os.environ,
@@ -63,13 +64,19 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_ANALYTICS_ADMIN_PORT": str(analytics_admin_port),
         "AIAAS_ROUTER_PORT": str(router_port),
         "AIAAS_ROUTER_ADMIN_PORT": str(router_admin_port),
+        "AIAAS_TOOLBOX_PORT": str(toolbox_port),
+        "AIAAS_INGESTION_PORT": str(ingestion_port),
         "ROUTER_CONSUMER_METRICS_PORT": "0",
+        "INGESTION_CONSUMER_METRICS_PORT": "0",
         # The dev stack's background workers would otherwise take the default metrics ports.
         "GATEWAY_USAGE_WRITER_METRICS_PORT": "0",
         "BILLING_METER_METRICS_PORT": "0",
         "ANALYTICS_CONSUMER_METRICS_PORT": "0",
         # ... and so would the services' metrics listeners: the gateway's on a free port, the others off.
-        **{f"{name}_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME", "ROUTER")},
+        **{
+            f"{name}_METRICS_PORT": "0"
+            for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME", "ROUTER", "INGESTION", "TOOLBOX")
+        },
         **{f"{name}_ADMIN_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "ROUTER")},
         "GATEWAY_METRICS_PORT": str(gateway_metrics_port),
         "LOG_LEVEL": "WARNING",
