@@ -35,11 +35,11 @@ _COLUMNS = (
     " chunks_embedded, chunks_reused, created_at, updated_at"
 )
 # Statements over the constant column list (no input reaches the SQL text).
-_BY_FILENAME = text(f"select {_COLUMNS} from kb_documents where filename = :f")  # noqa: S608  # nosec B608 - constant column list, no input
-_BY_ID = text(f"select {_COLUMNS} from kb_documents where id = :id")  # noqa: S608  # nosec B608 - constant column list, no input
-_FOR_UPDATE = text(f"select {_COLUMNS}, content from kb_documents where id = :id for update")  # noqa: S608  # nosec B608 - constant column list, no input
+_BY_FILENAME = text(f"select {_COLUMNS} from kb_documents where filename = :f")  # noqa: S608  # nosec B608
+_BY_ID = text(f"select {_COLUMNS} from kb_documents where id = :id")  # noqa: S608  # nosec B608
+_FOR_UPDATE = text(f"select {_COLUMNS}, content from kb_documents where id = :id for update")  # noqa: S608  # nosec B608
 _LISTING = text(
-    f"select {_COLUMNS} from kb_documents d where cast(:after as uuid) is null"  # noqa: S608  # nosec B608 - constant column list, no input
+    f"select {_COLUMNS} from kb_documents d where cast(:after as uuid) is null"  # noqa: S608  # nosec B608
     " or (d.created_at, d.id) > (select a.created_at, a.id from kb_documents a where a.id = :after)"
     " order by d.created_at, d.id limit :limit"
 )
