@@ -155,7 +155,7 @@ def test_knowledge_base_rls_partitions_and_round_trip(scratch) -> None:
     upgrade(settings)
     assert asyncio.run(_exists(dsn)) == (True, True, True)
     asyncio.run(_probe(dsn))
-    downgrade(settings, "0026_knowledge_base@-1")
+    downgrade(settings, "0019_model_registry_status")  # 0026 and the revisions built on it
     assert asyncio.run(_exists(dsn)) == (False, False, False)
     upgrade(settings)
     assert asyncio.run(_exists(dsn)) == (True, True, True)

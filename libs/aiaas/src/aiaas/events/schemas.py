@@ -339,3 +339,9 @@ class IngestDocumentRequested(BaseModel):
 
 __all__ += ["INGEST_DOCUMENT_REQUESTED", "IngestDocumentRequested"]
 EVENT_DATA_MODELS[INGEST_DOCUMENT_REQUESTED] = IngestDocumentRequested
+
+
+# ---- orchestrator, tool ledger, saga, knowledge base (issue 15): models in aiaas.events.orchestration -----------
+from aiaas.events.orchestration import ORCHESTRATION_EVENT_MODELS  # noqa: E402
+
+EVENT_DATA_MODELS.update(ORCHESTRATION_EVENT_MODELS)

@@ -54,6 +54,15 @@ STREAMS: dict[str, StreamSpec] = {
     "INGEST": StreamSpec(
         "INGEST", ("ingest.document.requested.>",), max_age_s=7 * 24 * _HOUR, retention=RetentionPolicy.WORK_QUEUE
     ),
+    # The orchestrator's work: one message per start/resume/cancel/expiry of a run, gone once acked.
+    "ORCH": StreamSpec(
+        "ORCH", ("orch.run.requested.>",), max_age_s=7 * 24 * _HOUR, retention=RetentionPolicy.WORK_QUEUE
+    ),
+    # What runs did: lifecycle, the write-ahead tool-call ledger's events, the saga's compensations.
+    "ORCH_EVENTS": StreamSpec(
+        "ORCH_EVENTS", ("orch.run.interrupted.>", "orch.run.completed.>", "tool.call.>", "saga.>")
+    ),
+    "KB": StreamSpec("KB", ("kb.>",)),
     "DLQ": StreamSpec("DLQ", ("dlq.>",), max_age_s=90 * 24 * _HOUR),
 }
 
@@ -75,6 +84,10 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     # Ingestion's pipeline: a document version -> chunks in kb_chunks (ack wait: a large PDF's embedding).
     "ingestion-documents": ConsumerSpec(
         "INGEST", "ingestion-documents", "ingest.document.requested.>", ack_wait_s=120.0, max_ack_pending=64
+    ),
+    # A worker acks a run at a terminal or interrupted state and sends in-progress acks until then.
+    "orchestrator-runs": ConsumerSpec(
+        "ORCH", "orchestrator-runs", "orch.run.requested.>", ack_wait_s=60.0, max_ack_pending=256
     ),
 }
 
