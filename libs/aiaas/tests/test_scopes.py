@@ -18,6 +18,7 @@ from aiaas.scopes import (
     BILLING_READ,
     CHAT,
     INGESTION,
+    ORCHESTRATOR,
     REALTIME,
     ROUTER,
     check_scopes,
@@ -30,8 +31,17 @@ def _principal(*scopes: str) -> Principal:
 
 
 def test_the_known_scopes() -> None:
-    assert ALL_SCOPES == ("chat", "billing:read", "billing:manage", "analytics:read", "realtime", "router", "ingestion")
-    assert (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER, INGESTION) == ALL_SCOPES
+    assert ALL_SCOPES == (
+        "chat",
+        "billing:read",
+        "billing:manage",
+        "analytics:read",
+        "realtime",
+        "router",
+        "ingestion",
+        "orchestrator",
+    )
+    assert (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER, INGESTION, ORCHESTRATOR) == ALL_SCOPES
 
 
 def test_a_wildcard_grants_nothing_and_require_names_the_missing_scope() -> None:

@@ -7,6 +7,8 @@
     realtime        the realtime WebSocket and realtime HTTP routes
     router          POST /v1/router/decide, POST /v1/feedback, GET/PUT /v1/router/policy, GET /v1/router/decisions
                     and /v1/router/bandit (router)
+    ingestion       /v1/ingestion/* (ingestion: the tenant's knowledge base)
+    orchestrator    /v1/orchestrator/* (orchestrator: start, read, resume and cancel workflow runs)
 
 A key holds an explicit list of these; there is no wildcard. Routes declare theirs with
 `aiaas.auth.require_scope`.
@@ -29,6 +31,7 @@ __all__ = [
     "REALTIME",
     "ROUTER",
     "INGESTION",
+    "ORCHESTRATOR",
     "ALL_SCOPES",
     "DEFAULT_SCOPES",
     "ScopeName",
@@ -42,8 +45,18 @@ ANALYTICS_READ = "analytics:read"
 REALTIME = "realtime"
 ROUTER = "router"
 INGESTION = "ingestion"
+ORCHESTRATOR = "orchestrator"
 
-ALL_SCOPES: tuple[str, ...] = (CHAT, BILLING_READ, BILLING_MANAGE, ANALYTICS_READ, REALTIME, ROUTER, INGESTION)
+ALL_SCOPES: tuple[str, ...] = (
+    CHAT,
+    BILLING_READ,
+    BILLING_MANAGE,
+    ANALYTICS_READ,
+    REALTIME,
+    ROUTER,
+    INGESTION,
+    ORCHESTRATOR,
+)
 # What a key gets when its creator names no scopes: the least useful set.
 DEFAULT_SCOPES: tuple[str, ...] = (CHAT,)
 
