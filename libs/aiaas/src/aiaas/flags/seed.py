@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CACHE_FLAGS", "SEED_FLAGS"]
+__all__ = ["CACHE_FLAGS", "ORCHESTRATOR_FLAGS", "SEED_FLAGS"]
 
 # The gateway response cache's per-tenant settings (gateway/cache); the defaults apply while a flag is absent.
 CACHE_FLAGS: tuple[dict[str, Any], ...] = (
@@ -41,10 +41,28 @@ CACHE_FLAGS: tuple[dict[str, Any], ...] = (
     },
 )
 
+# The orchestrator's per-tenant settings; a run snapshots them at its start (orch_runs.flags).
+ORCHESTRATOR_FLAGS: tuple[dict[str, Any], ...] = (
+    {
+        "key": "hitl.order.refund_threshold",
+        "type": "integer",
+        "default": 100_000,
+        "min_value": 0,
+        "description": "Order runs over this amount (minor units) wait for a human's approval (interrupt)",
+    },
+    {
+        "key": "orch.faq.durability_exit",
+        "type": "boolean",
+        "default": False,
+        "description": "FAQ runs checkpoint only when they stop (durability exit) instead of after each step",
+    },
+)
+
 SEED_FLAGS: tuple[dict[str, Any], ...] = (
     {"key": "streaming_enabled", "type": "boolean", "default": True, "description": "stream=true allowed"},
     {"key": "max_tokens_cap", "type": "integer", "default": 0, "min_value": 0, "description": "0 = no cap"},
     {"key": "model_allowlist", "type": "string_list", "default": [], "description": "[] = every model allowed"},
     {"key": "realtime_enabled", "type": "boolean", "default": True, "description": "realtime chat allowed"},
     *CACHE_FLAGS,
+    *ORCHESTRATOR_FLAGS,
 )
