@@ -1,0 +1,31 @@
+"""The orchestrator's worker: `python -m orchestrator work` (consumer `orchestrator-runs` + expiry sweeper) and
+`python -m orchestrator prune` (checkpoint retention).
+
+- consumer.py: the durable pull consumer, up to ORCH_MAX_INFLIGHT runs at once, in-progress acks, nak, DLQ;
+- runs.py: one delivery = one `Engine.execute`, the outcome and its event in one transaction;
+- sweeper.py: interrupted runs past their expiry -> `orch.run.requested` reason expire;
+- prune.py: checkpoints of runs finished more than ORCH_CKPT_RETENTION_DAYS ago;
+- process.py: the two processes' wiring (imported only when one of them runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["work", "prune", "prune_arguments"]
+
+
+def work(args: argparse.Namespace) -> int:
+    from orchestrator.worker.process import work as run_work
+
+    return run_work(args)
+
+
+def prune(args: argparse.Namespace) -> int:
+    from orchestrator.worker.process import prune as run_prune
+
+    return run_prune(args)
+
+
+def prune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=None, help="retention in days (default ORCH_CKPT_RETENTION_DAYS)")

@@ -1,0 +1,23 @@
+"""The worker's Prometheus series: runs by agent and status, runs in flight, the consumer's lag, sweeps, prunes.
+
+No tenant label (aiaas.observability.metrics): `agent` is a manifest name, `status` one of the run statuses.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+__all__ = ["RUNS_TOTAL", "RUNS_IN_FLIGHT", "CONSUMER_PENDING", "RUNS_EXPIRED", "RUNS_PRUNED", "RUNS_REDELIVERED"]
+
+RUNS_TOTAL = Counter(
+    "orch_runs_total", "Run deliveries that ended in a status (terminal or interrupted)", ["agent", "status"]
+)
+RUNS_IN_FLIGHT = Gauge("orch_runs_in_flight", "Runs this worker is executing now")
+CONSUMER_PENDING = Gauge(
+    "orch_consumer_pending", "Messages of the orchestrator-runs consumer not yet acked (pending + in flight): lag"
+)
+RUNS_REDELIVERED = Counter(
+    "orch_runs_redelivered_total", "Deliveries of a run message after the first (a crash, a lease, a NAT outage)"
+)
+RUNS_EXPIRED = Counter("orch_runs_expiry_requested_total", "Expiry requests the sweeper published")
+RUNS_PRUNED = Counter("orch_runs_pruned_total", "Finished runs whose checkpoints the retention job deleted")
