@@ -23,7 +23,10 @@ def _consume(_args: argparse.Namespace) -> int:
 
     async def consume(worker: WorkerContext) -> None:
         pipeline = build_pipeline(settings, worker.sessions)
-        await runner(worker.js, pipeline, batch_size=settings.consumer_batch_size).run(worker.stop)
+        try:
+            await runner(worker.js, pipeline, batch_size=settings.consumer_batch_size).run(worker.stop)
+        finally:
+            await pipeline.parser.aclose()
 
     run_consumer_worker(
         settings,

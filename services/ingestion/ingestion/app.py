@@ -28,6 +28,7 @@ from ingestion.documents.service import Pipeline, RequestIngest
 from ingestion.embedding import ChunkEmbedder
 from ingestion.events import ensure_ingest_topology, publish_requested
 from ingestion.health import router as health_router
+from ingestion.parsing.worker import ParseWorkers
 from ingestion.search.endpoints import router as search_router
 from ingestion.state import IngestionState
 
@@ -37,10 +38,14 @@ __all__ = ["create_app", "build_pipeline"]
 def build_pipeline(
     settings: IngestionSettings, sessions: async_sessionmaker[AsyncSession], request: RequestIngest | None = None
 ) -> Pipeline:
-    """The pipeline the API and the consumer run: the offline embedder, the chunker on its tokenizer."""
+    """The pipeline the API and the consumer run: the offline embedder, the chunker on its tokenizer, the parse
+    workers (started on first use; the owner closes them: `pipeline.parser.aclose()`)."""
     embedder = ChunkEmbedder.default(settings.embedder_variant)
     chunker = Chunker(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-    return Pipeline(sessions, embedder, chunker, max_upload_bytes=settings.max_upload_bytes, request=request)
+    parser = ParseWorkers(settings.parse_workers, settings.parse_timeout_s)
+    return Pipeline(
+        sessions, embedder, chunker, parser=parser, max_upload_bytes=settings.max_upload_bytes, request=request
+    )
 
 
 @asynccontextmanager
@@ -60,6 +65,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         request = functools.partial(publish_requested, EventPublisher(js, timeout_s=settings.publish_timeout_s))
     pipeline = await asyncio.to_thread(build_pipeline, settings, sessions, request)
     await pipeline.embedder.embed(["warm up"], kind="warmup")
+    await pipeline.parser.start()
     set_service_state(
         app, IngestionState(settings=settings, engine=engine, sessions=sessions, resolver=resolver, pipeline=pipeline)
     )
@@ -67,6 +73,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await pipeline.parser.aclose()
         if nc is not None:
             await nc.drain()
         await engine.dispose()

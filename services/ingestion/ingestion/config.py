@@ -39,6 +39,10 @@ class IngestionSettings(ServiceSettings):
     consumer_metrics_port: MetricsPort = 9121
     # Embedder variant of aiaas_embedder ("int8": MatMuls in int8, the platform's default; "shipped": as published).
     embedder_variant: str = Field("int8", pattern="^(int8|shipped)$")
+    # Files are parsed in this many worker processes; one taking longer than the limit is killed and the upload is
+    # 422 `parse_timeout` (pypdf can spin on a hostile PDF).
+    parse_timeout_s: float = Field(20.0, gt=0, le=600)
+    parse_workers: int = Field(2, ge=1, le=32)
 
     @property
     def max_body_bytes(self) -> int:

@@ -2,7 +2,8 @@
 downloaded) behind the two things the pipeline needs: vectors for texts, and the id stored with each chunk.
 
 The id names the model and its variant: vectors of different ids are not comparable, so a change of model is a
-reindex, never a mix. Every text embedded is counted (`ingestion_embedded_texts_total`).
+reindex, never a mix. Every text embedded is counted (`ingestion_embedded_texts_total`), and `tokens` counts what
+the model reads of a text (its own tokenizer, [CLS]/[SEP] included, cut at its 256): the embedding tokens metered.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter
 
-from aiaas_embedder.model import Embedder, Variant, default_embedder
+from aiaas_embedder.model import MAX_TOKENS, Embedder, Variant, default_embedder
+from ingestion.chunking.chunker import load_tokenizer
 
 __all__ = ["ChunkEmbedder", "EMBEDDED_TEXTS", "vector_literal"]
 
@@ -32,6 +34,9 @@ class ChunkEmbedder:
         self._embedder = embedder
         self.dimension: int = embedder.dim
         self.model_id = f"{embedder.name}/{embedder.variant}"
+        # The alias usage events meter embedding tokens under (the variant does not change what is billed).
+        self.usage_alias = f"embedding:{embedder.name}"
+        self._tokenizer = load_tokenizer()
         # Texts encoded by this instance (tests read it; the metric is the process total).
         self.encoded = 0
 
@@ -47,3 +52,9 @@ class ChunkEmbedder:
         self.encoded += len(texts)
         EMBEDDED_TEXTS.labels(kind).inc(len(texts))
         return [vector_literal(v) for v in vectors]
+
+    def tokens(self, texts: list[str]) -> int:
+        """The tokens the model reads for `texts`: what embedding them costs."""
+        if not texts:
+            return 0
+        return sum(min(len(encoding.ids), MAX_TOKENS) for encoding in self._tokenizer.encode_batch(texts))

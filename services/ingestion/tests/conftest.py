@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from aiaas_testing import InfraUrls, ServiceProcess, free_port
+from ingestion.embedding import ChunkEmbedder
+from ingestion.parsing.worker import ParseWorkers
 
 from .factories import MAX_UPLOAD_BYTES, ingestion_env
+
+
+@pytest.fixture(scope="session")
+def embedder() -> ChunkEmbedder:
+    return ChunkEmbedder.default()
+
+
+@pytest.fixture(scope="session")
+async def parser() -> AsyncIterator[ParseWorkers]:
+    """The parse worker processes the in-process pipelines share (the default 20 s limit)."""
+    workers = ParseWorkers(2, 20.0)
+    await workers.start()
+    yield workers
+    await workers.aclose()
 
 
 @pytest.fixture(scope="session")

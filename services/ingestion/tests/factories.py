@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "golden_questions",
     "ingestion_env",
     "minimal_pdf",
+    "slow_pdf",
 ]
 
 # The test API's upload limit: small enough to test 413 with a small body; the fixtures are a few KB each.
@@ -68,6 +70,11 @@ def minimal_pdf(pages: list[list[str]]) -> bytes:
         ops.append("ET")
         stream = "\n".join(ops).encode("cp1252")
         objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
+    return _pdf_file(objects)
+
+
+def _pdf_file(objects: list[bytes]) -> bytes:
+    """The objects numbered from 1 (the first the catalog), with a correct xref table and trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -79,6 +86,22 @@ def minimal_pdf(pages: list[list[str]]) -> bytes:
         out += f"{offset:010d} 00000 n \n".encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def slow_pdf(operators: int = 200_000) -> bytes:
+    """A small PDF (6 KB at the default) that pypdf takes seconds to read: one page whose compressed content
+    stream draws `operators` one-letter strings (~9 s for 200,000 here)."""
+    stream = ("BT /F1 11 Tf 72 720 Td " + "(a) Tj 1 0 Td " * operators + "ET").encode()
+    packed = zlib.compress(stream, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+        b" /Contents 5 0 R >>",
+        b"<< /Length " + str(len(packed)).encode() + b" /Filter /FlateDecode >>\nstream\n" + packed + b"\nendstream",
+    ]
+    return _pdf_file(objects)
 
 
 def ingestion_env(infra_urls: InfraUrls, **overrides: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from ingestion.chunking import Chunker
 from ingestion.documents.service import Pipeline, delete_document, get_document
 from ingestion.embedding import ChunkEmbedder
 from ingestion.parsing import UnparsableDocument
+from ingestion.parsing.worker import ParseWorkers
 from ingestion.search.schemas import SearchResult
 from ingestion.search.service import SearchSettings, search
 
@@ -29,14 +30,11 @@ FILES = ("account-and-billing.md", "shipping.html", "returns-policy.pdf")
 SETTINGS = SearchSettings(candidates=50, ef_search=100, rrf_k=60)
 
 
-@pytest.fixture(scope="session")
-def embedder() -> ChunkEmbedder:
-    return ChunkEmbedder.default()
-
-
 @pytest.fixture
-def pipeline(runtime_sessions: async_sessionmaker[AsyncSession], embedder: ChunkEmbedder) -> Pipeline:
-    return Pipeline(runtime_sessions, embedder, Chunker(), max_upload_bytes=1 << 20)
+def pipeline(
+    runtime_sessions: async_sessionmaker[AsyncSession], embedder: ChunkEmbedder, parser: ParseWorkers
+) -> Pipeline:
+    return Pipeline(runtime_sessions, embedder, Chunker(), parser=parser, max_upload_bytes=1 << 20)
 
 
 async def _count(sessions: async_sessionmaker[AsyncSession], tenant: uuid.UUID, table: str) -> int:
@@ -56,7 +54,7 @@ async def _search(
 async def _help_centre(pipeline: Pipeline, tenant: uuid.UUID) -> dict[str, uuid.UUID]:
     ids = {}
     for name in FILES:
-        accepted = await pipeline.accept_and_ingest(tenant, name, fixture_bytes(name))
+        accepted = await pipeline.accept_and_ingest(tenant, name, fixture_bytes(name), api_key_id=None)
         assert accepted.status == "ready" and accepted.version == 1 and not accepted.unchanged
         ids[name] = accepted.document_id
     return ids
@@ -102,7 +100,7 @@ async def test_the_same_bytes_again_add_no_rows_and_embed_nothing(
     )
     encoded = pipeline.embedder.encoded
     for name in FILES:
-        again = await pipeline.accept_and_ingest(tenant, name, fixture_bytes(name))
+        again = await pipeline.accept_and_ingest(tenant, name, fixture_bytes(name), api_key_id=None)
         assert again.unchanged and again.document_id == ids[name] and again.version == 1
     assert pipeline.embedder.encoded == encoded
     assert await _count(runtime_sessions, tenant, "kb_chunks") == chunks
@@ -115,13 +113,13 @@ async def test_an_edit_re_embeds_only_the_changed_chunks_and_swaps_the_version_w
     tenant = (await make_tenant()).id
     name = "account-and-billing.md"
     original = fixture_bytes(name)
-    first = await pipeline.accept_and_ingest(tenant, name, original)
+    first = await pipeline.accept_and_ingest(tenant, name, original, api_key_id=None)
     async with tenant_session(runtime_sessions, tenant) as session:
         before = await get_document(session, first.document_id)
     edited = original.replace(b"Cash on delivery is not available.", b"Cash on delivery costs 3 euros.")
     assert edited != original
     encoded = pipeline.embedder.encoded
-    second = await pipeline.accept_and_ingest(tenant, name, edited)
+    second = await pipeline.accept_and_ingest(tenant, name, edited, api_key_id=None)
     assert (second.document_id, second.version, second.status) == (first.document_id, 2, "ready")
     assert pipeline.embedder.encoded - encoded == 1
     async with tenant_session(runtime_sessions, tenant) as session:
@@ -152,7 +150,7 @@ async def test_after_delete_the_text_is_gone_from_every_search_mode(
         for hit in await _search(runtime_sessions, pipeline.embedder, tenant, query, "fulltext")
     )
     async with tenant_session(runtime_sessions, tenant) as session:
-        await delete_document(session, ids["shipping.html"])
+        await delete_document(session, tenant, ids["shipping.html"])
     for mode in ("vector", "fulltext", "hybrid"):
         hits = await _search(runtime_sessions, pipeline.embedder, tenant, query, mode)
         # The other documents still answer by vector; full text ANDs the words, which only shipping.html held.
@@ -162,7 +160,7 @@ async def test_after_delete_the_text_is_gone_from_every_search_mode(
         with pytest.raises(NotFound):
             await get_document(session, ids["shipping.html"])
         with pytest.raises(NotFound):
-            await delete_document(session, ids["shipping.html"])
+            await delete_document(session, tenant, ids["shipping.html"])
         left = (
             await session.execute(
                 text("select count(*) from kb_chunks where document_id = :d"), {"d": ids["shipping.html"]}
@@ -176,7 +174,9 @@ async def test_another_tenant_finds_nothing_of_a_and_reads_none_of_its_documents
 ) -> None:
     a, b = (await make_tenant()).id, (await make_tenant()).id
     ids = await _help_centre(pipeline, a)
-    await pipeline.accept_and_ingest(b, "own.md", b"# B's notes\n\nTenant B sells tea, not coffee, and ships refunds.")
+    await pipeline.accept_and_ingest(
+        b, "own.md", b"# B's notes\n\nTenant B sells tea, not coffee, and ships refunds.", api_key_id=None
+    )
     for mode in ("vector", "fulltext", "hybrid"):
         hits = await _search(runtime_sessions, pipeline.embedder, b, "refund shipping coffee", mode)
         assert hits and {hit.citation.filename for hit in hits} == {"own.md"}, mode
@@ -191,7 +191,7 @@ async def test_a_file_that_does_not_parse_stores_nothing(
 ) -> None:
     tenant = (await make_tenant()).id
     with pytest.raises(UnparsableDocument):
-        await pipeline.accept_and_ingest(tenant, "broken.pdf", b"%PDF-1.4\nnot really a pdf")
+        await pipeline.accept_and_ingest(tenant, "broken.pdf", b"%PDF-1.4\nnot really a pdf", api_key_id=None)
     assert await _count(runtime_sessions, tenant, "kb_documents") == 0
 
 
@@ -222,13 +222,13 @@ async def test_a_redelivered_or_stale_request_changes_nothing(
 ) -> None:
     """What the consumer does with a message seen twice, or one for a version since replaced or deleted."""
     tenant = (await make_tenant()).id
-    first = await pipeline.accept_and_ingest(tenant, "a.md", b"# A\n\nFirst text about beans.")
+    first = await pipeline.accept_and_ingest(tenant, "a.md", b"# A\n\nFirst text about beans.", api_key_id=None)
     chunks = await _count(runtime_sessions, tenant, "kb_chunks")
     encoded = pipeline.embedder.encoded
     assert await pipeline.ingest(tenant, first.document_id, 1) is None  # already ready
     assert await pipeline.ingest(tenant, first.document_id, 7) is None  # no such version
     assert await pipeline.ingest(tenant, uuid.uuid4(), 1) is None  # no such document
-    accepted, _ = await pipeline.accept(tenant, "a.md", b"# A\n\nSecond text about beans.")
+    accepted, _ = await pipeline.accept(tenant, "a.md", b"# A\n\nSecond text about beans.", api_key_id=None)
     assert accepted.version == 2
     assert await pipeline.ingest(tenant, first.document_id, 1) is None  # superseded
     assert pipeline.embedder.encoded == encoded

@@ -30,12 +30,12 @@ async def upload_document(
     before the answer (`ready` or `failed`).
 
     413 above the size limit, 415 for a type that is not Markdown, HTML, PDF or text, 422 for a corrupt PDF, text
-    that is not UTF-8 or a file without text.
+    that is not UTF-8, a file without text, or one that takes longer than the parse limit (`parse_timeout`).
     """
     data = await file.read(state.settings.max_upload_bytes + 1)
     filename = service.safe_filename(file.filename)
     try:
-        accepted = await state.pipeline.submit(principal.tenant_id, filename, data)
+        accepted = await state.pipeline.submit(principal.tenant_id, filename, data, api_key_id=principal.key_id)
     except ParseError as exc:
         raise service.as_http_error(exc) from exc
     return DocumentAccepted(
@@ -63,7 +63,8 @@ async def get_document(document_id: uuid.UUID, _: IngestionKeyDep, session: Tena
 
 
 @router.delete("/documents/{document_id}", status_code=204)
-async def delete_document(document_id: uuid.UUID, _: IngestionKeyDep, session: TenantSessionDep) -> Response:
-    """Delete the document: its chunks and original bytes go in one transaction, so no search finds it after."""
-    await service.delete_document(session, document_id)
+async def delete_document(document_id: uuid.UUID, principal: IngestionKeyDep, session: TenantSessionDep) -> Response:
+    """Delete the document: its chunks and original bytes go in one transaction with the `kb.document.deleted`
+    event, so no search finds it after."""
+    await service.delete_document(session, principal.tenant_id, document_id)
     return Response(status_code=204)

@@ -28,11 +28,12 @@ __all__ = [
     "delete_other_versions",
     "mark_ready",
     "delete_document",
+    "DeletedDocument",
 ]
 
 _COLUMNS = (
     "id, tenant_id, filename, media_type, version, sha256, size_bytes, status, error, chunk_count,"
-    " chunks_embedded, chunks_reused, created_at, updated_at"
+    " chunks_embedded, chunks_reused, embedding_tokens, api_key_id, created_at, updated_at"
 )
 # Statements over the constant column list (no input reaches the SQL text).
 _BY_FILENAME = text(f"select {_COLUMNS} from kb_documents where filename = :f")  # noqa: S608  # nosec B608
@@ -59,8 +60,17 @@ class DocumentRow:
     chunk_count: int
     chunks_embedded: int
     chunks_reused: int
+    embedding_tokens: int
+    api_key_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeletedDocument:
+    filename: str
+    version: int
+    chunks_deleted: int
 
 
 @dataclass(frozen=True)
@@ -130,13 +140,14 @@ async def insert_document(
     media_type: str,
     sha256: str,
     content: bytes,
+    api_key_id: uuid.UUID | None,
     now: datetime,
 ) -> None:
     await session.execute(
         text(
             "insert into kb_documents (id, tenant_id, filename, media_type, version, sha256, size_bytes, content,"
-            " status, created_at, updated_at)"
-            " values (:id, :tid, :filename, :media_type, 1, :sha, :size, :content, 'queued', :now, :now)"
+            " status, api_key_id, created_at, updated_at)"
+            " values (:id, :tid, :filename, :media_type, 1, :sha, :size, :content, 'queued', :key, :now, :now)"
         ),
         {
             "id": document_id,
@@ -146,20 +157,29 @@ async def insert_document(
             "sha": sha256,
             "size": len(content),
             "content": content,
+            "key": api_key_id,
             "now": now,
         },
     )
 
 
 async def new_version(
-    session: AsyncSession, document_id: uuid.UUID, *, media_type: str, sha256: str, content: bytes, now: datetime
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    *,
+    media_type: str,
+    sha256: str,
+    content: bytes,
+    api_key_id: uuid.UUID | None,
+    now: datetime,
 ) -> int:
     """Store changed bytes as the next version (queued); the ready chunks stay until it replaces them."""
     version: int = (
         await session.execute(
             text(
                 "update kb_documents set version = version + 1, media_type = :media_type, sha256 = :sha,"
-                " size_bytes = :size, content = :content, status = 'queued', error = null, updated_at = :now"
+                " size_bytes = :size, content = :content, status = 'queued', error = null, api_key_id = :key,"
+                " updated_at = :now"
                 " where id = :id returning version"
             ),
             {
@@ -168,6 +188,7 @@ async def new_version(
                 "sha": sha256,
                 "size": len(content),
                 "content": content,
+                "key": api_key_id,
                 "now": now,
             },
         )
@@ -258,20 +279,37 @@ async def mark_ready(
     chunks: int,
     embedded: int,
     reused: int,
+    tokens: int,
     now: datetime,
 ) -> None:
     await session.execute(
         text(
             "update kb_documents set status = 'ready', error = null, chunk_count = :chunks,"
-            " chunks_embedded = :embedded, chunks_reused = :reused, updated_at = :now"
+            " chunks_embedded = :embedded, chunks_reused = :reused, embedding_tokens = :tokens, updated_at = :now"
             " where id = :id and version = :version"
         ),
-        {"id": document_id, "version": version, "chunks": chunks, "embedded": embedded, "reused": reused, "now": now},
+        {
+            "id": document_id,
+            "version": version,
+            "chunks": chunks,
+            "embedded": embedded,
+            "reused": reused,
+            "tokens": tokens,
+            "now": now,
+        },
     )
 
 
-async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> bool:
-    """The document's chunks, then the document with its original bytes (one transaction: the caller's)."""
-    await session.execute(text("delete from kb_chunks where document_id = :id"), {"id": document_id})
-    result = await session.execute(text("delete from kb_documents where id = :id returning 1"), {"id": document_id})
-    return result.first() is not None
+async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> DeletedDocument | None:
+    """The document's chunks, then the document with its original bytes (one transaction: the caller's); None
+    when there is no such document. The row is locked first, so an ingest finishing meanwhile is counted."""
+    row = (
+        await session.execute(
+            text("select filename, version from kb_documents where id = :id for update"), {"id": document_id}
+        )
+    ).first()
+    if row is None:
+        return None
+    chunks = await session.execute(text("delete from kb_chunks where document_id = :id"), {"id": document_id})
+    await session.execute(text("delete from kb_documents where id = :id"), {"id": document_id})
+    return DeletedDocument(row.filename, row.version, int(chunks.rowcount or 0))  # type: ignore[attr-defined]

@@ -34,6 +34,8 @@ class DocumentOut(BaseModel):
     # Of the last ingest: chunks embedded now, and chunks whose stored vector was reused (same content hash).
     chunks_embedded: int
     chunks_reused: int
+    # Embedding tokens the last ingest spent (metered as usage of `embedding:all-MiniLM-L6-v2`; 0 when all reused).
+    embedding_tokens: int
     created_at: datetime
     updated_at: datetime
 

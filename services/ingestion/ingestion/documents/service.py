@@ -8,11 +8,15 @@ API calls it right after `accept`, `accept_and_ingest`): parse, chunk, reuse the
 whose content hash the tenant already has, embed the rest, then in ONE transaction insert the version's chunks,
 delete the previous version's and mark the document ready, so a search sees either version whole, never a mix.
 A message for a version that was superseded or deleted meanwhile changes nothing.
+
+Files are parsed in worker processes under a time limit (parsing/worker.py). Embedding tokens are metered: the
+tokens of the texts an ingest actually embedded (0 for reused vectors) go on the document row and, when there are
+any, into a `usage.recorded` outbox event in the same transaction as the chunks. A delete writes
+`kb.document.deleted` to the outbox in its own transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -25,13 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.db import tenant_session
 from aiaas.errors import NotFound, PayloadTooLarge, PlatformError
+from aiaas.events import write_outbox
 from aiaas.events.publisher import NATS_UNAVAILABLE
 from ingestion.chunking import Chunk, Chunker
 from ingestion.documents import repository
 from ingestion.documents.repository import DocumentRow, NewChunk
 from ingestion.embedding import ChunkEmbedder
-from ingestion.parsing import ParsedDocument, ParseError, parse, sniff
+from ingestion.events import document_deleted, embedding_usage
+from ingestion.parsing import ParsedDocument, ParseError, sniff
 from ingestion.parsing.parsers import clean
+from ingestion.parsing.worker import ParseWorkers
 
 __all__ = ["Accepted", "IngestResult", "Pipeline", "RequestIngest", "as_http_error", "safe_filename"]
 
@@ -54,6 +61,15 @@ class IngestResult:
     chunks: int
     embedded: int
     reused: int
+    # Embedding tokens spent: the model's tokens of each text embedded now (reused vectors cost none).
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    by_sha: dict[str, str]
+    embedded_chunks: int
+    tokens: int
 
 
 def as_http_error(exc: ParseError) -> PlatformError:
@@ -75,6 +91,7 @@ class Pipeline:
         embedder: ChunkEmbedder,
         chunker: Chunker,
         *,
+        parser: ParseWorkers,
         max_upload_bytes: int,
         request: RequestIngest | None = None,
     ) -> None:
@@ -82,17 +99,21 @@ class Pipeline:
         self._request = request
         self.embedder = embedder
         self.chunker = chunker
+        self.parser = parser
         self.max_upload_bytes = max_upload_bytes
         # Tenants whose chunk partition this process has made or seen (a partition is never dropped while the
         # tenant exists, so the cache only saves the function call).
         self._partitions: set[uuid.UUID] = set()
 
-    async def accept(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> tuple[Accepted, ParsedDocument | None]:
-        """Record an upload; the parsed document comes back when there is a version to ingest, else None."""
+    async def accept(
+        self, tenant_id: uuid.UUID, filename: str, data: bytes, *, api_key_id: uuid.UUID | None
+    ) -> tuple[Accepted, ParsedDocument | None]:
+        """Record an upload by `api_key_id` (the key its embedding tokens are metered to); the parsed document
+        comes back when there is a version to ingest, else None."""
         if len(data) > self.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than {self.max_upload_bytes} bytes.", param="file")
         media_type = sniff(data, filename)
-        parsed = await asyncio.to_thread(parse, data, filename, media_type)
+        parsed = await self.parser.parse(data, filename, media_type)
         sha256 = hashlib.sha256(data).hexdigest()
         now = clock.now()
         async with tenant_session(self._sessions, tenant_id) as session:
@@ -108,22 +129,31 @@ class Pipeline:
                     media_type=media_type,
                     sha256=sha256,
                     content=data,
+                    api_key_id=api_key_id,
                     now=now,
                 )
                 return Accepted(document_id, 1, "queued", unchanged=False), parsed
             if existing.sha256 == sha256 and existing.status != "failed":
                 return Accepted(existing.id, existing.version, existing.status, unchanged=True), None
             version = await repository.new_version(
-                session, existing.id, media_type=media_type, sha256=sha256, content=data, now=now
+                session,
+                existing.id,
+                media_type=media_type,
+                sha256=sha256,
+                content=data,
+                api_key_id=api_key_id,
+                now=now,
             )
             return Accepted(existing.id, version, "queued", unchanged=False), parsed
 
-    async def submit(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
+    async def submit(
+        self, tenant_id: uuid.UUID, filename: str, data: bytes, *, api_key_id: uuid.UUID | None
+    ) -> Accepted:
         """The API's upload: accept, then hand a new version to the consumer (JetStream), or ingest it here when
         there is no JetStream pipeline or NATS cannot take the request."""
         if self._request is None:
-            return await self.accept_and_ingest(tenant_id, filename, data)
-        accepted, parsed = await self.accept(tenant_id, filename, data)
+            return await self.accept_and_ingest(tenant_id, filename, data, api_key_id=api_key_id)
+        accepted, parsed = await self.accept(tenant_id, filename, data, api_key_id=api_key_id)
         if accepted.unchanged:
             return accepted
         try:
@@ -133,9 +163,11 @@ class Pipeline:
             log.warning("ingest request not published, ingesting inline", extra={"error": repr(exc)[:200]})
         return await self._ingest_now(tenant_id, accepted, parsed)
 
-    async def accept_and_ingest(self, tenant_id: uuid.UUID, filename: str, data: bytes) -> Accepted:
+    async def accept_and_ingest(
+        self, tenant_id: uuid.UUID, filename: str, data: bytes, *, api_key_id: uuid.UUID | None
+    ) -> Accepted:
         """Accept, then ingest the new version here (the pipeline without JetStream)."""
-        accepted, parsed = await self.accept(tenant_id, filename, data)
+        accepted, parsed = await self.accept(tenant_id, filename, data, api_key_id=api_key_id)
         if accepted.unchanged:
             return accepted
         return await self._ingest_now(tenant_id, accepted, parsed)
@@ -156,15 +188,15 @@ class Pipeline:
             row, data = found
             await repository.set_status(session, document_id, version, "processing", error=None, now=clock.now())
         try:
-            document = (
-                parsed if parsed is not None else await asyncio.to_thread(parse, data, row.filename, row.media_type)
-            )
+            document = parsed if parsed is not None else await self.parser.parse(data, row.filename, row.media_type)
         except ParseError as exc:
             async with tenant_session(self._sessions, tenant_id) as session:
                 await repository.set_status(session, document_id, version, "failed", error=exc.message, now=clock.now())
             return None
         chunks = self.chunker.chunks(document)
-        vectors, embedded = await self._vectors(tenant_id, chunks)
+        started_at = clock.now()
+        vectors = await self._vectors(tenant_id, chunks)
+        completed_at = clock.now()
         await self._ensure_partition(tenant_id)
         async with tenant_session(self._sessions, tenant_id) as session:
             current = await repository.get_for_update(session, document_id)
@@ -185,13 +217,14 @@ class Pipeline:
                         section_path=chunk.section_path,
                         page=chunk.page,
                         content_sha256=chunk.content_sha256,
-                        embedding=vectors[chunk.content_sha256],
+                        embedding=vectors.by_sha[chunk.content_sha256],
                     )
                     for chunk in chunks
                 ],
             )
             await repository.delete_other_versions(session, document_id, version)
-            result = IngestResult(len(chunks), embedded, len(chunks) - embedded)
+            embedded = vectors.embedded_chunks
+            result = IngestResult(len(chunks), embedded, len(chunks) - embedded, vectors.tokens)
             await repository.mark_ready(
                 session,
                 document_id,
@@ -199,8 +232,22 @@ class Pipeline:
                 chunks=result.chunks,
                 embedded=result.embedded,
                 reused=result.reused,
+                tokens=result.tokens,
                 now=clock.now(),
             )
+            if result.tokens:
+                usage = embedding_usage(
+                    tenant_id,
+                    current[0].api_key_id,
+                    document_id,
+                    version,
+                    model_alias=self.embedder.usage_alias,
+                    model_id=self.embedder.model_id,
+                    tokens=result.tokens,
+                    started_at=started_at,
+                    completed_at=completed_at,
+                )
+                await write_outbox(session, usage)
         log.info(
             "document ingested",
             extra={
@@ -208,21 +255,24 @@ class Pipeline:
                 "version": version,
                 "chunks": result.chunks,
                 "embedded": result.embedded,
+                "embedding_tokens": result.tokens,
             },
         )
         return result
 
-    async def _vectors(self, tenant_id: uuid.UUID, chunks: list[Chunk]) -> tuple[dict[str, str], int]:
-        """A vector per content hash: the tenant's stored ones, the rest embedded now (each text once)."""
+    async def _vectors(self, tenant_id: uuid.UUID, chunks: list[Chunk]) -> _Vectors:
+        """A vector per content hash: the tenant's stored ones, the rest embedded now (each text once), with the
+        chunks and tokens that embedding cost."""
         texts = {chunk.content_sha256: chunk.embedded_text for chunk in chunks}
         async with tenant_session(self._sessions, tenant_id) as session:
             vectors = await repository.vectors_by_sha(session, list(texts), self.embedder.model_id)
         missing = [sha for sha in texts if sha not in vectors]
-        fresh = await self.embedder.embed([texts[sha] for sha in missing])
+        to_embed = [texts[sha] for sha in missing]
+        fresh = await self.embedder.embed(to_embed)
         vectors.update(zip(missing, fresh, strict=True))
         fresh_hashes = set(missing)
         embedded_chunks = sum(1 for chunk in chunks if chunk.content_sha256 in fresh_hashes)
-        return vectors, embedded_chunks
+        return _Vectors(vectors, embedded_chunks, self.embedder.tokens(to_embed))
 
     async def _ensure_partition(self, tenant_id: uuid.UUID) -> None:
         if tenant_id in self._partitions:
@@ -245,7 +295,17 @@ async def get_document(session: AsyncSession, document_id: uuid.UUID) -> Documen
     return row
 
 
-async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> None:
-    """Chunks and document (with its original bytes) in the caller's one transaction; 404 if there is none."""
-    if not await repository.delete_document(session, document_id):
+async def delete_document(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
+    """Chunks, document (with its original bytes) and the `kb.document.deleted` outbox event in the caller's one
+    transaction; 404 if there is none."""
+    deleted = await repository.delete_document(session, document_id)
+    if deleted is None:
         raise NotFound("No such document.", code="document_not_found", param="document_id")
+    event = document_deleted(
+        tenant_id,
+        document_id,
+        filename=deleted.filename,
+        version=deleted.version,
+        chunks_deleted=deleted.chunks_deleted,
+    )
+    await write_outbox(session, event)
