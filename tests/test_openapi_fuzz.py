@@ -15,12 +15,9 @@ derandomized: a failure here fails the same way on the next run.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -29,22 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
-import redis
 import requests
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from sqlalchemy.engine import make_url
 
-from aiaas.db import admin_session, create_engine, session_factory
-from aiaas.roles import process_env
-from aiaas.scopes import ALL_SCOPES
-from aiaas.tenancy import create_api_key, create_tenant
-from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from aiaas_testing import InfraUrls
+from aiaas_testing.fuzz_stack import Stack, fuzz_stack
 from stripe_sim.webhooks import sign as stripe_sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,130 +72,12 @@ PUBLIC = {
 }
 
 
-@dataclass
-class Stack:
-    urls: dict[str, str] = field(default_factory=dict)
-    tenant_headers: dict[str, str] = field(default_factory=dict)
-    admin_headers: dict[str, str] = field(default_factory=dict)
-    # Path parameters that name something that exists, for half of the cases.
-    known_path_values: dict[str, str] = field(default_factory=dict)
-
-
-def _with_database(url: str, database: str) -> str:
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
-def _data_plane(env: dict[str, str], *args: str) -> str:
-    """`python -m data_plane ARGS` on the throwaway database: its stdout (its stderr when it fails)."""
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "data_plane", *args], env=env, cwd=ROOT, timeout=180, capture_output=True, text=True
-    )
-    assert done.returncode == 0, f"data_plane {' '.join(args)} failed:\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-async def _seed(admin_url: str) -> tuple[str, str]:
-    """A tenant and a key holding every scope, in the throwaway database: (tenant id, key)."""
-    engine = create_engine(admin_url, pool_size=1)
-    try:
-        async with admin_session(session_factory(engine)) as session:
-            slug = f"fuzz-{uuid.uuid4().hex[:8]}"
-            tenant = await create_tenant(session, name="Fuzz", slug=slug, rate_limit_rpm=None, rate_limit_tpm=None)
-            _, new = await create_api_key(
-                session,
-                tenant_id=tenant.id,
-                name="fuzz",
-                scopes=list(ALL_SCOPES),
-                rpm_limit=None,
-                tpm_limit=None,
-            )
-        return str(tenant.id), new.plaintext
-    finally:
-        await engine.dispose()
-
-
-def _models_file(run_dir: Path, sim_url: str) -> Path:
-    """One alias on the provider stand-in, so fuzzed chat requests reach an upstream."""
-    deployment = {
-        "name": "sim",
-        "provider": "openai",
-        "model": "sim-mini",
-        "base_url": f"{sim_url}/v1",
-        "input_usd_per_1k": "0.5",
-        "output_usd_per_1k": "1.5",
-    }
-    path = run_dir / "models.yaml"
-    path.write_text(yaml.safe_dump({"aliases": [{"name": "gpt-4o-mini", "deployments": [deployment]}]}))
-    return path
-
-
 @pytest.fixture(scope="module")
 def stack(infra_urls: InfraUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    run_dir = tmp_path_factory.mktemp("fuzz")
-    database = f"aiaas_fuzz_{uuid.uuid4().hex[:8]}"
-    migration_url = os.environ.get(
-        "MIGRATION_DATABASE_URL", "postgresql+asyncpg://aiaas_owner:aiaas_owner@127.0.0.1:55432/aiaas"
-    )
-    redis_url = make_url(infra_urls.redis_url).set(database=str(REDIS_DB)).render_as_string(hide_password=False)
-    ports = {name: free_port() for name, _, _ in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    nats_server = NatsServer(run_dir / "nats").start()
-    env = {
-        "DATABASE_URL": _with_database(infra_urls.database_url, database),
-        "ADMIN_DATABASE_URL": _with_database(infra_urls.admin_database_url, database),
-        "MIGRATION_DATABASE_URL": _with_database(migration_url, database),
-        "NATS_URL": nats_server.url,
-        "REDIS_URL": redis_url,
-        "GATEWAY_MODELS_FILE": str(_models_file(run_dir, urls["provider_sim"])),
-        "GATEWAY_PROVIDER_SIM_URL": urls["provider_sim"],
-        "OPENAI_API_KEY": "",
-        "ANTHROPIC_API_KEY": "",
-        "STRIPE_API_KEY": "sk_test_fuzz",
-        "STRIPE_API_BASE": urls["stripe_sim"],
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "REALTIME_GATEWAY_URL": urls["gateway"],
-        "LOG_LEVEL": "WARNING",
-    }
-    full_env = {**os.environ, **env}
-    procs: list[ServiceProcess] = []
-    try:
-        _data_plane(full_env, "bootstrap")
-        _data_plane(full_env, "migrate")
-        tenant_id, api_key = asyncio.run(_seed(env["ADMIN_DATABASE_URL"]))
-        # A named admin key in the throwaway database, made the way an operator makes one.
-        admin_key = _data_plane(full_env, "admin-keys", "create", "fuzz-admin", "--created-by", "fuzz").strip()
-        for name, module, ready in SERVICES:
-            proc = ServiceProcess(
-                ["-m", module, "--host", "127.0.0.1", "--port", str(ports[name])],
-                # Only the DSNs of the process's roles (aiaas.roles), as under `make dev` and in compose.
-                env=process_env(name, full_env),
-                log_path=run_dir / f"{name}.log",
-                ready_url=urls[name] + ready,
-                inherit_env=False,
-            )
-            procs.append(proc.start())
-        yield Stack(
-            urls=urls,
-            tenant_headers={"Authorization": f"Bearer {api_key}"},
-            admin_headers={"Authorization": f"Bearer {admin_key}"},
-            # The seeded tenant, a plan and a flag the migrations create.
-            known_path_values={"tenant_id": tenant_id, "code": "pro", "plan_code": "pro", "key": "max_tokens_cap"},
-        )
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        nats_server.stop()
-        redis.Redis.from_url(redis_url).flushdb()
-        asyncio.run(_drop_database(database))
-
-
-async def _drop_database(name: str) -> None:
-    url = os.environ.get("PG_SUPERUSER_URL", "postgresql://postgres:postgres@127.0.0.1:55432/postgres")
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await conn.close()
+    with fuzz_stack(
+        infra_urls, tmp_path_factory.mktemp("fuzz"), SERVICES, redis_db=REDIS_DB, webhook_secret=WEBHOOK_SECRET
+    ) as started:
+        yield started
 
 
 def _error_shaped(response: requests.Response) -> bool:
