@@ -1,0 +1,1 @@
+"""Agents: their manifests (`manifest`), the current manifest of a name (`registry`), the flags a run snapshots."""
