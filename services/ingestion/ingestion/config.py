@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from aiaas.settings import MetricsPort, ServiceSettings
+from aiaas.settings import AdminDatabaseSettings, MetricsPort, ServiceSettings
 
-__all__ = ["IngestionSettings"]
+__all__ = ["IngestionSettings", "IngestionAdminSettings"]
 
 
 class IngestionSettings(ServiceSettings):
@@ -47,3 +47,8 @@ class IngestionSettings(ServiceSettings):
     @property
     def max_body_bytes(self) -> int:
         return self.max_upload_bytes + 64 * 1024
+
+
+class IngestionAdminSettings(AdminDatabaseSettings, IngestionSettings):
+    """`python -m ingestion reindex` without `--tenant`: it lists the tenants to reindex across tenants
+    (platform_admin); the reindexing itself runs as app_runtime, one tenant at a time."""

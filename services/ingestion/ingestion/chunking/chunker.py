@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from ingestion.parsing import ParsedDocument, Section
 
-__all__ = ["Chunk", "Chunker", "load_tokenizer"]
+__all__ = ["Chunk", "Chunker", "embedded_text", "load_tokenizer"]
 
 
 def load_tokenizer() -> Tokenizer:
@@ -34,6 +34,11 @@ def load_tokenizer() -> Tokenizer:
     return tokenizer
 
 
+def embedded_text(section_path: str, content: str) -> str:
+    """What the embedder reads of a chunk: the heading path gives a short chunk its context."""
+    return f"{section_path}\n{content}" if section_path else content
+
+
 @dataclass(frozen=True)
 class Chunk:
     ordinal: int
@@ -44,8 +49,7 @@ class Chunk:
 
     @property
     def embedded_text(self) -> str:
-        """What the embedder reads: the heading path gives a short chunk its context."""
-        return f"{self.section_path}\n{self.content}" if self.section_path else self.content
+        return embedded_text(self.section_path, self.content)
 
     @property
     def content_sha256(self) -> str:

@@ -1,0 +1,1 @@
+"""Reindex: re-embed a tenant's chunks stored by another model than the current embedder's (a model change)."""
