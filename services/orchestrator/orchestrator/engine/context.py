@@ -1,0 +1,107 @@
+"""What a graph's nodes get at run time (LangGraph's `Runtime.context`): the run and its recorded calls.
+
+Nodes never call a tool or a model directly: `ctx.node(name)` gives a `NodeScope` that numbers the node's calls
+(seq 0, 1, ... in the order the node makes them, the same on every re-execution of the node) and sends each through
+the ledger, so a node that runs again (a crash, a resume) answers from the record instead of calling twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from orchestrator.engine.types import RunHooks, RunSpec, StepFailed
+from orchestrator.ledger import Ledger, LLMStepFailed, RunRef
+from orchestrator.llm import GatewayLLM, LLMReply
+
+__all__ = ["NodeScope", "RunContext"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One execution of one run."""
+
+    spec: RunSpec
+    run: RunRef
+    ledger: Ledger
+    llm: GatewayLLM
+    hooks: RunHooks
+    clock: Callable[[], datetime]
+    # How long a step after the pivot is retried (same key) before its non-fatal failure ends the run.
+    forward_recovery_s: float
+
+    def node(self, name: str) -> NodeScope:
+        return NodeScope(self, name)
+
+
+class NodeScope:
+    """The calls of one node execution, numbered in order."""
+
+    def __init__(self, ctx: RunContext, name: str) -> None:
+        self.ctx = ctx
+        self.name = name
+        self._seq = 0
+
+    def _next(self) -> int:
+        seq = self._seq
+        self._seq += 1
+        return seq
+
+    async def tool(self, tool: str, args: dict[str, Any], *, kind: str = "tool", forward: bool = False) -> Any:
+        """The tool's result; `StepFailed` when it failed. `forward`: a step after the pivot (forward recovery)."""
+        ctx = self.ctx
+        await ctx.hooks.heartbeat()
+        retry_until = time.monotonic() + ctx.forward_recovery_s if forward else None
+        outcome = await ctx.ledger.call(
+            ctx.run,
+            node=self.name,
+            seq=self._next(),
+            tool=tool,
+            args=args,
+            kind=kind,
+            retry_until=retry_until,
+            heartbeat=ctx.hooks.heartbeat,
+        )
+        if not outcome.ok:
+            error = outcome.error or {}
+            raise StepFailed(
+                self.name,
+                str(error.get("code") or outcome.error_class or "tool_failed"),
+                str(error.get("message") or "tool call failed"),
+                tool=tool,
+                error_class=outcome.error_class,
+            )
+        return outcome.result
+
+    async def llm(self, messages: list[dict[str, str]], *, max_tokens: int = 256) -> dict[str, Any]:
+        """The model's answer `{text, model, request_id, tokens_in, tokens_out}`; `StepFailed` when the call failed."""
+        ctx = self.ctx
+        await ctx.hooks.heartbeat()
+        step = f"{self.name}#{self._next()}"
+        spec = ctx.spec
+        request = {"model": spec.model_alias, "messages": messages, "seed": spec.seed, "max_tokens": max_tokens}
+
+        async def call() -> LLMReply:
+            return await ctx.llm.chat(
+                tenant_id=spec.tenant_id,
+                run_id=spec.run_id,
+                step=step,
+                model=spec.model_alias,
+                messages=messages,
+                seed=spec.seed,
+                max_tokens=max_tokens,
+            )
+
+        try:
+            return await ctx.ledger.llm(ctx.run, node=self.name, step_key=step, request=request, call=call)
+        except LLMStepFailed as exc:
+            raise StepFailed(self.name, exc.code, exc.message, error_class="llm") from None
+
+    async def record(self, kind: str, request: dict[str, Any], response: Any = None) -> None:
+        """An interrupt or resume step of this node in the episode record (once per run)."""
+        await self.ctx.ledger.record(
+            self.ctx.run, step_key=f"{self.name}:{kind}", node=self.name, kind=kind, request=request, response=response
+        )

@@ -1,0 +1,212 @@
+"""`Engine.execute`: one command (start, resume, cancel, expire) applied to one run, idempotently.
+
+The run's checkpoints live on one pooled connection bound to its tenant for the whole call (`tenant_saver`,
+which also takes the run's lease: `RunLeased` propagates, the worker retries later). Where the thread stands
+decides what happens (`graph.aget_state`):
+
+- finished (no next node): its outcome again, nothing re-run;
+- at an interrupt: `start` re-reports `interrupted`; `resume` continues with `Command(resume=value)`;
+- part-way (a crash, a failed step): `start`/`resume` continue from the last checkpoint (`ainvoke(None)`): the
+  node that was running runs again, and its calls answer from the ledger;
+- not started: `start` runs the graph from its input.
+
+A step that fails for good (`StepFailed`) ends the run: the saga compensates what the run recorded and the run is
+`compensated`, or `failed` when there was nothing to undo or an undo failed. `cancel` and `expire` of an unfinished
+run take the same saga and end `cancelled`/`expired`. Executing again after any of these finds the same answers in
+the ledger and returns the same outcome with no new effect.
+
+Durability: Order and Lead checkpoint every step (`sync`); FAQ follows its manifest, or `exit` when the tenant
+flag `orch.faq.durability_exit` (run snapshot) or `ORCH_FAQ_DURABILITY=exit` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from jsonschema.validators import validator_for
+from langgraph.types import Command as GraphCommand
+from langgraph.types import StateSnapshot
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas import clock as platform_clock
+from aiaas.checkpoints import CheckpointPool, tenant_saver
+from aiaas.events.publisher import EventPublisher
+from aiaas.tools import ToolAdapter
+from orchestrator import graphs
+from orchestrator.config import OrchestratorSettings
+from orchestrator.engine.context import RunContext
+from orchestrator.engine.types import Command, RunHooks, RunOutcome, RunSpec, RunStatus, StepFailed
+from orchestrator.ledger import CrashPoint, Ledger, RunRef
+from orchestrator.llm import GatewayLLM
+from orchestrator.saga import Saga, SagaResult
+
+__all__ = ["FAQ_EXIT_FLAG", "Engine", "durability_for"]
+
+log = logging.getLogger(__name__)
+
+FAQ_EXIT_FLAG = "orch.faq.durability_exit"
+
+
+def durability_for(spec: RunSpec, faq_durability: str) -> Literal["sync", "exit"]:
+    """`sync` for Order and Lead always; FAQ: `exit` behind the flag or the setting, else its manifest's."""
+    manifest = spec.manifest
+    if manifest.graph != "faq":
+        return "sync"
+    if spec.flags.get(FAQ_EXIT_FLAG) is True or faq_durability == "exit":
+        return "exit"
+    return manifest.durability
+
+
+class Engine:
+    """Runs agents' graphs with checkpoints under RLS, a write-ahead ledger for tools and a saga for failures.
+
+    `publisher` (optional) publishes the ledger's and the saga's events right after their commit; without it the
+    outbox relay publishes them. `clock` is business time (ledger rows, the Lead's next business day).
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        checkpoints: CheckpointPool,
+        tools: ToolAdapter,
+        llm: GatewayLLM,
+        settings: OrchestratorSettings,
+        clock: Callable[[], datetime] = platform_clock.now,
+        publisher: EventPublisher | None = None,
+    ) -> None:
+        self._checkpoints = checkpoints
+        self._llm = llm
+        self._settings = settings
+        self._clock = clock
+        self.ledger = Ledger(
+            sessions,
+            tools,
+            service_key=llm.service_key,
+            clock=clock,
+            deadline_s=settings.tool_deadline_s,
+            publisher=publisher,
+            crash=CrashPoint.from_settings(test_hooks=settings.test_hooks, test_crash_at=settings.test_crash_at),
+        )
+        self.saga = Saga(self.ledger, max_age_s=settings.comp_max_age_s, clock=clock)
+        self._graphs = graphs.build_graphs()
+
+    async def execute(
+        self, spec: RunSpec, command: Command, hooks: RunHooks, *, resume_value: Any = None
+    ) -> RunOutcome:
+        """Apply `command` to the run; see the module doc for what each does where the thread stands."""
+        run = RunRef(tenant_id=spec.tenant_id, run_id=spec.run_id, agent=spec.manifest.name)
+        async with tenant_saver(self._checkpoints, spec.tenant_id, spec.run_id) as (saver, thread_id):
+            graph = self._graphs[spec.manifest.graph].copy(update={"checkpointer": saver})
+            config: Any = {"configurable": {"thread_id": thread_id}}
+            state = await graph.aget_state(config)
+            if _finished(state):
+                return await self._finished(run, spec, state)
+            if command in ("cancel", "expire"):
+                return await self._abort(run, command, hooks)
+            waiting = _interrupt_of(state)
+            if waiting is not None and command != "resume":
+                return await self._outcome(run, "interrupted", interrupt=waiting)
+            if waiting is not None:
+                graph_input: Any = GraphCommand(resume=resume_value)
+            elif not state.values:
+                graph_input = {"input": spec.input, "actions": []}
+            else:
+                graph_input = None  # continue from the last checkpoint
+            ctx = RunContext(
+                spec=spec,
+                run=run,
+                ledger=self.ledger,
+                llm=self._llm,
+                hooks=hooks,
+                clock=self._clock,
+                forward_recovery_s=self._settings.comp_max_age_s,
+            )
+            try:
+                await graph.ainvoke(
+                    graph_input, config, context=ctx, durability=durability_for(spec, self._settings.faq_durability)
+                )
+            except StepFailed as exc:
+                log.info("run step failed", extra={"run_id": str(spec.run_id), "node": exc.node, "code": exc.code})
+                return await self._fail(run, exc, hooks)
+            state = await graph.aget_state(config)
+            waiting = _interrupt_of(state)
+            if waiting is not None:
+                return await self._outcome(run, "interrupted", interrupt=waiting)
+            return await self._finished(run, spec, state)
+
+    async def _finished(self, run: RunRef, spec: RunSpec, state: StateSnapshot) -> RunOutcome:
+        values = state.values
+        out = values.get("output")
+        if values.get("denied"):
+            error = {"code": "approval_denied", "message": "The approver declined: the run ended without effect."}
+            return await self._outcome(run, "cancelled", output=out, error=error)
+        problems = _schema_problems(spec.manifest.output_schema, out)
+        if problems:
+            error = {"code": "invalid_output", "message": "; ".join(problems)[:1000]}
+            return await self._outcome(run, "failed", error=error)
+        return await self._outcome(run, "succeeded", output=out)
+
+    async def _fail(self, run: RunRef, exc: StepFailed, hooks: RunHooks) -> RunOutcome:
+        saga = await self.saga.compensate(run, hooks)
+        error = {**exc.as_error(), **_saga_error(saga)}
+        status: RunStatus = "compensated" if saga.compensated and not saga.failed else "failed"
+        return await self._outcome(run, status, error=error)
+
+    async def _abort(self, run: RunRef, command: Command, hooks: RunHooks) -> RunOutcome:
+        saga = await self.saga.compensate(run, hooks)
+        status: RunStatus = "cancelled" if command == "cancel" else "expired"
+        message = "The run was cancelled." if command == "cancel" else "The run's approval was not given in time."
+        error = {"code": status, "message": message, **_saga_error(saga)}
+        return await self._outcome(run, status, error=error)
+
+    async def _outcome(
+        self,
+        run: RunRef,
+        status: RunStatus,
+        *,
+        output: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        interrupt: dict[str, Any] | None = None,
+    ) -> RunOutcome:
+        totals = await self.ledger.totals(run)
+        return RunOutcome(
+            status=status,
+            output=output,
+            error=error,
+            interrupt=interrupt,
+            llm_calls=totals.llm_calls,
+            tool_calls=totals.tool_calls,
+            tokens=totals.tokens,
+        )
+
+
+def _finished(state: StateSnapshot) -> bool:
+    return bool(state.values) and not state.next
+
+
+def _interrupt_of(state: StateSnapshot) -> dict[str, Any] | None:
+    for task in state.tasks:
+        if task.interrupts:
+            return {"node": task.name, "payload": task.interrupts[0].value}
+    return None
+
+
+def _saga_error(saga: SagaResult) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if saga.compensated:
+        extra["compensated"] = saga.undone_tools
+    if saga.failed:
+        extra["compensation_failed"] = [
+            {"tool": item["tool"], "compensates": item["compensates"], "error_class": item["error_class"]}
+            for item in saga.failed
+        ]
+    return extra
+
+
+def _schema_problems(schema: dict[str, Any], value: Any) -> list[str]:
+    validator = validator_for(schema)(schema)
+    return [f"{'/'.join(map(str, error.path)) or '(root)'}: {error.message}" for error in validator.iter_errors(value)]

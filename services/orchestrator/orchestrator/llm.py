@@ -1,0 +1,142 @@
+"""The orchestrator's one way to call a model: the gateway's OpenAI-compatible API with the service credential.
+
+Every call names the tenant it is for (`x-aiaas-tenant-id`), the run and the step (`x-aiaas-run-id`,
+`x-aiaas-step`), so the gateway meters, limits and bills it as the tenant's and its `requests` row joins the run's
+step. No provider keys live here and nothing is retried here (`max_retries=0`): the gateway owns failover, and a
+failed call is a failed step.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import openai
+
+from aiaas.service_callers import TENANT_HEADER
+
+__all__ = ["RUN_ID_HEADER", "STEP_HEADER", "GatewayLLM", "LLMCallError", "LLMReply"]
+
+RUN_ID_HEADER = "x-aiaas-run-id"
+STEP_HEADER = "x-aiaas-step"
+# Sent by the gateway when it knows the call's cost (optional: recorded as 0 otherwise).
+COST_HEADER = "x-aiaas-cost-usd"
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    """A model's answer with what the episode record keeps of it."""
+
+    text: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Decimal
+    latency_ms: float
+    request_id: str | None
+
+    def as_record(self) -> dict[str, Any]:
+        return {"text": self.text, "model": self.model, "request_id": self.request_id}
+
+
+class LLMCallError(Exception):
+    """A model call that failed: the gateway's status and error code when it answered, else a transport error."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, latency_ms: float = 0.0) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.latency_ms = latency_ms
+
+
+class GatewayLLM:
+    """`AsyncOpenAI(base_url=<gateway>/v1, api_key=<service key>, max_retries=0)` plus the tenant, run and step.
+
+    `service_key` is the orchestrator's service credential (the platform-admin key named "orchestrator"); the
+    engine also presents it to ingestion's search. Close with `aclose()`.
+    """
+
+    def __init__(self, gateway_url: str, service_key: str, *, timeout_s: float = 60.0) -> None:
+        self.service_key = service_key
+        self._client = openai.AsyncOpenAI(
+            base_url=f"{gateway_url.rstrip('/')}/v1", api_key=service_key, max_retries=0, timeout=timeout_s
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def chat(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        step: str,
+        model: str,
+        messages: list[dict[str, str]],
+        seed: int | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> LLMReply:
+        """One chat completion; `LLMCallError` for any failure (the gateway's error code when it sent one)."""
+        headers = {TENANT_HEADER: str(tenant_id), RUN_ID_HEADER: str(run_id), STEP_HEADER: step}
+        started = time.perf_counter()
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                seed=seed,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                extra_headers=headers,
+            )
+            completion = raw.parse()
+        except openai.APIStatusError as exc:
+            latency = (time.perf_counter() - started) * 1000
+            raise LLMCallError(_error_code(exc), _message(exc), status=exc.status_code, latency_ms=latency) from None
+        except openai.APIError as exc:  # connection errors and timeouts
+            latency = (time.perf_counter() - started) * 1000
+            raise LLMCallError("gateway_unavailable", str(exc)[:500], latency_ms=latency) from None
+        latency = (time.perf_counter() - started) * 1000
+        usage = completion.usage
+        text = completion.choices[0].message.content if completion.choices else None
+        return LLMReply(
+            text=text or "",
+            model=completion.model,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            cost_usd=_cost(raw.headers.get(COST_HEADER)),
+            latency_ms=latency,
+            request_id=raw.headers.get("x-request-id"),
+        )
+
+
+def _error_code(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            return str(error["code"])
+    return f"gateway_{exc.status_code}"
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:500]
+    return str(exc)[:500]
+
+
+def _cost(value: str | None) -> Decimal:
+    if not value:
+        return Decimal(0)
+    try:
+        cost = Decimal(value)
+    except InvalidOperation:
+        return Decimal(0)
+    return cost if cost.is_finite() and cost >= 0 else Decimal(0)
