@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
+from aiaas.service_callers import service_key_names
 from aiaas.settings import AdminDatabaseSettings, MetricsPort, ServiceSettings
 
 __all__ = ["RouterSettings", "RouterAdminSettings", "TierSetting", "DEFAULT_ARTIFACT"]
@@ -97,7 +98,7 @@ class RouterSettings(ServiceSettings):
 
     @property
     def service_keys(self) -> frozenset[str]:
-        return frozenset(name.strip() for name in self.service_key_names.split(",") if name.strip())
+        return service_key_names(self.service_key_names)
 
 
 class RouterAdminSettings(AdminDatabaseSettings, RouterSettings):

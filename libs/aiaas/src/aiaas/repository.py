@@ -29,6 +29,7 @@ __all__ = [
     "revoke_api_key",
     "tenant_by_slug",
     "tenant_exists",
+    "tenant_standing",
 ]
 
 _TENANT_COLS = "id, name, slug, status, rate_limit_rpm, rate_limit_tpm, created_at"
@@ -88,6 +89,15 @@ async def tenant_by_slug(session: AsyncSession, slug: str) -> RowMapping | None:
 
 async def tenant_exists(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
     return (await session.execute(text("select 1 from tenants where id = :id"), {"id": tenant_id})).first() is not None
+
+
+async def tenant_standing(session: AsyncSession, tenant_id: uuid.UUID) -> Row[tuple[object, ...]] | None:
+    """The tenant's status and rate limits (`status`, `rate_limit_rpm`, `rate_limit_tpm`), or None."""
+    return (
+        await session.execute(
+            text("select status, rate_limit_rpm, rate_limit_tpm from tenants where id = :id"), {"id": tenant_id}
+        )
+    ).first()
 
 
 async def insert_api_key(
