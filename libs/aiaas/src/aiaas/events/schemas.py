@@ -94,6 +94,9 @@ class UsageRecorded(BaseModel):
     # The alias the caller named when another served the request ("auto"); model_alias is the one that served.
     requested_alias: str | None = None
     router_reason: Literal["early_exit", "classifier", "bandit", "explore", "fallback", "pinned"] | None = None
+    # Set on a service credential's call for an orchestrator run (headers x-aiaas-run-id, x-aiaas-step).
+    orch_run_id: uuid.UUID | None = None
+    orch_step: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:#-]{1,128}$")
 
     @field_validator("cost_usd", mode="before")
     @classmethod
