@@ -1,5 +1,9 @@
 """Builds the ingestion API (`/v1/ingestion/*`, tenant keys, app_runtime only); every resource is born in `lifespan`.
 
+A platform service's credential (the orchestrator's admin key, `INGESTION_SERVICE_KEY_NAMES`) may search and read
+documents for the tenant in `x-aiaas-tenant-id` (aiaas.service_callers): the routes' `IngestionKeyDep` and
+tenant session then act for that tenant; uploads and deletes stay the tenant's own.
+
 The embedder is loaded (and warmed) before the app serves: its first load takes a few hundred ms. With
 `INGESTION_PIPELINE=jetstream` the API also holds a NATS connection: uploads publish the pipeline's requests.
 """
@@ -16,11 +20,13 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aiaas.auth import ApiKeyResolver, use_api_key_resolver
+from aiaas.auth import AdminKeyResolver, ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.deps import set_service_state
 from aiaas.events import EventPublisher
+from aiaas.scopes import INGESTION
 from aiaas.service_app import ServiceApp, service_app
+from aiaas.service_callers import ServiceKeys, TenantKnown, accept_service_keys
 from ingestion.chunking import Chunker
 from ingestion.config import IngestionSettings
 from ingestion.documents.endpoints import router as documents_router
@@ -33,6 +39,13 @@ from ingestion.search.endpoints import router as search_router
 from ingestion.state import IngestionState
 
 __all__ = ["create_app", "build_pipeline"]
+
+# What a service credential may call: the reads (the orchestrator's FAQ retrieves through search).
+SERVICE_ROUTES = (
+    ("POST", "/v1/ingestion/search"),
+    ("GET", "/v1/ingestion/documents"),
+    ("GET", "/v1/ingestion/documents/{document_id}"),
+)
 
 
 def build_pipeline(
@@ -70,6 +83,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app, IngestionState(settings=settings, engine=engine, sessions=sessions, resolver=resolver, pipeline=pipeline)
     )
     use_api_key_resolver(app, resolver)
+    service_keys = ServiceKeys(
+        AdminKeyResolver(engine, cache_ttl_s=settings.admin_key_cache_ttl_s),
+        settings.service_keys,
+        service="ingestion",
+        scope=INGESTION,
+    )
+    accept_service_keys(app, service_keys, TenantKnown(sessions, ttl_s=settings.auth_cache_ttl_s), SERVICE_ROUTES)
     try:
         yield
     finally:

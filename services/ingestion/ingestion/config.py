@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from aiaas.service_callers import service_key_names
 from aiaas.settings import AdminDatabaseSettings, MetricsPort, ServiceSettings
 
 __all__ = ["IngestionSettings", "IngestionAdminSettings"]
@@ -20,6 +21,9 @@ class IngestionSettings(ServiceSettings):
     metrics_port: MetricsPort = 9120
     tracing: bool = True
     auth_cache_ttl_s: float = 5.0
+    # Platform services' credentials: named platform-admin keys (sk-admin-...) that may search and read documents
+    # for the tenant in `x-aiaas-tenant-id` (aiaas.service_callers). Comma-separated; empty = none.
+    service_key_names: str = "orchestrator"
     # The largest file accepted (413 above it); the request body may carry this plus the multipart framing.
     max_upload_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     # Chunks: token windows of the embedder's tokenizer (its model reads 256 at most, the section path included).
@@ -43,6 +47,10 @@ class IngestionSettings(ServiceSettings):
     # 422 `parse_timeout` (pypdf can spin on a hostile PDF).
     parse_timeout_s: float = Field(20.0, gt=0, le=600)
     parse_workers: int = Field(2, ge=1, le=32)
+
+    @property
+    def service_keys(self) -> frozenset[str]:
+        return service_key_names(self.service_key_names)
 
     @property
     def max_body_bytes(self) -> int:
