@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx2
+import nats
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,7 @@ __all__ = [
     "faq_body",
     "insert_step",
     "insert_tool_call",
+    "last_request",
     "order_body",
     "outbox_events",
     "set_run",
@@ -136,3 +138,14 @@ async def outbox_events(admin_sessions: async_sessionmaker[AsyncSession], run_id
             )
         ).all()
     return [orjson.loads(row.payload) for row in rows]
+
+
+async def last_request(nats_url: str, tenant_id: uuid.UUID) -> tuple[dict[str, Any], str]:
+    """The envelope and Nats-Msg-Id of the last run request of the tenant in the API's ORCH stream."""
+    nc = await nats.connect(nats_url)
+    try:
+        msg = await nc.jetstream().get_last_msg("ORCH", f"orch.run.requested.{tenant_id}")
+        assert msg.data is not None
+        return orjson.loads(msg.data), (msg.headers or {}).get("Nats-Msg-Id", "")
+    finally:
+        await nc.close()

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2
-import nats
 import orjson
 import pytest
 from orchestrator.agents.manifest import BUILTIN_MANIFESTS
@@ -26,7 +25,18 @@ from aiaas.events import event_id
 from aiaas.flags.seed import ORCHESTRATOR_FLAGS
 from aiaas_testing import TenantWithKey
 
-from .factories import RUNS, create, error, faq_body, insert_step, insert_tool_call, order_body, outbox_events, set_run
+from .factories import (
+    RUNS,
+    create,
+    error,
+    faq_body,
+    insert_step,
+    insert_tool_call,
+    last_request,
+    order_body,
+    outbox_events,
+    set_run,
+)
 
 MakeOrchTenant = Callable[[], Awaitable[TenantWithKey]]
 
@@ -35,17 +45,6 @@ MakeOrchTenant = Callable[[], Awaitable[TenantWithKey]]
 async def client(orch_api: Any) -> AsyncIterator[httpx2.AsyncClient]:
     async with httpx2.AsyncClient(base_url=orch_api.url, timeout=30) as http:
         yield http
-
-
-async def last_request(nats_url: str, tenant_id: uuid.UUID) -> tuple[dict[str, Any], str]:
-    """The envelope and Nats-Msg-Id of the last run request of the tenant in the API's ORCH stream."""
-    nc = await nats.connect(nats_url)
-    try:
-        msg = await nc.jetstream().get_last_msg("ORCH", f"orch.run.requested.{tenant_id}")
-        assert msg.data is not None
-        return orjson.loads(msg.data), (msg.headers or {}).get("Nats-Msg-Id", "")
-    finally:
-        await nc.close()
 
 
 async def test_create_pins_the_manifest_and_requests_the_start(
