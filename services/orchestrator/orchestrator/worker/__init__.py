@@ -18,13 +18,15 @@ __all__ = ["work", "prune", "prune_arguments"]
 def work(args: argparse.Namespace) -> int:
     from orchestrator.worker.process import work as run_work
 
-    return run_work(args)
+    code: int = run_work(args)
+    return code
 
 
 def prune(args: argparse.Namespace) -> int:
     from orchestrator.worker.process import prune as run_prune
 
-    return run_prune(args)
+    code: int = run_prune(args)
+    return code
 
 
 def prune_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,238 @@
+"""One delivery of `orch.run.requested` = one `Engine.execute`: the run's row before, its outcome after.
+
+`RunProcessor.process` loads the run in its tenant's transaction and decides whether the message still means
+something (a run already terminal, a start for a run that already reached its interrupt, an expiry of a run that
+was resumed since: acked and skipped); marks it `running` (one more delivery); executes (the engine resumes from
+the checkpoint, so a redelivery after a crash continues where the dead worker stopped); then stores the outcome
+in ONE transaction with its event in the outbox (`orch.run.interrupted` or `orch.run.completed`, deterministic
+ids), publishes that event at once too (same id: JetStream keeps one), and says how the message is answered:
+ack, nak with a delay (the run is leased by another worker), or dead-letter.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas import clock
+from aiaas.checkpoints import RunLeased
+from aiaas.db import tenant_session
+from aiaas.events import EventEnvelope, EventPublisher, event_id, write_outbox
+from aiaas.events.orchestration import (
+    ORCH_RUN_COMPLETED,
+    ORCH_RUN_INTERRUPTED,
+    OrchRunCompleted,
+    OrchRunInterrupted,
+    OrchRunRequested,
+)
+from aiaas.events.publisher import NATS_UNAVAILABLE
+from orchestrator.engine import Command, Engine, RunOutcome, RunSpec
+from orchestrator.worker import repository
+from orchestrator.worker.manifests import pinned_manifest
+from orchestrator.worker.metrics import RUNS_TOTAL
+
+__all__ = ["Disposition", "RunProcessor"]
+
+log = logging.getLogger(__name__)
+
+Heartbeat = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """How the message is answered once its delivery is done."""
+
+    action: Literal["ack", "nak", "dead_letter"]
+    delay_s: float = 0.0
+    reason: str = ""
+
+
+ACK = Disposition("ack")
+
+
+def stale_reason(row: repository.RunRow, reason: str, now: datetime) -> str | None:
+    """Why this request no longer applies to the run as it is now (None: execute it)."""
+    if row.status in repository.TERMINAL:
+        return f"run already {row.status}"
+    if reason == "start" and row.status == "interrupted":
+        return "start of a run that waits at its interrupt"
+    if reason == "expire":
+        expires = row.interrupt_expires_at
+        if expires is None or expires > now:
+            return "expiry of a run no longer waiting (resumed, or interrupted again later)"
+    return None
+
+
+def command_for(row: repository.RunRow, request: OrchRunRequested) -> Command:
+    """The request's command, except that a run whose cancel was asked is cancelled by whichever request comes
+    first (its cancel request may wait behind this one): the saga undoes what it did, it does nothing more."""
+    if row.cancel_requested and request.reason in ("start", "resume"):
+        return "cancel"
+    return request.reason
+
+
+class _Hooks:
+    """What the engine calls during a run: in-progress acks, and the run's status as the saga moves it."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, run_id: uuid.UUID, heartbeat: Heartbeat
+    ) -> None:
+        self._sessions = sessions
+        self._tenant_id = tenant_id
+        self._run_id = run_id
+        self._heartbeat = heartbeat
+        self._status = "running"
+
+    async def heartbeat(self) -> None:
+        await self._heartbeat()
+
+    async def status(self, status: str) -> None:
+        if status == self._status:
+            return
+        async with tenant_session(self._sessions, self._tenant_id) as session:
+            await repository.set_status(session, self._run_id, status, clock.now())
+        self._status = status
+
+
+class RunProcessor:
+    """Executes run requests; one instance serves every delivery of a worker."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        engine: Engine,
+        publisher: EventPublisher,
+        hitl_expiry_s: float,
+        leased_retry_s: float,
+    ) -> None:
+        self._sessions = sessions
+        self._engine = engine
+        self._publisher = publisher
+        self._hitl_expiry = timedelta(seconds=hitl_expiry_s)
+        self._leased_retry_s = leased_retry_s
+
+    async def process(self, event: EventEnvelope, request: OrchRunRequested, heartbeat: Heartbeat) -> Disposition:
+        tenant_id, run_id = event.tenant_id, request.run_id
+        async with tenant_session(self._sessions, tenant_id) as session:
+            row = await repository.load_run(session, run_id)
+            if row is None:
+                # The API commits the row before its event exists: a request for no row never will succeed.
+                return Disposition("dead_letter", reason=f"run {run_id} not found for tenant {tenant_id}")
+            skip = stale_reason(row, request.reason, clock.now())
+            if skip is not None:
+                log.info("run request skipped", extra={"run_id": str(run_id), "reason": request.reason, "why": skip})
+                return ACK
+            deliveries = await repository.mark_running(session, run_id, clock.now())
+        if deliveries is None:
+            return ACK
+        spec = RunSpec(
+            tenant_id=tenant_id,
+            run_id=run_id,
+            manifest=pinned_manifest(row),
+            model_alias=row.model_alias,
+            seed=row.seed,
+            input=row.input,
+            flags=row.flags,
+        )
+        hooks = _Hooks(self._sessions, tenant_id, run_id, heartbeat)
+        resume_value = row.resume_value if request.reason == "resume" else None
+        try:
+            outcome = await self._engine.execute(spec, command_for(row, request), hooks, resume_value=resume_value)
+        except RunLeased:
+            # Another worker executes this run now (a redelivery while it was still at work); it acks its own.
+            log.info("run leased elsewhere, retrying later", extra={"run_id": str(run_id)})
+            return Disposition("nak", delay_s=self._leased_retry_s)
+        await self.persist(row, request, outcome, deliveries=deliveries)
+        return ACK
+
+    async def persist(
+        self, row: repository.RunRow, request: OrchRunRequested, outcome: RunOutcome, *, deliveries: int
+    ) -> None:
+        """The outcome and its event in one transaction, then the event published at once (the outbox is the net)."""
+        now = clock.now()
+        expires_at = now + self._hitl_expiry if outcome.status == "interrupted" else None
+        event = self._event(row, outcome, expires_at=expires_at, deliveries=deliveries)
+        async with tenant_session(self._sessions, row.tenant_id) as session:
+            stored = await repository.persist_outcome(
+                session,
+                row.id,
+                status=outcome.status,
+                output=outcome.output,
+                error=outcome.error,
+                interrupt=outcome.interrupt,
+                expires_at=expires_at,
+                clear_resume=request.reason == "resume",
+                now=now,
+            )
+            if stored:
+                await write_outbox(session, event)
+        if not stored:
+            log.info("run finished by another delivery", extra={"run_id": str(row.id)})
+            return
+        RUNS_TOTAL.labels(agent=row.agent, status=outcome.status).inc()
+        try:
+            await self._publisher.publish(event)
+        except NATS_UNAVAILABLE as exc:  # the outbox relay publishes it
+            log.warning("run event left to the outbox", extra={"run_id": str(row.id), "error": repr(exc)})
+
+    async def give_up(self, event: EventEnvelope, request: OrchRunRequested, error: str) -> None:
+        """The message failed `max_deliveries` times: the run ends `failed` (code worker_error) before the DLQ."""
+        async with tenant_session(self._sessions, event.tenant_id) as session:
+            row = await repository.load_run(session, request.run_id)
+        if row is None or row.status in repository.TERMINAL:
+            return
+        outcome = RunOutcome(
+            status="failed",
+            output=None,
+            error={"code": "worker_error", "message": error[:500]},
+            interrupt=None,
+            llm_calls=0,
+            tool_calls=0,
+            tokens=0,
+        )
+        await self.persist(row, request, outcome, deliveries=row.deliveries)
+
+    @staticmethod
+    def _event(
+        row: repository.RunRow,
+        outcome: RunOutcome,
+        *,
+        expires_at: datetime | None,
+        deliveries: int,
+    ) -> EventEnvelope:
+        run = str(row.id)
+        if outcome.status == "interrupted":
+            interrupt = outcome.interrupt or {}
+            node = str(interrupt.get("node") or "interrupt")
+            payload = interrupt.get("payload")
+            data: dict[str, Any] = OrchRunInterrupted(
+                run_id=row.id,
+                agent=row.agent,
+                node=node,
+                payload=payload if isinstance(payload, dict) else {"value": payload},
+                expires_at=(expires_at or clock.now()).isoformat(),
+            ).model_dump(mode="json")
+            # One interrupt per delivery that reached it: a later interrupt of the same run gets its own id.
+            key = (ORCH_RUN_INTERRUPTED, run, node, str(deliveries))
+            return EventEnvelope(id=event_id(*key), type=ORCH_RUN_INTERRUPTED, tenant_id=row.tenant_id, data=data)
+        error_code = (outcome.error or {}).get("code")
+        data = OrchRunCompleted(
+            run_id=row.id,
+            agent=row.agent,
+            status=outcome.status,  # type: ignore[arg-type]  # only terminal statuses reach here
+            error_code=str(error_code) if error_code is not None else None,
+            llm_calls=outcome.llm_calls,
+            tool_calls=outcome.tool_calls,
+            tokens=outcome.tokens,
+        ).model_dump(mode="json")
+        # A run completes once, whichever request finished it.
+        return EventEnvelope(
+            id=event_id(ORCH_RUN_COMPLETED, run), type=ORCH_RUN_COMPLETED, tenant_id=row.tenant_id, data=data
+        )
