@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from aiaas.auth import AdminDep, AdminPrincipalDep
 from control_plane.registry import repository as repo
-from control_plane.registry.schemas import NAME_PATTERN, DeprecationIn, ModelConfig, SchemaEntryIn
+from control_plane.registry.schemas import NAME_PATTERN, AgentEntryIn, DeprecationIn, ModelConfig, ToolEntryIn
 from control_plane.state import StateDep
 
 __all__ = ["router"]
@@ -56,22 +56,27 @@ async def get_model(state: StateDep, alias: NamePath, version: VersionQuery = No
     return await state.registry.get("model_registry", alias, version)
 
 
+@router.put("/agents/{name}", status_code=201, summary="New agents version")
+async def put_agent(state: StateDep, name: NamePath, body: AgentEntryIn, admin: AdminPrincipalDep) -> dict[str, Any]:
+    """A new version of the agent; with a `manifest` (graph, pinned versions, model alias) new orchestrator runs of
+    the agent pin it, numbered as this version and with this entry's I/O schemas."""
+    return await state.registry.put_entry("agent_registry", name, body, admin.name)
+
+
+@router.put("/tools/{name}", status_code=201, summary="New tools version")
+async def put_tool(state: StateDep, name: NamePath, body: ToolEntryIn, admin: AdminPrincipalDep) -> dict[str, Any]:
+    """A new version of the tool; with a `manifest`, how the tool adapter calls it (dependency, path, limits)."""
+    return await state.registry.put_entry("tool_registry", name, body, admin.name)
+
+
 def _schema_routes(kind: str, table: repo.Registry) -> None:
     async def list_entries(state: StateDep) -> dict[str, Any]:
         return {"data": await state.registry.current(table)}
-
-    async def put_entry(
-        state: StateDep, name: NamePath, body: SchemaEntryIn, admin: AdminPrincipalDep
-    ) -> dict[str, Any]:
-        return await state.registry.put_entry(table, name, body, admin.name)
 
     async def get_entry(state: StateDep, name: NamePath, version: VersionQuery = None) -> dict[str, Any]:
         return await state.registry.get(table, name, version)
 
     router.add_api_route(f"/{kind}", list_entries, methods=["GET"], summary=f"Current {kind}")
-    router.add_api_route(
-        f"/{kind}/{{name}}", put_entry, methods=["PUT"], status_code=201, summary=f"New {kind} version"
-    )
     router.add_api_route(f"/{kind}/{{name}}", get_entry, methods=["GET"], summary=f"One of the {kind}")
 
 

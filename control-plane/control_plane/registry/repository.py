@@ -18,10 +18,23 @@ Registry = Literal["model_registry", "agent_registry", "tool_registry"]
 _NAME_COLUMN = {"model_registry": "alias", "agent_registry": "name", "tool_registry": "name"}
 _BODY_COLUMNS = {
     "model_registry": ("config", "status", "replacement"),
-    "agent_registry": ("description", "input_schema", "output_schema"),
-    "tool_registry": ("description", "input_schema", "output_schema"),
+    "agent_registry": ("description", "input_schema", "output_schema", "manifest"),
+    "tool_registry": ("description", "input_schema", "output_schema", "manifest"),
 }
-_JSONB = {"config", "input_schema", "output_schema"}
+_JSONB = {"config", "input_schema", "output_schema", "manifest"}
+# An agent's manifest is numbered as the version it is stored as (null stays null).
+_VALUES = {
+    (
+        "agent_registry",
+        "manifest",
+    ): "cast(:manifest as jsonb) || jsonb_build_object('version', coalesce(max(version), 0) + 1)"
+}
+
+
+def _param(column: str, value: Any) -> Any:
+    if column not in _JSONB:
+        return value
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def _row(table: Registry, row: Any) -> dict[str, Any]:
@@ -37,8 +50,8 @@ async def append_version(
     column = _NAME_COLUMN[table]
     await session.execute(text("select pg_advisory_xact_lock(hashtext(:lock))"), {"lock": f"{table}:{name}"})
     columns = _BODY_COLUMNS[table]
-    values = ", ".join(f"cast(:{c} as jsonb)" if c in _JSONB else f":{c}" for c in columns)
-    params: dict[str, Any] = {c: orjson.dumps(body[c]).decode() if c in _JSONB else body.get(c) for c in columns}
+    values = ", ".join(_VALUES.get((table, c)) or (f"cast(:{c} as jsonb)" if c in _JSONB else f":{c}") for c in columns)
+    params: dict[str, Any] = {c: _param(c, body.get(c)) for c in columns}
     if table == "model_registry":
         params["status"] = body.get("status", "active")
     row = (

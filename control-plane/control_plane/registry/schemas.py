@@ -11,8 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aiaas.money import refuse_renamed
 from aiaas.storable import StorableStr, storable_json
+from control_plane.registry.manifests import AgentManifestIn, ToolManifest
 
-__all__ = ["NAME_PATTERN", "Deployment", "DeprecationIn", "ModelConfig", "Provider", "SchemaEntryIn"]
+__all__ = [
+    "NAME_PATTERN",
+    "AgentEntryIn",
+    "Deployment",
+    "DeprecationIn",
+    "ModelConfig",
+    "Provider",
+    "SchemaEntryIn",
+    "ToolEntryIn",
+]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 _Text = Annotated[StorableStr, Field(min_length=1, max_length=200)]
@@ -96,3 +106,15 @@ class SchemaEntryIn(_Body):
     @classmethod
     def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
         return _json_schema(schema)
+
+
+class AgentEntryIn(SchemaEntryIn):
+    """An agent version; with a `manifest` the orchestrator runs it as that (else as its built-in agent of the name)."""
+
+    manifest: AgentManifestIn | None = None
+
+
+class ToolEntryIn(SchemaEntryIn):
+    """A tool version; with a `manifest`, how the tool adapter calls it."""
+
+    manifest: ToolManifest | None = None

@@ -16,11 +16,36 @@ from aiaas.credential_hosts import PUBLIC_BASE_URLS, CredentialHostError, Creden
 from aiaas.db import admin_session
 from aiaas.errors import BadRequest, NotFound, Unprocessable
 from aiaas.resilience.failover_budget import FailoverBudget, TimedDeployment
+from aiaas.storable import storable_json
 from control_plane.registry import repository as repo
 from control_plane.registry.publisher import ModelRegistryPublisher
-from control_plane.registry.schemas import ModelConfig, SchemaEntryIn
+from control_plane.registry.schemas import AgentEntryIn, ModelConfig, ToolEntryIn
 
-__all__ = ["RegistryService", "check_credential_hosts", "check_failover_room"]
+__all__ = ["RegistryService", "check_credential_hosts", "check_failover_room", "check_manifest"]
+
+
+def check_manifest(name: str, body: AgentEntryIn | ToolEntryIn) -> dict[str, Any]:
+    """The manifest to store: named as the entry (400 `name_mismatch` otherwise), with the entry's I/O schemas (422
+    `manifest_schema_mismatch` when it carries others), storable (422)."""
+    assert body.manifest is not None
+    manifest = body.manifest.model_dump(mode="json", exclude={"version"})
+    if manifest["name"] != name:
+        raise BadRequest(
+            "The manifest's name must equal the name in the path.", code="name_mismatch", param="manifest.name"
+        )
+    for field in ("input_schema", "output_schema"):
+        if manifest.get(field) is not None and manifest[field] != getattr(body, field):
+            raise Unprocessable(
+                f"The manifest's {field} differs from the entry's; leave it out or send the same.",
+                code="manifest_schema_mismatch",
+                param=f"manifest.{field}",
+            )
+        manifest[field] = getattr(body, field)
+    try:
+        storable_json(manifest)
+    except ValueError as exc:
+        raise Unprocessable(f"Invalid manifest: {exc}.", code="invalid_manifest", param="manifest") from None
+    return manifest
 
 
 def check_credential_hosts(body: ModelConfig, hosts: CredentialHosts) -> None:
@@ -74,10 +99,14 @@ class RegistryService:
             raise NotFound(f"No '{name}'{which} in the {table.replace('_', ' ')}.", code="not_found")
         return found
 
-    async def put_entry(self, table: repo.Registry, name: str, body: SchemaEntryIn, actor: str) -> dict[str, Any]:
-        """A new version of an agent or tool."""
+    async def put_entry(
+        self, table: repo.Registry, name: str, body: AgentEntryIn | ToolEntryIn, actor: str
+    ) -> dict[str, Any]:
+        """A new version of an agent or tool, with its manifest checked against the entry when it has one."""
+        entry = body.model_dump(exclude={"manifest"})
+        entry["manifest"] = None if body.manifest is None else check_manifest(name, body)
         async with admin_session(self.sessions) as session:
-            return await repo.append_version(session, table, name, body.model_dump(), actor)
+            return await repo.append_version(session, table, name, entry, actor)
 
     async def put_model(self, alias: str, body: ModelConfig, actor: str) -> dict[str, Any]:
         """A new version of the alias's deployments config (active again if it was deprecated or deleted)."""
