@@ -138,15 +138,16 @@ async def make_engine(
     closers: list[Callable[[], Awaitable[None]]] = []
 
     async def _make(**overrides: Any) -> Engine:
-        settings = OrchestratorSettings(
-            gateway_url=engine_gateway,
-            service_key=engine_key.key,
-            toolbox_url=engine_toolbox,
-            ingestion_url=engine_ingestion,
-            tool_deadline_s=10.0,
-            comp_max_age_s=20.0,
+        values: dict[str, Any] = {
+            "gateway_url": engine_gateway,
+            "service_key": engine_key.key,
+            "toolbox_url": engine_toolbox,
+            "ingestion_url": engine_ingestion,
+            "tool_deadline_s": 10.0,
+            "comp_max_age_s": 20.0,
             **overrides,
-        )
+        }
+        settings = OrchestratorSettings(**values)
         tools = ToolAdapter(base_urls(toolbox_url=settings.toolbox_url, ingestion_url=settings.ingestion_url))
         llm = GatewayLLM(settings.gateway_url, settings.service_key)
         closers.extend([tools.aclose, llm.aclose])
