@@ -14,7 +14,6 @@ import aiohttp
 import orjson
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +23,7 @@ from aiaas.events import EventEnvelope, event_id
 from aiaas.events.orchestration import ORCH_RUN_REQUESTED, OrchRunRequested
 from aiaas.flags.seed import ORCHESTRATOR_FLAGS
 from aiaas_testing import TenantWithKey
+from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 
 HELP_CENTRE = Path(__file__).resolve().parents[3] / "ingestion" / "tests" / "fixtures" / "help_centre"
 SETTLED = frozenset({"interrupted", "succeeded", "failed", "compensated", "cancelled", "expired"})

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
 from aiaas.db import tenant_session
+from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 
 _INSERT = text(
     "insert into orch_runs (id, tenant_id, idempotency_key, agent, agent_version, versions, model_alias, seed, input,"

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 from langgraph.checkpoint.base import empty_checkpoint
-from orchestrator.worker.prune import prune_finished_runs
 
 from aiaas import clock
 from aiaas.checkpoints import checkpoint_pool, tenant_saver
+from orchestrator.worker.prune import prune_finished_runs
 
 from .factories import insert_run
 

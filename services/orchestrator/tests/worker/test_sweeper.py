@@ -8,11 +8,11 @@ import nats
 import orjson
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from orchestrator.worker.sweeper import ExpirySweeper
 
 from aiaas import clock
 from aiaas.events import EventPublisher, ensure_topology
 from aiaas_testing import NatsServer
+from orchestrator.worker.sweeper import ExpirySweeper
 
 from .factories import insert_run
 
