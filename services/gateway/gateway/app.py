@@ -13,7 +13,7 @@ import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aiaas.auth import ApiKeyResolver, use_api_key_resolver
+from aiaas.auth import AdminKeyResolver, ApiKeyResolver, use_api_key_resolver
 from aiaas.db import create_engine, session_factory
 from aiaas.deps import set_service_state
 from aiaas.events import DurableEmitter, EventPublisher, ensure_topology
@@ -21,6 +21,7 @@ from aiaas.flags import FlagClient
 from aiaas.observability.metrics import record_breaker_state
 from aiaas.resilience import BreakerConfig, BreakerRegistry
 from aiaas.service_app import ServiceApp, service_app
+from aiaas.service_callers import TenantKnown, accept_service_keys
 from gateway.cache.endpoints import router as cache_router
 from gateway.cache.service import CacheService
 from gateway.catalog.registry import ModelRegistry
@@ -129,6 +130,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         http=http,
         anthropic=anthropic_adapter,
         resolver=ApiKeyResolver(engine, cache_ttl_s=settings.auth_cache_ttl_s),
+        admin_keys=AdminKeyResolver(engine, cache_ttl_s=settings.admin_key_cache_ttl_s),
+        # The tenant's status and limits are read as often as a tenant key's are (they ride on its lookup).
+        tenants=TenantKnown(sessions, ttl_s=settings.auth_cache_ttl_s),
         limiter=RateLimiter(redis, linger_s=settings.settle_linger_s, timeout_s=settings.redis_timeout_s),
         catalog=catalog,
         breakers=breakers,
@@ -151,6 +155,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     set_service_state(app, state)
     use_api_key_resolver(app, state.resolver)
+    # The chat route checks service credentials itself (a fast route); of the FastAPI routes, the model list.
+    accept_service_keys(app, state.service_keys, state.tenants, routes=[("GET", "/v1/models")])
     _tune_gc()
     try:
         yield

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from aiaas.credential_hosts import CredentialHostDeclaration
 from aiaas.resilience.failover_budget import FailoverBudget
+from aiaas.service_callers import service_key_names
 from aiaas.settings import AdminDatabaseSettings, ServiceSettings
 
 __all__ = ["GatewaySettings", "OutboxRelaySettings"]
@@ -40,6 +41,9 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     breaker_cooldown_s: float = 10.0
 
     auth_cache_ttl_s: float = 5.0
+    # Platform services' credentials: named platform-admin keys (sk-admin-...) that may call the chat route and
+    # GET /v1/models for the tenant in `x-aiaas-tenant-id` (gateway/callers.py). Comma-separated; empty = none.
+    service_key_names: str = "orchestrator"
     # Applied when a tenant or key has no limit of its own; 0 = unlimited.
     default_tenant_rpm: int = 0
     default_tenant_tpm: int = 0
@@ -89,6 +93,10 @@ class GatewaySettings(ServiceSettings, FailoverBudget):
     cache_store_max_pending: int = Field(64, ge=1)
     # Connections of the cache's own pool (its searches and stores), and as many again under bursts.
     cache_db_pool_size: int = Field(4, ge=1)
+
+    @property
+    def service_keys(self) -> frozenset[str]:
+        return service_key_names(self.service_key_names)
 
     @model_validator(mode="after")
     def _router_token_from_file(self) -> GatewaySettings:

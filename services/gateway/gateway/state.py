@@ -14,12 +14,15 @@ from fastapi import Depends
 from nats.aio.client import Client as NatsClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from aiaas.auth import ApiKeyResolver
+from aiaas.auth import AdminKeyResolver, ApiKeyResolver
 from aiaas.deps import service_state
 from aiaas.events import DurableEmitter
 from aiaas.flags import FlagClient
 from aiaas.resilience import BreakerRegistry
+from aiaas.scopes import CHAT
+from aiaas.service_callers import ServiceKeys, TenantKnown
 from gateway.cache.service import CacheService
+from gateway.callers import ServiceCallers
 from gateway.catalog.service import Catalog
 from gateway.chat.embedding import Embedder
 from gateway.chat.service import ChatDeps
@@ -45,6 +48,9 @@ class GatewayState:
     http: aiohttp.ClientSession
     anthropic: AnthropicAdapter
     resolver: ApiKeyResolver
+    # Platform services' credentials (GATEWAY_SERVICE_KEY_NAMES) and the tenants they name (gateway/callers.py).
+    admin_keys: AdminKeyResolver
+    tenants: TenantKnown
     limiter: RateLimiter
     catalog: Catalog
     breakers: BreakerRegistry
@@ -62,9 +68,14 @@ class GatewayState:
     embedder: Embedder | None = None
     # What POST /v1/chat/completions uses of all this (chat/service.py), gathered once.
     chat: ChatDeps = field(init=False)
+    # Platform services acting for a tenant (the orchestrator's admin key): the chat route's and FastAPI's.
+    service_keys: ServiceKeys = field(init=False)
+    callers: ServiceCallers = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
+        self.service_keys = ServiceKeys(self.admin_keys, settings.service_keys, service="gateway", scope=CHAT)
+        self.callers = ServiceCallers(self.service_keys, self.tenants)
         self.chat = ChatDeps(
             resolver=self.resolver,
             catalog=self.catalog,

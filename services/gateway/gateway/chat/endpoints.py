@@ -13,6 +13,8 @@ from aiaas.auth import Principal, require_scope
 from aiaas.errors import error_body
 from aiaas.fast_route import FastRequest, send_event_stream, send_json
 from aiaas.scopes import CHAT
+from aiaas.service_callers import TENANT_HEADER, is_service_token
+from gateway.callers import RUN_ID_HEADER, STEP_HEADER, RunStep
 from gateway.chat.request import parse_request
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.chat.service import ChatCall
@@ -54,12 +56,17 @@ class ChatCompletions:
         assert isinstance(state, GatewayState)
         deps = state.chat
         # Credentials before the body is parsed: an unauthenticated caller learns nothing about it.
-        principal = await deps.resolver.resolve(request.authorization)
-        # The route's scope, checked here (not by aiaas.auth.require_scope: no FastAPI on this path).
-        principal.require(CHAT)
+        run_step: RunStep | None = None
+        if is_service_token(request.authorization):  # a platform service acting for a tenant (gateway/callers.py)
+            principal, run_step = await state.callers.resolve(request.authorization, request.scope["headers"])
+        else:
+            principal = await deps.resolver.resolve(request.authorization)
+            # The route's scope, checked here (not by aiaas.auth.require_scope: no FastAPI on this path).
+            principal.require(CHAT)
         chat_request, payload = parse_request(await request.body())
         cache_control = _header(request, b"cache-control")  # no-cache / no-store (gateway/cache)
-        await ChatCall(deps, principal, chat_request, payload, cache_control).run(_Reply(request, send))
+        call = ChatCall(deps, principal, chat_request, payload, cache_control, run_step=run_step)
+        await call.run(_Reply(request, send))
         return 200
 
     def document(self, openapi: dict[str, Any]) -> None:
@@ -78,9 +85,16 @@ class ChatCompletions:
             "post": {
                 "tags": ["chat"],
                 "summary": "Create Chat Completion",
-                "description": "Create a chat completion (OpenAI-compatible; `stream: true` answers with SSE).",
+                "description": "Create a chat completion (OpenAI-compatible; `stream: true` answers with SSE). A "
+                "tenant key with the `chat` scope, or a platform service's credential (a listed platform-admin key) "
+                f"with `{TENANT_HEADER}`.",
                 "operationId": "create_chat_completion_v1_chat_completions_post",
-                "security": [{"HTTPBearer": [CHAT]}],
+                "security": [{"HTTPBearer": [CHAT]}, {"AdminKey": [], "TenantId": []}],
+                "parameters": [
+                    _header_parameter(TENANT_HEADER, "With a service credential: the tenant served", _UUID),
+                    _header_parameter(RUN_ID_HEADER, "With a service credential: the orchestrator run", _UUID),
+                    _header_parameter(STEP_HEADER, "With a service credential: the run's step", _STEP),
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
@@ -95,7 +109,18 @@ class ChatCompletions:
                 },
             }
         }
-        components.setdefault("securitySchemes", {}).setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
+        schemes = components.setdefault("securitySchemes", {})
+        schemes.setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
+        schemes.setdefault("AdminKey", {"type": "http", "scheme": "bearer", "description": "sk-admin-... key"})
+        schemes.setdefault("TenantId", {"type": "apiKey", "in": "header", "name": TENANT_HEADER})
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_STEP = {"type": "string", "pattern": "^[A-Za-z0-9_.:#-]{1,128}$"}
+
+
+def _header_parameter(name: str, description: str, schema: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": schema, "description": description}
 
 
 def _header(request: FastRequest, name: bytes) -> str | None:

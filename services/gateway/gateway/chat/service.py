@@ -19,6 +19,7 @@ from aiaas.quota import quota_key
 from gateway.cache.replay import completion_body, replay, stream_events
 from gateway.cache.rules import cache_control as parse_cache_control
 from gateway.cache.service import CacheRequest, CacheService
+from gateway.callers import RunStep
 from gateway.catalog.schemas import ModelAlias
 from gateway.catalog.service import Catalog
 from gateway.chat.embedding import Embedder, RequestEmbedding
@@ -91,6 +92,8 @@ class ChatCall:
         request: ChatCompletionRequest,
         payload: dict[str, Any],
         cache_control: str | None = None,
+        *,
+        run_step: RunStep | None = None,
     ) -> None:
         self._deps = deps
         self.principal = principal
@@ -104,6 +107,9 @@ class ChatCall:
         self.record = RequestRecord(
             principal=principal, model_alias=request.model, stream=request.stream, api_key_id=self.key_id
         )
+        if run_step is not None:  # a service credential's call for an orchestrator run (usage event, requests row)
+            self.record.orch_run_id = run_step.run_id
+            self.record.orch_step = run_step.step
         # The `model` label of this request's series: the alias once the catalog knows it. A name taken from
         # the request would let any caller mint series (and this process's memory) without bound.
         self.metric_model = "other"

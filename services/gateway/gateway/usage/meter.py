@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -53,6 +54,9 @@ class RequestRecord:
     router_reason: str | None = None
     # What the caller named when it differs from `model_alias`, the alias that served (e.g. "auto").
     requested_alias: str | None = None
+    # The orchestrator run and step a service credential's call is for (gateway/callers.py).
+    orch_run_id: uuid.UUID | None = None
+    orch_step: str | None = None
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:
@@ -117,6 +121,10 @@ class UsageMeter:
             data["router_decision_id"] = record.router_decision_id
             data["router_tier"] = record.router_tier
             data["router_reason"] = record.router_reason
+        if record.orch_run_id is not None:
+            data["orch_run_id"] = str(record.orch_run_id)
+        if record.orch_step is not None:
+            data["orch_step"] = record.orch_step
         event = EventEnvelope.model_construct(
             id=event_id(USAGE_RECORDED, record.request_id),
             type=USAGE_RECORDED,
