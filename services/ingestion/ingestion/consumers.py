@@ -9,6 +9,7 @@ an unparsable one at once (aiaas.events.ConsumerRunner).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -28,10 +29,18 @@ CONSUMER_NAMES: tuple[str, ...] = (INGEST_CONSUMER.durable,)
 
 
 async def handle(pipeline: Pipeline, batch: Sequence[Received]) -> None:
-    """Ingest each message's version in turn (a batch is a handful: each one embeds)."""
-    for item in batch:
+    """Ingest the batch's versions concurrently, each in its own transactions: one document's parse and insert
+    overlap another's embedding (the embedder runs one text at a time on its own thread). Every ingest ends before
+    the first failure is raised; the runner then retries the batch one message at a time (ingest is idempotent)."""
+
+    async def one(item: Received) -> None:
         data = item.event.data
         await pipeline.ingest(item.event.tenant_id, uuid.UUID(str(data["document_id"])), int(data["version"]))
+
+    results = await asyncio.gather(*(one(item) for item in batch), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def runner(js: JetStreamContext, pipeline: Pipeline, *, batch_size: int) -> ConsumerRunner:
