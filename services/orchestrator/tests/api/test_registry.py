@@ -11,7 +11,6 @@ from typing import Any, get_args
 import httpx2
 import orjson
 import pytest
-from orchestrator.agents.manifest import OUTPUT_SCHEMA, AgentManifest, GraphName
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +18,7 @@ from aiaas.db import admin_session
 from aiaas_testing import TenantWithKey
 from control_plane.registry.manifests import AgentManifestIn
 from control_plane.registry.manifests import GraphName as RegistryGraphName
+from orchestrator.agents.manifest import OUTPUT_SCHEMA, AgentManifest, GraphName
 
 from .factories import RUNS, create, error
 

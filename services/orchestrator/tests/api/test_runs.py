@@ -16,7 +16,6 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
-from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
@@ -24,6 +23,7 @@ from aiaas.db import admin_session
 from aiaas.events import event_id
 from aiaas.flags.seed import ORCHESTRATOR_FLAGS
 from aiaas_testing import TenantWithKey
+from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 
 from .factories import (
     RUNS,
