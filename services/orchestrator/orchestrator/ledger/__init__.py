@@ -2,12 +2,14 @@
 
 from orchestrator.ledger.crash import CrashPoint
 from orchestrator.ledger.keys import canonical_json, compensation_key, idem_key, sha256_of
-from orchestrator.ledger.service import STEP_LATENCY, CallOutcome, Ledger, LLMStepFailed, RunRef
+from orchestrator.ledger.record import STEP_LATENCY, EpisodeRecord, LLMStepFailed, RunRef
+from orchestrator.ledger.service import CallOutcome, Ledger
 
 __all__ = [
     "STEP_LATENCY",
     "CallOutcome",
     "CrashPoint",
+    "EpisodeRecord",
     "LLMStepFailed",
     "Ledger",
     "RunRef",

@@ -10,62 +10,34 @@ A tool call (`Ledger.call`):
 With `retry_until`, a failure is retried with full-jitter back-off and the same key until then (the saga's
 compensations, a step's forward recovery): each failed round appends a step row, the call stays `requested`.
 
-A model call (`Ledger.llm`) appends one `orch_steps` row (kind llm); a step key that has one answers from it, so a
-re-executed node never calls the model twice for one step.
-
-Events written here are also published right after commit when a publisher is given (same ids: JetStream drops
-the relay's copy); the outbox relay publishes them anyway.
+Model calls, interrupts and resumes are recorded by the base class (`orchestrator.ledger.record.EpisodeRecord`).
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
-from aiaas.events.envelope import EventEnvelope, event_id
+from aiaas.events.envelope import EventEnvelope
 from aiaas.events.orchestration import TOOL_CALL_FAILED, TOOL_CALL_REQUESTED, TOOL_CALL_SUCCEEDED
-from aiaas.events.outbox import write_outbox
-from aiaas.events.publisher import NATS_UNAVAILABLE, EventPublisher
+from aiaas.events.publisher import EventPublisher
 from aiaas.resilience import RetryPolicy, retry_async
 from aiaas.tools import ErrorClass, ToolAdapter, ToolCallError, ToolResult
 from orchestrator.ledger import repository
 from orchestrator.ledger.crash import CrashPoint
-from orchestrator.ledger.keys import idem_key, sha256_of
-from orchestrator.llm import LLMCallError, LLMReply
+from orchestrator.ledger.keys import idem_key
+from orchestrator.ledger.record import STEP_LATENCY, EpisodeRecord, Outbound, RunRef, write_events
 from orchestrator.tools_catalog import TOOLS, compensation_for, tool_headers
 
-__all__ = ["STEP_LATENCY", "CallOutcome", "ExtraEvents", "Ledger", "LLMStepFailed", "RunRef"]
-
-log = logging.getLogger(__name__)
-
-STEP_LATENCY = Histogram(
-    "orch_steps_latency_seconds",
-    "Latency of a run's recorded steps (model calls, tool calls, compensations)",
-    ["agent", "kind"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-
-Outbound = tuple[EventEnvelope, str | None]
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """Which run a call belongs to (the agent names the metrics' series)."""
-
-    tenant_id: uuid.UUID
-    run_id: uuid.UUID
-    agent: str
+__all__ = ["CallOutcome", "ExtraEvents", "Ledger"]
 
 
 @dataclass(frozen=True)
@@ -87,18 +59,8 @@ class CallOutcome:
         return self.status == "succeeded"
 
 
-# (call_id, outcome so far, attempts in all) -> extra events for the outcome's transaction (a saga's).
+# (call id, outcome) -> extra events for the outcome's transaction (the saga's).
 ExtraEvents = Callable[[uuid.UUID, CallOutcome], Sequence[Outbound]]
-
-
-class LLMStepFailed(Exception):
-    """A model call recorded as failed (now, or by an earlier execution of the same step)."""
-
-    def __init__(self, step_key: str, code: str, message: str) -> None:
-        super().__init__(f"{step_key}: {code}: {message}")
-        self.step_key = step_key
-        self.code = code
-        self.message = message
 
 
 class _RoundFailed(Exception):
@@ -107,8 +69,8 @@ class _RoundFailed(Exception):
         self.error = error
 
 
-class Ledger:
-    """Tool and model calls of runs, recorded write-ahead under the run's tenant (RLS)."""
+class Ledger(EpisodeRecord):
+    """Tool calls of runs, recorded write-ahead under the run's tenant (RLS), and their episode record."""
 
     def __init__(
         self,
@@ -123,12 +85,10 @@ class Ledger:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._sessions = sessions
+        super().__init__(sessions, clock=clock, publisher=publisher)
         self._tools = tools
         self._service_key = service_key
-        self._clock = clock
         self._deadline_s = deadline_s
-        self._publisher = publisher
         self._crash = crash or CrashPoint(None)
         # Rounds of a retried call (compensations, forward recovery): bounded by `retry_until`, not by a count.
         self._retry = retry or RetryPolicy(max_attempts=1_000_000, base_delay=0.2, max_delay=5.0, jitter="full")
@@ -194,36 +154,23 @@ class Ledger:
             return retry_fatal or exc.error.error_class is not ErrorClass.FATAL
 
         started = time.perf_counter()
+        result: ToolResult | None = None
+        failure: ToolCallError | None = None
         try:
             result = await retry_async(
                 one_round, policy=self._retry, is_retryable=retryable, deadline=retry_until, rng=self._rng
             )
         except _RoundFailed as failed:
-            exc = failed.error
-            outcome = CallOutcome(
-                call_id=call_id,
-                tool=tool,
-                idem_key=key,
-                status="failed",
-                result=None,
-                error_class=exc.error_class.value,
-                error=_error_of(exc),
-                attempts=prior_attempts + attempts,
-                stored=False,
-            )
-            latency = (time.perf_counter() - started) * 1000
-            step = _step_key(step_base, rounds)
-            await self._settle(run, outcome, attempts - counted, node, kind, step, rounds, args, latency, extra_events)
-            return outcome
+            failure = failed.error
         latency = (time.perf_counter() - started) * 1000
         outcome = CallOutcome(
             call_id=call_id,
             tool=tool,
             idem_key=key,
-            status="succeeded",
-            result=result.body,
-            error_class=None,
-            error=None,
+            status="succeeded" if failure is None else "failed",
+            result=None if result is None else result.body,
+            error_class=None if failure is None else failure.error_class.value,
+            error=None if failure is None else _error_of(failure),
             attempts=prior_attempts + attempts,
             stored=False,
         )
@@ -273,12 +220,12 @@ class Ledger:
                     "side_effect": side_effect,
                     "compensation_of": None if compensation_of is None else str(compensation_of),
                 }
-                events.append((self._envelope(run, TOOL_CALL_REQUESTED, key, data), None))
-                await _write(session, events)
+                events.append((self.envelope(run, TOOL_CALL_REQUESTED, key, data), None))
+                await write_events(session, events)
                 row = None
             else:
                 row = await repository.find_call(session, run.tenant_id, key)
-        await self._publish(events)
+        await self.publish(events)
         if row is None:
             return call_id, 0
         if row.status == "requested":
@@ -314,7 +261,7 @@ class Ledger:
         request = {"tool": tool, "args": args, "idem_key": key}
         async with tenant_session(self._sessions, run.tenant_id) as session:
             await repository.count_attempts(session, run.tenant_id, call_id, exc.attempts)
-            await self._insert_step(
+            await self.insert_step(
                 session, run, _step_key(step_base, round_no), node, kind, request, _error_of(exc), "error",
                 exc.error_class.value, round_no, latency,
             )  # fmt: skip
@@ -362,17 +309,17 @@ class Ledger:
             events.append((self._outcome_event(run, outcome, will_compensate, latency_ms), None))
             if extra_events is not None:
                 events.extend(extra_events(outcome.call_id, outcome))
-            await _write(session, events)
+            await write_events(session, events)
             response: Any = outcome.result if outcome.ok else outcome.error
             if result is not None and result.replayed is not None:
                 response = {"body": outcome.result, "replayed": result.replayed}
             request = {"tool": outcome.tool, "args": args, "idem_key": outcome.idem_key}
-            await self._insert_step(
+            await self.insert_step(
                 session, run, step_key, node, kind, request, response, "ok" if outcome.ok else "error",
                 outcome.error_class, max(round_no, 1), latency_ms,
             )  # fmt: skip
         STEP_LATENCY.labels(agent=run.agent, kind=kind).observe(latency_ms / 1000)
-        await self._publish(events)
+        await self.publish(events)
 
     def _outcome_event(self, run: RunRef, outcome: CallOutcome, will_compensate: bool, latency: float) -> EventEnvelope:
         base = {
@@ -383,136 +330,10 @@ class Ledger:
             "attempts": outcome.attempts,
         }
         if outcome.ok:
-            return self._envelope(run, TOOL_CALL_SUCCEEDED, outcome.idem_key, {**base, "latency_ms": round(latency, 3)})
+            return self.envelope(run, TOOL_CALL_SUCCEEDED, outcome.idem_key, {**base, "latency_ms": round(latency, 3)})
         code = (outcome.error or {}).get("code")
         data = {**base, "error_class": outcome.error_class, "error_code": code, "will_compensate": will_compensate}
-        return self._envelope(run, TOOL_CALL_FAILED, outcome.idem_key, data)
-
-    # -- model calls -------------------------------------------------------------------------------------------
-    async def llm(
-        self,
-        run: RunRef,
-        *,
-        node: str,
-        step_key: str,
-        request: dict[str, Any],
-        call: Callable[[], Awaitable[LLMReply]],
-    ) -> dict[str, Any]:
-        """The step's model answer `{text, model, request_id, tokens_in, tokens_out}`: recorded, or called now."""
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            done = await repository.find_step(session, run.tenant_id, run.run_id, step_key)
-        if done is not None:
-            response = done.response if isinstance(done.response, dict) else {}
-            if done.status != "ok":
-                raise LLMStepFailed(step_key, str(response.get("code", "llm_failed")), str(response.get("message")))
-            return {**response, "tokens_in": done.tokens_in, "tokens_out": done.tokens_out}
-        try:
-            reply = await call()
-        except LLMCallError as exc:
-            error = {"code": exc.code, "message": exc.message, "status": exc.status}
-            async with tenant_session(self._sessions, run.tenant_id) as session:
-                await self._insert_step(
-                    session, run, step_key, node, "llm", request, error, "error", "fatal", 1, exc.latency_ms
-                )
-            STEP_LATENCY.labels(agent=run.agent, kind="llm").observe(exc.latency_ms / 1000)
-            raise LLMStepFailed(step_key, exc.code, exc.message) from None
-        record = reply.as_record()
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            await self._insert_step(
-                session, run, step_key, node, "llm", request, record, "ok", None, 1, reply.latency_ms,
-                tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, cost_usd=reply.cost_usd,
-            )  # fmt: skip
-        STEP_LATENCY.labels(agent=run.agent, kind="llm").observe(reply.latency_ms / 1000)
-        return {**record, "tokens_in": reply.tokens_in, "tokens_out": reply.tokens_out}
-
-    # -- other steps -------------------------------------------------------------------------------------------
-    async def record(
-        self, run: RunRef, *, step_key: str, node: str, kind: str, request: dict[str, Any], response: Any = None
-    ) -> None:
-        """An interrupt or a resume in the episode record (once per step key)."""
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            await self._insert_step(session, run, step_key, node, kind, request, response, "ok", None, 1, 0.0)
-
-    async def totals(self, run: RunRef) -> repository.RunTotals:
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            return await repository.run_totals(session, run.tenant_id, run.run_id)
-
-    async def compensable(self, run: RunRef) -> list[repository.CallRow]:
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            return await repository.compensable_calls(session, run.tenant_id, run.run_id)
-
-    async def compensation_started_at(self, run: RunRef) -> datetime | None:
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            return await repository.compensation_started_at(session, run.tenant_id, run.run_id)
-
-    async def write_events(self, run: RunRef, events: Sequence[Outbound]) -> None:
-        """Events of their own transaction (the saga's, when a compensation is answered from the ledger)."""
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            await _write(session, events)
-        await self._publish(events)
-
-    def envelope(self, run: RunRef, event_type: str, key: str, data: dict[str, Any]) -> EventEnvelope:
-        return self._envelope(run, event_type, key, data)
-
-    # -- helpers -----------------------------------------------------------------------------------------------
-    async def _insert_step(
-        self,
-        session: AsyncSession,
-        run: RunRef,
-        step_key: str,
-        node: str,
-        kind: str,
-        request: dict[str, Any],
-        response: Any,
-        status: str,
-        error_class: str | None,
-        attempt: int,
-        latency_ms: float,
-        *,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        cost_usd: Decimal = Decimal(0),
-    ) -> None:
-        await repository.insert_step(
-            session,
-            tenant_id=run.tenant_id,
-            run_id=run.run_id,
-            step_key=step_key,
-            node=node,
-            kind=kind,
-            request=request,
-            request_sha256=sha256_of(request),
-            response=response,
-            status=status,
-            error_class=error_class,
-            attempt=attempt,
-            latency_ms=max(latency_ms, 0.0),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost_usd,
-            now=self._clock(),
-        )
-
-    def _envelope(self, run: RunRef, event_type: str, key: str, data: dict[str, Any]) -> EventEnvelope:
-        return EventEnvelope(
-            id=event_id(event_type, key), type=event_type, tenant_id=run.tenant_id, occurred_at=self._clock(), data=data
-        )
-
-    async def _publish(self, events: Sequence[Outbound]) -> None:
-        """Publish now what the outbox holds (best effort: the relay publishes it anyway)."""
-        if self._publisher is None:
-            return
-        for event, subject in events:
-            try:
-                await self._publisher.publish(event, subject=subject)
-            except NATS_UNAVAILABLE as exc:
-                log.warning("event left to the outbox relay", extra={"type": event.type, "error": repr(exc)[:200]})
-                return
-
-
-async def _write(session: AsyncSession, events: Sequence[Outbound]) -> None:
-    for event, subject in events:
-        await write_outbox(session, event, subject=subject)
+        return self.envelope(run, TOOL_CALL_FAILED, outcome.idem_key, data)
 
 
 def _step_key(base: str, round_no: int) -> str:
