@@ -49,7 +49,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
     billing_port, analytics_port, stripe_port, control_port = free_port(), free_port(), free_port(), free_port()
     realtime_port, billing_admin_port, analytics_admin_port = free_port(), free_port(), free_port()
     router_port, router_admin_port = free_port(), free_port()
-    toolbox_port, ingestion_port = free_port(), free_port()
+    toolbox_port, ingestion_port, orchestrator_port = free_port(), free_port(), free_port()
     gateway_metrics_port = free_port()
     env = {
         **os.environ,
@@ -66,6 +66,8 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         "AIAAS_ROUTER_ADMIN_PORT": str(router_admin_port),
         "AIAAS_TOOLBOX_PORT": str(toolbox_port),
         "AIAAS_INGESTION_PORT": str(ingestion_port),
+        "AIAAS_ORCHESTRATOR_PORT": str(orchestrator_port),
+        "ORCH_WORKER_METRICS_PORT": "0",
         "ROUTER_CONSUMER_METRICS_PORT": "0",
         "INGESTION_CONSUMER_METRICS_PORT": "0",
         # The dev stack's background workers would otherwise take the default metrics ports.
@@ -75,7 +77,7 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         # ... and so would the services' metrics listeners: the gateway's on a free port, the others off.
         **{
             f"{name}_METRICS_PORT": "0"
-            for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME", "ROUTER", "INGESTION", "TOOLBOX")
+            for name in ("BILLING", "ANALYTICS", "CONTROL_PLANE", "REALTIME", "ROUTER", "INGESTION", "TOOLBOX", "ORCH")
         },
         **{f"{name}_ADMIN_METRICS_PORT": "0" for name in ("BILLING", "ANALYTICS", "ROUTER")},
         "GATEWAY_METRICS_PORT": str(gateway_metrics_port),
@@ -164,6 +166,15 @@ def test_make_dev_prints_working_curl_and_sdk_snippet_then_stops_cleanly(infra_u
         with urllib.request.urlopen(auto, timeout=30) as resp:
             assert resp.headers["x-router-tier"] and resp.headers["x-router-decision-id"]
             assert json.loads(resp.read())["choices"][0]["message"]["content"]
+
+        # The demo knowledge base is searchable, and a FAQ run answers from it with citations.
+        curl = banner[banner.index(next(line for line in banner if line.startswith("Knowledge base:"))) + 1].strip()
+        found = json.loads(subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout)
+        assert found["results"] and found["results"][0]["citation"]["filename"], found
+        curl = banner[banner.index(next(line for line in banner if line.startswith("Orchestrator:"))) + 1].strip()
+        run = json.loads(subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60).stdout)
+        assert run["status"] == "succeeded", run
+        assert run["output"]["reply"]["citations"], run
 
         # The billing and analytics lines of the banner work too.
         for marker, expect in (("Billing API:", '"total_minor"'), ("Analytics API:", '"totals"')):

@@ -57,6 +57,7 @@ SERVICES = [
     ("router", "router", "/health/ready"),
     ("router_admin", "router.admin", "/health/ready"),
     ("ingestion", "ingestion", "/health/ready"),
+    ("orchestrator", "orchestrator", "/health/ready"),
 ]
 # The stand-ins speak third parties' protocols (OpenAI's, Stripe's): their auth is not ours to check.
 STAND_INS = {"provider_sim", "stripe_sim", "toolbox"}

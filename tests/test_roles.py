@@ -40,6 +40,7 @@ from analytics.config import AnalyticsSettings
 from billing.config import BillingSettings
 from gateway.config import GatewaySettings
 from ingestion.config import IngestionSettings
+from orchestrator.config import OrchestratorSettings
 from realtime.config import RealtimeSettings
 from router.config import RouterSettings
 
@@ -53,6 +54,7 @@ HTTP_PROCESSES = {
     "realtime": ("realtime", None),
     "router": ("router", "/v1/router/policy"),
     "ingestion": ("ingestion", "/v1/ingestion/documents"),
+    "orchestrator": ("orchestrator", "/v1/orchestrator/runs"),
     "billing_admin": ("billing.admin", None),
     "analytics_admin": ("analytics.admin", None),
     "router_admin": ("router.admin", None),
@@ -64,8 +66,8 @@ def _dsns(env: dict[str, str]) -> set[str]:
     return {name for name in env if name in DSN_ROLES}
 
 
-def test_the_tenant_facing_processes_are_the_six_public_apis() -> None:
-    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime", "router", "ingestion"}
+def test_the_tenant_facing_processes_are_the_seven_public_apis() -> None:
+    assert TENANT_FACING == {"gateway", "billing", "analytics", "realtime", "router", "ingestion", "orchestrator"}
     for name in TENANT_FACING:
         assert PROCESS_ROLES[name].dsns == ("DATABASE_URL",), name
     assert all("ADMIN_DATABASE_URL" not in roles.dsns for name, roles in PROCESS_ROLES.items() if name in TENANT_FACING)
@@ -81,6 +83,7 @@ def test_no_settings_class_of_a_tenant_facing_process_reads_the_admin_dsn(monkey
         RealtimeSettings,
         RouterSettings,
         IngestionSettings,
+        OrchestratorSettings,
     ):
         assert "admin_database_url" not in settings.model_fields, settings
         assert "platform_admin" not in json.dumps(settings().model_dump(mode="json")), settings

@@ -46,6 +46,7 @@ SERVICES = [
     ("router", "router"),
     ("router-admin", "router.admin"),
     ("ingestion", "ingestion"),
+    ("orchestrator", "orchestrator"),
 ]
 _METHODS = ("get", "put", "post", "patch", "delete")
 # Bodies a handler accepts, for operations whose minimal schema-derived body would say little.
@@ -58,6 +59,11 @@ KNOWN_BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/billing/subscription"): {"plan": "free"},
     ("post", "/v1/billing/balance/top-ups"): {"amount_minor": 100},
     ("put", "/v1/billing/alerts"): {"url": "http://127.0.0.1:9/scope-walk"},
+    ("post", "/v1/orchestrator/runs"): {
+        "agent": "faq",
+        "input": {"question": "scope walk"},
+        "idempotency_key": "scope-walk",
+    },
 }
 
 

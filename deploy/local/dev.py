@@ -45,6 +45,11 @@ METRICS_PORTS = {
 }
 # The gateway asks the router for `model: "auto"` with this named admin key (the router's ROUTER_SERVICE_KEY_NAMES).
 GATEWAY_SERVICE_KEY_NAME = "gateway"
+# The orchestrator's worker calls the gateway and ingestion for its runs' tenants with this one (their
+# GATEWAY_SERVICE_KEY_NAMES / INGESTION_SERVICE_KEY_NAMES).
+ORCHESTRATOR_SERVICE_KEY_NAME = "orchestrator"
+# The demo tenant's knowledge base: the help centre the ingestion tests use (Markdown, HTML, PDF).
+DEMO_KB_DIR = ROOT / "services/ingestion/tests/fixtures/help_centre"
 
 
 class _Stop(Exception):
@@ -184,6 +189,41 @@ def _metrics_urls(env: dict[str, str]) -> str:
     return "  ".join(f"{name} :{port}" for name, port in on) or "all off"
 
 
+def _demo_knowledge_base(cfg: LocalConfig, apps: list[AppProcess], api_key: str) -> str:
+    """Upload the demo help centre to the demo tenant's knowledge base (unchanged files are no-ops): what happened."""
+    base = f"http://127.0.0.1:{cfg.ingestion_port}"
+    deadline = time.monotonic() + APP_READY_TIMEOUT_S
+    while not http_ok(f"{base}/health/ready"):
+        _raise_if_any_died(cfg, apps)
+        if time.monotonic() > deadline:
+            return f"ingestion not ready within {APP_READY_TIMEOUT_S:.0f}s"
+        time.sleep(0.2)
+    done = []
+    for path in sorted(DEMO_KB_DIR.iterdir()):
+        boundary = f"aiaas-{time.time_ns()}"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + path.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+            f"{base}/v1/ingestion/documents",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310
+                answer = json.loads(resp.read())
+            done.append(f"{path.name} {'unchanged' if answer.get('unchanged') else answer.get('status')}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            done.append(f"{path.name} failed ({exc})")
+    return ", ".join(done)
+
+
 def _banner(
     cfg: LocalConfig, infra: list[Component], apps: list[AppProcess], seeded: dict[str, str], metrics: str
 ) -> str:
@@ -245,6 +285,15 @@ def _banner(
             f"  curl -s http://127.0.0.1:{cfg.router_port}/v1/router/decide -H 'Authorization: Bearer {key}' "
             """-H 'Content-Type: application/json' -d '{"messages": [{"role": "user", "content": "What is 7*6?"}]}'""",
             "",
+            f"Knowledge base: http://127.0.0.1:{cfg.ingestion_port}   (the demo help centre is uploaded)",
+            f"  curl -s http://127.0.0.1:{cfg.ingestion_port}/v1/ingestion/search -H 'Authorization: Bearer {key}' "
+            """-H 'Content-Type: application/json' -d '{"query": "How long do refunds take?", "top_k": 3}'""",
+            f"Orchestrator:  http://127.0.0.1:{cfg.orchestrator_port}   (FAQ, Order, Lead runs; then GET"
+            " /v1/orchestrator/runs/<run_id>)",
+            f"  curl -s http://127.0.0.1:{cfg.orchestrator_port}/v1/orchestrator/runs -H 'Authorization: Bearer {key}' "
+            """-H 'Content-Type: application/json' -d '{"agent": "faq", "input": {"question": "How long do refunds"""
+            """ take?"}, "idempotency_key": "demo-faq-1", "wait": 30}'""",
+            "",
             f"Prometheus metrics (not tenant-facing; http://127.0.0.1:PORT/metrics): {metrics}",
             "",
             "curl:",
@@ -305,6 +354,10 @@ def run(cfg: LocalConfig) -> int:
         seeded = {**_seed(cfg, env), "admin_key": _admin_key(cfg, env)}
         env["GATEWAY_ROUTER_URL"] = f"http://127.0.0.1:{cfg.router_port}"
         env["GATEWAY_ROUTER_SERVICE_TOKEN"] = _admin_key(cfg, env, GATEWAY_SERVICE_KEY_NAME)
+        env["ORCH_SERVICE_KEY"] = _admin_key(cfg, env, ORCHESTRATOR_SERVICE_KEY_NAME)
+        env["ORCH_GATEWAY_URL"] = f"http://127.0.0.1:{cfg.gateway_port}"
+        env["ORCH_TOOLBOX_URL"] = f"http://127.0.0.1:{cfg.toolbox_port}"
+        env["ORCH_INGESTION_URL"] = f"http://127.0.0.1:{cfg.ingestion_port}"
         for app in apps:
             _say(f"starting {' '.join(app.command()[1:])}")
             # Each process gets only its roles' database URLs (aiaas.roles.PROCESS_ROLES).
@@ -313,6 +366,7 @@ def run(cfg: LocalConfig) -> int:
         _register_stripe_webhook(cfg, apps, env)
         print(_banner(cfg, infra, apps, seeded, _metrics_urls(env)), flush=True)
         _say(f"test request through the gateway: {_smoke_request(cfg, seeded['api_key'])}")
+        _say(f"demo knowledge base: {_demo_knowledge_base(cfg, apps, seeded['api_key'])}")
         while True:
             _raise_if_any_died(cfg, apps)
             time.sleep(0.5)

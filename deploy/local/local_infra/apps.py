@@ -89,6 +89,13 @@ def app_processes(cfg: LocalConfig) -> list[AppProcess]:
             "ingestion", "ingestion", ["--host", "127.0.0.1", "--port", str(cfg.ingestion_port)], cfg.ingestion_port
         ),
         AppProcess("ingestion_consumer", "ingestion", ["consume"]),
+        AppProcess(
+            "orchestrator",
+            "orchestrator",
+            ["--host", "127.0.0.1", "--port", str(cfg.orchestrator_port)],
+            cfg.orchestrator_port,
+        ),
+        AppProcess("orchestrator_worker", "orchestrator", ["work"]),
     ]
 
 

@@ -61,6 +61,7 @@ class LocalConfig:
     stripe_sim_port: int
     toolbox_port: int
     ingestion_port: int
+    orchestrator_port: int
     control_plane_port: int
     realtime_port: int
     router_port: int
@@ -92,6 +93,7 @@ class LocalConfig:
             stripe_sim_port=_port(env, "AIAAS_STRIPE_SIM_PORT", 8092),
             toolbox_port=_port(env, "AIAAS_TOOLBOX_PORT", 8094),
             ingestion_port=_port(env, "AIAAS_INGESTION_PORT", 8095),
+            orchestrator_port=_port(env, "AIAAS_ORCHESTRATOR_PORT", 8096),
             control_plane_port=_port(env, "AIAAS_CONTROL_PLANE_PORT", 8084),
             realtime_port=_port(env, "AIAAS_REALTIME_PORT", 8085),
             router_port=_port(env, "AIAAS_ROUTER_PORT", 8088),

@@ -59,6 +59,10 @@ PROCESS_ROLES: dict[str, ProcessRoles] = {
     "router_admin": ProcessRoles(_ADMIN, False, "router versions and the canary monitor across tenants (admin)"),
     "ingestion": ProcessRoles(_RUNTIME, True, "a tenant's own knowledge base: documents, chunks, search"),
     "ingestion_consumer": ProcessRoles(_RUNTIME, False, "one tenant transaction per message's tenant"),
+    "orchestrator": ProcessRoles(_RUNTIME, True, "a tenant's own workflow runs, their steps and tool calls"),
+    "orchestrator_worker": ProcessRoles(
+        _RUNTIME + _ADMIN, False, "runs as app_runtime per tenant; the expiry sweep and retention cross tenants"
+    ),
     "provider_sim": ProcessRoles((), False, "no database"),
     "stripe_sim": ProcessRoles((), False, "no database"),
     "toolbox": ProcessRoles((), False, "no database"),

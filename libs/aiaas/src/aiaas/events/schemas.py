@@ -345,6 +345,29 @@ EVENT_DATA_MODELS[INGEST_DOCUMENT_REQUESTED] = IngestDocumentRequested
 
 
 # ---- orchestrator, tool ledger, saga, knowledge base (issue 15): models in aiaas.events.orchestration -----------
-from aiaas.events.orchestration import ORCHESTRATION_EVENT_MODELS  # noqa: E402
+from aiaas.events.orchestration import (  # noqa: E402
+    KB_DOCUMENT_DELETED,
+    ORCH_RUN_COMPLETED,
+    ORCH_RUN_INTERRUPTED,
+    ORCH_RUN_REQUESTED,
+    ORCHESTRATION_EVENT_MODELS,
+    SAGA_COMPENSATION_FAILED,
+    SAGA_COMPENSATION_SUCCEEDED,
+    TOOL_CALL_FAILED,
+    TOOL_CALL_REQUESTED,
+    TOOL_CALL_SUCCEEDED,
+)
+
+__all__ += [
+    "KB_DOCUMENT_DELETED",
+    "ORCH_RUN_COMPLETED",
+    "ORCH_RUN_INTERRUPTED",
+    "ORCH_RUN_REQUESTED",
+    "SAGA_COMPENSATION_FAILED",
+    "SAGA_COMPENSATION_SUCCEEDED",
+    "TOOL_CALL_FAILED",
+    "TOOL_CALL_REQUESTED",
+    "TOOL_CALL_SUCCEEDED",
+]
 
 EVENT_DATA_MODELS.update(ORCHESTRATION_EVENT_MODELS)
