@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
+import jsonschema
+from referencing import Registry, Resource
+
 from aiaas_testing import InfraUrls, ServiceProcess, free_port
+from data_plane import EVENTS_DIR
 
 # The gateways of this session write their usage write-ahead logs here, not in the host's shared default.
 WAL_DIR = tempfile.mkdtemp(prefix="gateway-tests-wal-")
@@ -48,3 +53,15 @@ def start_gateway(run_dir: Path, env: dict[str, str], name: str = "gateway") -> 
     url = f"http://127.0.0.1:{port}"
     METRICS_URLS[url] = f"http://127.0.0.1:{env['GATEWAY_METRICS_PORT']}/metrics"
     return proc, url
+
+
+def usage_validator() -> jsonschema.Draft202012Validator:
+    """Validates a whole `usage.recorded` envelope against data-plane/events (formats checked)."""
+    resources = []
+    for path in EVENTS_DIR.glob("*.json"):
+        schema = json.loads(path.read_text())
+        resources += [(path.name, Resource.from_contents(schema)), (schema["$id"], Resource.from_contents(schema))]
+    schema = json.loads((EVENTS_DIR / "usage.recorded.json").read_text())
+    return jsonschema.Draft202012Validator(
+        schema, registry=Registry().with_resources(resources), format_checker=jsonschema.FormatChecker()
+    )

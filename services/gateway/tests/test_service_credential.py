@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
-import jsonschema
 import nats
 import openai
 import pytest
 import redis.asyncio as redis_asyncio
-from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,8 +27,9 @@ from aiaas.db import admin_session, tenant_session
 from aiaas.events import EventEnvelope
 from aiaas.events.schemas import UsageRecorded
 from aiaas.quota import QuotaState, quota_key
-from aiaas_testing import AdminKey, InfraUrls, TenantWithKey, wait_for
-from data_plane import EVENTS_DIR
+from aiaas_testing import AdminKey, NatsServer, ServiceProcess, TenantWithKey, wait_for
+
+from .factories import usage_validator
 
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "plan the refund"}], "max_tokens": 8}
 _COLUMNS = "request_id, tenant_id, api_key_id, status, tokens_in, tokens_out, stream, orch_run_id, orch_step"
@@ -42,11 +42,26 @@ async def orchestrator_key(make_admin_key) -> AdminKey:
 
 
 @pytest.fixture(scope="session")
-def service_gateway(spawn_gateway, orchestrator_key: AdminKey, usage_writer) -> str:
-    """A gateway listing the orchestrator's key (the shared one keeps the default name, `orchestrator`)."""
-    return spawn_gateway(
-        name="gateway-service-keys", GATEWAY_SERVICE_KEY_NAMES=f"other-service,{orchestrator_key.name}"
-    )
+def service_nats(run_dir: Path) -> Iterator[NatsServer]:
+    """A NATS of these tests' own: no other process's usage writer competes for their usage events."""
+    server = NatsServer(run_dir / "nats-service-keys").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_gateway(
+    spawn_gateway, gateway_base_env: dict[str, str], run_dir: Path, service_nats: NatsServer, orchestrator_key: AdminKey
+) -> Iterator[str]:
+    """A gateway listing the orchestrator's key (the shared one keeps the default name, `orchestrator`), with its
+    usage writer."""
+    env = {"NATS_URL": service_nats.url, "GATEWAY_SERVICE_KEY_NAMES": f"other-service,{orchestrator_key.name}"}
+    url = spawn_gateway(name="gateway-service-keys", **env)
+    writer = ServiceProcess(
+        ["-m", "gateway.usage_writer"], env={**gateway_base_env, **env}, log_path=run_dir / "writer-service-keys.log"
+    ).start()
+    yield url
+    writer.stop()
 
 
 @pytest.fixture
@@ -70,17 +85,6 @@ async def _rows(sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
     return await wait_for(stored)
 
 
-def _usage_validator() -> jsonschema.Draft202012Validator:
-    resources = []
-    for path in EVENTS_DIR.glob("*.json"):
-        schema = json.loads(path.read_text())
-        resources += [(path.name, Resource.from_contents(schema)), (schema["$id"], Resource.from_contents(schema))]
-    schema = json.loads((EVENTS_DIR / "usage.recorded.json").read_text())
-    return jsonschema.Draft202012Validator(
-        schema, registry=Registry().with_resources(resources), format_checker=jsonschema.FormatChecker()
-    )
-
-
 async def _error(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> tuple[int, str]:
     async with http.post(f"{url}/v1/chat/completions", json=BODY, headers=headers) as resp:
         body = await resp.json(content_type=None)
@@ -94,14 +98,14 @@ async def test_each_call_is_the_tenants_and_joins_its_step(
     make_tenant,
     runtime_sessions,
     redis_client: redis_asyncio.Redis,
-    infra_urls: InfraUrls,
+    service_nats: NatsServer,
 ) -> None:
     tenant = await make_tenant()
     run_id = uuid.uuid4()
     await quota.reconcile(
         redis_client, tenant.id, QuotaState("2026-11-01T00:00:00+00:00", 1_000_000, 1_000, 0, 0, 0, "plan 'pro'")
     )
-    nc = await nats.connect(infra_urls.nats_url)
+    nc = await nats.connect(service_nats.url)
     events = await nc.jetstream().subscribe(f"usage.recorded.{tenant.id}", ordered_consumer=True)
     client = _sdk(
         service_gateway, orchestrator_key.key, **{"x-aiaas-tenant-id": str(tenant.id), "x-aiaas-run-id": str(run_id)}
@@ -148,7 +152,7 @@ async def test_each_call_is_the_tenants_and_joins_its_step(
 
     await wait_for(quota_used, timeout_s=5, interval_s=0.01)  # settled a few ms after each response, batched
     await redis_client.delete(quota_key(str(tenant.id)))
-    validator = _usage_validator()
+    validator = usage_validator()
     by_request = {event.data["request_id"]: event for event in seen}
     for event in seen:
         validator.validate(json.loads(event.to_json()))

@@ -12,9 +12,7 @@ import json
 import uuid
 from decimal import Decimal
 
-import jsonschema
 import nats
-from referencing import Registry, Resource
 from sqlalchemy import text
 
 from aiaas.auth import Principal
@@ -22,10 +20,11 @@ from aiaas.db import tenant_session
 from aiaas.events import DurableEmitter, EventEnvelope, EventPublisher, ensure_topology
 from aiaas.events.schemas import UsageRecorded
 from aiaas_testing import TenantWithKey, wait_for
-from data_plane import EVENTS_DIR
 from gateway.catalog.schemas import Deployment
 from gateway.providers.base import Usage
 from gateway.usage.meter import RequestRecord, UsageMeter
+
+from .factories import usage_validator
 
 DEPLOYMENT = Deployment(
     name="chat-a",
@@ -39,17 +38,6 @@ _COLUMNS = (
     "request_id, provider, deployment, cost_usd, tokens_in, tokens_out, status, stream, cache_status,"
     " router_decision_id, router_tier, router_reason, requested_alias"
 )
-
-
-def _validator() -> jsonschema.Draft202012Validator:
-    resources = []
-    for path in EVENTS_DIR.glob("*.json"):
-        schema = json.loads(path.read_text())
-        resources += [(path.name, Resource.from_contents(schema)), (schema["$id"], Resource.from_contents(schema))]
-    schema = json.loads((EVENTS_DIR / "usage.recorded.json").read_text())
-    return jsonschema.Draft202012Validator(
-        schema, registry=Registry().with_resources(resources), format_checker=jsonschema.FormatChecker()
-    )
 
 
 def _principal(tenant: TenantWithKey) -> Principal:
@@ -109,7 +97,7 @@ async def test_cache_and_router_fields_reach_the_usage_rows(infra_urls, usage_wr
             event = EventEnvelope.from_json(msg.data)
             events[event.data["request_id"]] = event
         await sub.unsubscribe()
-        validator = _validator()
+        validator = usage_validator()
         for event in events.values():
             validator.validate(json.loads(event.to_json()))
             UsageRecorded.model_validate(event.data)
