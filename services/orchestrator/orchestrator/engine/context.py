@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.engine.types import RunHooks, RunSpec, StepFailed
 from orchestrator.ledger import Ledger, LLMStepFailed, RunRef
 from orchestrator.llm import GatewayLLM, LLMReply
+from orchestrator.tools_catalog import TOOLS
 
 __all__ = ["NodeScope", "RunContext"]
 
@@ -30,7 +31,7 @@ class RunContext:
     llm: GatewayLLM
     hooks: RunHooks
     clock: Callable[[], datetime]
-    # How long a step after the pivot is retried (same key) before its non-fatal failure ends the run.
+    # How long a side-effecting call is retried (same key) before its non-fatal failure ends the run.
     forward_recovery_s: float
 
     def node(self, name: str) -> NodeScope:
@@ -50,11 +51,16 @@ class NodeScope:
         self._seq += 1
         return seq
 
-    async def tool(self, tool: str, args: dict[str, Any], *, kind: str = "tool", forward: bool = False) -> Any:
-        """The tool's result; `StepFailed` when it failed. `forward`: a step after the pivot (forward recovery)."""
+    async def tool(self, tool: str, args: dict[str, Any], *, kind: str = "tool") -> Any:
+        """The tool's result; `StepFailed` when it failed for good.
+
+        A side-effecting call whose failure a retry may cure (retryable, timeout, circuit_open, bulkhead_full) is
+        called again with its key until `forward_recovery_s` has passed (forward recovery): its effect may have
+        happened, and only asking again with the same key tells; a read fails at once (the adapter retried it).
+        """
         ctx = self.ctx
         await ctx.hooks.heartbeat()
-        retry_until = time.monotonic() + ctx.forward_recovery_s if forward else None
+        retry_until = time.monotonic() + ctx.forward_recovery_s if TOOLS[tool].side_effect else None
         outcome = await ctx.ledger.call(
             ctx.run,
             node=self.name,

@@ -5,8 +5,8 @@
   that node before `interrupt()`, which runs again on resume: `lookup_order` is a node of its own, checkpointed
   before it. The resume value `true` (or `{"approved": true}`) goes on; anything else ends the run with no
   effect: status `cancelled`, error `approval_denied` (the engine's reading of "false ends without effect").
-- `create_shipment` and `notify` come after the pivot: a failure a retry can cure is retried with the same key
-  (forward recovery); a fatal one compensates (orchestrator/saga).
+- Every side-effecting step retries a failure a retry can cure with its key (forward recovery); a fatal one ends
+  the run and the saga undoes what it recorded, the charge included (orchestrator/saga says why).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def _approve(state: OrderState, runtime: Runtime[RunContext]) -> dict[str,
     ctx = context(runtime)
     order = state["order"]
     raw = ctx.spec.flags.get(THRESHOLD_FLAG, DEFAULT_THRESHOLD_MINOR)
-    threshold = raw if isinstance(raw, int) and not isinstance(raw, bool) else DEFAULT_THRESHOLD_MINOR
+    threshold = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else DEFAULT_THRESHOLD_MINOR
     amount = int(order["amount_minor"])
     if amount <= threshold:
         return {"denied": False}
@@ -116,7 +116,7 @@ async def _create_shipment(state: OrderState, runtime: Runtime[RunContext]) -> d
         "reservation_id": state["reservation_id"],
         "carrier": state["input"].get("carrier", "ups"),
     }
-    shipment = await node.tool("shipments.create", args, forward=True)
+    shipment = await node.tool("shipments.create", args)
     return {
         "shipment": {"id": shipment["id"], "tracking_number": shipment.get("tracking_number")},
         "actions": [action("shipments.create", "succeeded", shipment["id"])],
@@ -133,7 +133,6 @@ async def _notify(state: OrderState, runtime: Runtime[RunContext]) -> dict[str, 
     message = await node.tool(
         "notify.send",
         {"channel": "email", "to": to, "subject": f"Your order {order['id']} has shipped", "body": text},
-        forward=True,
     )
     actions = [*state.get("actions", []), action("notify.send", "succeeded", message["id"])]
     reply = {

@@ -23,6 +23,7 @@ __all__ = [
     "compensable_calls",
     "compensation_started_at",
     "count_attempts",
+    "count_call_steps",
     "find_call",
     "find_step",
     "finish_call",
@@ -72,6 +73,10 @@ _COMPENSABLE = text(
 _COMP_STARTED = text(
     "select min(requested_at) from tool_calls "
     "where tenant_id = :tenant_id and run_id = :run_id and compensation_of is not null"
+)
+_COUNT_CALL_STEPS = text(
+    "select count(*) from orch_steps where tenant_id = :tenant_id and run_id = :run_id "
+    "and (step_key = :base or step_key like :rounds)"
 )
 _INSERT_STEP = text(
     """
@@ -276,6 +281,16 @@ async def insert_step(
             "now": now,
         },
     )
+
+
+async def count_call_steps(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, base: str) -> int:
+    """Step rows a call already has: `base` (its first round) and `base@n` (later rounds)."""
+    params = {"tenant_id": tenant_id, "run_id": run_id, "base": base, "rounds": _like_escape(base) + "@%"}
+    return int((await session.execute(_COUNT_CALL_STEPS, params)).scalar_one())
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def find_step(session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, step_key: str) -> StepRow | None:

@@ -114,12 +114,11 @@ class Ledger(EpisodeRecord):
         """Call `tool` once per key (see the module doc); a failure is an outcome, never an exception."""
         manifest = TOOLS[tool]
         key = key or idem_key(run.tenant_id, run.run_id, node, seq, tool, args)
-        begun = await self._begin(run, node, seq, tool, args, key, manifest.side_effect, compensation_of)
+        step_base = f"{node}#{seq}" if compensation_of is None else f"comp:{node}#{seq}"
+        begun = await self._begin(run, node, seq, tool, args, key, manifest.side_effect, compensation_of, step_base)
         if isinstance(begun, CallOutcome):
             return begun
-        call_id, prior_attempts = begun
-        step_base = f"{node}#{seq}" if compensation_of is None else f"comp:{node}#{seq}"
-        rounds = 0
+        call_id, prior_attempts, rounds = begun  # a left-over row goes on numbering its rounds' steps
         attempts = 0
         counted = 0  # attempts already added to the row by failed rounds
 
@@ -190,10 +189,13 @@ class Ledger(EpisodeRecord):
         key: str,
         side_effect: bool,
         compensation_of: uuid.UUID | None,
-    ) -> CallOutcome | tuple[uuid.UUID, int]:
-        """Phase 1: the stored outcome, or (call id, attempts so far) of a `requested` row (new or left over)."""
+        step_base: str,
+    ) -> CallOutcome | tuple[uuid.UUID, int, int]:
+        """Phase 1: the stored outcome, or (call id, attempts so far, rounds recorded) of a `requested` row (new, or
+        left over by an execution that died between call and outcome)."""
         call_id = uuid.uuid4()
         events: list[Outbound] = []
+        rounds = 0
         async with tenant_session(self._sessions, run.tenant_id) as session:
             inserted = await repository.insert_call(
                 session,
@@ -225,11 +227,13 @@ class Ledger(EpisodeRecord):
                 row = None
             else:
                 row = await repository.find_call(session, run.tenant_id, key)
+                if row is not None and row.status == "requested":
+                    rounds = await repository.count_call_steps(session, run.tenant_id, run.run_id, step_base)
         await self.publish(events)
         if row is None:
-            return call_id, 0
+            return call_id, 0, 0
         if row.status == "requested":
-            return row.id, row.attempts
+            return row.id, row.attempts, rounds
         return CallOutcome(
             call_id=row.id,
             tool=row.tool,

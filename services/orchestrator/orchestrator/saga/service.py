@@ -13,12 +13,18 @@ its failure is recorded with `saga.compensation.failed` (ORCH_EVENTS) and a copy
 stream), both in the outcome's transaction, and `orch_compensation_failures_total` counts it (the alert). A
 success writes `saga.compensation.succeeded`. Either way the saga goes on with the next compensation.
 
-Reading of the issue's "after the pivot, only forward recovery": after `payments.charge` (the Order pivot)
-succeeded, a step that fails in a way a retry can cure (retryable, timeout, circuit_open, bulkhead_full) is not
-compensated: it is retried with the same key (forward recovery) until the same horizon. A fatal failure after the
-pivot (e.g. `shipments.create` answering 422 `address_undeliverable`) cannot be recovered forward, and the charge
-is refundable, so it compensates the whole order like a failure before the pivot (acceptance 4: refund, then
-release). Only when forward recovery itself runs out does a post-pivot step compensate for a non-fatal failure.
+Reading of the issue's "a fatal failure before the pivot compensates; after the pivot, only forward recovery",
+reconciled with acceptance 4 ("fatal create_shipment -> refund_payment then release_inventory, run compensated"):
+- a **fatal** failure (the backend refused: a 4xx it does not mark retryable) compensates the run wherever it
+  happens, before or after the pivot (`payments.charge`): it cannot be cured by calling again, and the charge is
+  refundable, so a fatal `create_shipment` (422 `address_undeliverable`) refunds and then releases;
+- a failure a retry can cure (retryable, timeout, circuit_open, bulkhead_full) of a side-effecting step is never
+  compensated blind: the step is called again with its key (forward recovery, orchestrator/engine/context.py)
+  until the same horizon, before the pivot as after it: a timed-out reservation or charge may have happened, and
+  only asking again with the same key tells (compensating without knowing would leak the effect). Only when
+  forward recovery itself runs out does the run end and compensate what it recorded;
+- a read or a model call that fails ends the run at once (the adapter retried the read; model calls are the
+  gateway's to retry), and compensates what was recorded before it.
 """
 
 from __future__ import annotations

@@ -105,6 +105,47 @@ async def test_a_requested_row_is_called_again_with_its_key(
     assert [(c.status, c.attempts) for c in calls] == [("succeeded", 1)]
 
 
+async def test_a_left_over_call_numbers_its_steps_after_the_recorded_rounds(
+    engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey, toolbox: Toolbox
+) -> None:
+    """An execution died during forward recovery (one failed round recorded): the next one's success is round 2."""
+    spec = await new_run(runtime_sessions, tenant.id, "order", {"order_id": "ORD-1001"})
+    run = RunRef(tenant_id=tenant.id, run_id=spec.run_id, agent="order")
+    args = {"order_id": "ORD-1001"}
+    await toolbox.fault(operation="inventory.reserve", status=503, count=3)
+    # What a first execution left: its requested row after one failed round of 3 attempts, and that round's step.
+    key = idem_key(tenant.id, spec.run_id, "reserve_inventory", 0, "inventory.reserve", args)
+    async with tenant_session(runtime_sessions, tenant.id) as session:
+        await session.execute(
+            text(
+                "insert into tool_calls (id, tenant_id, run_id, node, seq, tool, args, idem_key, side_effect, status,"
+                " attempts, requested_at) values (:id, :tenant, :run, 'reserve_inventory', 0, 'inventory.reserve',"
+                " cast(:args as jsonb), :key, true, 'requested', 3, :now)"
+            ),
+            {"id": uuid.uuid4(), "tenant": tenant.id, "run": spec.run_id, "args": orjson.dumps(args).decode(),
+             "key": key, "now": clock.now()},
+        )  # fmt: skip
+        await session.execute(
+            text(
+                "insert into orch_steps (tenant_id, run_id, step_key, node, kind, request, request_sha256, status,"
+                " created_at) values (:tenant, :run, 'reserve_inventory#0', 'reserve_inventory', 'tool', '{}', :sha,"
+                " 'error', now())"
+            ),
+            {"tenant": tenant.id, "run": spec.run_id, "sha": "0" * 64},
+        )
+
+    outcome = await engine.ledger.call(run, node="reserve_inventory", seq=0, tool="inventory.reserve", args=args)
+
+    assert not outcome.ok and outcome.error_class == "retryable"  # no retry_until here: one round, 3 attempts
+    async with tenant_session(runtime_sessions, tenant.id) as session:
+        steps = await session.execute(
+            text("select step_key, status from orch_steps where run_id = :run order by id"), {"run": spec.run_id}
+        )
+        assert [tuple(s) for s in steps] == [("reserve_inventory#0", "error"), ("reserve_inventory#0@2", "error")]
+    calls = await _calls(runtime_sessions, tenant.id, spec.run_id)
+    assert [(c.status, c.attempts) for c in calls] == [("failed", 6)]
+
+
 async def test_forward_recovery_after_the_pivot(
     engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey, toolbox: Toolbox
 ) -> None:
