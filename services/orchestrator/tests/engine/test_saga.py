@@ -15,6 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import tenant_session
+from aiaas.events.envelope import EventEnvelope, event_id
+from aiaas.events.schemas import EVENT_DATA_MODELS
 from aiaas_testing import TenantWithKey
 from orchestrator.engine import Engine
 from orchestrator.ledger import RunRef
@@ -106,6 +108,11 @@ async def test_fatal_shipment_refunds_then_releases_once(
     requested = await _events(js, "ORCH_EVENTS", f"tool.call.requested.{tenant.id}", tenant.id)
     terminal = await _events(js, "ORCH_EVENTS", f"tool.call.succeeded.{tenant.id}", tenant.id)
     assert len(requested) == len(terminal) + len(failed) == 6  # each requested call has one terminal event
+    assert {e["data"]["call_id"] for e in requested} == {e["data"]["call_id"] for e in [*terminal, *failed]}
+    for event in [*requested, *terminal, *failed, *succeeded]:  # every one valid for its contract
+        envelope = EventEnvelope.model_validate(event)
+        EVENT_DATA_MODELS[envelope.type].model_validate(envelope.data)
+        assert envelope.id == event_id(envelope.type, envelope.data["idem_key"])
 
 
 async def test_always_failing_compensation_goes_to_the_dlq(
