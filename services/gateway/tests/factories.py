@@ -1,4 +1,4 @@
-"""Helpers the gateway tests import: the gateways' env and a started gateway process (fixtures: conftest.py)."""
+"""Helpers the gateway tests import: the gateways' env, a started gateway process, the usage event validator."""
 
 from __future__ import annotations
 
