@@ -2,8 +2,9 @@
 
 Every statement also names the tenant: RLS is what keeps tenants apart, the column lets the planner use the
 tenant's indexes. Vectors travel as pgvector's text form (`[x,y,...]`) cast in SQL. The request path's search
-is one call of `semantic_cache_nearest`, the store one of `semantic_cache_store`, each on an autocommit
-connection (no BEGIN, bind, COMMIT round trips).
+is one call of `semantic_cache_nearest`, the store one of `semantic_cache_store`, each one statement on a plain
+asyncpg connection (no BEGIN, bind, COMMIT round trips; asyncpg keeps them prepared): SQLAlchemy's checkout and
+execute cost ~0.6 ms of CPU per search, as much as Postgres's own part at bench partition sizes.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
 import numpy as np
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.cache.schemas import CachedAnswer, StoredEntry
 
@@ -30,13 +32,13 @@ __all__ = [
 
 # One round trip: the function binds its statement's transaction to the tenant (migrations 0022_semantic_cache,
 # 0024_semantic_cache_rivals: each candidate's cosine to the nearest one comes with it).
-_NEAREST = text(
-    "select id, exact_key, query_text, answer, similarity, to_nearest"
-    " from semantic_cache_nearest(:tenant, :alias, :system, :params, cast(:q as vector), :now, :k)"
+_NEAREST = (
+    "select id, exact_key, query_text, answer::text as answer, similarity, to_nearest from semantic_cache_nearest("
+    "$1::uuid, $2::text, $3::text, $4::text, $5::text::vector, $6::timestamptz, $7::integer)"
 )
-_STORE = text(
-    "select entry_id, evicted from semantic_cache_store(:id, :tenant, :alias, :exact, :system, :params, :query,"
-    " cast(:q as vector), cast(:answer as jsonb), :now, :expires, :keep)"
+_STORE = (
+    "select entry_id, evicted from semantic_cache_store($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text,"
+    " $7::text, $8::text::vector, $9::text::jsonb, $10::timestamptz, $11::timestamptz, $12::integer)"
 )
 _DELETE_ALL = text(
     """
@@ -59,7 +61,7 @@ def vector_literal(vector: np.ndarray) -> str:
 
 
 async def nearest(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     *,
     tenant: str,
     alias: str,
@@ -72,33 +74,24 @@ async def nearest(
     """The `k` live entries nearest to `vector` (pgvector text) among the tenant's with these hashes, nearest first,
     each with its cosine to the query (`similarity`) and to the nearest entry (`to_nearest`).
 
-    `conn` must be in autocommit mode: the search binds the tenant for its own statement only.
+    `conn` must be outside a transaction: the search binds the tenant for its own statement only.
     """
-    params = {
-        "tenant": tenant,
-        "alias": alias,
-        "system": system_hash,
-        "params": params_hash,
-        "q": vector,
-        "now": now,
-        "k": k,
-    }
-    rows = (await conn.execute(_NEAREST, params)).all()
+    rows = await conn.fetch(_NEAREST, tenant, alias, system_hash, params_hash, vector, now, k)
     return [
         StoredEntry(
-            str(row.id),
-            str(row.exact_key),
-            str(row.query_text),
-            CachedAnswer.from_json(row.answer),
-            float(row.similarity),
-            float(row.to_nearest),
+            str(row["id"]),
+            str(row["exact_key"]),
+            str(row["query_text"]),
+            CachedAnswer.from_json(orjson.loads(row["answer"])),
+            float(row["similarity"]),
+            float(row["to_nearest"]),
         )
         for row in rows
     ]
 
 
 async def store_entry(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     *,
     tenant: str,
     alias: str,
@@ -113,23 +106,26 @@ async def store_entry(
     keep: int,
 ) -> tuple[str, list[str]]:
     """Insert the entry (or refresh the one with this exact key), then evict the tenant's expired entries and all
-    but its `keep` newest, in one statement on an autocommit `conn`: the entry's id and the evicted exact keys."""
-    params = {
-        "id": uuid.uuid4(),
-        "tenant": tenant,
-        "alias": alias,
-        "exact": exact_key,
-        "system": system_hash,
-        "params": params_hash,
-        "query": query,
-        "q": vector,
-        "answer": orjson.dumps(answer.to_json()).decode(),
-        "now": now,
-        "expires": expires,
-        "keep": keep,
-    }
-    row = (await conn.execute(_STORE, params)).one()
-    return str(row.entry_id), [str(key) for key in row.evicted]
+    but its `keep` newest, in one statement on `conn` outside a transaction: the entry's id and the evicted exact
+    keys."""
+    row = await conn.fetchrow(
+        _STORE,
+        uuid.uuid4(),
+        tenant,
+        alias,
+        exact_key,
+        system_hash,
+        params_hash,
+        query,
+        vector,
+        orjson.dumps(answer.to_json()).decode(),
+        now,
+        expires,
+        keep,
+    )
+    if row is None:
+        raise RuntimeError("semantic_cache_store returned no row")
+    return str(row["entry_id"]), [str(key) for key in row["evicted"]]
 
 
 async def delete_all(session: AsyncSession, *, tenant: str, alias: str | None) -> Sequence[str]:

@@ -5,6 +5,9 @@
 miss, never an error), `store_completion(body, ...)` / `store_stream(usage, ...)` (after `capture(events)`)
 store a complete answer off the response path in a bounded number of background tasks (a store that fails
 is logged and dropped: the client has its reply already).
+
+The semantic tier's statements run on the cache's own asyncpg connections (gateway/cache/connections.py; opened
+on first use, closed by `drain`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import redis.asyncio as redis_asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
@@ -26,6 +30,7 @@ from aiaas import clock
 from aiaas.flags import FlagClient
 from aiaas.semcache import choose, default_threshold
 from gateway.cache import repository
+from gateway.cache.connections import CacheConnections
 from gateway.cache.exact import ExactTier
 from gateway.cache.replay import answer_from_completion, answer_from_stream
 from gateway.cache.rules import CacheControl, CacheKey, CacheSettings, cache_enabled, plan_key, settings_for
@@ -45,7 +50,16 @@ CACHE_STORES = Counter("gateway_cache_stores_total", "Cache stores by outcome", 
 CACHE_ERRORS = Counter("gateway_cache_errors_total", "Cache steps that failed (served as a miss)", ["step"])
 
 # What a failing dependency raises: Redis, Postgres, a timeout, a lost connection, the embedder.
-_FAILURES = (RedisError, SQLAlchemyError, OSError, TimeoutError, RuntimeError, ValueError)
+_FAILURES = (
+    RedisError,
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+    RuntimeError,
+    ValueError,
+)
 
 
 class CacheService:
@@ -75,6 +89,8 @@ class CacheService:
         self.default_threshold = default_threshold(embedder_name or "")
         self._semantic_k = semantic_k
         self._max_pending = max_pending_stores
+        # The semantic tier's statements: on plain asyncpg connections (gateway/cache/connections.py).
+        self._connections = CacheConnections(engine)
 
     def settings(self, tenant: str) -> CacheSettings:
         return settings_for(self.flags, tenant, self.default_threshold)
@@ -98,8 +114,7 @@ class CacheService:
         """
         encoding = asyncio.ensure_future(embedding.get())
         try:
-            async with asyncio.timeout(self._timeout_s), self.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with asyncio.timeout(self._timeout_s), self._connections.connection() as conn:
                 vector = await encoding
                 if vector is None:
                     return []
@@ -135,9 +150,10 @@ class CacheService:
         return len(self._stores)
 
     async def drain(self) -> None:
-        """Wait for the stores in flight (at shutdown)."""
+        """Wait for the stores in flight, then close the semantic tier's connections (at shutdown)."""
         while self._stores:
             await asyncio.gather(*self._stores, return_exceptions=True)
+        await self._connections.close()
 
     async def store(
         self, request: CacheRequest, key: CacheKey, answer: CachedAnswer, embedding: RequestEmbedding
@@ -153,8 +169,7 @@ class CacheService:
                 if encoded is not None:
                     query, vector = embedding.text, repository.vector_literal(encoded)
         now = clock.now()
-        async with asyncio.timeout(self._store_timeout_s), self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with asyncio.timeout(self._store_timeout_s), self._connections.connection() as conn:
             entry_id, evicted = await repository.store_entry(
                 conn,
                 tenant=request.tenant,
