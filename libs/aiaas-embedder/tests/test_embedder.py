@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,32 @@ def test_aencode_runs_off_the_loop_and_matches_encode():
     emb = default_embedder()
     vector = asyncio.run(emb.aencode(["hello there"]))
     assert np.allclose(vector, emb.encode(["hello there"]))
+
+
+def test_a_short_text_is_encoded_on_the_calling_thread_a_long_one_on_the_embedders() -> None:
+    emb = default_embedder()
+    short, long = "hello there", " ".join(["word"] * 40)
+
+    async def encode_and_name_the_thread(text: str) -> tuple[np.ndarray, set[str]]:
+        names: set[str] = set()
+        original = emb._infer
+
+        def infer(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            names.add(threading.current_thread().name)
+            return original(ids, mask)
+
+        emb._infer = infer  # type: ignore[method-assign]
+        try:
+            vectors = await emb.aencode([text], inline_max_tokens=16)
+        finally:
+            del emb._infer
+        return vectors, names
+
+    for text, inline in ((short, True), (long, False)):
+        vectors, names = asyncio.run(encode_and_name_the_thread(text))
+        (name,) = names
+        assert (name == threading.current_thread().name) if inline else name.startswith("embedder")
+        assert np.array_equal(vectors, emb.encode([text]))  # the same vector whichever thread encoded it
 
 
 def test_a_tampered_tokenizer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
