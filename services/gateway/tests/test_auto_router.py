@@ -92,7 +92,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def _router(http: aiohttp.ClientSession, url: str | None, breakers: BreakerRegistry | None = None) -> AutoRouter:
     breakers = breakers or _breakers(Clock())
-    client = RouterClient(http, url, "sk-admin-x", deadline_s=2.0) if url else None
+    client = RouterClient(url, "sk-admin-x", deadline_s=2.0) if url else None
     return AutoRouter(alias="auto", tiers=TIERS, catalog=CATALOG, breakers=breakers, client=client)
 
 

@@ -1,4 +1,5 @@
-"""The router service's POST /v1/router/decide over the gateway's aiohttp session, bounded by a short deadline."""
+"""The router service's POST /v1/router/decide over the client's own keep-alive connections (routing/connections.py),
+bounded by a short deadline."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiohttp
 import orjson
+
+from gateway.routing.connections import DecideConnections
 
 __all__ = ["DECIDE_PATH", "FailureCause", "RouterClient", "RouterFailed", "RouterReply", "parse_reply"]
 
@@ -71,9 +73,9 @@ def parse_reply(raw: bytes) -> RouterReply:
 class RouterClient:
     """Calls decide as the gateway (service credential + the tenant's id); every failure is a RouterFailed."""
 
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, service_token: str, deadline_s: float) -> None:
-        self._http = http
+    def __init__(self, base_url: str, service_token: str, deadline_s: float) -> None:
         self._url = base_url.rstrip("/") + DECIDE_PATH
+        self._connections = DecideConnections(self._url)
         self._token = service_token
         self.deadline_s = deadline_s
 
@@ -87,15 +89,18 @@ class RouterClient:
         data = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         try:
             async with asyncio.timeout(self.deadline_s):
-                async with self._http.post(self._url, data=data, headers=headers, allow_redirects=False) as resp:
-                    raw = await resp.read()
-                    status = resp.status
+                reply = await self._connections.post(data, headers)
         except TimeoutError as exc:
             raise RouterFailed("deadline", f"no answer within {self.deadline_s * 1000:g} ms") from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (OSError, asyncio.IncompleteReadError) as exc:
             raise RouterFailed("connect", repr(exc)) from exc
+        status, raw = reply.status, reply.body
         if status >= 500:
             raise RouterFailed("status_5xx", f"HTTP {status}: {raw[:200]!r}")
         if status != 200:
             raise RouterFailed("status_4xx", f"HTTP {status}: {raw[:200]!r}")
         return parse_reply(raw)
+
+    def close(self) -> None:
+        """Close the idle connections (at shutdown)."""
+        self._connections.close()

@@ -202,6 +202,11 @@ class AutoRouter:
         self._learn(tenant_id, reply.tier, reply.alias)
         return Routed(alias=alias, decision_id=reply.decision_id, tier=reply.tier, reason=reply.reason)
 
+    def close(self) -> None:
+        """Close the router client's idle connections (at shutdown)."""
+        if self._client is not None:
+            self._client.close()
+
     def _learn(self, tenant_id: str, tier: str, alias: str) -> None:
         learned = self._learned.get(tenant_id)
         if learned is None:
@@ -229,16 +234,17 @@ class AutoRouter:
         )
 
 
-def build_auto_router(settings: GatewaySettings, http: aiohttp.ClientSession, catalog: Catalog) -> AutoRouter | None:
-    """The gateway's AutoRouter from its settings (None when GATEWAY_AUTO_ALIAS is empty)."""
+def build_auto_router(
+    settings: GatewaySettings, http: aiohttp.ClientSession | None, catalog: Catalog
+) -> AutoRouter | None:
+    """The gateway's AutoRouter from its settings (None when GATEWAY_AUTO_ALIAS is empty). `http` is not used: the
+    router call has its own connections (gateway/routing/connections.py)."""
     if not settings.auto_alias:
         return None
     client = None
     # Both or nothing: without a service credential the router would refuse every call (401).
     if settings.router_url and settings.router_service_token:
-        client = RouterClient(
-            http, settings.router_url, settings.router_service_token, settings.router_deadline_ms / 1000
-        )
+        client = RouterClient(settings.router_url, settings.router_service_token, settings.router_deadline_ms / 1000)
     breakers = BreakerRegistry(
         BreakerConfig(
             failure_threshold=settings.router_breaker_failure_threshold,
