@@ -25,10 +25,10 @@ async def _start(how, orch, sessions, js, tenant, agent, input):
     return await run_via_jetstream(sessions, js, tenant.id, agent, input)
 
 
-async def _llm_steps_are_billed_requests(orch, runtime_sessions, tenant, run_id) -> int:
+async def _llm_steps_are_billed_requests(orch, e2e_sessions, tenant, run_id) -> int:
     history = await orch.history(run_id)
     llm_steps = [s for s in history["steps"] if s["kind"] == "llm" and s["status"] == "ok"]
-    rows = await wait_requests(runtime_sessions, tenant.id, run_id, len(llm_steps), timeout_s=30)
+    rows = await wait_requests(e2e_sessions, tenant.id, run_id, len(llm_steps), timeout_s=30)
     assert sorted(r["orch_step"] for r in rows) == sorted(s["step_key"] for s in llm_steps)
     assert all(r["tenant_id"] == tenant.id and r["status"] == "success" for r in rows)
     assert all(Decimal(str(r["cost_usd"])) > 0 for r in rows)
@@ -39,11 +39,11 @@ async def _llm_steps_are_billed_requests(orch, runtime_sessions, tenant, run_id)
 
 
 @pytest.mark.parametrize("how", ["http", "jetstream"])
-async def test_faq_cites_the_shipped_documents(e2e_stack, http, stack_nats, orch_tenant, runtime_sessions, how):
+async def test_faq_cites_the_shipped_documents(e2e_stack, http, stack_nats, orch_tenant, e2e_sessions, how):
     tenant = await orch_tenant()
     uploaded = await upload_help_centre(http, e2e_stack.urls["ingestion"], tenant)
     orch = Orch(http, e2e_stack.urls["orchestrator"], tenant)
-    run_id = await _start(how, orch, runtime_sessions, stack_nats.jetstream(), tenant, "faq", FAQ)
+    run_id = await _start(how, orch, e2e_sessions, stack_nats.jetstream(), tenant, "faq", FAQ)
 
     run = await orch.settle(run_id)
     assert run["status"] == "succeeded", run
@@ -52,14 +52,14 @@ async def test_faq_cites_the_shipped_documents(e2e_stack, http, stack_nats, orch
     assert reply["citations"] and cited <= set(uploaded)
     assert "returns-policy.pdf" in cited  # the refund timing lives in the returns policy
     assert "[1]" in run["output"]["text"]
-    assert await _llm_steps_are_billed_requests(orch, runtime_sessions, tenant, run_id) == 2  # classify, answer
+    assert await _llm_steps_are_billed_requests(orch, e2e_sessions, tenant, run_id) == 2  # classify, answer
 
 
 @pytest.mark.parametrize("how", ["http", "jetstream"])
-async def test_order_charges_and_ships(e2e_stack, http, stack_nats, orch_tenant, runtime_sessions, how):
+async def test_order_charges_and_ships(e2e_stack, http, stack_nats, orch_tenant, e2e_sessions, how):
     tenant = await orch_tenant()
     orch = Orch(http, e2e_stack.urls["orchestrator"], tenant)
-    run_id = await _start(how, orch, runtime_sessions, stack_nats.jetstream(), tenant, "order", ORDER)
+    run_id = await _start(how, orch, e2e_sessions, stack_nats.jetstream(), tenant, "order", ORDER)
 
     run = await orch.settle(run_id)
     assert run["status"] == "succeeded", run
@@ -72,18 +72,18 @@ async def test_order_charges_and_ships(e2e_stack, http, stack_nats, orch_tenant,
     ]
     by_op = {(k["operation"], k["effects"]) for k in await effects(http, e2e_stack.urls["toolbox"], tenant.id)}
     assert {("inventory.reserve", 1), ("payments.charge", 1), ("shipments.create", 1), ("notify.send", 1)} <= by_op
-    assert await llm_requests(runtime_sessions, tenant.id, run_id) == []  # Order calls no model
+    assert await llm_requests(e2e_sessions, tenant.id, run_id) == []  # Order calls no model
 
 
 @pytest.mark.parametrize("how", ["http", "jetstream"])
-async def test_lead_is_created_once(e2e_stack, http, stack_nats, orch_tenant, runtime_sessions, how):
+async def test_lead_is_created_once(e2e_stack, http, stack_nats, orch_tenant, e2e_sessions, how):
     tenant = await orch_tenant()
     orch = Orch(http, e2e_stack.urls["orchestrator"], tenant)
-    run_id = await _start(how, orch, runtime_sessions, stack_nats.jetstream(), tenant, "lead", LEAD)
+    run_id = await _start(how, orch, e2e_sessions, stack_nats.jetstream(), tenant, "lead", LEAD)
     run = await orch.settle(run_id)
     assert run["status"] == "succeeded", run
     # The same lead again, in a second run: dedupe finds it, nothing is created twice.
-    again = await orch.settle(await _start(how, orch, runtime_sessions, stack_nats.jetstream(), tenant, "lead", LEAD))
+    again = await orch.settle(await _start(how, orch, e2e_sessions, stack_nats.jetstream(), tenant, "lead", LEAD))
     assert again["status"] == "succeeded", again
     assert ("crm.create_lead", "skipped") in {(a["tool"], a["status"]) for a in again["output"]["actions"]}
 
@@ -91,4 +91,4 @@ async def test_lead_is_created_once(e2e_stack, http, stack_nats, orch_tenant, ru
         k for k in await effects(http, e2e_stack.urls["toolbox"], tenant.id) if k["operation"] == "crm.create_lead"
     ]
     assert sum(k["effects"] for k in created) == 1
-    assert await _llm_steps_are_billed_requests(orch, runtime_sessions, tenant, run_id) == 1  # qualify
+    assert await _llm_steps_are_billed_requests(orch, e2e_sessions, tenant, run_id) == 1  # qualify
