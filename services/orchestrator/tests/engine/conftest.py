@@ -29,9 +29,7 @@ from orchestrator.engine import Engine
 from orchestrator.llm import GatewayLLM
 from orchestrator.tools_catalog import base_urls
 
-from .factories import Toolbox
-
-MakeEngine = Callable[..., Awaitable[Engine]]
+from .factories import MakeEngine, Toolbox
 
 
 def _start(run_dir: Path, name: str, args: list[str], env: dict[str, str], ready: str) -> tuple[ServiceProcess, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.db import tenant_session
 from orchestrator.agents.manifest import BUILTIN_MANIFESTS
-from orchestrator.engine import RunSpec
+from orchestrator.engine import Engine, RunSpec
 
-__all__ = ["Hooks", "Toolbox", "new_run"]
+__all__ = ["Hooks", "MakeEngine", "Toolbox", "new_run"]
+
+# The `make_engine` fixture: `await make_engine(comp_max_age_s=1.5)` (OrchestratorSettings overrides).
+MakeEngine = Callable[..., Awaitable[Engine]]
 
 _INSERT_RUN = text(
     """

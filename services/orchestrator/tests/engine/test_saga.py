@@ -22,8 +22,7 @@ from orchestrator.engine import Engine
 from orchestrator.ledger import RunRef
 from orchestrator.saga import SAGA_DLQ_SUBJECT
 
-from .conftest import MakeEngine
-from .factories import Hooks, Toolbox, new_run
+from .factories import Hooks, MakeEngine, Toolbox, new_run
 
 UNDELIVERABLE = {
     "id": "ORD-9000",
