@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -145,3 +146,36 @@ def test_score_parsing_and_next_business_day() -> None:
     friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
     assert next_business_day_10(friday) == datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
     assert next_business_day_10(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)).day == 2
+
+
+async def test_faq_with_exit_durability_behind_the_flag(
+    engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey
+) -> None:
+    flags = {"orch.faq.durability_exit": True}
+    spec = await new_run(runtime_sessions, tenant.id, "faq", {"question": "Where is my parcel?"}, flags=flags)
+    outcome = await engine.execute(spec, "start", Hooks())
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.output is not None and outcome.output["reply"]["category"] in {"shipping", "orders", "other"}
+    again = await engine.execute(spec, "start", Hooks())
+    assert again.output == outcome.output and again.llm_calls == outcome.llm_calls == 1
+
+
+async def test_a_failed_model_call_fails_the_run_once(
+    engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey, toolbox: Toolbox
+) -> None:
+    """No retry here: the gateway's error is the step's, recorded, and answered again on re-execution."""
+    lead = {"email": "x@example.com", "name": "X", "message": "Hi"}
+    spec = await new_run(runtime_sessions, tenant.id, "lead", lead)
+    spec = dataclasses.replace(spec, model_alias="no-such-model")
+
+    outcome = await engine.execute(spec, "start", Hooks())
+
+    assert outcome.status == "failed"
+    assert outcome.error is not None and outcome.error["node"] == "qualify" and outcome.error["error_class"] == "llm"
+    steps = await _llm_steps(runtime_sessions, tenant, spec.run_id)
+    assert [(s.step_key, s.status) for s in steps] == [("qualify#0", "error")]
+    assert steps[0].response["code"] == outcome.error["code"]
+    again = await engine.execute(spec, "start", Hooks())
+    assert again.status == "failed" and again.error == outcome.error
+    assert len(await _llm_steps(runtime_sessions, tenant, spec.run_id)) == 1
+    assert await toolbox.requests("crm.find_leads") == 0
