@@ -93,6 +93,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         # Drain: every decision still in flight becomes durable before we exit.
         await emitter.close()
+        await state.policies.close()
+        await state.arms.close()
         await selector.close()
         await nc.drain()
         await engine.dispose()

@@ -267,3 +267,24 @@ def test_numeric_features_by_name() -> None:
     values = numeric_vector(features, names)
     log_tokens = math.log1p(features.token_count)
     assert values.tolist() == pytest.approx([log_tokens, 0.0, math.log1p(2), log_tokens, 0.0])
+
+
+def test_assess_is_predict_domains_and_novelty_at_once() -> None:
+    model = RouterModel(seal(linear_document()))
+    features = extract_features([{"role": "user", "content": "Solve 3 + 4 and explain the answer"}])
+    for embedding in (
+        None,
+        np.zeros(DIM),
+        np.array([3.0, 0.0, 0.0, 0.0]),
+        np.array([0.0, 0.1, 1.0, 0.0]),
+        np.array([1.0, 1.0, 0.0, 0.0]),
+    ):
+        p, domains, novelty = model.assess(features, embedding)
+        assert p == model.predict(features, embedding)
+        assert domains == model.domain_flags(embedding)
+        assert novelty == model.novelty(embedding)
+    assert model.assess(features, np.array([0.0, 0.1, 1.0, 0.0]))[1] == frozenset({"math"})
+    with pytest.raises(ValueError, match="non-finite"):
+        model.assess(features, np.array([np.nan, 0, 0, 0]))
+    constant = constant_model({"cheap": 0.99, "strong": 0.5}, version="always-cheap")
+    assert constant.assess(features, np.ones(384)) == ({"cheap": 0.99, "strong": 0.5}, frozenset(), 0.0)

@@ -1,9 +1,8 @@
-"""The bandit's state in Postgres: arms read through a short per-process cache, observations (outcomes and cost
-ratios) added in the caller's tenant transaction (so a reward and its arm update commit together)."""
+"""The bandit's state in Postgres: arms read through a short per-process cache (refreshed ahead), observations
+(outcomes and cost ratios) added in the caller's tenant transaction (so a reward and its arm update commit together)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,28 +11,29 @@ from aiaas import clock
 from aiaas.db import tenant_session
 from router.bandit import repository
 from router.bandit.rules import Arm, TenantArms
+from router.tenant_cache import TenantCache
 
 __all__ = ["ArmStore", "observe", "observe_cost"]
 
-_MAX_CACHED = 100_000
-
 
 class ArmStore:
-    """A tenant's arms (every context: a few dozen rows), reused for `ttl_s` seconds (0 = read every decision)."""
+    """A tenant's arms (every context: a few dozen rows), reused for `ttl_s` seconds (0 = read every decision;
+    router/tenant_cache)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_s: float) -> None:
         self._sessions = sessions
-        self._ttl_s = ttl_s
-        self._cache: dict[uuid.UUID, tuple[float, list[tuple[str, str, Arm]]]] = {}
+        self._cache: TenantCache[list[tuple[str, str, Arm]]] = TenantCache(self._read, ttl_s)
 
     async def get(self, tenant_id: uuid.UUID, context_key: str) -> TenantArms:
-        now = time.monotonic()
-        cached = self._cache.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            return TenantArms.of(cached[1], context_key)
+        return TenantArms.of(await self._cache.get(tenant_id), context_key)
+
+    async def close(self) -> None:
+        await self._cache.close()
+
+    async def _read(self, tenant_id: uuid.UUID) -> list[tuple[str, str, Arm]]:
         async with tenant_session(self._sessions, tenant_id) as session:
             rows = await repository.all_arms(session)
-        arms = [
+        return [
             (
                 row.context_key,
                 row.tier,
@@ -46,11 +46,6 @@ class ArmStore:
             )
             for row in rows
         ]
-        if self._ttl_s > 0:
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[tenant_id] = (now + self._ttl_s, arms)
-        return TenantArms.of(arms, context_key)
 
 
 async def observe(session: AsyncSession, *, tenant_id: uuid.UUID, context_key: str, tier: str, success: bool) -> None:

@@ -125,9 +125,8 @@ async def _score(
             if remaining <= 0:
                 raise _Fallback("deadline")
             embedding = await asyncio.wait_for(_embed(messages), timeout=remaining)
-        p = model.predict(features, embedding)
-        domains = features.domain_flags | model.domain_flags(embedding)
-        novelty = model.novelty(embedding)
+        p, embedding_domains, novelty = model.assess(features, embedding)
+        domains = features.domain_flags | embedding_domains
     except _Fallback:
         raise
     except TimeoutError:

@@ -228,7 +228,9 @@ class RouterModel:
             return {t: math.log(max(p, 1e-9) / max(1.0 - p, 1e-9)) for t, p in self._constant.items()}
         m = self._linear
         assert m is not None
-        vector = self._embedding(embedding, m)
+        return self._logits(features, self._embedding(embedding, m), m)
+
+    def _logits(self, features: RequestFeatures, vector: np.ndarray | None, m: _Linear) -> dict[str, float]:
         emb = m.emb_mean if vector is None else vector
         index, values = hashed_vector(features.terms, m.idf, m.ngrams)
         numeric = (numeric_vector(features, m.num_names) - m.num_mean) / m.num_scale
@@ -246,7 +248,25 @@ class RouterModel:
             return dict(self._constant)
         m = self._linear
         assert m is not None
-        logits = self.logits(features, embedding)
+        return self._calibrated(self._logits(features, self._embedding(embedding, m), m), m)
+
+    def assess(
+        self, features: RequestFeatures, embedding: np.ndarray | Sequence[float] | None
+    ) -> tuple[dict[str, float], frozenset[str], float]:
+        """`predict`, `domain_flags` and `novelty` at once, the embedding checked and normalised once (a decision's
+        model work)."""
+        m = self._linear
+        if m is None:
+            return self.predict(features, embedding), frozenset(), self.novelty(embedding)
+        vector = self._embedding(embedding, m)
+        p = self._calibrated(self._logits(features, vector, m), m)
+        norm = float(np.linalg.norm(vector)) if vector is not None else 0.0
+        if vector is None or norm == 0.0:
+            return p, frozenset(), 1.0
+        unit = vector / norm
+        return p, self._domains(unit, m), self._novelty(unit, m)
+
+    def _calibrated(self, logits: dict[str, float], m: _Linear) -> dict[str, float]:
         out: dict[str, float] = {}
         for tier in self.tiers:
             z = logits[tier] / m.heads[tier].temperature
@@ -259,12 +279,18 @@ class RouterModel:
         if m is None:
             return 0.0
         vector = self._embedding(embedding, m)
-        if vector is None or m.centroids.shape[0] == 0:
+        if vector is None:
             return 1.0
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:
             return 1.0
-        return float(1.0 - np.max(m.centroids @ (vector / norm)))
+        return self._novelty(vector / norm, m)
+
+    @staticmethod
+    def _novelty(unit: np.ndarray, m: _Linear) -> float:
+        if m.centroids.shape[0] == 0:
+            return 1.0
+        return float(1.0 - np.max(m.centroids @ unit))
 
     def domain_flags(self, embedding: np.ndarray | Sequence[float] | None) -> frozenset[str]:
         """Domains whose embedding centroid is within the domain's cosine threshold."""
@@ -277,7 +303,13 @@ class RouterModel:
         norm = float(np.linalg.norm(vector))
         if norm == 0.0:
             return frozenset()
-        cosines = m.domain_centroids @ (vector / norm)
+        return self._domains(vector / norm, m)
+
+    @staticmethod
+    def _domains(unit: np.ndarray, m: _Linear) -> frozenset[str]:
+        if not m.domain_names:
+            return frozenset()
+        cosines = m.domain_centroids @ unit
         return frozenset(
             name for name, c, t in zip(m.domain_names, cosines, m.domain_thresholds, strict=True) if c >= t
         )

@@ -1,8 +1,7 @@
-"""The policy in force for a tenant, read through a short per-process cache, and its replacement."""
+"""The policy in force for a tenant, read through a short per-process cache (refreshed ahead), and its replacement."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -14,10 +13,9 @@ from aiaas.db import tenant_session
 from router.config import RouterSettings
 from router.policy import repository
 from router.policy.schemas import Policy, PolicyIn, TierSpec
+from router.tenant_cache import TenantCache
 
 __all__ = ["platform_policy", "policy_from_row", "PolicyStore", "latency_slo"]
-
-_MAX_CACHED = 100_000
 
 
 def platform_policy(settings: RouterSettings) -> Policy:
@@ -51,23 +49,15 @@ def policy_from_row(row: Mapping[str, Any]) -> Policy:
 
 
 class PolicyStore:
-    """Tenants' policies, each reused for `ttl_s` seconds by this process (0 = read every time)."""
+    """Tenants' policies, each reused for `ttl_s` seconds by this process (0 = read every time; router/tenant_cache)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: RouterSettings) -> None:
         self._sessions = sessions
         self._default = platform_policy(settings)
-        self._ttl_s = settings.state_cache_ttl_s
-        self._cache: dict[uuid.UUID, tuple[float, Policy]] = {}
+        self._cache: TenantCache[Policy] = TenantCache(self._read_for, settings.state_cache_ttl_s)
 
     async def get(self, tenant_id: uuid.UUID) -> Policy:
-        now = time.monotonic()
-        cached = self._cache.get(tenant_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with tenant_session(self._sessions, tenant_id) as session:
-            policy = await self.read(session)
-        self._remember(tenant_id, policy, now)
-        return policy
+        return await self._cache.get(tenant_id)
 
     async def read(self, session: AsyncSession) -> Policy:
         """The policy in force for the session's tenant."""
@@ -78,15 +68,15 @@ class PolicyStore:
         values = policy.model_dump(mode="json", by_alias=True)
         row = await repository.upsert_policy(session, tenant_id, values, clock.now())
         stored = policy_from_row(row)
-        self._cache.pop(tenant_id, None)
+        self._cache.forget(tenant_id)
         return stored
 
-    def _remember(self, tenant_id: uuid.UUID, policy: Policy, now: float) -> None:
-        if self._ttl_s <= 0:
-            return
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[tenant_id] = (now + self._ttl_s, policy)
+    async def close(self) -> None:
+        await self._cache.close()
+
+    async def _read_for(self, tenant_id: uuid.UUID) -> Policy:
+        async with tenant_session(self._sessions, tenant_id) as session:
+            return await self.read(session)
 
 
 async def latency_slo(session: AsyncSession, platform_default: int | None) -> int | None:
