@@ -52,7 +52,7 @@ from aiaas.db import admin_session, create_engine, session_factory, tenant_sessi
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.orchestration import ORCH_RUN_REQUESTED, OrchRunRequested
 from aiaas.tenancy import create_tenant
-from aiaas_testing import NatsServer, ServiceProcess, free_port
+from aiaas_testing import NatsServer, ServiceProcess, free_port, metric_value, scrape_metrics
 from aiaas_testing.admin_keys import create_test_admin_key
 from aiaas_testing.infra import infra_urls_from_env, owner_database_url
 
@@ -277,7 +277,9 @@ class Orchestrated:
         self.outcomes[result["status"]] = self.outcomes.get(result["status"], 0) + 1
 
 
-def _start_stack(run_dir: Path, nats_url: str, infra: Any, key: Any, max_inflight: int) -> list[ServiceProcess]:
+def _start_stack(
+    run_dir: Path, nats_url: str, infra: Any, key: Any, max_inflight: int
+) -> tuple[list[ServiceProcess], str]:
     base = {k: v for k, v in os.environ.items() if k not in ("ADMIN_DATABASE_URL", "MIGRATION_DATABASE_URL")}
     base |= {
         "DATABASE_URL": infra.database_url,
@@ -350,14 +352,37 @@ def _start_stack(run_dir: Path, nats_url: str, infra: Any, key: Any, max_infligh
             inherit_env=False,
         ).start()
     )
-    return procs
+    return procs, f"http://127.0.0.1:{metrics}/metrics"
+
+
+_PHASES = ("load", "execute", "persist", "total")
+
+
+async def _phases(metrics_url: str) -> dict[str, tuple[float, float]]:
+    samples = await scrape_metrics(metrics_url)
+    return {
+        phase: (
+            metric_value(samples, "orch_delivery_seconds_sum", phase=phase),
+            metric_value(samples, "orch_delivery_seconds_count", phase=phase),
+        )
+        for phase in _PHASES
+    }
+
+
+def _phase_means(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Mean milliseconds per delivery in each phase between two scrapes of the worker."""
+    means = {}
+    for phase in _PHASES:
+        total, count = after[phase][0] - before[phase][0], after[phase][1] - before[phase][1]
+        means[f"{phase}_mean_ms"] = 1000 * total / count if count else float("nan")
+    return means
 
 
 async def orchestrated(
     infra: Any, tenant_id: uuid.UUID, key: Any, episodes: int, seconds: float, run_dir: Path
 ) -> dict[str, Any]:
     server = NatsServer(run_dir / "nats").start()
-    procs = _start_stack(run_dir, server.url, infra, key, CONCURRENCY)
+    procs, metrics_url = _start_stack(run_dir, server.url, infra, key, CONCURRENCY)
     engine = create_engine(infra.database_url, pool_size=CONCURRENCY)
     nc = await nats.connect(server.url)
     try:
@@ -365,9 +390,19 @@ async def orchestrated(
         await nc.subscribe(f"orch.run.completed.{tenant_id}", cb=bench.on_completed)
         for _ in range(20):
             await bench.episode()
+        start = await _phases(metrics_url)
         ms = [await _timed(bench.episode) for _ in range(episodes)]
+        sequential = await _phases(metrics_url)
         eps = await _throughput(bench.episode, seconds)
-        return {**_summary(ms), "eps_c16": eps, "outcomes": bench.outcomes}
+        loaded = await _phases(metrics_url)
+        return {
+            **_summary(ms),
+            "eps_c16": eps,
+            "outcomes": bench.outcomes,
+            # Where an episode's time went inside the worker (the rest: the run's insert, JetStream both ways).
+            "worker_phases_c1": _phase_means(start, sequential),
+            "worker_phases_c16": _phase_means(sequential, loaded),
+        }
     finally:
         await nc.close()
         await engine.dispose()

@@ -27,7 +27,7 @@ from aiaas.events.publisher import NATS_UNAVAILABLE
 from aiaas.events.topology import CONSUMERS, ConsumerSpec, dlq_subject
 from aiaas.observability.metrics import CONSUMER_PENDING as PLATFORM_CONSUMER_PENDING
 from aiaas.observability.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
-from orchestrator.worker.metrics import CONSUMER_PENDING, RUNS_IN_FLIGHT, RUNS_REDELIVERED
+from orchestrator.worker.metrics import CONSUMER_PENDING, DELIVERY_SECONDS, RUNS_IN_FLIGHT, RUNS_REDELIVERED
 from orchestrator.worker.runs import Disposition, RunProcessor
 
 __all__ = ["RUNS_CONSUMER", "RunConsumer"]
@@ -112,8 +112,10 @@ class RunConsumer:
 
     async def _deliver(self, msg: Msg) -> None:
         RUNS_IN_FLIGHT.inc()
+        started = time.perf_counter()
         try:
             await self._deliver_one(msg)
+            DELIVERY_SECONDS.labels(phase="total").observe(time.perf_counter() - started)
         except NATS_UNAVAILABLE as exc:
             # The answer did not reach NATS: the message comes back after ack_wait and is skipped or resumed.
             log.warning("run message not answered (NATS)", extra={"error": repr(exc), **self._labels})

@@ -5,9 +5,17 @@ No tenant label (aiaas.observability.metrics): `agent` is a manifest name, `stat
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["RUNS_TOTAL", "RUNS_IN_FLIGHT", "CONSUMER_PENDING", "RUNS_EXPIRED", "RUNS_PRUNED", "RUNS_REDELIVERED"]
+__all__ = [
+    "RUNS_TOTAL",
+    "RUNS_IN_FLIGHT",
+    "CONSUMER_PENDING",
+    "RUNS_EXPIRED",
+    "RUNS_PRUNED",
+    "RUNS_REDELIVERED",
+    "DELIVERY_SECONDS",
+]
 
 RUNS_TOTAL = Counter(
     "orch_runs_total", "Run deliveries that ended in a status (terminal or interrupted)", ["agent", "status"]
@@ -21,3 +29,11 @@ RUNS_REDELIVERED = Counter(
 )
 RUNS_EXPIRED = Counter("orch_runs_expiry_requested_total", "Expiry requests the sweeper published")
 RUNS_PRUNED = Counter("orch_runs_pruned_total", "Finished runs whose checkpoints the retention job deleted")
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# One delivery, by phase: `load` (row read, stale check, marked running), `execute` (Engine.execute: graph,
+# checkpoints, tools, model calls), `persist` (outcome + outbox committed, event published), `total` (received ->
+# answered, the ack included).
+DELIVERY_SECONDS = Histogram(
+    "orch_delivery_seconds", "Time a run message spends in the worker, by phase", ["phase"], buckets=_BUCKETS
+)

@@ -12,6 +12,7 @@ ack, nak with a delay (the run is leased by another worker), or dead-letter.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from aiaas.events.publisher import NATS_UNAVAILABLE
 from orchestrator.engine import Command, Engine, RunOutcome, RunSpec
 from orchestrator.worker import repository
 from orchestrator.worker.manifests import pinned_manifest
-from orchestrator.worker.metrics import RUNS_TOTAL
+from orchestrator.worker.metrics import DELIVERY_SECONDS, RUNS_TOTAL
 
 __all__ = ["Disposition", "RunProcessor"]
 
@@ -120,6 +121,7 @@ class RunProcessor:
 
     async def process(self, event: EventEnvelope, request: OrchRunRequested, heartbeat: Heartbeat) -> Disposition:
         tenant_id, run_id = event.tenant_id, request.run_id
+        started = time.perf_counter()
         async with tenant_session(self._sessions, tenant_id) as session:
             row = await repository.load_run(session, run_id)
             if row is None:
@@ -132,6 +134,7 @@ class RunProcessor:
             deliveries = await repository.mark_running(session, run_id, clock.now())
         if deliveries is None:
             return ACK
+        DELIVERY_SECONDS.labels(phase="load").observe(time.perf_counter() - started)
         spec = RunSpec(
             tenant_id=tenant_id,
             run_id=run_id,
@@ -143,13 +146,17 @@ class RunProcessor:
         )
         hooks = _Hooks(self._sessions, tenant_id, run_id, heartbeat)
         resume_value = row.resume_value if request.reason == "resume" else None
+        started = time.perf_counter()
         try:
             outcome = await self._engine.execute(spec, command_for(row, request), hooks, resume_value=resume_value)
         except RunLeased:
             # Another worker executes this run now (a redelivery while it was still at work); it acks its own.
             log.info("run leased elsewhere, retrying later", extra={"run_id": str(run_id)})
             return Disposition("nak", delay_s=self._leased_retry_s)
+        DELIVERY_SECONDS.labels(phase="execute").observe(time.perf_counter() - started)
+        started = time.perf_counter()
         await self.persist(row, request, outcome, deliveries=deliveries)
+        DELIVERY_SECONDS.labels(phase="persist").observe(time.perf_counter() - started)
         return ACK
 
     async def persist(
