@@ -90,7 +90,8 @@ lint: venv
 # and the router (cache_router.py); JSON in benchmarks/results/
 bench: migrate
 	@$(WITH_INFRA_ENV); $(PY) benchmarks/run.py && $(PY) benchmarks/metering.py && $(PY) benchmarks/flags.py \
-		&& $(PY) benchmarks/realtime.py && $(PY) benchmarks/cache_router.py
+		&& $(PY) benchmarks/realtime.py && $(PY) benchmarks/cache_router.py && $(PY) benchmarks/orchestrator.py \
+		&& $(PY) benchmarks/ingestion.py && $(PY) benchmarks/retrieval.py
 
 clean: down
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis
