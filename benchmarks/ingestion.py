@@ -1,6 +1,6 @@
 """`make bench`, issue 15: the knowledge-base ingestion pipeline, end to end and stage by stage, and re-ingest.
 
-    .venv/bin/python benchmarks/ingestion.py [--quick] [--rounds 3] [--docs 12] [--in-flight 4]
+    .venv/bin/python benchmarks/ingestion.py [--quick] [--rounds 3] [--docs 40] [--in-flight 4]
 
 In-process, the code the consumer and the inline API run, on a throwaway database bootstrapped and migrated like
 the real one (dropped after); every measurement writes into a fresh tenant, so into a new partition with its own
@@ -337,7 +337,7 @@ def _git(*args: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--docs", type=int, default=12, help="files in the synthetic help centre")
+    parser.add_argument("--docs", type=int, default=40, help="files in the synthetic help centre")
     parser.add_argument("--in-flight", type=int, default=4, help="documents ingested at once end to end")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 4 files")
     args = parser.parse_args(argv)

@@ -259,19 +259,41 @@ async def _measure(
                 found = await vector_leg(session, tenant, literal, limit=10, ef_search=ef, document_ids=None)
                 vector_s.append(time.perf_counter() - started)
             recalls.append(len({ids[j] for j in exact_truth[i]} & {hit.chunk_id for hit in found}) / 10)
+        # The exact scan: the vector leg's own SQL (ingestion.search.repository) ordered by an expression no index
+        # serves (`+ 0`), with index scans off too: every row's distance, then a top-10 sort.
+        exact_sql = text(
+            "/* exact scan */ select c.id from (select c.id, c.document_id,"
+            " c.embedding <=> cast(:q as vector) as distance"
+            " from kb_chunks c where c.tenant_id = :tid and (cast(:docs as uuid[]) is null"
+            " or c.document_id = any(cast(:docs as uuid[]))) order by (c.embedding <=> cast(:q as vector)) + 0"
+            " limit :limit) c join kb_documents d on d.id = c.document_id order by c.distance, c.id"
+        )
         exact_s, agree = [], []
+        exact_plan: Any = [{"Plan": {"Node Type": "not run"}}]
         for i in range(args.exact_queries):
             async with tenant_session(sessions, tenant) as session:
                 await session.execute(
                     text(
                         "select set_config('enable_indexscan', 'off', true),"
-                        " set_config('enable_bitmapscan', 'off', true)"
+                        " set_config('enable_bitmapscan', 'off', true),"
+                        " set_config('plan_cache_mode', 'force_custom_plan', true)"
                     )
                 )
                 started = time.perf_counter()
-                found = await vector_leg(session, tenant, literals[i], limit=10, ef_search=ef, document_ids=None)
+                exact_ids = (
+                    (await session.execute(exact_sql, {"tid": tenant, "q": literals[i], "docs": None, "limit": 10}))
+                    .scalars()
+                    .all()
+                )
                 exact_s.append(time.perf_counter() - started)
-            agree.append(len({ids[j] for j in exact_truth[i]} & {hit.chunk_id for hit in found}) / 10)
+                if i == 0:
+                    exact_plan = (
+                        await session.execute(
+                            text(f"explain (analyze, summary, format json) {exact_sql.text}"),
+                            {"tid": tenant, "q": literals[i], "docs": None, "limit": 10},
+                        )
+                    ).scalar_one()
+            agree.append(len({ids[j] for j in exact_truth[i]} & set(exact_ids)) / 10)
         results["latency"] = {
             "vector_top10": _percentiles(vector_s),
             "exact_scan_top10": _percentiles(exact_s),
@@ -305,6 +327,11 @@ async def _measure(
                     "execution_ms": plan[0].get("Execution Time"),
                     "plan": _nodes(plan[0]["Plan"]),
                 }
+        plans["exact_scan"] = {
+            "planning_ms": exact_plan[0].get("Planning Time"),
+            "execution_ms": exact_plan[0].get("Execution Time"),
+            "plan": _nodes(exact_plan[0]["Plan"]),
+        }
         results["explain"] = plans
         # The full-text leg under RLS: `@@` is not leakproof, so Postgres may not use the GIN index below the
         # policy's security barrier and scans the partition. The same legs with ts_match_vq marked leakproof:
