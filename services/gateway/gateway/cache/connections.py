@@ -23,12 +23,14 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 
 class CacheConnections:
-    """Connections for the cache's statements, as many as the engine's pool holds, each outside any transaction."""
+    """Connections for the cache's statements, as many as the engine's pool could open, each outside any
+    transaction."""
 
     def __init__(self, engine: AsyncEngine, application_name: str = "gateway-cache") -> None:
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # As many as the engine could open: its pool_size plus max_overflow, which the gateway sets equal.
         size = getattr(engine.pool, "size", None)
-        self._size = size() if callable(size) else 4
+        self._size = 2 * size() if callable(size) else 8
         self._application_name = application_name
         self._pool: asyncio.Future[asyncpg.Pool] | None = None
 
