@@ -69,5 +69,6 @@ async def bootstrap(settings: DataPlaneSettings) -> None:
         await repository.grant_connect(conn, database, (runtime, admin))
         if not await repository.ensure_vector_extension(conn):
             log.warning("pgvector is not available on this Postgres; the knowledge base will need it")
+        await repository.mark_fulltext_match_leakproof(conn)
     finally:
         await conn.close()

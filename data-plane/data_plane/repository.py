@@ -64,6 +64,17 @@ async def grant_connect(conn: asyncpg.Connection, database: str, roles: tuple[st
     await conn.execute(f"grant connect on database {_quote_ident(database)} to {names}")
 
 
+async def mark_fulltext_match_leakproof(conn: asyncpg.Connection) -> None:
+    """`tsvector @@ tsquery` (ts_match_vq) LEAKPROOF, so a GIN index may serve it under RLS (superuser only).
+
+    Postgres applies an RLS policy's quals before any non-leakproof qual of the query, so without this a full-text
+    search of a tenant scans its whole partition (275 ms at 100k chunks, 2.6 ms with the GIN index). The function
+    reveals nothing about a row but its boolean result; errors it can raise depend on the query (the caller's own
+    input), not on the row, and rows of other tenants sit in partitions the tenant's query prunes away.
+    """
+    await conn.execute("alter function pg_catalog.ts_match_vq(tsvector, tsquery) leakproof")
+
+
 async def ensure_vector_extension(conn: asyncpg.Connection) -> bool:
     """Create pgvector if this Postgres has it; False when it is not available."""
     if not await conn.fetchval("select 1 from pg_available_extensions where name = 'vector'"):

@@ -160,3 +160,44 @@ def test_knowledge_base_rls_partitions_and_round_trip(scratch) -> None:
     upgrade(settings)
     assert asyncio.run(_exists(dsn)) == (True, True, True)
     asyncio.run(_probe(dsn))
+
+
+async def _fulltext_plan(dsn: str) -> tuple[str, int]:
+    """As app_runtime bound to a tenant with one chunk: the full-text search's plan (seq scans off), and its hits."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tenant = await conn.fetchval("insert into tenants (name, slug) values ($1, $1) returning id", uuid.uuid4().hex)
+        document = await _seed(conn, tenant, "Refunds take five business days to reach your card.")
+        # 2,000 chunks that do not match: the GIN index is the cheap way to the one that does, when it may be used.
+        await conn.execute(
+            "insert into kb_chunks (tenant_id, id, document_id, version, ordinal, content, section_path,"
+            " content_sha256, model_id, dimension, embedding)"
+            " select $1, gen_random_uuid(), $2, 1, n, 'shipping label ' || n, 'Help',"
+            " encode(sha256(n::text::bytea), 'hex'), 'all-MiniLM-L6-v2', 384, cast($3 as vector)"
+            " from generate_series(1, 2000) n",
+            tenant,
+            document,
+            _vector(0.5),
+        )
+        await conn.execute("reset role")
+        await conn.execute("analyze kb_chunks")
+        await _as_tenant(conn, tenant)
+        query = (
+            "select c.id from kb_chunks c, websearch_to_tsquery('english', $1) q(query)"
+            " where c.tenant_id = $2 and c.tsv @@ q.query"
+        )
+        plan = "\n".join(row[0] for row in await conn.fetch("explain " + query, "refunds business days", tenant))
+        hits = len(await conn.fetch(query, "refunds business days", tenant))
+        return plan, hits
+    finally:
+        await conn.close()
+
+
+def test_full_text_search_under_rls_can_use_the_gin_index(scratch) -> None:
+    # bootstrap marks `tsvector @@ tsquery` leakproof: an RLS policy no longer keeps the GIN index from serving it.
+    settings, dsn = scratch
+    upgrade(settings)
+    plan, hits = asyncio.run(_fulltext_plan(dsn))
+    assert hits == 1
+    # The GIN index answers the match itself (an index condition), not a filter over the tenant's rows.
+    assert "Index Cond: (tsv @@" in plan, plan
