@@ -12,7 +12,8 @@ Episode overhead:
       zero-latency provider simulator -> finish), checkpoints under RLS, the outcome committed with its outbox event;
       an episode ends when this script receives the run's `orch.run.completed`.
   p50 at c=1 (sequential), episodes/s with 16 in flight. Targets: (b) p50 <= 2x (a) and <= (a) + 25 ms; (b) eps
-  >= 0.5x (a).
+  >= 0.5x (a). (a) and (b) run side by side once the stack is up (after a c=16 warm-up of each): sequential blocks
+  of 25 alternated, then c=16 windows alternated (2 x seconds/2 each), so the VM's drifting load hits both alike.
 Checkpoint cost: the same bare graph on the RLS saver (`aiaas.checkpoints.tenant_saver`: app_runtime, the tenant
   bound once per connection, the run's lease) vs the unprotected one, sequential blocks alternated; target RLS p50
   <= 1.15x. Also sync vs exit throughput on the RLS saver at c=16, and rows/bytes per episode in the saver's tables.
@@ -358,29 +359,45 @@ def _start_stack(
 _PHASES = ("load", "execute", "persist", "total")
 
 
+# Inside execute: the model call (gateway + simulator) and the tool call (toolbox), as the engine times them.
+_STEPS = ("llm", "tool")
+
+
 async def _phases(metrics_url: str) -> dict[str, tuple[float, float]]:
     samples = await scrape_metrics(metrics_url)
-    return {
+    phases = {
         phase: (
             metric_value(samples, "orch_delivery_seconds_sum", phase=phase),
             metric_value(samples, "orch_delivery_seconds_count", phase=phase),
         )
         for phase in _PHASES
     }
+    steps = {
+        f"{kind}_call": (
+            metric_value(samples, "orch_steps_latency_seconds_sum", agent="bench", kind=kind),
+            metric_value(samples, "orch_steps_latency_seconds_count", agent="bench", kind=kind),
+        )
+        for kind in _STEPS
+    }
+    # The worker's own CPU (prometheus_client's process collector): per delivery, what eps at c=16 pays for.
+    cpu = {"worker_cpu": (metric_value(samples, "process_cpu_seconds_total"), phases["total"][1])}
+    return phases | steps | cpu
 
 
 def _phase_means(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """Mean milliseconds per delivery in each phase between two scrapes of the worker."""
+    """Mean milliseconds per delivery in each phase (and per model/tool call) between two scrapes of the worker."""
     means = {}
-    for phase in _PHASES:
+    for phase in before:
         total, count = after[phase][0] - before[phase][0], after[phase][1] - before[phase][1]
         means[f"{phase}_mean_ms"] = 1000 * total / count if count else float("nan")
     return means
 
 
-async def orchestrated(
-    infra: Any, tenant_id: uuid.UUID, key: Any, episodes: int, seconds: float, run_dir: Path
-) -> dict[str, Any]:
+async def episode_overhead(
+    infra: Any, tenant_id: uuid.UUID, key: Any, savers: Savers, episodes: int, seconds: float, run_dir: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(a) and (b), measured side by side: sequential blocks alternated, then c=16 windows alternated, both
+    warmed up at c=16 first (pools at full size), so this shared VM's drifting load hits both arms alike."""
     server = NatsServer(run_dir / "nats").start()
     procs, metrics_url = _start_stack(run_dir, server.url, infra, key, CONCURRENCY)
     engine = create_engine(infra.database_url, pool_size=CONCURRENCY)
@@ -390,14 +407,28 @@ async def orchestrated(
         await nc.subscribe(f"orch.run.completed.{tenant_id}", cb=bench.on_completed)
         for _ in range(20):
             await bench.episode()
+            await savers.plain()
+        await _throughput(bench.episode, 2.0)
+        await _throughput(savers.plain, 2.0)
         start = await _phases(metrics_url)
-        ms = [await _timed(bench.episode) for _ in range(episodes)]
+        a_ms: list[float] = []
+        ms: list[float] = []
+        block = 25
+        for _ in range(max(1, episodes // block)):
+            a_ms += [await _timed(savers.plain) for _ in range(block)]
+            ms += [await _timed(bench.episode) for _ in range(block)]
         sequential = await _phases(metrics_url)
-        eps = await _throughput(bench.episode, seconds)
+        a_eps: list[float] = []
+        b_eps: list[float] = []
+        for _ in range(2):  # two windows each, alternated
+            a_eps.append(await _throughput(savers.plain, seconds / 2))
+            b_eps.append(await _throughput(bench.episode, seconds / 2))
         loaded = await _phases(metrics_url)
-        return {
+        a = {**_summary(a_ms), "eps_c16": statistics.mean(a_eps), "eps_c16_windows": a_eps}
+        return a, {
             **_summary(ms),
-            "eps_c16": eps,
+            "eps_c16": statistics.mean(b_eps),
+            "eps_c16_windows": b_eps,
             "outcomes": bench.outcomes,
             # Where an episode's time went inside the worker (the rest: the run's insert, JetStream both ways).
             "worker_phases_c1": _phase_means(start, sequential),
@@ -456,11 +487,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await savers.open()
     try:
         ck = await checkpoint_cost(savers, args.episodes, args.seconds)
+        key = await _service_key()
+        a, b = await episode_overhead(infra, tenant_id, key, savers, args.episodes, args.seconds, run_dir)
     finally:
         await savers.close()
-    key = await _service_key()
-    b = await orchestrated(infra, tenant_id, key, args.episodes, args.seconds, run_dir)
-    a = ck["unprotected_sync"]
     return {
         "benchmark": "orchestrator",
         "timestamp": datetime.now(UTC).isoformat(),
@@ -474,7 +504,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "targets": _targets(a, b, ck),
         "logs": str(run_dir),
         "measures": "(a) ainvoke of the 4-node graph on a pooled connection (no RLS); (b) from inserting the run and "
-        "publishing orch.run.requested to receiving orch.run.completed; eps: 16 episodes kept in flight",
+        "publishing orch.run.requested to receiving orch.run.completed; eps: 16 episodes kept in flight; (a) and (b) "
+        "alternated in blocks of 25 (sequential) and windows of seconds/2 (c=16) after a c=16 warm-up of each",
     }
 
 
