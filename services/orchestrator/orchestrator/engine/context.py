@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,17 @@ from orchestrator.ledger import Ledger, LLMStepFailed, RunRef
 from orchestrator.llm import GatewayLLM, LLMReply
 from orchestrator.tools_catalog import TOOLS
 
-__all__ = ["NodeScope", "RunContext"]
+__all__ = ["NodeScope", "RunContext", "Tally"]
+
+
+@dataclass
+class Tally:
+    """What this execution recorded: tool_calls rows it created, model calls answered ok, their tokens. For a
+    run's first execution these are the run's totals (nothing was recorded before it)."""
+
+    tool_calls: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class RunContext:
     clock: Callable[[], datetime]
     # How long a side-effecting call is retried (same key) before its non-fatal failure ends the run.
     forward_recovery_s: float
+    tally: Tally = field(default_factory=Tally)
 
     def node(self, name: str) -> NodeScope:
         return NodeScope(self, name)
@@ -71,6 +82,8 @@ class NodeScope:
             retry_until=retry_until,
             heartbeat=ctx.hooks.heartbeat,
         )
+        if not outcome.stored:
+            ctx.tally.tool_calls += 1
         if not outcome.ok:
             error = outcome.error or {}
             raise StepFailed(
@@ -102,9 +115,14 @@ class NodeScope:
             )
 
         try:
-            return await ctx.ledger.llm(ctx.run, node=self.name, step_key=step, request=request, call=call)
+            reply = await ctx.ledger.llm(
+                ctx.run, node=self.name, step_key=step, request=request, call=call, look_up=not spec.first_execution
+            )
         except LLMStepFailed as exc:
             raise StepFailed(self.name, exc.code, exc.message, error_class="llm") from None
+        ctx.tally.llm_calls += 1
+        ctx.tally.tokens += int(reply.get("tokens_in") or 0) + int(reply.get("tokens_out") or 0)
+        return reply
 
     async def record(self, kind: str, request: dict[str, Any], response: Any = None) -> None:
         """An interrupt or resume step of this node in the episode record (once per run)."""

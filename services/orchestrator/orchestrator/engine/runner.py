@@ -8,7 +8,9 @@ decides what happens (`graph.aget_state`):
 - at an interrupt: `start` re-reports `interrupted`; `resume` continues with `Command(resume=value)`;
 - part-way (a crash, a failed step): `start`/`resume` continue from the last checkpoint (`ainvoke(None)`): the
   node that was running runs again, and its calls answer from the ledger;
-- not started: `start` runs the graph from its input.
+- not started: `start` runs the graph from its input. The run's first execution ever (`RunSpec.first_execution`,
+  the worker's first delivery of its start) knows that without reading: it skips the state read, its model calls
+  the look-up of a recorded answer, and its outcome's counts are what it recorded itself.
 
 A step that fails for good (`StepFailed`) ends the run: the saga compensates what the run recorded and the run is
 `compensated`, or `failed` when there was nothing to undo or an undo failed. `cancel` and `expire` of an unfinished
@@ -37,7 +39,7 @@ from aiaas.events.publisher import EventPublisher
 from aiaas.tools import ToolAdapter
 from orchestrator import graphs
 from orchestrator.config import OrchestratorSettings
-from orchestrator.engine.context import RunContext
+from orchestrator.engine.context import RunContext, Tally
 from orchestrator.engine.types import Command, RunHooks, RunOutcome, RunSpec, RunStatus, StepFailed
 from orchestrator.ledger import CrashPoint, Ledger, RunRef
 from orchestrator.llm import GatewayLLM
@@ -102,20 +104,21 @@ class Engine:
         async with tenant_saver(self._checkpoints, spec.tenant_id, spec.run_id) as (saver, thread_id):
             graph = self._graphs[spec.manifest.graph].copy(update={"checkpointer": saver})
             config: Any = {"configurable": {"thread_id": thread_id}}
-            state = await graph.aget_state(config)
-            if _finished(state):
-                return await self._finished(run, spec, state)
-            if command in ("cancel", "expire"):
-                return await self._abort(run, command, hooks)
-            waiting = _interrupt_of(state)
-            if waiting is not None and command != "resume":
-                return await self._outcome(run, "interrupted", interrupt=waiting)
-            if waiting is not None:
-                graph_input: Any = GraphCommand(resume=resume_value)
-            elif not state.values:
-                graph_input = {"input": spec.input, "actions": []}
-            else:
-                graph_input = None  # continue from the last checkpoint
+            # A first execution has no checkpoint to read: it starts the graph from its input.
+            graph_input: Any = {"input": spec.input, "actions": []}
+            if not spec.first_execution:
+                state = await graph.aget_state(config)
+                if _finished(state):
+                    return await self._finished(run, spec, state)
+                if command in ("cancel", "expire"):
+                    return await self._abort(run, command, hooks)
+                waiting = _interrupt_of(state)
+                if waiting is not None and command != "resume":
+                    return await self._outcome(run, "interrupted", interrupt=waiting)
+                if waiting is not None:
+                    graph_input = GraphCommand(resume=resume_value)
+                elif state.values:
+                    graph_input = None  # continue from the last checkpoint
             ctx = RunContext(
                 spec=spec,
                 run=run,
@@ -133,22 +136,27 @@ class Engine:
                 log.info("run step failed", extra={"run_id": str(spec.run_id), "node": exc.node, "code": exc.code})
                 return await self._fail(run, exc, hooks)
             state = await graph.aget_state(config)
+            # The totals of a first execution are what it recorded itself (no read); a saga's calls are not in
+            # its tally, so a failure above reads them.
+            tally = ctx.tally if spec.first_execution else None
             waiting = _interrupt_of(state)
             if waiting is not None:
-                return await self._outcome(run, "interrupted", interrupt=waiting)
-            return await self._finished(run, spec, state)
+                return await self._outcome(run, "interrupted", interrupt=waiting, tally=tally)
+            return await self._finished(run, spec, state, tally)
 
-    async def _finished(self, run: RunRef, spec: RunSpec, state: StateSnapshot) -> RunOutcome:
+    async def _finished(
+        self, run: RunRef, spec: RunSpec, state: StateSnapshot, tally: Tally | None = None
+    ) -> RunOutcome:
         values = state.values
         out = values.get("output")
         if values.get("denied"):
             error = {"code": "approval_denied", "message": "The approver declined: the run ended without effect."}
-            return await self._outcome(run, "cancelled", output=out, error=error)
+            return await self._outcome(run, "cancelled", output=out, error=error, tally=tally)
         problems = _schema_problems(spec.manifest.output_schema, out)
         if problems:
             error = {"code": "invalid_output", "message": "; ".join(problems)[:1000]}
-            return await self._outcome(run, "failed", error=error)
-        return await self._outcome(run, "succeeded", output=out)
+            return await self._outcome(run, "failed", error=error, tally=tally)
+        return await self._outcome(run, "succeeded", output=out, tally=tally)
 
     async def _fail(self, run: RunRef, exc: StepFailed, hooks: RunHooks) -> RunOutcome:
         saga = await self.saga.compensate(run, hooks)
@@ -171,16 +179,19 @@ class Engine:
         output: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         interrupt: dict[str, Any] | None = None,
+        tally: Tally | None = None,
     ) -> RunOutcome:
-        totals = await self.ledger.totals(run)
+        if tally is None:
+            totals = await self.ledger.totals(run)
+            tally = Tally(tool_calls=totals.tool_calls, llm_calls=totals.llm_calls, tokens=totals.tokens)
         return RunOutcome(
             status=status,
             output=output,
             error=error,
             interrupt=interrupt,
-            llm_calls=totals.llm_calls,
-            tool_calls=totals.tool_calls,
-            tokens=totals.tokens,
+            llm_calls=tally.llm_calls,
+            tool_calls=tally.tool_calls,
+            tokens=tally.tokens,
         )
 
 

@@ -26,6 +26,9 @@ class RunSpec:
     input: dict[str, Any]
     # The tenant's flags at run creation, e.g. {"hitl.order.refund_threshold": 100000} (minor units).
     flags: dict[str, Any]
+    # True only for the run's first delivery ever, a `start`: no execution before it, so nothing of the run is
+    # recorded yet and its model calls need not look for a recorded answer first (one transaction less each).
+    first_execution: bool = False
 
 
 @dataclass(frozen=True)

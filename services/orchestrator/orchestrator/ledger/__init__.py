@@ -2,10 +2,12 @@
 
 from orchestrator.ledger.crash import CrashPoint
 from orchestrator.ledger.keys import canonical_json, compensation_key, idem_key, sha256_of
-from orchestrator.ledger.record import STEP_LATENCY, EpisodeRecord, LLMStepFailed, RunRef
+from orchestrator.ledger.record import STEP_LATENCY, EpisodeRecord, LLMStepFailed, Outbound, RunRef, deferred_events
 from orchestrator.ledger.service import CallOutcome, Ledger
 
 __all__ = [
+    "Outbound",
+    "deferred_events",
     "STEP_LATENCY",
     "CallOutcome",
     "CrashPoint",

@@ -7,14 +7,19 @@ for one step (and the gateway's `requests` rows stay one per step). A failed cal
 and answers as failed again.
 
 Events are written to the outbox in the caller's transaction and, when a publisher is given, published right after
-commit (same ids: JetStream drops the outbox relay's copy).
+commit (same ids: JetStream drops the outbox relay's copy). Inside `deferred_events()` (the worker, around one
+delivery) they are collected in commit order instead, and the worker publishes them in one batch with the run's own
+event once the delivery is done: no publish round trip between a run's steps, and the outbox relay still publishes
+each one if that batch never happens (a crash, NATS down).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +36,7 @@ from orchestrator.ledger import repository
 from orchestrator.ledger.keys import sha256_of
 from orchestrator.llm import LLMCallError, LLMReply
 
-__all__ = ["STEP_LATENCY", "EpisodeRecord", "LLMStepFailed", "Outbound", "RunRef", "write_events"]
+__all__ = ["STEP_LATENCY", "EpisodeRecord", "LLMStepFailed", "Outbound", "RunRef", "deferred_events", "write_events"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,21 @@ STEP_LATENCY = Histogram(
 
 # An event and the subject it goes to (None: its own `<type>.<tenant>`).
 Outbound = tuple[EventEnvelope, str | None]
+
+# The events committed by the ledger in this context and not published yet (None: publish each at once).
+_DEFERRED: ContextVar[list[Outbound] | None] = ContextVar("orch_deferred_events", default=None)
+
+
+@contextmanager
+def deferred_events() -> Iterator[list[Outbound]]:
+    """Collect the ledger's committed events (in commit order) instead of publishing them; the caller publishes
+    the list. The graph's node tasks inherit the context, so every step of the run adds to the same list."""
+    events: list[Outbound] = []
+    token = _DEFERRED.set(events)
+    try:
+        yield events
+    finally:
+        _DEFERRED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -87,10 +107,17 @@ class EpisodeRecord:
         step_key: str,
         request: dict[str, Any],
         call: Callable[[], Awaitable[LLMReply]],
+        look_up: bool = True,
     ) -> dict[str, Any]:
-        """The step's model answer `{text, model, request_id, tokens_in, tokens_out}`: recorded, or called now."""
-        async with tenant_session(self._sessions, run.tenant_id) as session:
-            done = await repository.find_step(session, run.tenant_id, run.run_id, step_key)
+        """The step's model answer `{text, model, request_id, tokens_in, tokens_out}`: recorded, or called now.
+
+        `look_up=False`: the caller knows the run has no step recorded yet (its first execution), so the call is
+        made without reading the record first.
+        """
+        done = None
+        if look_up:
+            async with tenant_session(self._sessions, run.tenant_id) as session:
+                done = await repository.find_step(session, run.tenant_id, run.run_id, step_key)
         if done is not None:
             response = done.response if isinstance(done.response, dict) else {}
             if done.status != "ok":
@@ -182,8 +209,13 @@ class EpisodeRecord:
         )
 
     async def publish(self, events: Sequence[Outbound]) -> None:
-        """Publish now what the outbox holds (best effort: the relay publishes it anyway)."""
+        """Publish now what the outbox holds (best effort: the relay publishes it anyway); within
+        `deferred_events()`, hand it to the caller's list instead."""
         if self._publisher is None:
+            return
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.extend(events)
             return
         for event, subject in events:
             try:

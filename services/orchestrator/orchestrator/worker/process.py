@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
 from aiaas.checkpoints import checkpoint_pool
 from aiaas.db import create_engine, session_factory
 from aiaas.events import EventPublisher
@@ -39,6 +41,8 @@ def work(_args: argparse.Namespace) -> int:
 
     async def body(worker: WorkerContext) -> None:
         admin_engine = create_engine(settings.admin_database_url, pool_size=1, application_name=settings.service_name)
+        runs_engine = runs_database(settings.database_url, settings.max_inflight, settings.service_name)
+        sessions = session_factory(runs_engine)
         pool = checkpoint_pool(settings.database_url, min_size=1, max_size=settings.max_inflight)
         tools = ToolAdapter(base_urls(toolbox_url=settings.toolbox_url, ingestion_url=settings.ingestion_url))
         llm = GatewayLLM(settings.gateway_url, settings.service_key)
@@ -46,7 +50,7 @@ def work(_args: argparse.Namespace) -> int:
         try:
             await pool.open(wait=True)
             engine = Engine(
-                sessions=worker.sessions,
+                sessions=sessions,
                 checkpoints=pool,
                 tools=tools,
                 llm=llm,
@@ -54,7 +58,7 @@ def work(_args: argparse.Namespace) -> int:
                 publisher=publisher,
             )
             processor = RunProcessor(
-                sessions=worker.sessions,
+                sessions=sessions,
                 engine=engine,
                 publisher=publisher,
                 hitl_expiry_s=settings.hitl_expiry_s,
@@ -79,9 +83,10 @@ def work(_args: argparse.Namespace) -> int:
             await tools.aclose()
             await llm.aclose()
             await pool.close()
+            await runs_engine.dispose()
             await admin_engine.dispose()
 
-    # A run's transactions are short; the checkpoint pool (not this engine) holds one connection per run.
+    # The runs' transactions use runs_database's engine; the worker context's own stays small (unused by runs).
     run_consumer_worker(
         settings,
         body,
@@ -89,9 +94,28 @@ def work(_args: argparse.Namespace) -> int:
         consumers=(RUNS_CONSUMER.durable,),
         metrics_port=settings.worker_metrics_port,
         metrics_host=settings.metrics_host,
-        pool_size=max(2, settings.max_inflight // 2),
+        pool_size=1,
     )
     return 0
+
+
+def runs_database(url: str, max_inflight: int, application_name: str) -> AsyncEngine:
+    """The app_runtime engine of runs' short transactions (ledger, episode record, run rows): 7 per episode.
+
+    - `max_inflight` connections kept (no overflow): with fewer, the transactions of 16 runs in flight opened and
+      closed overflow connections (a Postgres backend forked per checkout);
+    - no `pool_pre_ping`: its ping is 2 round trips per transaction (14 of ~47 per episode). A connection Postgres
+      dropped fails the transaction that meets it and SQLAlchemy invalidates the pool's older connections; that
+      delivery is retried like any failed one (nak, redelivery resumes from the checkpoint and the ledger).
+    """
+    return create_async_engine(
+        url,
+        pool_size=max_inflight,
+        max_overflow=0,
+        pool_timeout=60,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
 
 
 def prune(args: argparse.Namespace) -> int:

@@ -7,6 +7,10 @@ the checkpoint, so a redelivery after a crash continues where the dead worker st
 in ONE transaction with its event in the outbox (`orch.run.interrupted` or `orch.run.completed`, deterministic
 ids), publishes that event at once too (same id: JetStream keeps one), and says how the message is answered:
 ack, nak with a delay (the run is leased by another worker), or dead-letter.
+
+The ledger's events of the delivery (tool.call.*, saga.*), each committed with its step, are published in the same
+batch just before the run's event (`deferred_events`), in commit order, instead of one round trip after each commit;
+the outbox relay publishes any the batch misses.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from opentelemetry import context as otel_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
@@ -32,8 +37,9 @@ from aiaas.events.orchestration import (
     OrchRunInterrupted,
     OrchRunRequested,
 )
-from aiaas.events.publisher import NATS_UNAVAILABLE
+from aiaas.events.publisher import NATS_UNAVAILABLE, PendingEvent
 from orchestrator.engine import Command, Engine, RunOutcome, RunSpec
+from orchestrator.ledger import Outbound, deferred_events
 from orchestrator.worker import repository
 from orchestrator.worker.manifests import pinned_manifest
 from orchestrator.worker.metrics import DELIVERY_SECONDS, RUNS_TOTAL
@@ -135,6 +141,7 @@ class RunProcessor:
         if deliveries is None:
             return ACK
         DELIVERY_SECONDS.labels(phase="load").observe(time.perf_counter() - started)
+        command = command_for(row, request)
         spec = RunSpec(
             tenant_id=tenant_id,
             run_id=run_id,
@@ -143,26 +150,39 @@ class RunProcessor:
             seed=row.seed,
             input=row.input,
             flags=row.flags,
+            # `deliveries` counts every delivery that got this far (committed above): 1 = none ever executed.
+            first_execution=deliveries == 1 and command == "start",
         )
         hooks = _Hooks(self._sessions, tenant_id, run_id, heartbeat)
         resume_value = row.resume_value if request.reason == "resume" else None
         started = time.perf_counter()
-        try:
-            outcome = await self._engine.execute(spec, command_for(row, request), hooks, resume_value=resume_value)
-        except RunLeased:
-            # Another worker executes this run now (a redelivery while it was still at work); it acks its own.
-            log.info("run leased elsewhere, retrying later", extra={"run_id": str(run_id)})
-            return Disposition("nak", delay_s=self._leased_retry_s)
+        with deferred_events() as ledger_events:
+            try:
+                outcome = await self._engine.execute(spec, command, hooks, resume_value=resume_value)
+            except RunLeased:
+                # Another worker executes this run now (a redelivery while it was still at work); it acks its own.
+                log.info("run leased elsewhere, retrying later", extra={"run_id": str(run_id)})
+                return Disposition("nak", delay_s=self._leased_retry_s)
+            except Exception:
+                await self._publish(ledger_events)  # what the failed execution committed
+                raise
         DELIVERY_SECONDS.labels(phase="execute").observe(time.perf_counter() - started)
         started = time.perf_counter()
-        await self.persist(row, request, outcome, deliveries=deliveries)
+        await self.persist(row, request, outcome, deliveries=deliveries, ledger_events=ledger_events)
         DELIVERY_SECONDS.labels(phase="persist").observe(time.perf_counter() - started)
         return ACK
 
     async def persist(
-        self, row: repository.RunRow, request: OrchRunRequested, outcome: RunOutcome, *, deliveries: int
+        self,
+        row: repository.RunRow,
+        request: OrchRunRequested,
+        outcome: RunOutcome,
+        *,
+        deliveries: int,
+        ledger_events: list[Outbound] | None = None,
     ) -> None:
-        """The outcome and its event in one transaction, then the event published at once (the outbox is the net)."""
+        """The outcome and its event in one transaction, then the delivery's ledger events and that event published
+        at once, in that order (the outbox is the net)."""
         now = clock.now()
         expires_at = now + self._hitl_expiry if outcome.status == "interrupted" else None
         event = self._event(row, outcome, expires_at=expires_at, deliveries=deliveries)
@@ -180,14 +200,32 @@ class RunProcessor:
             )
             if stored:
                 await write_outbox(session, event)
+        events = list(ledger_events or [])
         if not stored:
             log.info("run finished by another delivery", extra={"run_id": str(row.id)})
+            await self._publish(events)
             return
         RUNS_TOTAL.labels(agent=row.agent, status=outcome.status).inc()
-        try:
-            await self._publisher.publish(event)
-        except NATS_UNAVAILABLE as exc:  # the outbox relay publishes it
-            log.warning("run event left to the outbox", extra={"run_id": str(row.id), "error": repr(exc)})
+        await self._publish([*events, (event, None)])
+
+    async def _publish(self, events: list[Outbound]) -> None:
+        """Publish committed events in order, their acks awaited together (events for another subject, the saga's
+        dead letters, one by one after); what fails is left to the outbox relay."""
+        if not events:
+            return
+        context = otel_context.get_current()
+        batch = [PendingEvent(event, context) for event, subject in events if subject is None]
+        errors = await self._publisher.publish_batch(batch)
+        failed = [(item.event, error) for item, error in zip(batch, errors, strict=True) if error is not None]
+        for event, subject in events:
+            if subject is None:
+                continue
+            try:
+                await self._publisher.publish(event, subject=subject)
+            except NATS_UNAVAILABLE as exc:
+                failed.append((event, exc))
+        for event, error in failed:  # the outbox relay publishes it
+            log.warning("event left to the outbox", extra={"type": event.type, "error": repr(error)[:200]})
 
     async def give_up(self, event: EventEnvelope, request: OrchRunRequested, error: str) -> None:
         """The message failed `max_deliveries` times: the run ends `failed` (code worker_error) before the DLQ."""

@@ -99,6 +99,23 @@ async def test_faq_without_sources_says_so(
     assert outcome.llm_calls == 1  # classify only: nothing to answer from
 
 
+async def test_a_first_execution_counts_what_it_recorded(
+    engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey
+) -> None:
+    # The worker's first delivery of a start: no state read, no look-up of recorded model answers, and the
+    # outcome's counts from the execution's own tally; they equal what the record says when read.
+    spec = await new_run(runtime_sessions, tenant.id, "faq", {"question": "Do you sell telescopes?"})
+    first = await engine.execute(dataclasses.replace(spec, first_execution=True), "start", Hooks())
+    assert first.status == "succeeded", first.error
+    steps = await _llm_steps(runtime_sessions, tenant, spec.run_id)
+    assert [s.step_key for s in steps] == ["classify#0"]
+    assert first.llm_calls == 1 and first.tokens == steps[0].tokens_in + steps[0].tokens_out > 0
+    again = await engine.execute(spec, "start", Hooks())  # answers from the checkpoint, counts from the record
+    assert again.output == first.output
+    assert (again.llm_calls, again.tool_calls, again.tokens) == (first.llm_calls, first.tool_calls, first.tokens)
+    assert len(await _llm_steps(runtime_sessions, tenant, spec.run_id)) == 1
+
+
 async def test_lead_is_created_once(
     engine: Engine, runtime_sessions: async_sessionmaker[AsyncSession], tenant: TenantWithKey, toolbox: Toolbox
 ) -> None:
