@@ -43,6 +43,9 @@ class RunContext:
     clock: Callable[[], datetime]
     # How long a side-effecting call is retried (same key) before its non-fatal failure ends the run.
     forward_recovery_s: float
+    # How long a read whose failure a retry may cure is retried: a full bulkhead (more runs in flight than the tool's
+    # concurrency) or an open breaker refused it before any request was sent.
+    read_recovery_s: float
     tally: Tally = field(default_factory=Tally)
 
     def node(self, name: str) -> NodeScope:
@@ -67,11 +70,13 @@ class NodeScope:
 
         A side-effecting call whose failure a retry may cure (retryable, timeout, circuit_open, bulkhead_full) is
         called again with its key until `forward_recovery_s` has passed (forward recovery): its effect may have
-        happened, and only asking again with the same key tells; a read fails at once (the adapter retried it).
+        happened, and only asking again with the same key tells. A read is retried the same way for
+        `read_recovery_s` (its tool deadline): more runs in flight than a tool's bulkhead admits must wait, not fail.
         """
         ctx = self.ctx
         await ctx.hooks.heartbeat()
-        retry_until = time.monotonic() + ctx.forward_recovery_s if TOOLS[tool].side_effect else None
+        horizon = ctx.forward_recovery_s if TOOLS[tool].side_effect else ctx.read_recovery_s
+        retry_until = time.monotonic() + horizon
         outcome = await ctx.ledger.call(
             ctx.run,
             node=self.name,

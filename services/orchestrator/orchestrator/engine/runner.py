@@ -127,6 +127,7 @@ class Engine:
                 hooks=hooks,
                 clock=self._clock,
                 forward_recovery_s=self._settings.comp_max_age_s,
+                read_recovery_s=self._settings.tool_deadline_s,
             )
             try:
                 await graph.ainvoke(
