@@ -22,9 +22,10 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from aiaas.events import EventEnvelope, EventPublisher
+from aiaas.events.consumer import dead_letter
 from aiaas.events.orchestration import ORCH_RUN_REQUESTED, OrchRunRequested
 from aiaas.events.publisher import NATS_UNAVAILABLE
-from aiaas.events.topology import CONSUMERS, ConsumerSpec, dlq_subject
+from aiaas.events.topology import CONSUMERS, ConsumerSpec
 from aiaas.observability.metrics import CONSUMER_PENDING as PLATFORM_CONSUMER_PENDING
 from aiaas.observability.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 from orchestrator.worker.metrics import CONSUMER_PENDING, DELIVERY_SECONDS, RUNS_IN_FLIGHT, RUNS_REDELIVERED
@@ -167,18 +168,9 @@ class RunConsumer:
             await self._dead_letter(msg, disposition.reason)
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
-        meta = msg.metadata
-        headers = {
-            "Nats-Msg-Id": f"dlq-{meta.stream}-{meta.sequence.stream}",
-            "Aiaas-Original-Subject": msg.subject,
-            "Aiaas-Original-Seq": str(meta.sequence.stream),
-            "Aiaas-Deliveries": str(meta.num_delivered),
-            "Aiaas-Error": error[:2000],
-        }
-        await self._dlq.publish_raw(dlq_subject(self._spec), msg.data, headers)
-        await msg.ack()
+        await dead_letter(self._dlq, self._spec, msg, error)
         EVENTS_DEAD_LETTERED.labels(**self._labels).inc()
-        log.error("run request dead-lettered", extra={"error": error[:500], "seq": meta.sequence.stream})
+        log.error("run request dead-lettered", extra={"error": error[:500], "seq": msg.metadata.sequence.stream})
 
     async def _report_pending(self) -> None:
         try:

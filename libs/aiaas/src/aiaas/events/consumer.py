@@ -25,7 +25,7 @@ from aiaas.events.topology import ConsumerSpec, dlq_subject
 from aiaas.observability.metrics import CONSUMER_PENDING, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
 from aiaas.observability.tracing import extract_trace_context
 
-__all__ = ["Received", "BatchHandler", "ConsumerRunner"]
+__all__ = ["Received", "BatchHandler", "ConsumerRunner", "dead_letter"]
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("aiaas.events")
@@ -176,18 +176,9 @@ class ConsumerRunner:
                 span.end()
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
-        meta = msg.metadata
-        headers = {
-            "Nats-Msg-Id": f"dlq-{meta.stream}-{meta.sequence.stream}",
-            "Aiaas-Original-Subject": msg.subject,
-            "Aiaas-Original-Seq": str(meta.sequence.stream),
-            "Aiaas-Deliveries": str(meta.num_delivered),
-            "Aiaas-Error": error[:2000],
-        }
-        await self._dlq.publish_raw(dlq_subject(self._spec), msg.data, headers)
-        await msg.ack()
+        await dead_letter(self._dlq, self._spec, msg, error)
         EVENTS_DEAD_LETTERED.labels(**self._labels).inc()
-        log.error("event dead-lettered", extra={"error": error[:500], "seq": meta.sequence.stream})
+        log.error("event dead-lettered", extra={"error": error[:500], "seq": msg.metadata.sequence.stream})
 
     async def _report_pending(self) -> None:
         try:
@@ -195,6 +186,23 @@ class ConsumerRunner:
         except NATS_UNAVAILABLE:
             return
         CONSUMER_PENDING.labels(**self._labels).set((info.num_pending or 0) + (info.num_ack_pending or 0))
+
+
+async def dead_letter(dlq: EventPublisher, spec: ConsumerSpec, msg: Msg, error: str) -> None:
+    """Move `msg` to its consumer's DLQ subject (original subject, sequence, deliveries and error as headers), then ack.
+
+    The DLQ copy's `Nats-Msg-Id` is the original's stream sequence: a dead-letter repeated after a crash is dropped.
+    """
+    meta = msg.metadata
+    headers = {
+        "Nats-Msg-Id": f"dlq-{meta.stream}-{meta.sequence.stream}",
+        "Aiaas-Original-Subject": msg.subject,
+        "Aiaas-Original-Seq": str(meta.sequence.stream),
+        "Aiaas-Deliveries": str(meta.num_delivered),
+        "Aiaas-Error": error[:2000],
+    }
+    await dlq.publish_raw(dlq_subject(spec), msg.data, headers)
+    await msg.ack()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
