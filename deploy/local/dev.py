@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from local_infra import stack
 from local_infra.apps import AppProcess, app_processes, check_free, http_ok, stop_apps
 from local_infra.config import ROOT, Component, InfraError, LocalConfig, mask_url
+from local_infra.demo import upload_files
 from local_infra.processes import log_tail
 
 from aiaas.roles import process_env
@@ -190,7 +191,7 @@ def _metrics_urls(env: dict[str, str]) -> str:
 
 
 def _demo_knowledge_base(cfg: LocalConfig, apps: list[AppProcess], api_key: str) -> str:
-    """Upload the demo help centre to the demo tenant's knowledge base (unchanged files are no-ops): what happened."""
+    """The demo help centre uploaded to the demo tenant's knowledge base once ingestion answers: what happened."""
     base = f"http://127.0.0.1:{cfg.ingestion_port}"
     deadline = time.monotonic() + APP_READY_TIMEOUT_S
     while not http_ok(f"{base}/health/ready"):
@@ -198,30 +199,7 @@ def _demo_knowledge_base(cfg: LocalConfig, apps: list[AppProcess], api_key: str)
         if time.monotonic() > deadline:
             return f"ingestion not ready within {APP_READY_TIMEOUT_S:.0f}s"
         time.sleep(0.2)
-    done = []
-    for path in sorted(DEMO_KB_DIR.iterdir()):
-        boundary = f"aiaas-{time.time_ns()}"
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            + path.read_bytes()
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        request = urllib.request.Request(  # noqa: S310 - loopback URL we built
-            f"{base}/v1/ingestion/documents",
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310
-                answer = json.loads(resp.read())
-            done.append(f"{path.name} {'unchanged' if answer.get('unchanged') else answer.get('status')}")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            done.append(f"{path.name} failed ({exc})")
-    return ", ".join(done)
+    return upload_files(base, api_key, DEMO_KB_DIR)
 
 
 def _banner(
