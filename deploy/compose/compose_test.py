@@ -24,6 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from orchestrator_check import orchestrator_runs  # noqa: E402
+
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,6 +382,16 @@ def exercise(summary: list[str]) -> bool:
         f" (the router decided, not the gateway's fallback table): {'OK' if routed else 'FAIL'}"
     )
     ok = ok and routed
+    base = "http://127.0.0.1:{}"
+    orchestration = orchestrator_runs(
+        http_json,
+        admin,
+        base.format(PUBLISH["CONTROL_PLANE"]),
+        base.format(PUBLISH["INGESTION"]),
+        base.format(PUBLISH["ORCHESTRATOR"]),
+    )
+    summary.append(orchestration)
+    ok = ok and orchestration.endswith(": OK")
     during, kills, started_by_test, back_s = kill_nats(key)
     after = chat(key, 6, "after the NATS kill")
     total = len(before) + 1 + len(during) + len(after)  # the auto request is metered like any other
