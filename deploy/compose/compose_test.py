@@ -450,6 +450,7 @@ def main() -> int:
         ok = exercise(summary) and ok
         loop.stop()
     except Exception as exc:  # noqa: BLE001 - reported in the summary, then torn down
+        ok = False  # an exception in any leg fails the run, whatever passed before it
         summary.append(f"FAILED: {type(exc).__name__}: {exc}")
         compose("ps", check=False)
         compose("logs", "--tail", "30", check=False)

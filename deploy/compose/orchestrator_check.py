@@ -54,11 +54,12 @@ def orchestrator_runs(http_json: HttpJson, admin: str, control_plane: str, inges
         "POST", f"{control_plane}/admin/tenants/{tenant['id']}/keys", admin, {"name": slug, "scopes": scopes}
     )
     upload = _upload(ingestion, key["key"], DOCUMENT)
+    document = f"{ingestion}/v1/ingestion/documents/{upload['document_id']}"
     # compose ingests on the INGEST work queue (INGESTION_PIPELINE=jetstream): the upload answers `queued`.
     deadline = time.monotonic() + 120.0
     while upload.get("status") in ("queued", "processing") and time.monotonic() < deadline:
         time.sleep(1.0)
-        upload = http_json("GET", f"{ingestion}/v1/ingestion/documents/{upload['document_id']}", key["key"])
+        upload = http_json("GET", document, key["key"])
     runs = f"{orchestrator}/v1/orchestrator/runs"
     question = {"question": "How do I change my plan?"}
     faq = _finished(http_json, runs, key["key"], {"agent": "faq", "input": question, "idempotency_key": "f"})
