@@ -173,7 +173,7 @@ def test_local_infra_override_changes_only_images():
     assert set(override["services"]) == {"postgres", "nats", "redis"}
     for name, svc in override["services"].items():
         assert set(svc) == {"image", "build"}, name
-        assert (ROOT / svc["build"]["context"] / "Dockerfile").exists(), name
+        assert (ROOT / svc["build"]["context"] / svc["build"].get("dockerfile", "Dockerfile")).exists(), name
 
 
 def test_healthcheck_module_exits_0_only_for_a_2xx_answer(monkeypatch):

@@ -136,12 +136,22 @@ async def test_postgres_offers_pgvector_with_password_auth(private_infra: Privat
         try:
             await conn.execute("create extension if not exists vector")
             distance = await conn.fetchval("select '[1,2,3]'::vector <-> '[1,2,4]'::vector")
+            # An HNSW insert and index scan: the wheel's own vector.so died here with SIGILL on a CPU without
+            # AVX-512, so infra builds pgvector for the CPU it runs on (local_infra.pgvector).
+            await conn.execute("create table items (id int primary key, embedding vector(3))")
+            await conn.execute("create index on items using hnsw (embedding vector_cosine_ops)")
+            await conn.executemany(
+                "insert into items values ($1, $2::vector)", [(i, f"[1,{i},{i % 7}]") for i in range(1, 201)]
+            )
+            await conn.execute("set enable_seqscan = off")
+            nearest = await conn.fetchval("select id from items order by embedding <=> '[1,50,1]' limit 1")
         finally:
             await conn.close()
         await admin.execute(f"drop database {scratch}")
     finally:
         await admin.close()
     assert distance == 1.0
+    assert nearest == 50
 
 
 async def test_nats_has_jetstream_and_monitoring(private_infra: PrivateInfra) -> None:

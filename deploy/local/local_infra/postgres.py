@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from local_infra import pgvector
 from local_infra.config import Component, InfraError, LocalConfig, is_loopback, mask_url
 from local_infra.processes import (
     describe_port_owner,
@@ -209,6 +210,10 @@ def up(cfg: LocalConfig) -> Component:
             "which is not this project's Postgres. Stop it, choose another port with "
             "AIAAS_PG_PORT, or point PG_SUPERUSER_URL at a Postgres to use."
         )
+    try:  # the wheel's own vector.so may use instructions this CPU lacks (see local_infra.pgvector)
+        pgvector.ensure_built(_pginstall(), cfg.local_dir / "cache")
+    except pgvector.BuildError as exc:
+        raise InfraError(str(exc)) from exc
     account = _server_account()
     _prepare_data_dir(data, account)
     if not (data / "PG_VERSION").exists():
