@@ -111,6 +111,26 @@ async def test_never_sleeps_past_the_deadline():
     assert clock.now == 7.0
 
 
+async def test_try_at_deadline_makes_a_last_attempt_at_the_deadline():
+    clock = _Clock(now=0.0)
+    fn, calls = _failing(10)
+    policy = RetryPolicy(max_attempts=10, base_delay=1.0, max_delay=100.0, jitter="none")
+    # Delays 1, 2, 4 end at t=7; the next (8) is cut to the 3 s left: a fifth attempt at t=10, then it gives up.
+    with pytest.raises(_Flaky):
+        await retry_async(
+            fn,
+            policy=policy,
+            is_retryable=_retryable,
+            deadline=10.0,
+            try_at_deadline=True,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+    assert clock.sleeps == [1.0, 2.0, 4.0, 3.0]
+    assert calls["n"] == 5
+    assert clock.now == 10.0
+
+
 async def test_deadline_already_passed_means_one_attempt():
     clock = _Clock(now=50.0)
     fn, calls = _failing(3)

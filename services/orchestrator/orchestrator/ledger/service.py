@@ -157,7 +157,12 @@ class Ledger(EpisodeRecord):
         failure: ToolCallError | None = None
         try:
             result = await retry_async(
-                one_round, policy=self._retry, is_retryable=retryable, deadline=retry_until, rng=self._rng
+                one_round,
+                policy=self._retry,
+                is_retryable=retryable,
+                deadline=retry_until,
+                try_at_deadline=True,
+                rng=self._rng,
             )
         except _RoundFailed as failed:
             failure = failed.error

@@ -73,6 +73,7 @@ async def retry_async(
     policy: RetryPolicy,
     is_retryable: Callable[[BaseException], bool],
     deadline: float | None = None,
+    try_at_deadline: bool = False,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
@@ -81,7 +82,8 @@ async def retry_async(
     """Call `fn` until it succeeds; re-raise on a non-retryable error, the last attempt, or the deadline.
 
     `deadline` is absolute on `clock` (time.monotonic by default); a back-off that would end at or
-    past it is not slept: the last error is raised at once. A `retry_after` attribute on the error
+    past it is not slept: the last error is raised at once, unless `try_at_deadline`, which sleeps until the
+    deadline and makes one last attempt there (retry *until* the deadline, as the saga's compensations do). A `retry_after` attribute on the error
     raises the back-off to that many seconds, still capped by `policy.max_delay`. `on_retry` gets
     (attempt that failed, 1-based; the error; the delay about to be slept).
     """
@@ -98,7 +100,10 @@ async def retry_async(
             if hint is not None:
                 delay = min(max(delay, hint), policy.max_delay)
             if deadline is not None and clock() + delay >= deadline:
-                raise
+                remaining = deadline - clock()
+                if not try_at_deadline or remaining <= 0:
+                    raise
+                delay = remaining
             if on_retry is not None:
                 on_retry(attempt, exc, delay)
             await sleep(delay)
