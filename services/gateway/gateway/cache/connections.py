@@ -2,7 +2,7 @@
 
 On the bench stack SQLAlchemy's checkout and execute cost ~0.6 ms of CPU per search (paced c=1 requests), as much as
 Postgres's own part; a plain asyncpg connection leaves ~0.1 ms. The pool opens on the first statement (from the
-cache engine's URL: the same role, RLS applies) and closes at shutdown.
+cache engine's URL: the same role, RLS applies) and closes at shutdown; its connections send vectors in binary.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.cache.repository import use_binary_vectors
 
 __all__ = ["CacheConnections"]
 
@@ -49,6 +51,7 @@ class CacheConnections:
             min_size=1,
             max_size=self._size,
             reset=_keep_session,
+            init=use_binary_vectors,
             server_settings={"application_name": self._application_name},
         )
         if pool is None:

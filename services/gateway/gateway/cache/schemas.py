@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel
 
 from gateway.usage.meter import CacheStatus
@@ -62,10 +63,18 @@ class StoredEntry:
     # The entry's exact key (what its semantic hits link their own exact keys to).
     exact_key: str
     query: str
-    answer: CachedAnswer
+    # The answer's JSON document as read: parsed (`answer()`) only for the candidate chosen, most searches choose none.
+    answer_json: str
     similarity: float
     # The entry's cosine to the nearest candidate (1 for that one): tells a rewording of it from a rival question.
     to_nearest: float = 1.0
+
+    def answer(self) -> CachedAnswer:
+        """Raises ValueError on a malformed document."""
+        try:
+            return CachedAnswer.from_json(orjson.loads(self.answer_json))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed cached answer: {exc!r}") from exc
 
 
 class CacheDeleted(BaseModel):

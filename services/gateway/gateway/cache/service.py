@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import numpy as np
 import redis.asyncio as redis_asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
@@ -118,7 +119,7 @@ class CacheService:
                 vector = await encoding
                 if vector is None:
                     return []
-                request.vector = repository.vector_literal(vector)  # the store after a miss sends it again
+                request.vector = vector  # the store after a miss sends it again
                 return await repository.nearest(
                     conn,
                     tenant=request.tenant,
@@ -160,14 +161,12 @@ class CacheService:
     ) -> None:
         settings = request.settings
         query: str | None = None
-        vector: str | None = None
+        vector: np.ndarray | None = None
         if key.query is not None and self.semantic_available and embedding.text:
-            if request.vector is not None:  # the lookup's search sent this embedding already
-                query, vector = embedding.text, request.vector
-            else:
-                encoded = await embedding.get()
-                if encoded is not None:
-                    query, vector = embedding.text, repository.vector_literal(encoded)
+            # The lookup's search had this embedding already (else it is computed now, off the reply's path).
+            vector = request.vector if request.vector is not None else await embedding.get()
+            if vector is not None:
+                query = embedding.text
         now = clock.now()
         async with asyncio.timeout(self._store_timeout_s), self._connections.connection() as conn:
             entry_id, evicted = await repository.store_entry(
@@ -251,8 +250,8 @@ class CacheRequest:
         self.entry_id: str | None = None
         self._events: list[bytes] = []
         self._exact_lookup: asyncio.Future[CacheHit | None] | None = None
-        # The request's embedding in pgvector's text form, once the semantic search has made it.
-        self.vector: str | None = None
+        # The request's embedding, once the semantic search has it (the store after a miss reuses it).
+        self.vector: np.ndarray | None = None
 
     def headers(self) -> dict[str, str]:
         headers: dict[str, str] = {"x-cache": self.status}
@@ -329,7 +328,13 @@ class CacheRequest:
                 self.similarity = rows[0].similarity  # the nearest one, for the x-cache-similarity of a miss
             return None
         row = rows[chosen]
-        return CacheHit(row.entry_id, "semantic", row.answer, row.similarity, entry_key=row.exact_key)
+        try:
+            answer = row.answer()
+        except ValueError as exc:
+            CACHE_ERRORS.labels("semantic_lookup").inc()
+            log.warning("cache entry unreadable", extra={"entry_id": row.entry_id, "error": repr(exc)})
+            return None
+        return CacheHit(row.entry_id, "semantic", answer, row.similarity, entry_key=row.exact_key)
 
     async def _link(self, key: CacheKey, entry_key: str, hit: CacheHit) -> None:
         try:
