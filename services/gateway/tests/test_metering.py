@@ -1,7 +1,8 @@
 """Metering exactly once: a few hundred requests while NATS is stopped and restarted mid-run.
 
 Afterwards: requests served = rows in `requests` = usage events in the stream,
-none counted twice, tokens and cost equal to what the provider reported.
+none counted twice, tokens and cost equal to what the provider reported, and a plain answer's
+`x-aiaas-cost-usd` header equal to the cost billed.
 """
 
 from __future__ import annotations
@@ -61,11 +62,13 @@ async def _one(http, url, headers, i: int, seen: dict[str, dict]) -> None:
                 "kind": kind,
                 "in": usage["prompt_tokens"],
                 "out": usage["completion_tokens"],
+                "cost_header": resp.headers["x-aiaas-cost-usd"],
             }
         return
     body |= {"stream": True, "stream_options": {"include_usage": True}}
     async with http.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
+        assert "x-aiaas-cost-usd" not in resp.headers  # a stream's headers leave before its usage is known
         rid = resp.headers["x-request-id"]
         if kind == "cancel":
             await resp.content.readline()
@@ -151,3 +154,5 @@ async def test_exactly_once_across_a_nats_restart(metering_stack, private_nats, 
         assert row.status == "success"
         assert (row.tokens_in, row.tokens_out) == (client["in"], client["out"])
         assert row.cost_usd == (PRICE_IN * client["in"] + PRICE_OUT * client["out"]) / 1000
+        if client["kind"] == "plain":  # the answer's header is the price billed, to the digit
+            assert Decimal(client["cost_header"]) == row.cost_usd

@@ -30,7 +30,7 @@ from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
 from gateway.routing.service import AutoRouter
-from gateway.usage.meter import RequestRecord, Status, UsageMeter
+from gateway.usage.meter import COST_HEADER, RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded"]
 
@@ -275,6 +275,8 @@ class ChatCall:
             headers["x-router-decision-id"] = self.record.router_decision_id
         if self.cache is not None:
             headers.update(self.cache.headers())
+        if self.record.cost_usd is not None:  # the usage event's price: known before a JSON answer's headers
+            headers[COST_HEADER] = format(self.record.cost_usd, "f")
         return headers
 
     # -- serving -------------------------------------------------------------

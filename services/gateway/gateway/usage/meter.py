@@ -18,12 +18,14 @@ from aiaas.observability.tracing import inject_trace_headers
 from gateway.catalog.schemas import Deployment
 from gateway.providers.base import Usage
 
-__all__ = ["CacheStatus", "RequestRecord", "Status", "UsageMeter"]
+__all__ = ["COST_HEADER", "CacheStatus", "RequestRecord", "Status", "UsageMeter"]
 
 Status = Literal["success", "error", "cancelled"]
 CacheStatus = Literal["exact", "semantic", "miss", "bypass"]
 
 _NO_COST = Decimal(0)
+# The response header a non-streamed answer carries its price in (US dollars, a decimal string).
+COST_HEADER = "x-aiaas-cost-usd"
 
 
 def _request_id() -> str:
@@ -57,6 +59,9 @@ class RequestRecord:
     # The orchestrator run and step a service credential's call is for (gateway/callers.py).
     orch_run_id: uuid.UUID | None = None
     orch_step: str | None = None
+    # What the usage event priced this request at, once recorded: a non-streamed answer carries it in the
+    # `x-aiaas-cost-usd` header (a stream's headers leave before its usage is known).
+    cost_usd: Decimal | None = None
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:
@@ -90,6 +95,7 @@ class UsageMeter:
         completed = clock.now()
         dep = record.deployment
         cost_usd = dep.cost_usd(usage.tokens_in, usage.tokens_out) if dep is not None else _NO_COST
+        record.cost_usd = cost_usd
         # Hot path (before the response's last byte): the event's JSON form is built directly (every field is
         # typed by construction here); building the pydantic model and dumping it cost twice as much. Tests
         # validate these events against `UsageRecorded` and the JSON Schema in data-plane/events.

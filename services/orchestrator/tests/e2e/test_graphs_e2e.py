@@ -32,6 +32,9 @@ async def _llm_steps_are_billed_requests(orch, e2e_sessions, tenant, run_id) -> 
     assert sorted(r["orch_step"] for r in rows) == sorted(s["step_key"] for s in llm_steps)
     assert all(r["tenant_id"] == tenant.id and r["status"] == "success" for r in rows)
     assert all(Decimal(str(r["cost_usd"])) > 0 for r in rows)
+    # Each step's cost is its billed request's (the gateway's x-aiaas-cost-usd header), to the digit.
+    billed = {r["orch_step"]: Decimal(str(r["cost_usd"])) for r in rows}
+    assert {s["step_key"]: Decimal(str(s["cost_usd"])) for s in llm_steps} == billed
     assert sum(r["tokens_in"] + r["tokens_out"] for r in rows) == sum(
         s["tokens_in"] + s["tokens_out"] for s in llm_steps
     )
