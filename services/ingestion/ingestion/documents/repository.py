@@ -19,6 +19,7 @@ __all__ = [
     "by_filename",
     "get",
     "get_for_update",
+    "lock",
     "listing",
     "insert_document",
     "new_version",
@@ -39,6 +40,7 @@ _COLUMNS = (
 _BY_FILENAME = text(f"select {_COLUMNS} from kb_documents where filename = :f")  # noqa: S608  # nosec B608
 _BY_ID = text(f"select {_COLUMNS} from kb_documents where id = :id")  # noqa: S608  # nosec B608
 _FOR_UPDATE = text(f"select {_COLUMNS}, content from kb_documents where id = :id for update")  # noqa: S608  # nosec B608
+_LOCK = text(f"select {_COLUMNS} from kb_documents where id = :id for update")  # noqa: S608  # nosec B608
 _LISTING = text(
     f"select {_COLUMNS} from kb_documents d where cast(:after as uuid) is null"  # noqa: S608  # nosec B608
     " or (d.created_at, d.id) > (select a.created_at, a.id from kb_documents a where a.id = :after)"
@@ -114,6 +116,12 @@ async def get_for_update(session: AsyncSession, document_id: uuid.UUID) -> tuple
     """The row and its original bytes, locked until the transaction ends."""
     row = (await session.execute(_FOR_UPDATE, {"id": document_id})).mappings().first()
     return None if row is None else (_row(row), bytes(row["content"]))
+
+
+async def lock(session: AsyncSession, document_id: uuid.UUID) -> DocumentRow | None:
+    """The row without its original bytes, locked until the transaction ends."""
+    row = (await session.execute(_LOCK, {"id": document_id})).mappings().first()
+    return None if row is None else _row(row)
 
 
 async def listing(session: AsyncSession, *, limit: int, after: uuid.UUID | None) -> list[DocumentRow]:

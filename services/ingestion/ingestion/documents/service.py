@@ -186,26 +186,37 @@ class Pipeline:
         self, tenant_id: uuid.UUID, document_id: uuid.UUID, version: int, *, parsed: ParsedDocument | None = None
     ) -> IngestResult | None:
         """Ingest one version; None when it is not the document's current, unfinished version or it failed."""
+        # Given the parsed document (the inline path), its chunks' stored vectors are looked up in the transaction
+        # that claims the version, and the original bytes are not read back: one transaction less per document.
+        chunks = self.chunker.chunks(parsed) if parsed is not None else None
+        stored: dict[str, str] | None = None
         async with tenant_session(self._sessions, tenant_id) as session:
-            found = await repository.get_for_update(session, document_id)
-            if found is None or found[0].version != version or found[0].status == "ready":
+            if chunks is None:
+                found = await repository.get_for_update(session, document_id)
+                row, data = (None, b"") if found is None else found
+            else:
+                row, data = await repository.lock(session, document_id), b""
+            if row is None or row.version != version or row.status == "ready":
                 return None
-            row, data = found
             await repository.set_status(session, document_id, version, "processing", error=None, now=clock.now())
-        try:
-            document = parsed if parsed is not None else await self.parser.parse(data, row.filename, row.media_type)
-        except ParseError as exc:
-            async with tenant_session(self._sessions, tenant_id) as session:
-                await repository.set_status(session, document_id, version, "failed", error=exc.message, now=clock.now())
-            return None
-        chunks = self.chunker.chunks(document)
+            if chunks is not None:
+                stored = await self._stored_vectors(session, chunks)
+        if chunks is None:
+            try:
+                chunks = self.chunker.chunks(await self.parser.parse(data, row.filename, row.media_type))
+            except ParseError as exc:
+                async with tenant_session(self._sessions, tenant_id) as session:
+                    await repository.set_status(
+                        session, document_id, version, "failed", error=exc.message, now=clock.now()
+                    )
+                return None
         started_at = clock.now()
-        vectors = await self._vectors(tenant_id, chunks)
+        vectors = await self._vectors(tenant_id, chunks, stored)
         completed_at = clock.now()
         await self._ensure_partition(tenant_id)
         async with tenant_session(self._sessions, tenant_id) as session:
-            current = await repository.get_for_update(session, document_id)
-            if current is None or current[0].version != version:
+            current = await repository.lock(session, document_id)
+            if current is None or current.version != version:
                 return None  # deleted or superseded while we embedded: the newer message does the work
             await repository.insert_chunks(
                 session,
@@ -243,7 +254,7 @@ class Pipeline:
             if result.tokens:
                 usage = embedding_usage(
                     tenant_id,
-                    current[0].api_key_id,
+                    current.api_key_id,
                     document_id,
                     version,
                     model_alias=self.embedder.usage_alias,
@@ -265,12 +276,19 @@ class Pipeline:
         )
         return result
 
-    async def _vectors(self, tenant_id: uuid.UUID, chunks: list[Chunk]) -> _Vectors:
-        """A vector per content hash: the tenant's stored ones, the rest embedded now (each text once), with the
-        chunks and tokens that embedding cost."""
+    async def _stored_vectors(self, session: AsyncSession, chunks: list[Chunk]) -> dict[str, str]:
+        """The tenant's stored vectors of these chunks' content hashes (embedded by this model)."""
+        shas = list(dict.fromkeys(chunk.content_sha256 for chunk in chunks))
+        return await repository.vectors_by_sha(session, shas, self.embedder.model_id)
+
+    async def _vectors(self, tenant_id: uuid.UUID, chunks: list[Chunk], stored: dict[str, str] | None) -> _Vectors:
+        """A vector per content hash: the tenant's stored ones (`stored`, else read now), the rest embedded now
+        (each text once), with the chunks and tokens that embedding cost."""
         texts = {chunk.content_sha256: chunk.embedded_text for chunk in chunks}
-        async with tenant_session(self._sessions, tenant_id) as session:
-            vectors = await repository.vectors_by_sha(session, list(texts), self.embedder.model_id)
+        if stored is None:
+            async with tenant_session(self._sessions, tenant_id) as session:
+                stored = await self._stored_vectors(session, chunks)
+        vectors = dict(stored)
         missing = [sha for sha in texts if sha not in vectors]
         to_embed = [texts[sha] for sha in missing]
         fresh = await self.embedder.embed(to_embed)
