@@ -53,6 +53,9 @@ class Settings(StandinSettings):
     drop_after_tokens: int = Field(2, ge=0, description="Default chunks before a drop_stream fault.")
     embedding_dimensions: int = Field(1536, ge=1, le=8192)
     fault_rate_seed: int = Field(0, description="Seed of the draw deciding partial-rate faults.")
+    degraded_rate: float = Field(
+        0.5, ge=0, le=1, description="Share of requests on which sim-policy-v1-degraded makes a seeded mistake."
+    )
 
     @model_validator(mode="after")
     def _reply_range(self) -> Settings:

@@ -19,6 +19,7 @@ from aiaas.deps import service_state
 from provider_sim.config import FaultName, ModelProfile, Settings
 from provider_sim.errors import SimError
 from provider_sim.faults import FAULT_NAMES, Fault, FaultRegistry
+from provider_sim.rulemodels.names import RULE_MODELS
 from provider_sim.stats import Stats
 
 __all__ = ["StateDep", "sim_state", "Behaviour", "Latency", "SimState"]
@@ -77,8 +78,8 @@ class SimState:
         )
 
     def advertised_models(self) -> list[str]:
-        """Default models followed by configured ones, without duplicates."""
-        return list(dict.fromkeys([*self.settings.default_models, *self.profiles]))
+        """Default models, the rule models, then configured ones, without duplicates."""
+        return list(dict.fromkeys([*self.settings.default_models, *RULE_MODELS, *self.profiles]))
 
     def reset(self) -> None:
         """Clear runtime faults, latency overrides and counters."""

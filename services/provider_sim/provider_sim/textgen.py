@@ -30,6 +30,7 @@ __all__ = [
     "build_reply",
     "count_tokens",
     "prompt_tokens",
+    "reply_from_text",
     "reply_length",
     "request_seed",
     "split_tokens",
@@ -126,7 +127,16 @@ class Reply:
 
 def build_reply(seed: int, length: int, max_tokens: int | None, stop: Sequence[str]) -> Reply:
     """Generate the reply for `seed`, capped at `max_tokens` and cut before the first stop sequence."""
-    pieces = _generate_pieces(seed, length)
+    return _cap_and_cut(_generate_pieces(seed, length), max_tokens, stop)
+
+
+def reply_from_text(text: str, max_tokens: int | None, stop: Sequence[str]) -> Reply:
+    """A fixed `text` as a reply (one piece per token), capped and cut like a generated one."""
+    return _cap_and_cut(split_tokens(text), max_tokens, stop)
+
+
+def _cap_and_cut(pieces: list[str], max_tokens: int | None, stop: Sequence[str]) -> Reply:
+    """`pieces` capped at `max_tokens` and cut before the first stop sequence."""
     capped = pieces if max_tokens is None else pieces[:max_tokens]
     text = "".join(capped)
     cut, matched = len(text), None

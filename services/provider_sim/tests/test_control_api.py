@@ -13,7 +13,7 @@ MESSAGES = [{"role": "user", "content": "ping"}]
 
 async def test_health(control: httpx2.AsyncClient) -> None:
     response = await control.get("/health")
-    assert response.json() == {"status": "ok", "models": 8}
+    assert response.json() == {"status": "ok", "models": 11}  # 4 defaults, 3 rule models, 4 configured
 
 
 async def test_stats_count_models_endpoints_outcomes_and_tokens(

@@ -17,6 +17,7 @@ from provider_sim.embeddings import embed, encode_base64
 from provider_sim.errors import SimError
 from provider_sim.exchange import Exchange, read_request, sim_endpoint
 from provider_sim.openai.schemas import ChatCompletionRequest, ChatMessage, EmbeddingRequest, NamedToolChoice
+from provider_sim.rulemodels import RULE_MODELS, rule_completion
 from provider_sim.textgen import count_tokens, request_seed
 from provider_sim.tools import ToolChoice, ToolSpec
 
@@ -179,7 +180,11 @@ async def chat_completions(exchange: Exchange) -> Response:
     raw, body = await read_request(exchange, ChatCompletionRequest)
     conversation = _conversation(body, raw)
     behaviour = exchange.state.behaviour(body.model, exchange.request.headers, conversation.last_user_text)
-    completion = complete(conversation, exchange.state.reply_range(body.model))
+    if body.model in RULE_MODELS:
+        rate = exchange.state.settings.degraded_rate
+        completion = rule_completion(body, raw, conversation.message_texts, rate)
+    else:
+        completion = complete(conversation, exchange.state.reply_range(body.model))
     await start_answer(
         exchange, behaviour, "openai.chat.completions", completion.prompt_tokens, completion.completion_tokens
     )
