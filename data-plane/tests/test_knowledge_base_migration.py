@@ -83,7 +83,7 @@ async def _probe(dsn: str) -> None:
             name,
         )
         assert {"hnsw", "gin"} <= {row["amname"] for row in indexes}
-        assert any("vector_cosine_ops" in row["definition"] for row in indexes)
+        assert any("halfvec_cosine_ops" in row["definition"] for row in indexes)  # 0031: a halfvec HNSW
         flags = await conn.fetch(
             "select relname, relrowsecurity, relforcerowsecurity from pg_class"
             " where relname in ('kb_documents', 'kb_chunks') or relname like 'kb_chunks\\_%' and relkind = 'r'"
