@@ -40,3 +40,15 @@ def test_default_catalogue_prices_are_dollars() -> None:
     assert mini is not None
     # gpt-4o-mini lists at $0.15 per million input tokens: $0.00015 per 1,000.
     assert mini.deployments[0].input_usd_per_1k == Decimal("0.00015")
+
+
+def test_default_catalogue_offers_the_simulators_rule_models_only_without_keys() -> None:
+    simulated = load_catalog(GatewaySettings(models_file=None, openai_api_key="", anthropic_api_key=""))
+    for model in ("sim-policy-v1", "sim-policy-v1-degraded", "sim-judge-v1"):
+        alias = simulated.resolve(model)
+        assert alias is not None, model
+        (dep,) = alias.deployments
+        assert (dep.provider, dep.model, dep.input_usd_per_1k) == ("openai", model, Decimal("0.00015"))
+        assert dep.base_url.endswith("/v1")
+    real = load_catalog(GatewaySettings(models_file=None, openai_api_key="sk-test", anthropic_api_key=""))
+    assert real.resolve("sim-judge-v1") is None

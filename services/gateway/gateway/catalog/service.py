@@ -99,6 +99,11 @@ class Catalog:
         return list(seen.values())
 
 
+# The simulator's rule-based models (provider_sim.rulemodels), served as aliases of the same name, priced as the
+# small model so their calls are metered like any other.
+SIM_RULE_MODELS = ("sim-policy-v1", "sim-policy-v1-degraded", "sim-judge-v1")
+
+
 def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
     sim = settings.provider_sim_url.rstrip("/")
     mini = {"input_usd_per_1k": "0.00015", "output_usd_per_1k": "0.0006"}
@@ -172,11 +177,18 @@ def _default_aliases(settings: GatewaySettings) -> list[dict[str, object]]:
                 **sonnet,
             }
         ]
-    return [
+    aliases: list[dict[str, object]] = [
         {"name": "gpt-4o-mini", "deployments": gpt_mini},
         {"name": "gpt-4o", "deployments": gpt},
         {"name": "claude-sonnet", "deployments": claude},
     ]
+    if not settings.openai_api_key:  # the simulator is the upstream: offer its rule models (evals' policy, judge)
+        aliases += [
+            {"name": model, "deployments": [{"name": model, "provider": "openai", "model": model,
+                                             "base_url": f"{sim}/v1", **mini}]}
+            for model in SIM_RULE_MODELS
+        ]  # fmt: skip
+    return aliases
 
 
 def failover_problems(alias: ModelAlias, budget: FailoverBudget) -> list[str]:
