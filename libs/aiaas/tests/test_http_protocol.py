@@ -1,4 +1,4 @@
-"""`python -m router`'s HTTP protocol: a response's head and body leave in one write, in order, over keep-alive."""
+"""aiaas.http_protocol (the router serves with it): head and body leave in one write, in order, over keep-alive."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from aiaas.http_protocol import CoalescingHttpProtocol, HeadWithBody
 from aiaas_testing import free_port
-from router.__main__ import CoalescingHttpProtocol, _HeadWithBody
 
 
 class _Recorder:
@@ -32,9 +32,9 @@ class _Recorder:
         return {"sockname": ("127.0.0.1", 1), "peername": ("127.0.0.1", 2)}.get(name, default)
 
 
-def _wrapped() -> tuple[_HeadWithBody, _Recorder]:
+def _wrapped() -> tuple[HeadWithBody, _Recorder]:
     recorder = _Recorder()
-    return _HeadWithBody(recorder), recorder  # type: ignore[arg-type]
+    return HeadWithBody(recorder), recorder  # type: ignore[arg-type]
 
 
 async def test_a_head_and_its_body_are_one_write() -> None:
