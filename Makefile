@@ -11,11 +11,11 @@ UV_VERSION := 0.13.9
 INFRA := $(PY) deploy/local/infra.py
 # Every workspace package with a pyproject.toml, found by glob so new libs and services are picked up.
 PACKAGES := $(wildcard libs/*/pyproject.toml) $(wildcard data-plane/pyproject.toml) $(wildcard services/*/pyproject.toml) \
-	$(wildcard control-plane/pyproject.toml)
+	$(wildcard control-plane/pyproject.toml) $(wildcard evals/pyproject.toml)
 PACKAGE_DIRS := $(patsubst %/pyproject.toml,%,$(PACKAGES))
 STAMP := .venv/.installed
 MYPY_PATHS := $(wildcard libs/*/src) $(wildcard data-plane/data_plane) $(wildcard control-plane/control_plane) \
-	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py))) $(wildcard evals/cache/*.py)
+	$(patsubst %/__init__.py,%,$(filter-out services/%/tests/__init__.py,$(wildcard services/*/*/__init__.py))) $(wildcard evals/cache/*.py) $(wildcard evals/evals)
 # Export the URLs `infra.py env` prints into this recipe's shell; fails when infra.py fails.
 WITH_INFRA_ENV = infra_env="$$($(INFRA) env)"; eval "$$infra_env"
 

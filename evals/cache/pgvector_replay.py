@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import numpy as np
 from sqlalchemy import text as sql
 
@@ -54,6 +55,16 @@ def _index_names(node: dict[str, Any]) -> list[str]:
 HASH = hashlib.sha256(b"cache-eval replay").hexdigest()
 
 
+def _dsn() -> str:
+    """DATABASE_URL for asyncpg itself (the SQLAlchemy form names its driver)."""
+    return os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    """pgvector's text form, for the EXPLAIN's bound parameter (float32 values, as stored)."""
+    return "[" + ",".join(repr(float(x)) for x in np.asarray(vector, dtype=np.float32)) + "]"
+
+
 async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encoder, s: Setting) -> dict[str, Any]:
     from gateway.cache import repository
     from gateway.cache.schemas import CachedAnswer
@@ -69,8 +80,10 @@ async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encode
             tenant = await create_tenant(session, name=f"Tenant {slug}", slug=slug)
         tid = str(tenant.id)
         ids: dict[str, int] = {}
-        async with runtime.connect() as raw:
-            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        # The gateway's own statements, on an asyncpg connection with its binary vector codec, as the cache runs.
+        conn = await asyncpg.connect(_dsn())
+        await repository.use_binary_vectors(conn)
+        try:
             for i, (entry, vec) in enumerate(zip(entries, evecs, strict=True)):
                 entry_id, _ = await repository.store_entry(
                     conn,
@@ -80,30 +93,33 @@ async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encode
                     system_hash=HASH,
                     params_hash=HASH,
                     query=entry,
-                    vector=repository.vector_literal(vec),
+                    vector=vec,
                     answer=CachedAnswer(f"answer {i}", "stop", "eval", 1, 1),
                     now=now,
                     expires=now + timedelta(hours=1),
                     keep=len(entries),
                 )
                 ids[entry_id] = i
+        finally:
+            await conn.close()
         exact = qvecs @ evecs.T
         report: dict[str, Any] = {"entries": len(entries), "queries": len(queries), "k": s.k}
         for mode, settings in _MODES.items():
             same_top1 = same_topk = same_decision = 0
-            # Fresh connections per mode: PL/pgSQL caches its query plans per session.
-            mode_engine = create_engine(os.environ["DATABASE_URL"], pool_size=1, application_name=f"cache-eval-{mode}")
+            # A fresh connection per mode: PL/pgSQL caches its query plans per session.
+            mode_conn = await asyncpg.connect(_dsn())
+            await repository.use_binary_vectors(mode_conn)
             for q, (query, vec) in enumerate(zip(queries, qvecs, strict=True)):
-                async with mode_engine.connect() as conn, conn.begin():
+                async with mode_conn.transaction():
                     for setting in settings:
-                        await conn.execute(sql(setting))
+                        await mode_conn.execute(setting)
                     rows = await repository.nearest(
-                        conn,
+                        mode_conn,
                         tenant=tid,
                         alias=ALIAS,
                         system_hash=HASH,
                         params_hash=HASH,
-                        vector=repository.vector_literal(vec),
+                        vector=vec,
                         now=now,
                         k=s.k,
                     )
@@ -124,12 +140,12 @@ async def _replay(entries: Sequence[str], queries: Sequence[str], encode: Encode
                     to_nearest=(evecs[truth] @ evecs[truth[0]]).astype(float).tolist(),
                 )
                 same_decision += int((None if got is None else found[got]) == (None if want is None else truth[want]))
-            await mode_engine.dispose()
+            await mode_conn.close()
             async with tenant_session(sessions, tid) as session:
                 for setting in (*settings, "set local hnsw.iterative_scan = strict_order"):
                     await session.execute(sql(setting))
                 params = {"tenant": tid, "alias": ALIAS, "h": HASH, "now": now, "k": s.k}
-                explained = await session.execute(_EXPLAIN, {**params, "q": repository.vector_literal(qvecs[0])})
+                explained = await session.execute(_EXPLAIN, {**params, "q": _vector_text(qvecs[0])})
                 plan = _index_names(explained.scalar_one()[0]["Plan"])
             n = len(queries)
             report[mode] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from evals.jsonpath import JsonPathError, query, values
 
 DOC = {"a": {"b": [1, {"c": 2}], "x y": 3, "it's": 4}, "c": 9}

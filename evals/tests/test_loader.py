@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from evals.loader import RUBRICS_DIR, SCHEMAS_DIR, TaskFileError, load_rubric, load_task, load_tasks
 from pydantic import TypeAdapter
 
+from evals.loader import RUBRICS_DIR, SCHEMAS_DIR, TaskFileError, load_rubric, load_task, load_tasks
 from orchestrator.agents.manifest import FAQ_INPUT, LEAD_INPUT, ORDER_INPUT
 from provider_sim.rulemodels.judge import Criterion
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from evals.loader import load_rubric
 from pydantic import TypeAdapter
 
+from evals.loader import load_rubric
 from orchestrator.graphs.common import action, output
 from provider_sim.rulemodels.judge import Criterion, judge_answer
 

@@ -83,9 +83,9 @@ async def retry_async(
 
     `deadline` is absolute on `clock` (time.monotonic by default); a back-off that would end at or
     past it is not slept: the last error is raised at once, unless `try_at_deadline`, which sleeps until the
-    deadline and makes one last attempt there (retry *until* the deadline, as the saga's compensations do). A `retry_after` attribute on the error
-    raises the back-off to that many seconds, still capped by `policy.max_delay`. `on_retry` gets
-    (attempt that failed, 1-based; the error; the delay about to be slept).
+    deadline and makes one last attempt there (retry *until* the deadline, as the saga's compensations do).
+    A `retry_after` attribute on the error raises the back-off to that many seconds, still capped by
+    `policy.max_delay`. `on_retry` gets (attempt that failed, 1-based; the error; the delay about to be slept).
     """
     attempt = 0
     while True:
