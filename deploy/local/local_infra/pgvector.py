@@ -106,9 +106,22 @@ def _fetch(cache_dir: Path) -> Path:
     return tarball
 
 
+def _extract(archive: tarfile.TarFile, workdir: Path) -> None:
+    """Unpack with the stdlib's "data" filter; Pythons before 3.11.4 (Debian bookworm's 3.11.2, which the
+    compose stand-in image runs) lack it, so the same refusals are made by hand there."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(workdir, filter="data")
+        return
+    for member in archive.getmembers():
+        parts = Path(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+            raise BuildError(f"{SOURCE.url}: refusing to unpack {member.name!r}")
+    archive.extractall(workdir)  # nosec B202: every member checked above (relative, no .., files and dirs only)
+
+
 def _build(tarball: Path, pginstall: Path, workdir: Path) -> Path:
     with tarfile.open(tarball) as archive:
-        archive.extractall(workdir, filter="data")
+        _extract(archive, workdir)
     source = workdir / f"pgvector-{SOURCE.version}"
     for name, old, new in PG18_PATCHES:
         path = source / name
