@@ -19,12 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aiaas.auth import Principal
 from aiaas.errors import BadRequest, ServiceUnavailable
-from aiaas.service_callers import TENANT_HEADER, ServiceKeys, TenantKnown
+from aiaas.service_callers import RUN_ID_HEADER, STEP_HEADER, TENANT_HEADER, ServiceKeys, TenantKnown
 
-__all__ = ["RUN_ID_HEADER", "STEP_HEADER", "RunStep", "ServiceCallers", "parse_run_step"]
+__all__ = ["RunStep", "ServiceCallers", "parse_run_step"]
 
-RUN_ID_HEADER = "x-aiaas-run-id"
-STEP_HEADER = "x-aiaas-step"
 _STEP = re.compile(r"[A-Za-z0-9_.:#-]{1,128}")
 _TENANT, _RUN_ID, _STEP_NAME = TENANT_HEADER.encode(), RUN_ID_HEADER.encode(), STEP_HEADER.encode()
 

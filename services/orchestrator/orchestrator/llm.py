@@ -18,14 +18,9 @@ import httpx
 import openai
 import orjson
 
-from aiaas.service_callers import TENANT_HEADER
+from aiaas.service_callers import COST_HEADER, RUN_ID_HEADER, STEP_HEADER, TENANT_HEADER
 
-__all__ = ["RUN_ID_HEADER", "STEP_HEADER", "GatewayLLM", "LLMCallError", "LLMReply"]
-
-RUN_ID_HEADER = "x-aiaas-run-id"
-STEP_HEADER = "x-aiaas-step"
-# Sent by the gateway when it knows the call's cost (optional: recorded as 0 otherwise).
-COST_HEADER = "x-aiaas-cost-usd"
+__all__ = ["GatewayLLM", "LLMCallError", "LLMReply"]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ __all__ = [
     "TENANT_HEADER",
     "Caller",
     "ServiceKeys",
+    "COST_HEADER",
+    "RUN_ID_HEADER",
+    "STEP_HEADER",
     "TenantKnown",
     "TenantStanding",
     "accept_service_keys",
@@ -46,6 +49,11 @@ __all__ = [
 ]
 
 TENANT_HEADER = "x-aiaas-tenant-id"
+# An orchestrator run's model calls name the run and the step (the gateway carries both onto the usage event); the
+# gateway answers a non-streamed call with its billed price (US dollars, a decimal string).
+RUN_ID_HEADER = "x-aiaas-run-id"
+STEP_HEADER = "x-aiaas-step"
+COST_HEADER = "x-aiaas-cost-usd"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from aiaas.auth import Principal, require_scope
 from aiaas.errors import error_body
 from aiaas.fast_route import FastRequest, send_event_stream, send_json
 from aiaas.scopes import CHAT
-from aiaas.service_callers import TENANT_HEADER, is_service_token
-from gateway.callers import RUN_ID_HEADER, STEP_HEADER, RunStep
+from aiaas.service_callers import RUN_ID_HEADER, STEP_HEADER, TENANT_HEADER, is_service_token
+from gateway.callers import RunStep
 from gateway.chat.request import parse_request
 from gateway.chat.schemas import ChatCompletionRequest
 from gateway.chat.service import ChatCall

@@ -16,6 +16,7 @@ from aiaas.auth import ApiKeyResolver, Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited
 from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
+from aiaas.service_callers import COST_HEADER
 from gateway.cache.replay import completion_body, replay, stream_events
 from gateway.cache.rules import cache_control as parse_cache_control
 from gateway.cache.service import CacheRequest, CacheService
@@ -30,7 +31,7 @@ from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
 from gateway.routing.service import AutoRouter
-from gateway.usage.meter import COST_HEADER, RequestRecord, Status, UsageMeter
+from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded"]
 

@@ -18,14 +18,12 @@ from aiaas.observability.tracing import inject_trace_headers
 from gateway.catalog.schemas import Deployment
 from gateway.providers.base import Usage
 
-__all__ = ["COST_HEADER", "CacheStatus", "RequestRecord", "Status", "UsageMeter"]
+__all__ = ["CacheStatus", "RequestRecord", "Status", "UsageMeter"]
 
 Status = Literal["success", "error", "cancelled"]
 CacheStatus = Literal["exact", "semantic", "miss", "bypass"]
 
 _NO_COST = Decimal(0)
-# The response header a non-streamed answer carries its price in (US dollars, a decimal string).
-COST_HEADER = "x-aiaas-cost-usd"
 
 
 def _request_id() -> str:
