@@ -1,0 +1,5 @@
+import sys
+
+from evals.stress.cli import main
+
+sys.exit(main())

@@ -1,0 +1,186 @@
+"""Where STRESS episodes come from: a generator mixing Order/Lead/FAQ inputs (seeded), the golden tasks, or a file
+of episodes (the corpus `evals/episodes/`, JSON Lines or a JSON list).
+
+Each episode carries its tag (`stress-<seed>-<index>`) inside the text its model calls see (the lead's message, the
+FAQ question): the provider simulator's fault rules match on it (`when_text_contains`), so a model fault hits
+exactly the episode the schedule gave it, whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.loader import GOLDEN_DIR, TaskFileError, load_tasks
+from evals.stress.plan import FaultPlan
+
+__all__ = ["AGENT_TOOL_OPERATIONS", "Episode", "EpisodeSourceError", "load_episodes", "tag_for"]
+
+# The toolbox operations each agent's graph calls on its usual path (faq calls ingestion only).
+AGENT_TOOL_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "order": ("orders.get", "inventory.reserve", "payments.charge", "shipments.create", "notify.send"),
+    "lead": ("crm.find_leads", "crm.create_lead", "crm.schedule_callback", "notify.send"),
+    "faq": (),
+}
+_LLM_AGENTS = frozenset({"lead", "faq"})
+_TEXT_FIELD = {"lead": "message", "faq": "question"}
+_QUESTIONS = (
+    "How long do refunds take after I return an order?",
+    "Which payment methods do you accept?",
+    "How much does express shipping cost?",
+    "Can I pause my subscription?",
+)
+_LEAD_MESSAGES = (
+    "We want a demo of the enterprise plan.",
+    "Urgent: pricing for 200 seats this quarter, please.",
+    "Just browsing, maybe later.",
+)
+
+
+class EpisodeSourceError(ValueError):
+    """Episodes that cannot be used (a missing or malformed file, an unknown agent)."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    index: int
+    agent: str
+    input: dict[str, Any]
+    tag: str
+    toolbox_seed: dict[str, Any] | None = None
+    resume: tuple[Any, ...] = field(default_factory=tuple)
+    origin: str = "generator"
+
+    @property
+    def calls_models(self) -> bool:
+        return self.agent in _LLM_AGENTS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "agent": self.agent, "tag": self.tag, "origin": self.origin}
+
+
+def tag_for(seed: int, index: int) -> str:
+    return f"stress-{seed}-{index:05d}"
+
+
+def _tagged(agent: str, run_input: dict[str, Any], tag: str) -> dict[str, Any]:
+    field_name = _TEXT_FIELD.get(agent)
+    if field_name is None:
+        return dict(run_input)
+    return {**run_input, field_name: f"{run_input.get(field_name, '')} (ref {tag})".strip()}
+
+
+def _generated(plan: FaultPlan, seed: int) -> list[Episode]:
+    rng = random.Random(f"{seed}/episodes")  # noqa: S311 - a reproducible workload, not crypto
+    agents, weights = zip(*plan.mix.items(), strict=True)
+    episodes = []
+    for index in range(plan.n):
+        agent = rng.choices(agents, weights)[0]
+        tag = tag_for(seed, index)
+        resume: tuple[Any, ...] = ()
+        if agent == "order":
+            # ORD-1003 (demo data) is over the approval threshold: it interrupts and is approved on resume.
+            order_id = rng.choices(("ORD-1001", "ORD-1002", "ORD-1003"), (3, 3, 1))[0]
+            run_input: dict[str, Any] = {"order_id": order_id, "notify_email": f"buyer{index}@example.com"}
+            resume = (True,) if order_id == "ORD-1003" else ()
+        elif agent == "lead":
+            run_input = {
+                "email": f"lead{index}@example.com",
+                "name": f"Lead {index}",
+                "company": f"Company {index % 17}",
+                "message": rng.choice(_LEAD_MESSAGES),
+            }
+        else:
+            run_input = {"question": rng.choice(_QUESTIONS)}
+        episodes.append(Episode(index, agent, _tagged(agent, run_input, tag), tag, resume=resume))
+    return episodes
+
+
+def _from_golden(plan: FaultPlan, seed: int, golden_dir: Path) -> list[Episode]:
+    try:
+        tasks = load_tasks(golden_dir)
+    except TaskFileError as exc:
+        raise EpisodeSourceError(str(exc)) from None
+    if not tasks:
+        raise EpisodeSourceError(f"no golden tasks under {golden_dir}")
+    episodes = []
+    for index in range(plan.n):
+        task = tasks[index % len(tasks)]
+        tag = tag_for(seed, index)
+        data = task.data
+        seed_data = (data.get("fixtures") or {}).get("toolbox")
+        episodes.append(
+            Episode(
+                index,
+                task.agent,
+                _tagged(task.agent, data["input"]["run_input"], tag),
+                tag,
+                toolbox_seed=seed_data,
+                resume=tuple(data["input"].get("resume") or ()),
+                origin=f"golden:{task.id}",
+            )
+        )
+    return episodes
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EpisodeSourceError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise EpisodeSourceError(f"{path}: not JSON Lines or a JSON list: {exc}") from None
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        raise EpisodeSourceError(f"{path}: expected one JSON object per episode")
+    return list(records)
+
+
+def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
+    """Corpus episodes: `agent` plus `input` (or `run_input`, or `run.input`); optional `toolbox`, `resume`."""
+    records = _records(path)
+    episodes = []
+    for index in range(plan.n):
+        record = records[index % len(records)]
+        nested = record.get("run")
+        run: dict[str, Any] = nested if isinstance(nested, dict) else {}
+        agent = record.get("agent") or run.get("agent")
+        run_input = record.get("input", record.get("run_input", run.get("input")))
+        if agent not in AGENT_TOOL_OPERATIONS or not isinstance(run_input, dict):
+            where = f"{path}: episode {index % len(records)}"
+            raise EpisodeSourceError(f"{where}: needs `agent` (order, lead or faq) and an `input` object")
+        tag = tag_for(seed, index)
+        resume = record.get("resume", run.get("resume_values", ()))
+        episodes.append(
+            Episode(
+                index,
+                agent,
+                _tagged(agent, run_input, tag),
+                tag,
+                toolbox_seed=record.get("toolbox"),
+                resume=tuple(resume if isinstance(resume, list) else ()),
+                origin=f"file:{record.get('id', index % len(records))}",
+            )
+        )
+    return episodes
+
+
+def load_episodes(source: str, plan: FaultPlan, seed: int) -> list[Episode]:
+    """`generator` (default), `golden` (or a folder of golden tasks), or a file of episodes."""
+    if source == "generator":
+        return _generated(plan, seed)
+    if source == "golden":
+        return _from_golden(plan, seed, GOLDEN_DIR)
+    path = Path(source)
+    if path.is_dir():
+        return _from_golden(plan, seed, path)
+    if not path.exists():
+        raise EpisodeSourceError(f"{source}: no such file (expected generator, golden, a folder or a file)")
+    return _from_file(plan, seed, path)
