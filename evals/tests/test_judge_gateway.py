@@ -171,6 +171,9 @@ async def test_an_unchanged_rerun_makes_no_judge_call(settings: JudgeSettings, s
     again = await _score(settings, "faq-refunds@v1", ASK_REFUND, output)  # a new Judge, the same cache directory
     assert (again.calls, again.cached, judge_requests(sim_url) - before) == (0, True, 3)
     assert (again.score, again.criteria) == (first.score, first.criteria)
+    # A field the text rubric never sees does not bust the cache; a change to the judged text does.
+    unseen = await _score(settings, "faq-refunds@v1", ASK_REFUND, {**output, "reply": {"run_id": "r-2"}})
+    assert (unseen.calls, judge_requests(sim_url) - before) == (0, 3)
     changed = await _score(settings, "faq-refunds@v1", ASK_REFUND, {**output, "text": output["text"] + " "})
     assert (changed.calls, judge_requests(sim_url) - before) == (3, 6)
 

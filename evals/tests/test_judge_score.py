@@ -77,21 +77,21 @@ def test_epoch_seeds_are_distinct_stable_and_follow_the_base_seed():
     assert all(0 <= seed < 2**31 for seed in seeds)
 
 
-def test_cache_key_covers_model_rubric_input_output_and_epoch():
+def test_cache_key_covers_model_rubric_input_answer_and_epoch():
     base = {
         "model": "sim-judge-v1",
         "rubric_ref": "faq-refunds@v1",
         "rubric_digest": "d",
         "prompt_version": "p",
         "input_messages": [{"role": "user", "content": "q"}],
-        "output": {"text": "a"},
+        "answer": "a",
         "epoch": 0,
         "seed": 1,
     }
     key = cache_key(**base)  # type: ignore[arg-type]
-    assert key == cache_key(**{**base, "output": {"text": "a"}})  # type: ignore[arg-type]
+    assert key == cache_key(**{**base, "input_messages": [{"content": "q", "role": "user"}]})  # type: ignore[arg-type]
     changes = {"model": "m2", "rubric_ref": "faq-refunds@v2", "rubric_digest": "e", "prompt_version": "q",
-               "input_messages": [], "output": {"text": "b"}, "epoch": 1, "seed": 2}  # fmt: skip
+               "input_messages": [], "answer": "b", "epoch": 1, "seed": 2}  # fmt: skip
     for field, value in changes.items():
         assert cache_key(**{**base, field: value}) != key, field  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""The judge's verdict cache: one JSON file per (judge model, rubric, input, output, epoch seed).
+"""The judge's verdict cache: one JSON file per (judge model, rubric, input, answer as judged, epoch seed).
 
 An unchanged re-run reads every verdict from here and makes no judge call. Files are written to a temporary
 name in the same directory and renamed over the target, so a reader never sees half a file, and concurrent
@@ -26,7 +26,7 @@ def cache_key(
     rubric_digest: str,
     prompt_version: str,
     input_messages: list[dict[str, Any]],
-    output: dict[str, Any] | str,
+    answer: str,
     epoch: int,
     seed: int,
 ) -> str:
@@ -37,7 +37,7 @@ def cache_key(
         "rubric_digest": rubric_digest,
         "prompt": prompt_version,
         "input": input_messages,
-        "output": output,
+        "answer": answer,
         "epoch": epoch,
         "seed": seed,
     }

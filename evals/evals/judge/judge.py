@@ -110,11 +110,13 @@ class Judge:
         """The rubric's weighted score of `output`, averaged over the epochs; JudgeError when it cannot be had."""
         rubric = self.rubric(rubric_ref)
         seeds = [epoch_seed(self.settings.seed, epoch) for epoch in range(self.settings.epochs)]
-        keys = [self._key(rubric, input_messages, output, epoch, seed) for epoch, seed in enumerate(seeds)]
+        # Keyed by the answer as judged: for a text rubric, fields of the output it never sees (ids, timings)
+        # do not bust the cache.
+        answer = prompt.render_answer(rubric, output)
+        keys = [self._key(rubric, input_messages, answer, epoch, seed) for epoch, seed in enumerate(seeds)]
         epochs: list[list[dict[str, Any]] | None] = [self._cached(rubric, key) for key in keys]
         misses = [epoch for epoch, verdicts in enumerate(epochs) if verdicts is None]
         self._reserve(len(misses))
-        answer = prompt.render_answer(rubric, output)
         messages = prompt.judge_messages(rubric, input_messages, answer)
         fresh = await asyncio.gather(*(self._call(rubric, messages, seeds[epoch]) for epoch in misses))
         for epoch, verdicts in zip(misses, fresh, strict=True):
@@ -152,16 +154,14 @@ class Judge:
             seeds=seeds,
         )
 
-    def _key(
-        self, rubric: Rubric, input_messages: list[dict[str, Any]], output: dict[str, Any] | str, epoch: int, seed: int
-    ) -> str:
+    def _key(self, rubric: Rubric, input_messages: list[dict[str, Any]], answer: str, epoch: int, seed: int) -> str:
         return cache_key(
             model=self.settings.model,
             rubric_ref=rubric.ref,
             rubric_digest=rubric.digest,
             prompt_version=prompt.PROMPT_VERSION,
             input_messages=input_messages,
-            output=output,
+            answer=answer,
             epoch=epoch,
             seed=seed,
         )
