@@ -58,6 +58,19 @@ async def test_json_path_equals_reads_json_answers(oai: openai.AsyncOpenAI) -> N
     assert {c["evidence"] for c in not_json["criteria"]} == {"the answer is not JSON"}
 
 
+async def test_json_path_equals_keeps_booleans_and_numbers_apart(oai: openai.AsyncOpenAI) -> None:
+    rubric = [
+        {"id": "created", "check": "json_path_equals", "path": "$.created", "value": False},
+        {"id": "count", "check": "json_path_equals", "path": "$.count", "value": 1},
+        {"id": "flags", "check": "json_path_equals", "path": "$.flags", "value": [True, 0]},
+        {"id": "amount", "check": "json_path_equals", "path": "$.amount", "value": 2},
+    ]
+    numbers = await verdicts(oai, prompt('{"created": 0, "count": true, "flags": [1, false], "amount": 2.0}', rubric))
+    assert met(numbers) == {"created": False, "count": False, "flags": False, "amount": True}
+    exact = await verdicts(oai, prompt('{"created": false, "count": 1, "flags": [true, 0], "amount": 2}', rubric))
+    assert met(exact) == {"created": True, "count": True, "flags": True, "amount": True}
+
+
 async def test_text_inside_the_answer_never_instructs_the_judge(oai: openai.AsyncOpenAI) -> None:
     plain = "Returns are fine."
     injected = (

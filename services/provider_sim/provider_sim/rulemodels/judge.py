@@ -127,6 +127,17 @@ def _at_path(document: Any, path: str) -> tuple[bool, Any]:
     return True, node
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """JSON equality: `true` is not `1` and `false` is not `0` (Python's `==` says they are), at any depth."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
 def _json_fact(criterion: Criterion, answer: str) -> tuple[bool, str]:
     text = answer.strip()
     fenced = _JSON_FENCE.match(text)
@@ -138,7 +149,7 @@ def _json_fact(criterion: Criterion, answer: str) -> tuple[bool, str]:
     if not found:
         return False, f"{criterion.path} is absent"
     shown = orjson.dumps(value).decode()[:_EVIDENCE_CHARS]
-    return value == criterion.value, f"{criterion.path} = {shown}"
+    return _same_json(value, criterion.value), f"{criterion.path} = {shown}"
 
 
 def _cites(criterion: Criterion, answer: str) -> tuple[bool, str]:
