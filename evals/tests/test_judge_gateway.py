@@ -209,6 +209,24 @@ async def test_the_call_cap_stops_a_run_before_any_call_over_it(settings: JudgeS
     assert (cached.calls, judge.calls_made, judge_requests(sim_url) - before) == (0, 3, 3)
 
 
+async def test_epochs_are_cached_one_by_one_and_a_refused_call_is_an_error(settings: JudgeSettings, sim_url: str):
+    output = order(PAID)
+    two = await _score(replace(settings, epochs=2), "order-fulfilled@v1", ASK_ORDER, output)
+    assert two.calls == 2
+    # Every judge call now fails upstream (the gateway answers 502): only the third epoch is asked for.
+    httpx.post(f"{sim_url}/_sim/faults", json={"model": JUDGE, "fault": "500", "count": None}).raise_for_status()
+    judge = Judge(replace(settings, max_retries=0))
+    try:
+        with pytest.raises(JudgeCallError, match="HTTP 502"):
+            await judge.score(task_id="t", rubric_ref="order-fulfilled@v1", input_messages=ASK_ORDER, output=output)
+        assert judge.calls_made == 1
+    finally:
+        httpx.delete(f"{sim_url}/_sim/faults").raise_for_status()
+        await judge.aclose()
+    three = await _score(settings, "order-fulfilled@v1", ASK_ORDER, output)
+    assert (three.calls, three.epoch_scores) == (1, [1.0] * 3)
+
+
 async def test_an_unreachable_gateway_is_a_call_error(tmp_path: Path):
     settings = JudgeSettings(gateway_url=f"http://127.0.0.1:{free_port()}", api_key="k", max_retries=0, timeout_s=5)
     with pytest.raises(JudgeCallError, match="unreachable"):

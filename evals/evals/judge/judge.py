@@ -118,11 +118,19 @@ class Judge:
         misses = [epoch for epoch, verdicts in enumerate(epochs) if verdicts is None]
         self._reserve(len(misses))
         messages = prompt.judge_messages(rubric, input_messages, answer)
-        fresh = await asyncio.gather(*(self._call(rubric, messages, seeds[epoch]) for epoch in misses))
+        # Every epoch's call is awaited, even when one fails: the good ones are cached, none is left running.
+        fresh = await asyncio.gather(
+            *(self._call(rubric, messages, seeds[epoch]) for epoch in misses), return_exceptions=True
+        )
         for epoch, verdicts in zip(misses, fresh, strict=True):
+            if isinstance(verdicts, BaseException):
+                continue
             epochs[epoch] = verdicts
             if self._cache is not None:
                 self._cache.put(keys[epoch], verdicts)
+        failure = next((outcome for outcome in fresh if isinstance(outcome, BaseException)), None)
+        if failure is not None:
+            raise failure
         return self._result(task_id, rubric, [v for v in epochs if v is not None], len(misses), seeds)
 
     def _result(
