@@ -20,7 +20,11 @@ import orjson
 
 from aiaas.service_callers import COST_HEADER, RUN_ID_HEADER, STEP_HEADER, TENANT_HEADER
 
-__all__ = ["GatewayLLM", "LLMCallError", "LLMReply"]
+__all__ = ["DEPLOYMENT_HEADER", "GatewayLLM", "LLMCallError", "LLMReply"]
+
+# The gateway names the deployment it chose for the alias (gateway/chat/service.py): the episode's alias ->
+# deployment version.
+DEPLOYMENT_HEADER = "x-aiaas-deployment"
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,22 @@ class LLMReply:
     cost_usd: Decimal
     latency_ms: float
     request_id: str | None
+    # The deployment the gateway routed the alias to (`x-aiaas-deployment`) and the whole reply as it came.
+    deployment: str | None = None
+    completion: dict[str, Any] | None = None
 
-    def as_record(self) -> dict[str, Any]:
-        return {"text": self.text, "model": self.model, "request_id": self.request_id}
+    def as_record(self, *, bodies: bool = True) -> dict[str, Any]:
+        """What the episode record keeps: the text, the model and deployment, and the full reply unless `bodies`
+        is off (the recording-cost benchmark's baseline only: such a record cannot be replayed byte for byte)."""
+        record: dict[str, Any] = {
+            "text": self.text,
+            "model": self.model,
+            "deployment": self.deployment,
+            "request_id": self.request_id,
+        }
+        if bodies:
+            record["completion"] = self.completion
+        return record
 
 
 class LLMCallError(Exception):
@@ -120,6 +137,8 @@ class GatewayLLM:
             cost_usd=_cost(raw.headers.get(COST_HEADER)),
             latency_ms=latency,
             request_id=raw.headers.get("x-request-id"),
+            deployment=raw.headers.get(DEPLOYMENT_HEADER),
+            completion=completion,
         )
 
 

@@ -2,7 +2,8 @@
 
 Nodes never call a tool or a model directly: `ctx.node(name)` gives a `NodeScope` that numbers the node's calls
 (seq 0, 1, ... in the order the node makes them, the same on every re-execution of the node) and sends each through
-the ledger, so a node that runs again (a crash, a resume) answers from the record instead of calling twice.
+the ledger, so a node that runs again (a crash, a resume) answers from the record instead of calling twice. Nodes
+read business time only through `NodeScope.now()` (the injectable clock, recorded), never the wall clock.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class NodeScope:
         self.ctx = ctx
         self.name = name
         self._seq = 0
+        self._readings = 0
 
     def _next(self) -> int:
         seq = self._seq
@@ -128,6 +130,16 @@ class NodeScope:
         ctx.tally.llm_calls += 1
         ctx.tally.tokens += int(reply.get("tokens_in") or 0) + int(reply.get("tokens_out") or 0)
         return reply
+
+    async def now(self) -> datetime:
+        """Business time for this node: the run's injectable clock, each reading recorded in order
+        (`<node>:clock#<n>`); a re-executed node (and a replay) reads the recorded time again."""
+        ctx = self.ctx
+        step = f"{self.name}:clock#{self._readings}"
+        self._readings += 1
+        return await ctx.ledger.clock_reading(
+            ctx.run, node=self.name, step_key=step, read=ctx.clock, look_up=not ctx.spec.first_execution
+        )
 
     async def record(self, kind: str, request: dict[str, Any], response: Any = None) -> None:
         """An interrupt or resume step of this node in the episode record (once per run)."""

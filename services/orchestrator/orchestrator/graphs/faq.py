@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from orchestrator.engine.context import RunContext
 from orchestrator.graphs.common import Actions, context, output
 
-__all__ = ["CATEGORIES", "FaqState", "build", "classify_by_rules", "with_markers"]
+__all__ = ["ANSWER_PROMPT", "CATEGORIES", "CLASSIFY_PROMPT", "FaqState", "build", "classify_by_rules", "with_markers"]
 
 CATEGORIES = ("orders", "shipping", "returns", "payments", "account", "products", "other")
 # Keyword rules, first match wins (a question about a refund is about returns before payments).
@@ -34,6 +34,16 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 TOP_K = 4
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 NO_SOURCES = "I could not find this in the help centre. A member of our team will get back to you."
+# The system prompts (the manifest's prompt_version names this text): read when a node runs, so a prompt change is
+# one edit here and shows in the episode record's model requests (and in replay, at the first affected step).
+CLASSIFY_PROMPT = (
+    "Classify the customer's question into exactly one of: "
+    + ", ".join(CATEGORIES)
+    + ". Answer with the category only."
+)
+ANSWER_PROMPT = (
+    "Answer the customer's question from these help-centre passages only, and cite the passages you used as [n]."
+)
 
 
 class FaqState(TypedDict, total=False):
@@ -66,12 +76,7 @@ async def _classify(state: FaqState, runtime: Runtime[RunContext]) -> dict[str, 
     question = str(state["input"]["question"])
     reply = await node.llm(
         [
-            {
-                "role": "system",
-                "content": "Classify the customer's question into exactly one of: "
-                + ", ".join(CATEGORIES)
-                + ". Answer with the category only.",
-            },
+            {"role": "system", "content": CLASSIFY_PROMPT},
             {"role": "user", "content": question},
         ],
         max_tokens=8,
@@ -127,11 +132,7 @@ async def _answer(state: FaqState, runtime: Runtime[RunContext]) -> dict[str, An
     sources = "\n\n".join(f"[{n}] {c['content']}" for n, c in enumerate(chunks, 1))
     answered = await node.llm(
         [
-            {
-                "role": "system",
-                "content": "Answer the customer's question from these help-centre passages only, and cite the "
-                "passages you used as [n].\n\n" + sources,
-            },
+            {"role": "system", "content": f"{ANSWER_PROMPT}\n\n{sources}"},
             {"role": "user", "content": question},
         ],
         max_tokens=300,

@@ -4,7 +4,8 @@
 - The score is the model's when its whole answer is a number 0-100; otherwise (the default alias is the provider
   simulator's seeded text) it comes from rules on the input, and `score_source` says which.
 - The callback time is fixed in `qualify` (the input's `callback_at`, else the next business day 10:00 UTC by the
-  engine's clock) and kept in the checkpointed state: a re-executed `schedule_callback` sends the same arguments,
+  engine's clock, read through `node.now()`: recorded, so a replay reads the same time) and kept in the
+  checkpointed state: a re-executed `schedule_callback` sends the same arguments,
   hence the same idempotency key.
 - A lead is created once per email: a second run finds it (dedupe) and skips `create_lead`; a `lead_exists`
   answer (another run created it in between) is read back with `crm.find_leads`.
@@ -76,8 +77,8 @@ def next_business_day_10(now: datetime) -> datetime:
 
 
 async def _qualify(state: LeadState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    ctx = context(runtime)
-    node = ctx.node("qualify")
+    node = context(runtime).node("qualify")
+
     lead = state["input"]
     described = f"Name: {lead['name']}\nCompany: {lead.get('company') or '-'}\nMessage: {lead['message']}"
     reply = await node.llm(
@@ -94,7 +95,7 @@ async def _qualify(state: LeadState, runtime: Runtime[RunContext]) -> dict[str, 
     source = "model"
     if score is None:
         score, source = score_by_rules(lead), "rules"
-    callback_at = lead.get("callback_at") or next_business_day_10(ctx.clock()).isoformat()
+    callback_at = lead.get("callback_at") or next_business_day_10(await node.now()).isoformat()
     return {"score": score, "score_source": source, "callback_at": str(callback_at)}
 
 

@@ -1,7 +1,7 @@
 """The write-ahead tool-call ledger (`tool_calls`) and the episode record (`orch_steps`) of runs."""
 
 from orchestrator.ledger.crash import CrashPoint
-from orchestrator.ledger.keys import canonical_json, compensation_key, idem_key, sha256_of
+from orchestrator.ledger.keys import call_fingerprint, canonical_json, compensation_key, idem_key, sha256_of
 from orchestrator.ledger.record import STEP_LATENCY, EpisodeRecord, LLMStepFailed, Outbound, RunRef, deferred_events
 from orchestrator.ledger.service import CallOutcome, Ledger
 
@@ -15,6 +15,7 @@ __all__ = [
     "LLMStepFailed",
     "Ledger",
     "RunRef",
+    "call_fingerprint",
     "canonical_json",
     "compensation_key",
     "idem_key",

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["canonical_json", "compensation_key", "idem_key", "sha256_of"]
+__all__ = ["call_fingerprint", "canonical_json", "compensation_key", "idem_key", "sha256_of"]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -34,3 +34,11 @@ def idem_key(tenant_id: uuid.UUID, run_id: uuid.UUID, node: str, seq: int, tool:
 def compensation_key(key: str) -> str:
     """The key of the call that undoes the call keyed `key`."""
     return f"comp:{key}"
+
+
+def call_fingerprint(kind: str, request: dict[str, Any]) -> str:
+    """What a recorded call asked for, as EXACT replay matches it: sha256 of the kind and the canonical request
+    without its idempotency key (a function of the run's ids, node, seq, tool and args, which are matched anyway).
+    For a model call this is the model, messages, seed and max_tokens."""
+    material = {key: value for key, value in request.items() if key != "idem_key"}
+    return sha256_of({"kind": kind, "request": material})

@@ -94,10 +94,14 @@ class EpisodeRecord:
         *,
         clock: Callable[[], datetime],
         publisher: EventPublisher | None = None,
+        record_bodies: bool = True,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._publisher = publisher
+        # Off only in the recording-cost benchmark's baseline: step rows without the model's full reply and the
+        # tool results (the ledger's `tool_calls` keeps those it needs either way).
+        self.record_bodies = record_bodies
 
     async def llm(
         self,
@@ -133,7 +137,7 @@ class EpisodeRecord:
                 )
             STEP_LATENCY.labels(agent=run.agent, kind="llm").observe(exc.latency_ms / 1000)
             raise LLMStepFailed(step_key, exc.code, exc.message) from None
-        record = reply.as_record()
+        record = reply.as_record(bodies=self.record_bodies)
         async with tenant_session(self._sessions, run.tenant_id) as session:
             await self.insert_step(
                 session, run, step_key, node, "llm", request, record, "ok", None, 1, reply.latency_ms,
@@ -148,6 +152,23 @@ class EpisodeRecord:
         """An interrupt or a resume in the episode record (once per step key)."""
         async with tenant_session(self._sessions, run.tenant_id) as session:
             await self.insert_step(session, run, step_key, node, kind, request, response, "ok", None, 1, 0.0)
+
+    async def clock_reading(
+        self, run: RunRef, *, node: str, step_key: str, read: Callable[[], datetime], look_up: bool = True
+    ) -> datetime:
+        """A node's reading of business time: the recorded one when the step has it (a re-executed node reads the
+        same time), else `read()` now, recorded (kind clock, `{"at": iso}`) before the node uses it."""
+        if look_up:
+            async with tenant_session(self._sessions, run.tenant_id) as session:
+                done = await repository.find_step(session, run.tenant_id, run.run_id, step_key)
+            if done is not None and isinstance(done.response, dict) and isinstance(done.response.get("at"), str):
+                return datetime.fromisoformat(done.response["at"])
+        now = read()
+        async with tenant_session(self._sessions, run.tenant_id) as session:
+            await self.insert_step(
+                session, run, step_key, node, "clock", {}, {"at": now.isoformat()}, "ok", None, 1, 0.0
+            )
+        return now
 
     async def totals(self, run: RunRef) -> repository.RunTotals:
         """The run's model calls, tokens and ledger rows so far."""

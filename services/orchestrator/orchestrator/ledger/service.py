@@ -84,8 +84,9 @@ class Ledger(EpisodeRecord):
         crash: CrashPoint | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        record_bodies: bool = True,
     ) -> None:
-        super().__init__(sessions, clock=clock, publisher=publisher)
+        super().__init__(sessions, clock=clock, publisher=publisher, record_bodies=record_bodies)
         self._tools = tools
         self._service_key = service_key
         self._deadline_s = deadline_s
@@ -320,7 +321,9 @@ class Ledger(EpisodeRecord):
                 events.extend(extra_events(outcome.call_id, outcome))
             await write_events(session, events)
             response: Any = outcome.result if outcome.ok else outcome.error
-            if result is not None and result.replayed is not None:
+            if outcome.ok and not self.record_bodies:
+                response = None
+            elif result is not None and result.replayed is not None:
                 response = {"body": outcome.result, "replayed": result.replayed}
             request = {"tool": outcome.tool, "args": args, "idem_key": outcome.idem_key}
             await self.insert_step(

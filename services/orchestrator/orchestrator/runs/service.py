@@ -29,6 +29,7 @@ from aiaas.events.publisher import NATS_UNAVAILABLE
 from aiaas.flags import FlagClient
 from orchestrator.agents import flags as agent_flags
 from orchestrator.agents.registry import current_manifest
+from orchestrator.engine.build_info import build_info
 from orchestrator.metrics import RUN_REQUESTS, RUN_REQUESTS_PUBLISHED, RUNS_CREATED
 from orchestrator.runs import repository
 from orchestrator.runs.events import Reason, run_requested
@@ -113,7 +114,7 @@ class RunService:
                 idempotency_key=idempotency_key,
                 agent=agent,
                 agent_version=manifest.version,
-                versions=manifest.versions(),
+                versions={**manifest.versions(), **build_info()},
                 model_alias=manifest.model_alias,
                 seed=secrets.randbits(63),
                 input=input,

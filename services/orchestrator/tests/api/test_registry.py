@@ -19,6 +19,7 @@ from aiaas_testing import TenantWithKey
 from control_plane.registry.manifests import AgentManifestIn
 from control_plane.registry.manifests import GraphName as RegistryGraphName
 from orchestrator.agents.manifest import OUTPUT_SCHEMA, AgentManifest, GraphName
+from orchestrator.engine.build_info import build_info
 
 from .factories import RUNS, create, error
 
@@ -102,6 +103,7 @@ async def test_a_run_pins_the_registrys_newest_manifest(
         "graph_version": "faq-v2",
         "prompt_version": "faq-prompts-v9",
         "tools": {"kb.search": "2"},
+        **build_info(),
     }
     invalid = await client.post(
         RUNS, json={**body, "input": {"topic": "weather"}, "idempotency_key": "k2"}, headers=tenant.auth

@@ -24,6 +24,7 @@ from aiaas.events import event_id
 from aiaas.flags.seed import ORCHESTRATOR_FLAGS
 from aiaas_testing import TenantWithKey
 from orchestrator.agents.manifest import BUILTIN_MANIFESTS
+from orchestrator.engine.build_info import build_info
 
 from .factories import (
     RUNS,
@@ -63,7 +64,9 @@ async def test_create_pins_the_manifest_and_requests_the_start(
     manifest = BUILTIN_MANIFESTS["order"]
     assert run["run_id"] == run_id and run["status"] == "queued"
     assert (run["agent"], run["agent_version"], run["model_alias"]) == ("order", 1, manifest.model_alias)
-    assert run["versions"] == manifest.versions()
+    # The manifest's versions, and the code that will run it (episode record: commit, langgraph).
+    assert run["versions"] == {**manifest.versions(), **build_info()}
+    assert len(run["versions"]["code_commit"]) >= 7 and run["versions"]["langgraph"].startswith("1.")
     assert run["input"] == body["input"] and run["idempotency_key"] == body["idempotency_key"]
     assert run["input_sha256"] == hashlib.sha256(orjson.dumps(body["input"], option=orjson.OPT_SORT_KEYS)).hexdigest()
     assert 0 <= run["seed"] < 2**63
