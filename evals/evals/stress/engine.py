@@ -84,6 +84,7 @@ class StressRun:
         try:
             await stack.start()
             report.timings["setup_s"] = time.monotonic() - started
+            report.timings.update(stack.timings)
             await self._run(stack, report)
         finally:
             report.logs = str(run_dir)

@@ -12,6 +12,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class StressStack:
     urls: dict[str, str] = field(default_factory=dict)
     worker_metrics: dict[str, str] = field(default_factory=dict)  # worker name -> its metrics URL
     generations: dict[str, int] = field(default_factory=dict)  # worker name -> times started
+    timings: dict[str, float] = field(default_factory=dict)
+    ready: set[str] = field(default_factory=set)  # processes up (a restarting worker is not)
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -66,14 +69,18 @@ class StressStack:
             redis_url=shared.redis_url,
         )
         self.owner_url = _with_database(owner_database_url(), self.database)
+        began = time.monotonic()
         await asyncio.to_thread(self._migrate)
+        self.timings["migrate_s"] = time.monotonic() - began
         engine = create_engine(self.owner_url, pool_size=1)
         try:
             self.service_key = await create_test_admin_key(session_factory(engine), f"stress-{uuid.uuid4().hex[:8]}")
         finally:
             await engine.dispose()
         self.nats = NatsServer(self.run_dir / "nats").start()
+        began = time.monotonic()
         await self._start_platform()
+        self.timings["processes_s"] = time.monotonic() - began
 
     def _migrate(self) -> None:
         assert self.infra is not None
@@ -133,11 +140,6 @@ class StressStack:
         self.procs[name] = process
         return process
 
-    def _http(self, name: str, module: str, env: dict[str, str], ready_path: str = "/health/ready") -> ServiceProcess:
-        port = str(free_port())
-        self.urls[name] = url = f"http://127.0.0.1:{port}"
-        return self._process(name, ["-m", module, "--host", "127.0.0.1", "--port", port], env, url + ready_path)
-
     async def _start_platform(self) -> None:
         """Every process at once (each only needs the others' URLs, chosen up front): on a loaded 2-core machine
         one start takes 10-30 s of imports, so starting them in sequence took minutes."""
@@ -189,11 +191,14 @@ class StressStack:
         processes.append(self._process("usage-writer", ["-m", "gateway.usage_writer"], envs["gateway"], None))
         relay_env = self.env(admin=True) | gateway_env
         processes.append(self._process("outbox-relay", ["-m", "gateway.outbox_relay"], relay_env, None))
-        processes.extend(self._worker(name) for name in self.worker_names())
+        workers = {name: self._worker(name) for name in self.worker_names()}
+        processes.extend(process for process, _ in workers.values())
         await asyncio.gather(*(asyncio.to_thread(process.start, 180.0) for process in processes))
+        self.ready.update(self.procs)
+        self.worker_metrics.update({name: metrics for name, (_, metrics) in workers.items()})
 
     # --- workers -------------------------------------------------------------------------------------------------
-    def _worker(self, name: str) -> ServiceProcess:
+    def _worker(self, name: str) -> tuple[ServiceProcess, str]:
         assert self.service_key is not None
         port = free_port()
         env = self.env(
@@ -210,18 +215,21 @@ class StressStack:
         )
         metrics = f"http://127.0.0.1:{port}/metrics"
         process = self._process(name, ["-m", "orchestrator", "work"], env, metrics)
-        self.worker_metrics[name] = metrics
         self.generations[name] = self.generations.get(name, 0) + 1
-        return process
+        return process, metrics
 
     def start_worker(self, name: str) -> None:
         """(Re)start worker `name` and wait for its metrics listener (its readiness)."""
-        self._worker(name).start(180.0)
+        process, metrics = self._worker(name)
+        process.start(180.0)
+        self.worker_metrics[name] = metrics
+        self.ready.add(name)
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL: nothing acked, nothing flushed (its runs come back after the consumer's ack_wait)."""
-        self.procs[name].kill()
+        self.ready.discard(name)
         self.worker_metrics.pop(name, None)
+        self.procs[name].kill()
 
     def worker_names(self) -> list[str]:
         return [f"worker-{i}" for i in range(self.workers)]
@@ -230,5 +238,5 @@ class StressStack:
         return {
             name: proc.proc.pid
             for name, proc in self.procs.items()
-            if proc.proc is not None and proc.proc.poll() is None
+            if name in self.ready and proc.proc is not None and proc.proc.poll() is None
         }
