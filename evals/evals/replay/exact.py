@@ -123,7 +123,7 @@ async def replay_exact(
     clock = lambda: _FIXED_NOW  # noqa: E731  (business time comes from the record's clock steps)
     ledger = RecordedLedger(episode, clock=clock)
     executor = Executor(
-        graphs=graphs if graphs is not None else dict(agent_graphs.build_graphs()),
+        graphs=graphs if graphs is not None else {name: graph for name, graph in agent_graphs.build_graphs().items()},
         ledger=ledger,
         llm=cast(GatewayLLM, _NoModel()),
         clock=clock,

@@ -108,6 +108,7 @@ class RecordedLedger(Ledger):
     def _serve(self, node: str, kind: str, step_key: str, fingerprint: str) -> tuple[Served, bool]:
         """The step this call matches (and whether it was served before in this replay); `Divergence` if none."""
         got = Served(node, kind, step_key, fingerprint)
+        expected: dict[str, Any] | None
         before = self._served.get(step_key)
         if before is not None:
             if before.fingerprint != fingerprint or before.kind != kind:

@@ -79,7 +79,7 @@ class Engine:
             record_bodies=record_bodies,
         )
         self._executor = Executor(
-            graphs=dict(graphs.build_graphs()),
+            graphs={name: graph for name, graph in graphs.build_graphs().items()},
             ledger=self.ledger,
             llm=llm,
             clock=clock,

@@ -1,0 +1,1 @@
+"""Episode records of orchestrator runs: canonical form, export under RLS, the replay corpus and its recorder."""
