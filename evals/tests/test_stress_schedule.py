@@ -184,3 +184,14 @@ def test_cli_schedule_only_prints_the_same_hash_for_the_same_seed(capsys):  # ty
     assert outputs[0]["seed"] == 42 and outputs[0]["counts"]["worker_kill"] == 2
     assert main(["--faults", str(FAULTS / "ci.yaml"), "--seed", "43", "--schedule-only"]) == 0
     assert json.loads(capsys.readouterr().out)["schedule_hash"] != outputs[0]["schedule_hash"]
+
+
+def test_the_episode_corpus_feeds_stress_with_its_resume_values():
+    corpus = EVALS_DIR / "episodes" / "corpus.jsonl"
+    if not corpus.exists():
+        pytest.skip("no episode corpus in this tree")
+    run = prepare(FAULTS / "smoke.yaml", episodes=str(corpus))
+    assert {e.agent for e in run.episodes} <= {"order", "lead", "faq"}
+    assert all(e.origin.startswith("file:") for e in run.episodes)
+    assert any(e.resume for e in run.episodes)  # approved / denied orders carry the value they were resumed with
+    assert run.schedule.hash == prepare(FAULTS / "smoke.yaml", episodes=str(corpus)).schedule.hash

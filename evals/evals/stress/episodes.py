@@ -143,8 +143,26 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return list(records)
 
 
+def _recorded_resumes(record: dict[str, Any]) -> list[Any]:
+    """The values a recorded episode was resumed with: its `resume` steps' requests, else `resume_value`."""
+    steps = record.get("steps") if isinstance(record.get("steps"), list) else []
+    values = [
+        step["request"]["value"]
+        for step in steps
+        if isinstance(step, dict)
+        and step.get("kind") == "resume"
+        and isinstance(step.get("request"), dict)
+        and "value" in step["request"]
+    ]
+    if not values and record.get("resume_value") is not None:
+        values = [record["resume_value"]]
+    return values
+
+
 def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
-    """Corpus episodes: `agent` plus `input` (or `run_input`, or `run.input`); optional `toolbox`, `resume`."""
+    """Corpus episodes (`aiaas.episode/1` of evals/episodes/corpus.jsonl, or any records with `agent` and `input`
+    / `run_input` / `run.input`); the resume value from `resume_value` (or a list in `resume`), the toolbox seed
+    from `toolbox`. A recorded episode left waiting at its interrupt has no value: its run is cancelled."""
     records = _records(path)
     episodes = []
     for index in range(plan.n):
@@ -157,7 +175,9 @@ def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
             where = f"{path}: episode {index % len(records)}"
             raise EpisodeSourceError(f"{where}: needs `agent` (order, lead or faq) and an `input` object")
         tag = tag_for(seed, index)
-        resume = record.get("resume", run.get("resume_values", ()))
+        resume = record.get("resume")
+        if resume is None:
+            resume = _recorded_resumes(record)
         episodes.append(
             Episode(
                 index,
@@ -166,7 +186,7 @@ def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
                 tag,
                 toolbox_seed=record.get("toolbox"),
                 resume=tuple(resume if isinstance(resume, list) else ()),
-                origin=f"file:{record.get('id', index % len(records))}",
+                origin=f"file:{record.get('episode_id', record.get('id', index % len(records)))}",
             )
         )
     return episodes
