@@ -145,7 +145,8 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 def _recorded_resumes(record: dict[str, Any]) -> list[Any]:
     """The values a recorded episode was resumed with: its `resume` steps' requests, else `resume_value`."""
-    steps = record.get("steps") if isinstance(record.get("steps"), list) else []
+    recorded = record.get("steps")
+    steps: list[Any] = recorded if isinstance(recorded, list) else []
     values = [
         step["request"]["value"]
         for step in steps
