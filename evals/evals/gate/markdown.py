@@ -40,7 +40,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         + f"; {summary['passed']}/{summary['tasks']} tasks pass, {summary['critical_passed']}/{summary['critical']}"
         f" critical; judge {report['judge']['status']}"
         + (f", mean {summary['judge_mean']:.3f}" if summary["judge_mean"] is not None else "")
-        + f"; {report['duration_s']:.1f} s",
+        + f"; {report['duration_s']:.1f} s"
+        + (
+            " ("
+            + ", ".join(
+                f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s"
+                for k, v in report["timings"].items()
+                if not k.startswith("ready_")
+            )
+            + ")"
+            if report["timings"]
+            else ""
+        ),
         "",
     ]
     if report["judge"].get("note"):

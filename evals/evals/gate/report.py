@@ -113,6 +113,7 @@ def build_report(
     model: str,
     overrides: Mapping[str, str],
     duration_s: float,
+    timings: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The report of one gate run (not yet validated: `validate_report`)."""
     use_judge = judge_counts(judge_status)
@@ -128,6 +129,7 @@ def build_report(
         "model": model,
         "overrides": dict(overrides),
         "duration_s": round(duration_s, 2),
+        "timings": dict(timings or {}),
         "thresholds": config.as_dict(),
         "judge": dict(judge_status),
         "summary": {
@@ -158,6 +160,7 @@ def strip_volatile(report: Mapping[str, Any]) -> dict[str, Any]:
     """The report as the committed baseline keeps it: no run ids, latencies or duration (they change every run)."""
     kept = dict(report)
     kept["duration_s"] = 0.0
+    kept["timings"] = {}
     kept["tasks"] = [{**task, **dict.fromkeys(VOLATILE_TASK_FIELDS)} for task in report["tasks"]]
     return kept
 

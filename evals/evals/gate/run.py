@@ -167,5 +167,6 @@ def run_gate(options: GateOptions) -> GateRun:
         model=outcome.model,
         overrides=outcome.overrides,
         duration_s=outcome.duration_s,
+        timings=outcome.timings,
     )
     return _finish(report, options)

@@ -48,6 +48,7 @@ class SessionOutcome:
     setup_error: str | None = None
     setup_error_kind: str | None = None
     manifests: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # stack start, tasks, stack stop (seconds)
 
 
 def _judge_module() -> Any | None:
@@ -172,6 +173,7 @@ def evaluate_tasks(
 ) -> SessionOutcome:
     """Run `tasks` on `urls` (a running platform) or on a platform started here and stopped after."""
     began = time.monotonic()
+    timings: dict[str, float] = {}
     chosen = {**(overrides or {}), "model_alias": model}
     settings = settings or RunSettings()
     judge = judge or JudgeOptions()
@@ -180,12 +182,20 @@ def evaluate_tasks(
     try:
         if own:
             urls = stack.start()
+            timings["stack_start_s"] = round(time.monotonic() - began, 2)
+            timings.update({f"ready_{name}_s": seconds for name, seconds in stack.ready_s.items()})
         assert urls is not None
+        tasks_began = time.monotonic()
         results, judge_status, manifests = asyncio.run(_evaluate(urls, tasks, chosen, settings, judge, on_result))
+        timings["tasks_s"] = round(time.monotonic() - tasks_began, 2)
     except (StackError, PlatformError) as exc:
         kind = "unreachable" if isinstance(exc, ServiceUnreachable) else "setup"
-        return SessionOutcome([], model, chosen, {"status": "not run"}, time.monotonic() - began, str(exc), kind)
+        spent = time.monotonic() - began
+        return SessionOutcome([], model, chosen, {"status": "not run"}, spent, str(exc), kind, timings=timings)
     finally:
         if own:
+            stopping = time.monotonic()
             stack.stop()
-    return SessionOutcome(results, model, chosen, judge_status, time.monotonic() - began, manifests=manifests)
+            timings["stack_stop_s"] = round(time.monotonic() - stopping, 2)
+    duration = time.monotonic() - began
+    return SessionOutcome(results, model, chosen, judge_status, duration, manifests=manifests, timings=timings)

@@ -16,29 +16,21 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from aiaas import clock
 from aiaas.db import create_engine, session_factory
 from aiaas.roles import DSN_ROLES, process_env
 from aiaas_testing import AdminKey, NatsServer, ServiceProcess, free_port
 from aiaas_testing.admin_keys import create_test_admin_key
-from aiaas_testing.infra import infra_urls_from_env, owner_database_url
-from evals.loader import REPO_ROOT
+from evals.runner.database import DatabaseError, create_database, drop_database, role_dsns
 
 __all__ = ["EvalStack", "StackError", "StackUrls"]
 
-_SUPERUSER = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
 SERVICE_KEY_NAME = "orchestrator-evals"
 ADMIN_KEY_NAME = "evals-runner"
 
@@ -61,10 +53,6 @@ class StackUrls:
     provider_sim: str = ""
 
 
-def _with_database(url: str, database: str) -> str:
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
 @dataclass
 class EvalStack:
     """Start with `start()` (blocking; run it in a thread from async code), stop with `stop()`."""
@@ -81,41 +69,8 @@ class EvalStack:
     _started: float = 0.0
 
     # --- database ----------------------------------------------------------------------------------------------
-    def _superuser(self) -> str:
-        return os.environ.get("PG_SUPERUSER_URL", _SUPERUSER)
-
     def _dsns(self) -> dict[str, str]:
-        shared = infra_urls_from_env()
-        return {
-            "DATABASE_URL": _with_database(shared.database_url, self.database),
-            "ADMIN_DATABASE_URL": _with_database(shared.admin_database_url, self.database),
-            "MIGRATION_DATABASE_URL": _with_database(owner_database_url(), self.database),
-        }
-
-    def _create_database(self) -> None:
-        self.database = f"aiaas_evals_{uuid.uuid4().hex[:8]}"
-        env = {**os.environ, **self._dsns()}
-        for step in ("bootstrap", "migrate"):
-            log = self._dir() / f"data_plane-{step}.log"
-            with log.open("wb") as out:
-                done = subprocess.run(  # noqa: S603 - our own CLI
-                    [sys.executable, "-m", "data_plane", step],
-                    env=env,
-                    cwd=REPO_ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=300,
-                    check=False,
-                ).returncode
-            if done != 0:
-                raise StackError(f"`python -m data_plane {step}` failed (exit {done}); see {log}")
-
-    async def _drop_database(self) -> None:
-        conn = await asyncpg.connect(self._superuser())
-        try:
-            await conn.execute(f'drop database if exists "{self.database}" with (force)')
-        finally:
-            await conn.close()
+        return role_dsns(self.database)
 
     async def _admin_keys(self) -> tuple[AdminKey, AdminKey]:
         engine = create_engine(self._dsns()["MIGRATION_DATABASE_URL"], pool_size=1)
@@ -184,7 +139,10 @@ class EvalStack:
         started = self._started = time.monotonic()
         try:
             self.nats = NatsServer(self._dir() / "nats").start()
-            self._create_database()
+            try:
+                self.database = asyncio.run(create_database(self._dir()))
+            except DatabaseError as exc:
+                raise StackError(str(exc)) from None
             service, admin = asyncio.run(self._admin_keys())
             self.ready_s["database"] = round(time.monotonic() - started, 2)
             sim_env = {"PROVIDER_SIM_METRICS_PORT": "0", **self.simulator_env}
@@ -260,14 +218,16 @@ class EvalStack:
         self.procs[name].start(timeout_s)  # its ready_url is set by now: start() waits for it
 
     def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            proc.stop()
+        procs = list(self.procs.values())
+        if procs:  # SIGTERM to all at once: each drains on its own, none waits for another
+            with ThreadPoolExecutor(max_workers=len(procs)) as pool:
+                list(pool.map(lambda proc: proc.stop(), procs))
         self.procs.clear()
         if self.nats is not None:
             self.nats.stop()
             self.nats = None
         if self.database:
-            asyncio.run(self._drop_database())
+            asyncio.run(drop_database(self.database))
             self.database = ""
         if self._own_dir and self.run_dir is not None and not self.keep_logs:
             shutil.rmtree(self.run_dir, ignore_errors=True)
