@@ -15,10 +15,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import create_engine, session_factory
 from aiaas_testing import TenantWithKey
@@ -29,7 +31,7 @@ from evals.episodes.export import export_episodes, write_jsonl
 from evals.episodes.scenarios import SCENARIOS, Scenario
 from evals.replay.exact import replay_exact
 
-__all__ = ["main", "record"]
+__all__ = ["CorpusApi", "main", "record", "run_scenarios"]
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_OUT = ROOT / "evals" / "episodes" / "corpus.jsonl"
@@ -38,7 +40,9 @@ SETTLED = frozenset({"interrupted", "succeeded", "failed", "compensated", "cance
 FINISHED = SETTLED - {"interrupted"}
 
 
-class _Api:
+class CorpusApi:
+    """The calls the recorder makes: the help centre into a knowledge base, toolbox set-up, runs and answers."""
+
     def __init__(self, http: aiohttp.ClientSession, urls: dict[str, str]) -> None:
         self.http = http
         self.urls = urls
@@ -85,6 +89,30 @@ class _Api:
             await asyncio.sleep(0.1)
 
 
+async def run_scenarios(
+    api: CorpusApi, admin_sessions: async_sessionmaker[AsyncSession], scenarios: Sequence[Scenario]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Run each scenario through the API (fresh or shared tenants, toolbox set-up first); (tenant, run) each."""
+    tenants: dict[str, TenantWithKey] = {}
+    runs: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for scenario in scenarios:
+        tenant = tenants.get(scenario.tenant or "")
+        if tenant is None:
+            tenant = await create_tenant_with_key(admin_sessions)
+            if scenario.tenant:
+                tenants[scenario.tenant] = tenant
+            if scenario.docs:
+                await api.upload_help_centre(tenant)
+        if scenario.seed:
+            await api.toolbox("/control/seed", {"tenant": str(tenant.id), **scenario.seed})
+        for fault in scenario.faults:
+            await api.toolbox("/control/faults", {"tenant": str(tenant.id), **fault})
+        run_id = await api.run(tenant, scenario)
+        runs.append((tenant.id, run_id))
+        print(f"recorded {scenario.name}: run {run_id}", file=sys.stderr)
+    return runs
+
+
 async def record(out: Path) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="episode-corpus-"))
     stack = CorpusStack(run_dir)
@@ -95,25 +123,8 @@ async def record(out: Path) -> int:
     try:
         key = await create_test_admin_key(session_factory(owner), f"orchestrator-corpus-{uuid.uuid4().hex[:8]}")
         stack.start(key.name, key.key)
-        tenants: dict[str, TenantWithKey] = {}
-        runs: list[tuple[uuid.UUID, uuid.UUID]] = []
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            api = _Api(http, stack.urls)
-            for scenario in SCENARIOS:
-                tenant = tenants.get(scenario.tenant or "")
-                if tenant is None:
-                    tenant = await create_tenant_with_key(session_factory(admin))
-                    if scenario.tenant:
-                        tenants[scenario.tenant] = tenant
-                    if scenario.docs:
-                        await api.upload_help_centre(tenant)
-                if scenario.seed:
-                    await api.toolbox("/control/seed", {"tenant": str(tenant.id), **scenario.seed})
-                for fault in scenario.faults:
-                    await api.toolbox("/control/faults", {"tenant": str(tenant.id), **fault})
-                run_id = await api.run(tenant, scenario)
-                runs.append((tenant.id, run_id))
-                print(f"recorded {scenario.name}: run {run_id}", file=sys.stderr)
+            runs = await run_scenarios(CorpusApi(http, stack.urls), session_factory(admin), SCENARIOS)
         episodes = []
         for tenant_id, run_id in runs:
             episodes += await export_episodes(session_factory(runtime), tenant_id=tenant_id, run_ids=[run_id])

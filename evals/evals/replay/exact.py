@@ -48,6 +48,7 @@ class ReplayResult:
     error: str | None  # the replay could not run (not a divergence): the CLI exits 2
     outcome_equal: bool
     trajectory_hash: str
+    trajectory: list[list[str]]  # [node, kind, step key, fingerprint] of each call, in order
     sockets: int
     events: list[str]
     replayed: dict[str, Any] | None
@@ -177,6 +178,7 @@ async def replay_exact(
         error=error,
         outcome_equal=outcome_equal,
         trajectory_hash=sha256_hex({"steps": trajectory, "outcome": replayed}),
+        trajectory=trajectory,
         sockets=len(guard.attempts),
         events=[f"replay.{replay_id}.{event.type}" for event, _ in ledger.sink],
         replayed=replayed,

@@ -34,6 +34,7 @@ __all__ = [
     "request_cancel",
     "steps",
     "tool_calls",
+    "prune_episodes",
 ]
 
 UNFINISHED = ("queued", "running", "interrupted", "compensating")
@@ -283,3 +284,18 @@ async def tool_calls(session: AsyncSession, run_id: uuid.UUID) -> list[ToolCallR
     """The run's ledger rows, in the order they were requested."""
     rows = (await session.execute(_CALLS, {"run": run_id})).mappings().all()
     return [ToolCallRow(**{key: row[key] for key in ToolCallRow.__dataclass_fields__}) for row in rows]
+
+
+_PRUNE_EPISODES = text(
+    "delete from orch_runs where id = any(:ids) and status = any(:terminal) and finished_at < :cutoff"
+)
+
+
+async def prune_episodes(session: AsyncSession, run_ids: list[uuid.UUID], *, cutoff: datetime) -> int:
+    """Retention of episode records: the bound tenant's runs among `run_ids` that finished before `cutoff` are
+    deleted, and with them their steps and ledger rows (foreign keys `on delete cascade`: the services may not delete
+    an `orch_steps` row themselves, the append-only record goes only with its run). RLS keeps other tenants' runs
+    out of reach; an unfinished run is never deleted. The number of runs deleted."""
+    params = {"ids": list(run_ids), "terminal": list(TERMINAL), "cutoff": cutoff}
+    result = await session.execute(_PRUNE_EPISODES, params)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

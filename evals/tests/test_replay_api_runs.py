@@ -1,0 +1,105 @@
+"""Acceptance 5 and 8 on runs made through the API: the orchestrator API and worker on real processes (simulator,
+gateway, toolbox, ingestion; a throwaway database, a private NATS), FAQ, Order and Lead runs with an interrupt and
+resume, a retry round, a compensation and a clock reading; each run's episode, exported as its tenant under RLS,
+replays EXACT with no divergence, no socket and no business row written; another tenant cannot export it."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiaas.db import admin_session, create_engine, session_factory
+from aiaas_testing.admin_keys import create_test_admin_key
+from evals.episodes.corpus_stack import CorpusStack
+from evals.episodes.export import EpisodeNotFound, export_episodes
+from evals.episodes.record_corpus import CorpusApi, run_scenarios
+from evals.episodes.scenarios import SCENARIOS
+from evals.replay import pytest_plugin
+from evals.replay.pytest_plugin import ExactReplayRegistry
+
+exact_replay = pytest_plugin.exact_replay  # the plugin's fixture, for this module without the plugin's hooks
+
+NAMES = ("faq-01", "order-approve", "order-deny", "order-charge-rounds", "order-undeliverable", "lead-buyer")
+
+
+@dataclass
+class ApiRuns:
+    database_url: str
+    runtime: async_sessionmaker[AsyncSession]
+    admin: async_sessionmaker[AsyncSession]
+    runs: list[tuple[uuid.UUID, uuid.UUID]]
+
+
+@pytest.fixture(scope="module")
+async def api_runs() -> AsyncIterator[ApiRuns]:
+    stack = CorpusStack(Path(tempfile.mkdtemp(prefix="replay-api-")))
+    infra = stack.create_database()
+    owner = create_engine(stack.owner_url, pool_size=1)
+    admin = create_engine(infra.admin_database_url, pool_size=2)
+    runtime = create_engine(infra.database_url, pool_size=2)
+    try:
+        key = await create_test_admin_key(session_factory(owner), f"orch-replay-{uuid.uuid4().hex[:8]}")
+        stack.start(key.name, key.key)
+        scenarios = [scenario for scenario in SCENARIOS if scenario.name in NAMES]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            runs = await run_scenarios(CorpusApi(http, stack.urls), session_factory(admin), scenarios)
+        yield ApiRuns(infra.database_url, session_factory(runtime), session_factory(admin), runs)
+    finally:
+        stack.stop()
+        for engine in (owner, admin, runtime):
+            await engine.dispose()
+        await stack.drop_database()
+
+
+async def _rows(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, ...]:
+    async with admin_session(sessions) as session:
+        counts = await session.execute(
+            text(
+                "select (select count(*) from orch_runs), (select count(*) from orch_steps),"
+                " (select count(*) from tool_calls), (select count(*) from event_outbox)"
+            )
+        )
+        return tuple(counts.one())
+
+
+async def test_every_run_made_through_the_api_replays_exact(
+    api_runs: ApiRuns, exact_replay: ExactReplayRegistry
+) -> None:
+    for tenant_id, run_id in api_runs.runs:
+        exact_replay.add(tenant_id, run_id, database_url=api_runs.database_url)
+    before = await _rows(api_runs.admin)
+
+    results = await exact_replay.verify()
+
+    assert await _rows(api_runs.admin) == before
+    assert len(results) == len(NAMES)
+    assert ExactReplayRegistry.failures(results) == []
+    assert sum(result.sockets for result in results) == 0
+    statuses = sorted(str(result.recorded["status"]) for result in results)
+    assert statuses == ["cancelled", "compensated", "succeeded", "succeeded", "succeeded", "succeeded"]
+    kinds = {kind for result in results for _, kind, _, _ in result.trajectory}
+    assert {"llm", "retrieve", "tool", "interrupt", "resume", "compensation", "clock"} <= kinds
+    episodes = [
+        episode
+        for tenant_id, run_id in api_runs.runs
+        for episode in await export_episodes(api_runs.runtime, tenant_id=tenant_id, run_ids=[run_id])
+    ]
+    assert any("@" in step["step_key"] for episode in episodes for step in episode["steps"])  # a retry round
+
+
+async def test_another_tenant_cannot_export_the_episode(api_runs: ApiRuns) -> None:
+    (tenant_a, run_a), (tenant_b, _) = api_runs.runs[0], api_runs.runs[1]
+    assert tenant_a != tenant_b
+
+    [episode] = await export_episodes(api_runs.runtime, tenant_id=tenant_a, run_ids=[run_a])
+    assert episode["agent"] == "faq" and episode["status"] == "succeeded"
+    with pytest.raises(EpisodeNotFound):
+        await export_episodes(api_runs.runtime, tenant_id=tenant_b, run_ids=[run_a])
