@@ -14,6 +14,7 @@ The commands replayed are the record's: `start`, then `resume` with each recorde
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -81,6 +82,12 @@ class _NoModel:
         raise RuntimeError("EXACT replay called the model client")
 
 
+@functools.cache
+def _agent_graphs() -> dict[str, Graph]:
+    """The agents' graphs, compiled once per process (each replay copies them onto its own saver)."""
+    return {name: graph for name, graph in agent_graphs.build_graphs().items()}
+
+
 def manifest_for(episode: dict[str, Any]) -> AgentManifest:
     """The built-in manifest of the episode's graph, named and versioned as the run pinned it."""
     versions = episode.get("versions") or {}
@@ -124,7 +131,7 @@ async def replay_exact(
     clock = lambda: _FIXED_NOW  # noqa: E731  (business time comes from the record's clock steps)
     ledger = RecordedLedger(episode, clock=clock)
     executor = Executor(
-        graphs=graphs if graphs is not None else {name: graph for name, graph in agent_graphs.build_graphs().items()},
+        graphs=graphs if graphs is not None else _agent_graphs(),
         ledger=ledger,
         llm=cast(GatewayLLM, _NoModel()),
         clock=clock,
