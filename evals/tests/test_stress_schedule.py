@@ -195,3 +195,20 @@ def test_the_episode_corpus_feeds_stress_with_its_resume_values():
     assert all(e.origin.startswith("file:") for e in run.episodes)
     assert any(e.resume for e in run.episodes)  # approved / denied orders carry the value they were resumed with
     assert run.schedule.hash == prepare(FAULTS / "smoke.yaml", episodes=str(corpus)).schedule.hash
+
+
+def test_the_corpus_folder_and_episode_ids_are_sources_too(tmp_path: Path):
+    plan = parse_plan(_plan(episodes={"n": 4, "concurrency": 1}))
+    record = {"episode_id": "abc123", "agent": "lead", "input": {"email": "a@b.c", "name": "A", "message": "hi"}}
+    other = {**record, "episode_id": "def456", "agent": "order", "input": {"order_id": "ORD-1001"}}
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in (record, other)) + "\n")
+    from_dir = load_episodes(str(tmp_path), plan, 1)
+    assert [e.agent for e in from_dir] == ["lead", "order", "lead", "order"]
+    assert from_dir[1].origin == "file:def456"
+    corpus = EVALS_DIR / "episodes" / "corpus.jsonl"
+    if corpus.exists():
+        first = json.loads(corpus.read_text().splitlines()[0])["episode_id"]
+        by_id = load_episodes(first, plan, 1)
+        assert {e.origin for e in by_id} == {f"file:{first}"}
+    with pytest.raises(EpisodeSourceError, match="unknown episode ids"):
+        load_episodes("nosuchepisode", plan, 1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.loader import GOLDEN_DIR, TaskFileError, load_tasks
+from evals.loader import EVALS_DIR, GOLDEN_DIR, TaskFileError, load_tasks
 from evals.stress.plan import FaultPlan
 
 __all__ = ["AGENT_TOOL_OPERATIONS", "Episode", "EpisodeSourceError", "load_episodes", "tag_for"]
@@ -25,6 +25,7 @@ AGENT_TOOL_OPERATIONS: dict[str, tuple[str, ...]] = {
     "lead": ("crm.find_leads", "crm.create_lead", "crm.schedule_callback", "notify.send"),
     "faq": (),
 }
+CORPUS_DIR = EVALS_DIR / "episodes"
 _LLM_AGENTS = frozenset({"lead", "faq"})
 _TEXT_FIELD = {"lead": "message", "faq": "question"}
 _QUESTIONS = (
@@ -161,10 +162,13 @@ def _recorded_resumes(record: dict[str, Any]) -> list[Any]:
 
 
 def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
+    return _from_records(plan, seed, _records(path), str(path))
+
+
+def _from_records(plan: FaultPlan, seed: int, records: list[dict[str, Any]], path: str) -> list[Episode]:
     """Corpus episodes (`aiaas.episode/1` of evals/episodes/corpus.jsonl, or any records with `agent` and `input`
-    / `run_input` / `run.input`); the resume value from `resume_value` (or a list in `resume`), the toolbox seed
-    from `toolbox`. A recorded episode left waiting at its interrupt has no value: its run is cancelled."""
-    records = _records(path)
+    / `run_input` / `run.input`); the resume values from the recorded `resume` steps (or a list in `resume`), the
+    toolbox seed from `toolbox`. A recorded episode left waiting at its interrupt has no value: it is cancelled."""
     episodes = []
     for index in range(plan.n):
         record = records[index % len(records)]
@@ -193,15 +197,34 @@ def _from_file(plan: FaultPlan, seed: int, path: Path) -> list[Episode]:
     return episodes
 
 
+def _corpus_by_ids(ids: list[str], corpus_dir: Path) -> list[dict[str, Any]]:
+    by_id = {
+        str(record.get("episode_id")): record
+        for path in sorted(corpus_dir.glob("*.jsonl"))
+        for record in _records(path)
+    }
+    missing = [episode_id for episode_id in ids if episode_id not in by_id]
+    if missing:
+        raise EpisodeSourceError(f"unknown episode ids (not in {corpus_dir}): {', '.join(missing[:10])}")
+    return [by_id[episode_id] for episode_id in ids]
+
+
 def load_episodes(source: str, plan: FaultPlan, seed: int) -> list[Episode]:
-    """`generator` (default), `golden` (or a folder of golden tasks), or a file of episodes."""
+    """`generator` (default); `golden` or a folder of golden tasks; a JSONL/JSON file of episodes or a folder of
+    JSONL files (the corpus, evals/episodes); or comma-separated episode ids of that corpus."""
     if source == "generator":
         return _generated(plan, seed)
     if source == "golden":
         return _from_golden(plan, seed, GOLDEN_DIR)
     path = Path(source)
     if path.is_dir():
+        files = sorted(path.glob("*.jsonl"))
+        if files:
+            return _from_records(plan, seed, [r for f in files for r in _records(f)], str(path))
         return _from_golden(plan, seed, path)
-    if not path.exists():
-        raise EpisodeSourceError(f"{source}: no such file (expected generator, golden, a folder or a file)")
-    return _from_file(plan, seed, path)
+    if path.exists():
+        return _from_file(plan, seed, path)
+    ids = [part.strip() for part in source.split(",") if part.strip()]
+    if ids and all(part.isalnum() for part in ids):
+        return _from_records(plan, seed, _corpus_by_ids(ids, CORPUS_DIR), source)
+    raise EpisodeSourceError(f"{source}: no such file (expected generator, golden, a folder, a file or episode ids)")
