@@ -277,8 +277,15 @@ class CacheRequest:
             pending.cancel()
             pending.add_done_callback(_retrieved)
 
-    async def lookup(self, embedding: RequestEmbedding) -> CacheHit | None:
-        """Exact tier, then semantic tier; a hit sets `status` (and `similarity`)."""
+    async def lookup(
+        self, embedding: RequestEmbedding, on_semantic: Callable[[], None] | None = None
+    ) -> CacheHit | None:
+        """Exact tier, then semantic tier; a hit sets `status` (and `similarity`).
+
+        `on_semantic` is called when the exact tier missed and the semantic search (which needs the request's
+        embedding) begins: work that needs the embedding too and is only wanted on a miss (the `auto` decision)
+        can start then and overlap the search.
+        """
         key = self.key
         if key is None or self.status == "bypass":
             CACHE_LOOKUPS.labels("bypass").inc()
@@ -286,6 +293,8 @@ class CacheRequest:
         prefetched, self._exact_lookup = self._exact_lookup, None
         hit = await (prefetched if prefetched is not None else self._exact(key))
         if hit is None and key.query is not None and self.service.semantic_available and embedding.available:
+            if on_semantic is not None:
+                on_semantic()
             hit = await self._semantic(key, embedding)
         if hit is not None:
             self.status = hit.status

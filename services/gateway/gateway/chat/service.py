@@ -30,7 +30,7 @@ from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlemen
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
 from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
-from gateway.routing.service import AutoRouter
+from gateway.routing.service import AutoRouter, Routed
 from gateway.usage.meter import RequestRecord, Status, UsageMeter
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded"]
@@ -124,6 +124,8 @@ class ChatCall:
         self.embedding = RequestEmbedding(deps.embedder, payload.get("messages") or ())
         self.cache_control = cache_control
         self.cache: CacheRequest | None = None
+        # `model: "auto"` with the semantic tier searching: the decision asked for meanwhile (`_route_ahead`).
+        self._routing: asyncio.Future[Routed] | None = None
 
     async def run(self, reply: ChatReply) -> None:
         """Admit, serve with failover, answer through `reply`; the request is metered exactly once.
@@ -140,7 +142,7 @@ class ChatCall:
             if cache is not None:
                 cache.discard()
             raise
-        if cache is not None and await self._answer_from_cache(cache, reply):
+        if cache is not None and await self._answer_from_cache(cache, reply, alias):
             return
         served = await self._serve(await self._route(alias))
         cache = self.cache
@@ -169,16 +171,24 @@ class ChatCall:
         self.cache = cache_service.begin(self.tenant, alias, self.payload, control)
         return self.cache
 
-    async def _answer_from_cache(self, cache: CacheRequest, reply: ChatReply) -> bool:
+    async def _answer_from_cache(self, cache: CacheRequest, reply: ChatReply, alias: ModelAlias) -> bool:
         """The response cache: a hit answers here, metered with no deployment (cost 0)."""
+        auto = self._deps.auto
+        ahead = self._route_ahead if auto is not None and alias is auto.placeholder else None
         try:
-            hit = await cache.lookup(self.embedding)
+            hit = await cache.lookup(self.embedding, on_semantic=ahead)
         except asyncio.CancelledError:
+            self._drop_routing(cancel=True)
             self._finish("cancelled", Usage(), http_status=None, reached=False)
+            raise
+        except BaseException:
+            self._drop_routing(cancel=True)
             raise
         self.record.cache_status = cache.status
         if hit is None:
             return False
+        # A semantic hit after the decision was asked for: the router made it (and recorded it) for nothing.
+        self._drop_routing()
         self.record.mark_first_token()
         self._finish("success", Usage(hit.answer.prompt_tokens, hit.answer.completion_tokens), http_status=200)
         if self.request.stream:
@@ -281,19 +291,40 @@ class ChatCall:
         return headers
 
     # -- serving -------------------------------------------------------------
+    def _route_ahead(self) -> None:
+        """Ask for the `auto` decision now, while the semantic tier searches: both wait for the one embedding, and
+        the router's work (on the gateway's core) then overlaps the search's round trip instead of following it.
+        Only a semantic miss uses the decision; on a hit it is dropped (the router has recorded it: a decision
+        that no usage or feedback event ever names)."""
+        auto = self._deps.auto
+        if auto is not None and self._routing is None:
+            self._routing = asyncio.ensure_future(self._decide(auto))
+
+    def _drop_routing(self, *, cancel: bool = False) -> None:
+        """Forget a decision asked for ahead: it finishes on its own (or is cancelled: the request is gone)."""
+        routing, self._routing = self._routing, None
+        if routing is not None:
+            if cancel:
+                routing.cancel()
+            routing.add_done_callback(_retrieved)  # its failure, if any, is nobody's
+
+    def _decide(self, auto: AutoRouter) -> Coroutine[Any, Any, Routed]:
+        return auto.decide(
+            self.tenant,
+            self.payload,
+            max_tokens=self.request.max_output_tokens(),
+            embedding=self.embedding,
+            allowlist=self._deps.flags.get_list("model_allowlist", self.tenant, default=[]),
+        )
+
     async def _route(self, alias: ModelAlias) -> ModelAlias:
         """`model: "auto"`: the alias the router (or its fallback table) chose; any other alias is kept."""
         auto = self._deps.auto
         if auto is None or alias is not auto.placeholder:
             return alias
+        routing, self._routing = self._routing, None
         try:
-            routed = await auto.decide(
-                self.tenant,
-                self.payload,
-                max_tokens=self.request.max_output_tokens(),
-                embedding=self.embedding,
-                allowlist=self._deps.flags.get_list("model_allowlist", self.tenant, default=[]),
-            )
+            routed = await (routing if routing is not None else self._decide(auto))
         except PlatformError as exc:  # no tier's alias can be served: nothing reached a provider
             self._finish("error", Usage(), http_status=exc.status, error_code=exc.code, reached=False)
             raise
@@ -427,6 +458,11 @@ class ChatCall:
                 quota_delta=quota_delta,
             )
         )
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _unavailable(exc: AllDeploymentsFailed) -> PlatformError:
