@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas.db import admin_session
 from evals.episodes.canonical import dumps_line, logical_steps
-from evals.replay.exact import replay_exact
+from evals.replay.exact import REPLAY_NAMESPACE, replay_exact
 from evals.replay.guard import NetworkDuringReplay, SocketGuard
 from orchestrator.engine.context import RunContext
 from orchestrator.graphs import build_graphs, faq, order
 
 CORPUS = Path(__file__).resolve().parents[1] / "episodes"
+REPLAY_TENANT = uuid.uuid5(REPLAY_NAMESPACE, "tenant")
 
 
 def _corpus() -> list[dict[str, Any]]:
@@ -35,12 +37,18 @@ def _scenario(name: str) -> dict[str, Any]:
 
 
 async def _business_rows(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, ...]:
+    """Rows of the replay's tenant (what a replay writing anything would have written). The database is shared
+    with other sessions, so global counts move under this test; the throwaway stack of test_replay_api_runs.py
+    compares global counts, and 0 sockets opened means no database was reached at all."""
     async with admin_session(sessions) as session:
         row = await session.execute(
             text(
-                "select (select count(*) from orch_runs), (select count(*) from orch_steps),"
-                " (select count(*) from tool_calls), (select count(*) from event_outbox)"
-            )
+                "select (select count(*) from orch_runs where tenant_id = :t),"
+                " (select count(*) from orch_steps where tenant_id = :t),"
+                " (select count(*) from tool_calls where tenant_id = :t),"
+                " (select count(*) from event_outbox where tenant_id = :t)"
+            ),
+            {"t": REPLAY_TENANT},
         )
         return tuple(row.one())
 
@@ -70,7 +78,7 @@ async def test_exact_replay_of_the_corpus_diverges_nowhere_and_touches_nothing(
 
     results = [await replay_exact(episode) for episode in episodes]
 
-    assert await _business_rows(admin_sessions) == before
+    assert await _business_rows(admin_sessions) == before == (0, 0, 0, 0)
     assert [(r.episode_id, r.divergence, r.error) for r in results if not r.ok] == []
     assert sum(result.sockets for result in results) == 0
     for episode, result in zip(episodes, results, strict=True):
