@@ -142,9 +142,11 @@ async def test_another_tenant_sees_empty_state_and_deletes_nothing(pool: Checkpo
         conn = saver_b.conn
         assert isinstance(conn, AsyncConnection)
         for table in TABLES:
-            cur = await conn.execute(f"delete from {table} where thread_id = %s", (thread_a,))
+            async with conn.pipeline():  # tenant_saver's connection is in pipeline mode: sync to read rowcount
+                cur = await conn.execute(f"delete from {table} where thread_id = %s", (thread_a,))
             assert cur.rowcount == 0, table
-            cur = await conn.execute(f"update {table} set thread_id = thread_id where thread_id = %s", (thread_a,))
+            async with conn.pipeline():
+                cur = await conn.execute(f"update {table} set thread_id = thread_id where thread_id = %s", (thread_a,))
             assert cur.rowcount == 0, table
 
     async with tenant_saver(pool, tenant_a, thread_a.split(":", 1)[1]) as (saver, _):
@@ -168,11 +170,12 @@ async def test_a_write_under_another_tenants_thread_id_is_rejected(pool: Checkpo
         assert isinstance(conn, AsyncConnection)
         # Naming tenant_id does not help: the row must be the bound tenant's and its thread must start with it.
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            await conn.execute(
-                "insert into checkpoints (thread_id, checkpoint_ns, checkpoint_id, checkpoint, tenant_id)"
-                " values (%s, '', 'x', '{}', %s)",
-                (foreign, tenant_a),
-            )
+            async with conn.pipeline():  # tenant_saver's connection is in pipeline mode: the error comes at sync
+                await conn.execute(
+                    "insert into checkpoints (thread_id, checkpoint_ns, checkpoint_id, checkpoint, tenant_id)"
+                    " values (%s, '', 'x', '{}', %s)",
+                    (foreign, tenant_a),
+                )
         # The connection is still usable, and B's own thread is writable.
         await _put(saver_b, own_thread)
         assert await saver_b.aget_tuple(_config(own_thread)) is not None
@@ -208,6 +211,25 @@ async def _assert_sees_and_writes_nothing(conn: AsyncConnection[DictRow], tenant
     for thread_id in (f":{uuid.uuid4()}", str(uuid.uuid4()), thread_id_for(tenant_a, uuid.uuid4())):
         with pytest.raises(REJECTED):
             await _put(saver, thread_id)
+
+
+async def test_a_connection_bound_outside_tenant_saver_is_reset_by_the_pool(infra_urls) -> None:
+    """tenant_saver clears its connection itself (the reset skips it); any other use is still reset."""
+    tenant = str(uuid.uuid4())
+    async with checkpoint_pool(infra_urls.database_url, min_size=1, max_size=1) as one:
+        async with tenant_saver(one, tenant, uuid.uuid4()):
+            pass
+        async with one.connection() as conn:
+            await conn.execute("select set_config('app.tenant_id', %s, false)", (tenant,))
+            await conn.execute("select pg_advisory_lock(42)")
+        async with one.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "select current_setting('app.tenant_id', true) as t, (select count(*) from pg_locks"
+                    " where locktype = 'advisory' and pid = pg_backend_pid()) as n"
+                )
+            ).fetchone()
+            assert row is not None and row["t"] == "" and row["n"] == 0
 
 
 async def test_the_lease_admits_one_holder_and_leaving_releases_it(infra_urls) -> None:

@@ -7,12 +7,14 @@ import uuid
 
 import nats
 import pytest
+from opentelemetry import context as otel_context
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from aiaas.db import tenant_session
 from aiaas.events import ConsumerRunner, DurableEmitter, EventEnvelope, EventPublisher, OutboxRelay, event_id
 from aiaas.events.dlq_cli import list_dead_letters, replay
+from aiaas.events.publisher import PendingEvent
 from aiaas.events.topology import ConsumerSpec, ensure_consumer, ensure_topology
 from aiaas_testing import NatsServer
 
@@ -54,6 +56,19 @@ async def test_publish_is_acked_and_deduplicated_by_event_id(js):
     second = await EventPublisher(js).publish(event)
     assert first == second
     assert await _count(js, event.subject) == 1
+
+
+async def test_publish_nowait_lands_in_the_stream_once_per_event_id(js):
+    """No ack awaited, yet the stream stores it, and the outbox relay's later copy (same id) is dropped."""
+    tenant = uuid.uuid4()
+    events = [_event(tenant, "n1"), _event(tenant, "n2")]
+    publisher = EventPublisher(js)
+    context = otel_context.get_current()
+    assert await publisher.publish_nowait([PendingEvent(e, context) for e in events]) == [None, None]
+    assert await publisher.publish_nowait([PendingEvent(events[0], context)]) == [None]
+    await js._nc.flush()
+    assert await publisher.publish(events[0]) == await publisher.publish(events[0])  # the relay's copy: a duplicate
+    assert await _count(js, events[0].subject) == 2
 
 
 async def test_topology_is_idempotent(js):

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from aiaas.checkpoints import checkpoint_pool
+from aiaas.checkpoints.inline import install_saver_inline_executor
 from aiaas.db import create_engine, session_factory
 from aiaas.events import EventPublisher
 from aiaas.observability.logging import configure_logging
@@ -40,6 +41,7 @@ def work(_args: argparse.Namespace) -> int:
         raise SystemExit("ORCH_SERVICE_KEY (or ORCH_SERVICE_KEY_FILE) is required: the worker calls the gateway")
 
     async def body(worker: WorkerContext) -> None:
+        install_saver_inline_executor()  # the checkpoints' (de)serialisation without a thread hop per put
         admin_engine = create_engine(settings.admin_database_url, pool_size=1, application_name=settings.service_name)
         runs_engine = runs_database(settings.database_url, settings.max_inflight, settings.service_name)
         sessions = session_factory(runs_engine)

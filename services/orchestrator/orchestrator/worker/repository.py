@@ -19,6 +19,8 @@ from psycopg.rows import DictRow
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aiaas.events import EventEnvelope
+
 __all__ = [
     "RunRow",
     "ExpiredRun",
@@ -50,13 +52,24 @@ _SET_STATUS = text(
     " where id = :id and status not in ('succeeded', 'failed', 'compensated', 'cancelled', 'expired')"
 )
 # The outcome of one delivery; a row another delivery already finished is left as it is (returns no row).
-_PERSIST = text(
+_PERSIST_UPDATE = (
     "update orch_runs set status = :status, output = cast(:output as jsonb), error = cast(:error as jsonb),"
     " interrupt = cast(:interrupt as jsonb), interrupt_expires_at = :expires_at,"
     " resume_value = case when :clear_resume then null else resume_value end,"
     " finished_at = :finished_at, updated_at = :now"
     " where id = :id and status not in ('succeeded', 'failed', 'compensated', 'cancelled', 'expired')"
     " returning id"
+)
+_PERSIST = text(_PERSIST_UPDATE)
+# The same with its event's outbox row (aiaas.events.outbox's row, written only when the update took): one round
+# trip instead of two. Counted from the update, so an event id stored already (nothing inserted) still says stored.
+_PERSIST_WITH_EVENT = text(
+    f"with outcome as ({_PERSIST_UPDATE}),"  # noqa: S608  # nosec B608 - constant SQL
+    " outbox as (insert into event_outbox (tenant_id, event_id, subject, payload)"
+    " select cast(:tenant_id as uuid), cast(:event_id as uuid), cast(:subject as text), cast(:payload as jsonb)"
+    " from outcome"
+    " on conflict (event_id) do nothing)"
+    " select count(*) from outcome"
 )
 _EXPIRED = text(
     "select tenant_id, id, agent, deliveries from orch_runs"
@@ -129,9 +142,11 @@ async def persist_outcome(
     expires_at: datetime | None,
     clear_resume: bool,
     now: datetime,
+    event: EventEnvelope | None = None,
 ) -> bool:
-    """Store a delivery's outcome; False when another delivery had already finished the run."""
-    params = {
+    """Store a delivery's outcome (and `event` in the outbox with it); False when another delivery had already
+    finished the run (then no event is stored either)."""
+    params: dict[str, Any] = {
         "id": run_id,
         "status": status,
         "output": _json(output),
@@ -142,7 +157,15 @@ async def persist_outcome(
         "finished_at": now if status in TERMINAL else None,
         "now": now,
     }
-    return (await session.execute(_PERSIST, params)).first() is not None
+    if event is None:
+        return (await session.execute(_PERSIST, params)).first() is not None
+    params |= {
+        "tenant_id": event.tenant_id,
+        "event_id": event.id,
+        "subject": event.subject,
+        "payload": event.to_json().decode(),
+    }
+    return bool((await session.execute(_PERSIST_WITH_EVENT, params)).scalar_one())
 
 
 async def expired_interrupts(session: AsyncSession, now: datetime, limit: int) -> list[ExpiredRun]:

@@ -4,13 +4,14 @@
 something (a run already terminal, a start for a run that already reached its interrupt, an expiry of a run that
 was resumed since: acked and skipped); marks it `running` (one more delivery); executes (the engine resumes from
 the checkpoint, so a redelivery after a crash continues where the dead worker stopped); then stores the outcome
-in ONE transaction with its event in the outbox (`orch.run.interrupted` or `orch.run.completed`, deterministic
-ids), publishes that event at once too (same id: JetStream keeps one), and says how the message is answered:
-ack, nak with a delay (the run is leased by another worker), or dead-letter.
+in ONE statement with its event in the outbox (`orch.run.interrupted` or `orch.run.completed`, deterministic
+ids), sends that event at once too (same id: JetStream keeps one of this copy and the relay's), and says how the
+message is answered: ack, nak with a delay (the run is leased by another worker), or dead-letter.
 
-The ledger's events of the delivery (tool.call.*, saga.*), each committed with its step, are published in the same
-batch just before the run's event (`deferred_events`), in commit order, instead of one round trip after each commit;
-the outbox relay publishes any the batch misses.
+The ledger's events of the delivery (tool.call.*, saga.*), each committed with its step, are sent in the same
+batch just before the run's event (`deferred_events`), in commit order, instead of one round trip after each commit.
+No PubAck is awaited for them: every one is in the outbox already, and the relay publishes it whatever this send
+did; waiting would only hold the run's slot (and a JetStream ack per event) for what the relay makes true anyway.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aiaas import clock
 from aiaas.checkpoints import RunLeased
 from aiaas.db import tenant_session
-from aiaas.events import EventEnvelope, EventPublisher, event_id, write_outbox
+from aiaas.events import EventEnvelope, EventPublisher, event_id
 from aiaas.events.orchestration import (
     ORCH_RUN_COMPLETED,
     ORCH_RUN_INTERRUPTED,
@@ -197,9 +198,8 @@ class RunProcessor:
                 expires_at=expires_at,
                 clear_resume=request.reason == "resume",
                 now=now,
+                event=event,
             )
-            if stored:
-                await write_outbox(session, event)
         events = list(ledger_events or [])
         if not stored:
             log.info("run finished by another delivery", extra={"run_id": str(row.id)})
@@ -209,13 +209,14 @@ class RunProcessor:
         await self._publish([*events, (event, None)])
 
     async def _publish(self, events: list[Outbound]) -> None:
-        """Publish committed events in order, their acks awaited together (events for another subject, the saga's
-        dead letters, one by one after); what fails is left to the outbox relay."""
+        """Send committed events in order, no ack awaited (the outbox relay publishes each anyway: same id, JetStream
+        keeps one; events for another subject, the saga's dead letters, one by one after with their acks); what
+        fails is left to the relay."""
         if not events:
             return
         context = otel_context.get_current()
         batch = [PendingEvent(event, context) for event, subject in events if subject is None]
-        errors = await self._publisher.publish_batch(batch)
+        errors = await self._publisher.publish_nowait(batch)
         failed = [(item.event, error) for item, error in zip(batch, errors, strict=True) if error is not None]
         for event, subject in events:
             if subject is None:

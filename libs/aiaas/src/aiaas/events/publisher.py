@@ -2,6 +2,8 @@
 
 `publish` sends one event and waits for its ack; `publish_batch` sends many back to back and waits for
 all their acks together (one round trip's wait for the lot), each still acked, or failed, on its own.
+`publish_nowait` sends events the outbox already holds and waits for no ack: the relay publishes each anyway
+(same `Nats-Msg-Id`, JetStream keeps one), so an ack would only say sooner what the relay will make true.
 """
 
 from __future__ import annotations
@@ -104,6 +106,25 @@ class EventPublisher:
             span.end()
         for (stream, event_type), count in published.items():
             EVENTS_PUBLISHED.labels(stream=stream, type=event_type).inc(count)
+        return errors
+
+    async def publish_nowait(self, pending: Sequence[PendingEvent]) -> list[BaseException | None]:
+        """Send every event to its subject (a stream's) with its `Nats-Msg-Id`, no ack awaited: only for events
+        committed to the outbox. Returns, per event, the error of sending it (NATS down), else None."""
+        nc = self._js._nc  # noqa: SLF001 - the JetStream context's connection: a plain publish, no ack inbox
+        errors: list[BaseException | None] = [None] * len(pending)
+        for i, item in enumerate(pending):
+            span = self._start_span(item.event, item.event.subject, item.context)
+            headers = {"Nats-Msg-Id": str(item.event.id)}
+            propagate.inject(headers, context=trace.set_span_in_context(span))
+            try:
+                payload = item.payload if item.payload is not None else item.event.to_json()
+                await nc.publish(item.event.subject, payload, headers=headers)
+            except NATS_UNAVAILABLE as exc:
+                errors[i] = exc
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.end()
         return errors
 
     @staticmethod
