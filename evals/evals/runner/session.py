@@ -22,6 +22,7 @@ from evals.runner.agents import DEFAULT_MODEL, register_agents
 from evals.runner.platform import PlatformClient, PlatformError, ServiceUnreachable
 from evals.runner.runner import JudgeCall, RunSettings, TaskResult, run_tasks
 from evals.runner.stack import EvalStack, StackError, StackUrls
+from evals.runner.volatile import stable_output
 
 __all__ = ["JudgeOptions", "SessionOutcome", "evaluate_tasks"]
 
@@ -87,7 +88,7 @@ async def _make_judge(client: PlatformClient, options: JudgeOptions) -> tuple[An
                 task_id=task.id,
                 rubric_ref=spec["rubric"],
                 input_messages=list(task.data["input"]["messages"]),
-                output=output if output is not None else "",
+                output=stable_output(output, task.data["input"]) if output is not None else "",
             )
         except parse_error as exc:
             return {**base, "error": f"judge reply unparsable for {task.id}: {exc}", "error_kind": "judge_parse"}
