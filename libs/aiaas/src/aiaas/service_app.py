@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiaas.errors import BodySizeLimitMiddleware, install_error_handlers
 from aiaas.fast_route import FastHandler, FastRoute
+from aiaas.observability.http_metrics import HttpMetrics
 from aiaas.observability.logging import configure_logging
 from aiaas.observability.metrics import serve_metrics
 from aiaas.observability.tracing import instrument_fastapi, setup_tracing
@@ -47,16 +48,20 @@ def with_metrics_listener(lifespan: Lifespan, settings: ServiceSettings) -> Life
 
 
 class ServiceApp(FastAPI):
-    """FastAPI, with each fast route's path answered before the middleware stack and router."""
+    """FastAPI, with each fast route's path answered before the middleware stack and router, and every
+    HTTP request (fast or not) counted and timed by `http_metrics` (aiaas.observability.http_metrics)."""
 
     fast_routes: dict[str, FastRoute]
+    http_metrics: HttpMetrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self.fast_routes.get(scope["path"])
             if route is not None:
-                await route(scope, receive, send)
-                return
+                await self.http_metrics.observe(route, scope, receive, send, route.handler.path)
+            else:
+                await self.http_metrics.observe(super().__call__, scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
@@ -90,6 +95,7 @@ def service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.http_metrics = HttpMetrics(settings.service_name)
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
