@@ -25,8 +25,8 @@ __all__ = [
     "RunRow",
     "ExpiredRun",
     "TERMINAL",
+    "claim_run",
     "load_run",
-    "mark_running",
     "set_status",
     "persist_outcome",
     "expired_interrupts",
@@ -41,11 +41,17 @@ _COLUMNS = (
     " interrupt, interrupt_expires_at, resume_value, cancel_requested, deliveries"
 )
 _LOAD = text(f"select {_COLUMNS} from orch_runs where id = :id")  # noqa: S608  # nosec B608
-_MARK_RUNNING = text(
-    "update orch_runs set status = 'running', deliveries = deliveries + 1, updated_at = :now,"
-    " started_at = coalesce(started_at, :now)"
-    " where id = :id and status not in ('succeeded', 'failed', 'compensated', 'cancelled', 'expired')"
-    " returning deliveries"
+# A delivery's start in one round trip: the row as it was (locked), and `running` + one more delivery when the
+# request still applies. The condition is `orchestrator.worker.runs.stale_reason` in SQL (tests hold them equal).
+_CLAIM = text(
+    f"with run as (select {_COLUMNS} from orch_runs where id = :id for update),"  # noqa: S608  # nosec B608
+    " marked as (update orch_runs r set status = 'running', deliveries = r.deliveries + 1, updated_at = :now,"
+    " started_at = coalesce(r.started_at, :now) from run where r.id = run.id"
+    " and run.status not in ('succeeded', 'failed', 'compensated', 'cancelled', 'expired')"
+    " and not (:reason = 'start' and run.status = 'interrupted')"
+    " and not (:reason = 'expire' and (run.interrupt_expires_at is null or run.interrupt_expires_at > :now))"
+    " returning r.deliveries)"
+    " select run.*, (select deliveries from marked) as marked_deliveries from run"
 )
 _SET_STATUS = text(
     "update orch_runs set status = :status, updated_at = :now"
@@ -121,10 +127,17 @@ async def load_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
     return RunRow(**row) if row is not None else None
 
 
-async def mark_running(session: AsyncSession, run_id: uuid.UUID, now: datetime) -> int | None:
-    """`running`, one more delivery; None when the run is terminal already."""
-    value = (await session.execute(_MARK_RUNNING, {"id": run_id, "now": now})).scalar_one_or_none()
-    return None if value is None else int(value)
+async def claim_run(
+    session: AsyncSession, run_id: uuid.UUID, reason: str, now: datetime
+) -> tuple[RunRow, int | None] | None:
+    """The run as it was and, when a `reason` request still applies to it at `now`, its delivery count after
+    marking it `running` (None: left as it is); None when there is no such run (in this tenant)."""
+    found = (await session.execute(_CLAIM, {"id": run_id, "reason": reason, "now": now})).mappings().first()
+    if found is None:
+        return None
+    values = dict(found)
+    marked = values.pop("marked_deliveries")
+    return RunRow(**values), None if marked is None else int(marked)
 
 
 async def set_status(session: AsyncSession, run_id: uuid.UUID, status: str, now: datetime) -> None:

@@ -1,8 +1,8 @@
 """One delivery of `orch.run.requested` = one `Engine.execute`: the run's row before, its outcome after.
 
-`RunProcessor.process` loads the run in its tenant's transaction and decides whether the message still means
-something (a run already terminal, a start for a run that already reached its interrupt, an expiry of a run that
-was resumed since: acked and skipped); marks it `running` (one more delivery); executes (the engine resumes from
+`RunProcessor.process` loads the run and, in the same statement, marks it `running` (one more delivery) unless the
+message no longer means anything (a run already terminal, a start for a run that already reached its interrupt, an
+expiry of a run that was resumed since: acked and skipped, `stale_reason`); executes (the engine resumes from
 the checkpoint, so a redelivery after a crash continues where the dead worker stopped); then stores the outcome
 in ONE statement with its event in the outbox (`orch.run.interrupted` or `orch.run.completed`, deterministic
 ids), sends that event at once too (same id: JetStream keeps one of this copy and the relay's), and says how the
@@ -129,16 +129,17 @@ class RunProcessor:
     async def process(self, event: EventEnvelope, request: OrchRunRequested, heartbeat: Heartbeat) -> Disposition:
         tenant_id, run_id = event.tenant_id, request.run_id
         started = time.perf_counter()
+        now = clock.now()
         async with tenant_session(self._sessions, tenant_id) as session:
-            row = await repository.load_run(session, run_id)
-            if row is None:
-                # The API commits the row before its event exists: a request for no row never will succeed.
-                return Disposition("dead_letter", reason=f"run {run_id} not found for tenant {tenant_id}")
-            skip = stale_reason(row, request.reason, clock.now())
-            if skip is not None:
-                log.info("run request skipped", extra={"run_id": str(run_id), "reason": request.reason, "why": skip})
-                return ACK
-            deliveries = await repository.mark_running(session, run_id, clock.now())
+            claimed = await repository.claim_run(session, run_id, request.reason, now)
+        if claimed is None:
+            # The API commits the row before its event exists: a request for no row never will succeed.
+            return Disposition("dead_letter", reason=f"run {run_id} not found for tenant {tenant_id}")
+        row, deliveries = claimed
+        skip = stale_reason(row, request.reason, now)
+        if skip is not None:
+            log.info("run request skipped", extra={"run_id": str(run_id), "reason": request.reason, "why": skip})
+            return ACK
         if deliveries is None:
             return ACK
         DELIVERY_SECONDS.labels(phase="load").observe(time.perf_counter() - started)

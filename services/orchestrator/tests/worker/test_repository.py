@@ -1,8 +1,10 @@
-"""A delivery's outcome and its event in one statement (`persist_outcome(..., event=)`): both or neither."""
+"""A delivery's start (`claim_run`: load + mark running, as `stale_reason` decides) and its outcome with its event
+(`persist_outcome(..., event=)`: both or neither), each one statement."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -13,6 +15,7 @@ from aiaas.db import tenant_session
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.orchestration import ORCH_RUN_COMPLETED
 from orchestrator.worker import repository
+from orchestrator.worker.runs import stale_reason
 
 from .factories import insert_run
 
@@ -103,3 +106,40 @@ async def test_another_tenant_cannot_store_an_outcome_or_event_for_the_run(make_
     async with tenant_session(runtime_sessions, owner.id) as session:
         assert (await session.execute(_RUN, {"id": run_id})).one().status == "running"
     assert await _outbox(runtime_sessions, other.id, event) == []
+
+
+_STATUSES = ["queued", "running", "interrupted", "succeeded", "failed", "compensated", "cancelled", "expired"]
+
+
+@pytest.mark.parametrize("reason", ["start", "resume", "cancel", "expire"])
+async def test_claim_marks_exactly_the_runs_stale_reason_lets_execute(make_tenant, runtime_sessions, reason):
+    """`claim_run`'s SQL condition and `stale_reason` agree on every status, and on expiry before/after/none."""
+    tenant = await make_tenant()
+    now = clock.now()
+    cases = [(status, None) for status in _STATUSES] + [
+        ("interrupted", now - timedelta(seconds=1)),
+        ("interrupted", now + timedelta(seconds=60)),
+    ]
+    for status, expires_at in cases:
+        run_id = await insert_run(runtime_sessions, tenant.id, status=status, expires_at=expires_at, deliveries=2)
+        async with tenant_session(runtime_sessions, tenant.id) as session:
+            claimed = await repository.claim_run(session, run_id, reason, now)
+        assert claimed is not None
+        row, deliveries = claimed
+        assert (row.status, row.deliveries, row.interrupt_expires_at) == (status, 2, expires_at)
+        executes = stale_reason(row, reason, now) is None
+        assert deliveries == (3 if executes else None), (status, expires_at, reason)
+        async with tenant_session(runtime_sessions, tenant.id) as session:
+            after = await repository.load_run(session, run_id)
+        assert after is not None
+        assert (after.status, after.deliveries) == (("running", 3) if executes else (status, 2))
+
+
+async def test_claim_of_another_tenants_run_finds_nothing_and_changes_nothing(make_tenant, runtime_sessions):
+    owner, other = await make_tenant(), await make_tenant()
+    run_id = await insert_run(runtime_sessions, owner.id, status="queued")
+    async with tenant_session(runtime_sessions, other.id) as session:
+        assert await repository.claim_run(session, run_id, "start", clock.now()) is None
+    async with tenant_session(runtime_sessions, owner.id) as session:
+        row = await repository.load_run(session, run_id)
+    assert row is not None and (row.status, row.deliveries) == ("queued", 0)
