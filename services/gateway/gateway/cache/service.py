@@ -107,11 +107,19 @@ class CacheService:
         return CacheRequest(self, tenant, alias.name, settings, key, control)
 
     # -- the semantic tier -----------------------------------------------------------------
-    async def nearest(self, request: CacheRequest, key: CacheKey, embedding: RequestEmbedding) -> list[StoredEntry]:
+    async def nearest(
+        self,
+        request: CacheRequest,
+        key: CacheKey,
+        embedding: RequestEmbedding,
+        on_search: Callable[[], None] | None = None,
+    ) -> list[StoredEntry]:
         """The request's nearest live candidates (same tenant, alias, system prompt and parameters), best first.
 
         The connection is taken from the pool while the embedder encodes in its thread; the search is one round
-        trip that binds the tenant for its own statement (RLS applies).
+        trip that binds the tenant for its own statement (RLS applies). `on_search` is called once the embedding is
+        there, just before the search's statement is sent: what it starts (a task) runs once the statement is on
+        the wire.
         """
         encoding = asyncio.ensure_future(embedding.get())
         try:
@@ -120,6 +128,8 @@ class CacheService:
                 if vector is None:
                     return []
                 request.vector = vector  # the store after a miss sends it again
+                if on_search is not None:
+                    on_search()
                 return await repository.nearest(
                     conn,
                     tenant=request.tenant,
@@ -277,14 +287,12 @@ class CacheRequest:
             pending.cancel()
             pending.add_done_callback(_retrieved)
 
-    async def lookup(
-        self, embedding: RequestEmbedding, on_semantic: Callable[[], None] | None = None
-    ) -> CacheHit | None:
+    async def lookup(self, embedding: RequestEmbedding, on_search: Callable[[], None] | None = None) -> CacheHit | None:
         """Exact tier, then semantic tier; a hit sets `status` (and `similarity`).
 
-        `on_semantic` is called when the exact tier missed and the semantic search (which needs the request's
-        embedding) begins: work that needs the embedding too and is only wanted on a miss (the `auto` decision)
-        can start then and overlap the search.
+        `on_search` is called when the exact tier missed and the semantic search's statement is about to go out
+        (the request's embedding is there): work that needs the embedding too and is only wanted on a miss (the
+        `auto` decision) can start then and overlap the search's round trip.
         """
         key = self.key
         if key is None or self.status == "bypass":
@@ -293,9 +301,7 @@ class CacheRequest:
         prefetched, self._exact_lookup = self._exact_lookup, None
         hit = await (prefetched if prefetched is not None else self._exact(key))
         if hit is None and key.query is not None and self.service.semantic_available and embedding.available:
-            if on_semantic is not None:
-                on_semantic()
-            hit = await self._semantic(key, embedding)
+            hit = await self._semantic(key, embedding, on_search)
         if hit is not None:
             self.status = hit.status
             self.similarity = hit.similarity
@@ -318,9 +324,11 @@ class CacheRequest:
         entry_id, answer = found
         return CacheHit(entry_id, "exact", answer, 1.0)
 
-    async def _semantic(self, key: CacheKey, embedding: RequestEmbedding) -> CacheHit | None:
+    async def _semantic(
+        self, key: CacheKey, embedding: RequestEmbedding, on_search: Callable[[], None] | None
+    ) -> CacheHit | None:
         try:
-            rows = await self.service.nearest(self, key, embedding)
+            rows = await self.service.nearest(self, key, embedding, on_search)
         except _FAILURES as exc:
             CACHE_ERRORS.labels("semantic_lookup").inc()
             log.warning("cache semantic lookup failed", extra={"error": repr(exc)})

@@ -176,7 +176,7 @@ class ChatCall:
         auto = self._deps.auto
         ahead = self._route_ahead if auto is not None and alias is auto.placeholder else None
         try:
-            hit = await cache.lookup(self.embedding, on_semantic=ahead)
+            hit = await cache.lookup(self.embedding, on_search=ahead)
         except asyncio.CancelledError:
             self._drop_routing(cancel=True)
             self._finish("cancelled", Usage(), http_status=None, reached=False)
@@ -292,10 +292,11 @@ class ChatCall:
 
     # -- serving -------------------------------------------------------------
     def _route_ahead(self) -> None:
-        """Ask for the `auto` decision now, while the semantic tier searches: both wait for the one embedding, and
-        the router's work (on the gateway's core) then overlaps the search's round trip instead of following it.
-        Only a semantic miss uses the decision; on a hit it is dropped (the router has recorded it: a decision
-        that no usage or feedback event ever names)."""
+        """Ask for the `auto` decision while the semantic tier searches: both need the one embedding, and the
+        router's work then overlaps the search's round trip instead of following it. Started once the search's
+        statement is on the wire (a router woken first on a shared core would hold the statement back). Only a
+        semantic miss uses the decision; on a hit it is dropped (the router has recorded it: a decision that no
+        usage or feedback event ever names)."""
         auto = self._deps.auto
         if auto is not None and self._routing is None:
             self._routing = asyncio.ensure_future(self._decide(auto))
