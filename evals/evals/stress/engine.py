@@ -63,6 +63,7 @@ class StressRun:
         self.schedule: Schedule = build_schedule(plan, seed, episodes)
         self.run_dir = run_dir
         self.settle_deadline: float | None = None
+        self.last_fault: float | None = None  # monotonic: when the last fault finished being injected
         self.hard_deadline = 0.0
 
     def replanned_hash(self) -> str:
@@ -139,17 +140,16 @@ class StressRun:
     ) -> None:
         slots = asyncio.Semaphore(self.plan.concurrency)
         tasks = []
-        warm_at = int(self.plan.warmup * len(work))
+        metrics.warm_after = max(1, int(self.plan.warmup * len(work)))
         for item in work:
-            if item.episode.index == warm_at:
-                metrics.warm = True
+            metrics.submitted = item.episode.index
             for event in self.schedule.events_at(item.episode.index):
                 await injector.fire(event)
             await slots.acquire()
             task = asyncio.create_task(self._episode(item, client, injector, runs))
             task.add_done_callback(lambda _t: slots.release())
             tasks.append(task)
-        metrics.warm = True
+        metrics.submitted = len(work)
         await injector.wait_background()
         last = max([*injector.fault_times, time.monotonic()])
         self.settle_deadline = last + self.plan.settle_s
@@ -259,7 +259,7 @@ class StressRun:
             if i.run_id is None or runs.status.get(i.run_id) not in TERMINAL
         ]
         last_terminal = max(runs.terminal_at.values(), default=t0)
-        after_fault = last_terminal - getattr(self, "last_fault", t0)
+        after_fault = last_terminal - (self.last_fault if self.last_fault is not None else t0)
         ok = not missing and after_fault <= self.plan.settle_s
         detail: dict[str, Any] = {
             "runs": len(work),

@@ -24,8 +24,9 @@ from nats.aio.client import Client as NatsClient
 
 from aiaas.events import EventEnvelope, event_id
 from aiaas.events.orchestration import ORCH_RUN_REQUESTED, OrchRunRequested
+from evals.runner.database import superuser_dsn
 from evals.stress.schedule import EpisodeFaults, StackEvent, canonical_hash, toolbox_rule
-from evals.stress.stack import StressStack, superuser_url
+from evals.stress.stack import StressStack
 
 __all__ = ["Injector"]
 
@@ -144,7 +145,7 @@ class Injector:
     async def _pg_terminate(self) -> None:
         """Every app_runtime backend of the stack's database (the workers' run and checkpoint connections, and
         the API's) terminated: the services must reconnect and the runs in flight recover."""
-        conn = await asyncpg.connect(superuser_url())
+        conn = await asyncpg.connect(superuser_dsn())
         try:
             killed = await conn.fetchval(
                 "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity"

@@ -100,7 +100,9 @@ class MetricsWatcher:
     rss_first: dict[str, tuple[int, int]] = field(default_factory=dict)  # process -> (pid, KiB) at warm-up
     rss_last: dict[str, tuple[int, int]] = field(default_factory=dict)
     rss_peak: dict[str, int] = field(default_factory=dict)
-    warm: bool = False
+    warm_after: int = 0  # episodes a process must have seen submitted since it started before its baseline
+    submitted: int = 0  # episodes submitted so far (the engine counts)
+    born_at: dict[int, int] = field(default_factory=dict)  # pid -> episodes submitted when it was first seen
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -139,13 +141,16 @@ class MetricsWatcher:
             kib = _rss_kib(pid)
             if kib is None:
                 continue
-            if self.warm and name not in self.rss_first:
-                self.rss_first[name] = (pid, kib)  # first sample after warm-up (a restarted process drops out)
+            born = self.born_at.setdefault(pid, self.submitted)
+            if self.submitted - born >= self.warm_after and self.rss_first.get(name, (0, 0))[0] != pid:
+                # First sample once this process has seen `warm_after` episodes go by: a worker restarted after a
+                # kill gets a warm-up of its own instead of a baseline taken while it was still importing.
+                self.rss_first[name] = (pid, kib)
             self.rss_last[name] = (pid, kib)
             self.rss_peak[name] = max(self.rss_peak.get(name, 0), kib)
 
     def rss_growth(self) -> dict[str, dict[str, float]]:
-        """Per process alive from warm-up to the end (a killed worker's successor is left out): KiB, growth %."""
+        """Per process, from its warm baseline to the end (a process killed after its baseline is left out)."""
         growth = {}
         for name, (pid, first) in self.rss_first.items():
             last_pid, last = self.rss_last.get(name, (0, 0))

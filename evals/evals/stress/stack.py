@@ -1,5 +1,6 @@
-"""The platform as real processes for a STRESS run, on a throwaway database and a private NATS: the provider
-simulator, gateway (+ usage writer, outbox relay), toolbox, ingestion, the orchestrator API and 2+ workers.
+"""The platform as real processes for a STRESS run, on a throwaway database (a copy of the evals' migrated
+template, evals.runner.database) and a private NATS: the provider simulator, gateway (+ usage writer, outbox
+relay), toolbox, ingestion, the orchestrator API and 2+ workers that can be killed and restarted one by one.
 
 Private because the ORCH stream is a work queue with one durable consumer: a worker of another session on the
 shared NATS would take this run's messages, and a kill or restart here must not hit anyone else. Each process gets
@@ -10,36 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import yaml
-from sqlalchemy.engine import make_url
 
 from aiaas import clock
 from aiaas.db import create_engine, session_factory
 from aiaas_testing import AdminKey, InfraUrls, NatsServer, ServiceProcess, free_port
 from aiaas_testing.admin_keys import create_test_admin_key
-from aiaas_testing.infra import infra_urls_from_env, owner_database_url
-from evals.loader import REPO_ROOT
+from aiaas_testing.infra import infra_urls_from_env
+from evals.runner.database import create_database, drop_database, role_dsns
 
-__all__ = ["StressStack", "superuser_url"]
+__all__ = ["StressStack"]
 
 _DSNS = ("DATABASE_URL", "ADMIN_DATABASE_URL", "MIGRATION_DATABASE_URL", "PG_SUPERUSER_URL")
-_SUPERUSER = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
-
-
-def superuser_url() -> str:
-    return os.environ.get("PG_SUPERUSER_URL", _SUPERUSER)
-
-
-def _with_database(url: str, database: str) -> str:
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -47,7 +35,7 @@ class StressStack:
     run_dir: Path
     workers: int = 2
     worker_max_inflight: int = 16
-    database: str = field(default_factory=lambda: f"aiaas_stress_{uuid.uuid4().hex[:8]}")
+    database: str = ""
     infra: InfraUrls | None = None
     owner_url: str = ""
     nats: NatsServer | None = None
@@ -61,17 +49,12 @@ class StressStack:
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        shared = infra_urls_from_env()
-        self.infra = InfraUrls(
-            database_url=_with_database(shared.database_url, self.database),
-            admin_database_url=_with_database(shared.admin_database_url, self.database),
-            nats_url=shared.nats_url,
-            redis_url=shared.redis_url,
-        )
-        self.owner_url = _with_database(owner_database_url(), self.database)
         began = time.monotonic()
-        await asyncio.to_thread(self._migrate)
-        self.timings["migrate_s"] = time.monotonic() - began
+        self.database = await create_database(self.run_dir)  # a copy of the migrated template (evals.runner)
+        self.timings["database_s"] = time.monotonic() - began
+        dsns, shared = role_dsns(self.database), infra_urls_from_env()
+        self.infra = InfraUrls(dsns["DATABASE_URL"], dsns["ADMIN_DATABASE_URL"], shared.nats_url, shared.redis_url)
+        self.owner_url = dsns["MIGRATION_DATABASE_URL"]
         engine = create_engine(self.owner_url, pool_size=1)
         try:
             self.service_key = await create_test_admin_key(session_factory(engine), f"stress-{uuid.uuid4().hex[:8]}")
@@ -82,36 +65,13 @@ class StressStack:
         await self._start_platform()
         self.timings["processes_s"] = time.monotonic() - began
 
-    def _migrate(self) -> None:
-        assert self.infra is not None
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.infra.database_url,
-            "ADMIN_DATABASE_URL": self.infra.admin_database_url,
-            "MIGRATION_DATABASE_URL": self.owner_url,
-        }
-        for step in ("bootstrap", "migrate"):
-            done = subprocess.run(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "data_plane", step],
-                env=env,
-                cwd=REPO_ROOT,
-                timeout=300,
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"data_plane {step} failed:\n{done.stderr[-3000:]}")
-
     async def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
             await asyncio.to_thread(proc.stop)
         if self.nats is not None:
             await asyncio.to_thread(self.nats.stop)
-        conn = await asyncpg.connect(superuser_url())
-        try:
-            await conn.execute(f'drop database if exists "{self.database}" with (force)')
-        finally:
-            await conn.close()
+        if self.database:
+            await drop_database(self.database)
 
     # --- environment ---------------------------------------------------------------------------------------------
     def env(self, *, admin: bool = False, **extra: str) -> dict[str, str]:
