@@ -24,6 +24,7 @@ __all__ = ["PlatformError", "PlatformClient", "Tenant", "ServiceUnreachable"]
 
 EVAL_SCOPES = [ORCHESTRATOR, INGESTION, CHAT]
 EVENTS_STREAM = "ORCH_EVENTS"
+UPLOAD_ATTEMPTS = 3
 
 
 class PlatformError(RuntimeError):
@@ -52,6 +53,7 @@ class PlatformClient:
         self.http = http
         self._admin = {"Authorization": f"Bearer {urls.admin_key}"}
         self._nc: Any = None
+        self.upload_retries = 0  # uploads the ingestion service answered 500 and that succeeded when repeated
 
     async def aclose(self) -> None:
         if self._nc is not None:
@@ -138,10 +140,22 @@ class PlatformClient:
     async def upload_document(self, tenant: Tenant, relative: str, *, timeout_s: float = 60.0) -> str:
         """Upload one repository file to the tenant's knowledge base and wait until it is `ready`."""
         path = REPO_ROOT / relative
-        form = aiohttp.FormData()
-        form.add_field("file", path.read_bytes(), filename=Path(relative).name)
         base = f"{self.urls.ingestion}/v1/ingestion/documents"
-        _, doc = await self._call(f"upload {relative}", "POST", base, expect=(202,), data=form, headers=tenant.auth)
+        for attempt in range(UPLOAD_ATTEMPTS):
+            form = aiohttp.FormData()
+            form.add_field("file", path.read_bytes(), filename=Path(relative).name)
+            try:
+                _, doc = await self._call(
+                    f"upload {relative}", "POST", base, expect=(202,), data=form, headers=tenant.auth
+                )
+                break
+            except PlatformError as exc:
+                # Concurrent first uploads of different tenants can deadlock in Postgres (kb_ensure_partition
+                # against another upload's read of kb_chunks) and answer 500: the same bytes again are safe.
+                if "HTTP 500" not in str(exc) or attempt == UPLOAD_ATTEMPTS - 1:
+                    raise
+                self.upload_retries += 1
+                await asyncio.sleep(0.2 * (attempt + 1))
         deadline = asyncio.get_running_loop().time() + timeout_s
         status = doc.get("status")
         while status != "ready":

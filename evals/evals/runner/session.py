@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ async def _evaluate(
                     await judge.aclose()
             judge_status["calls"] = sum(int((r.judge or {}).get("calls", 0)) for r in results)
             await preflight(client)  # still all there: a part that died mid-run is an error, not a regression
+            if client.upload_retries:
+                print(f"[evals] {client.upload_retries} KB upload(s) answered 500 and were repeated", file=sys.stderr)
             return results, judge_status, manifests
         finally:
             await client.aclose()
