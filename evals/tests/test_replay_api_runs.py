@@ -5,6 +5,7 @@ replays EXACT with no divergence, no socket and no business row written; another
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from evals.episodes.export import EpisodeNotFound, export_episodes
 from evals.episodes.record_corpus import CorpusApi, run_scenarios
 from evals.episodes.scenarios import SCENARIOS
 from evals.replay import pytest_plugin
+from evals.replay.cli import main
 from evals.replay.pytest_plugin import ExactReplayRegistry
 
 exact_replay = pytest_plugin.exact_replay  # the plugin's fixture, for this module without the plugin's hooks
@@ -103,3 +105,16 @@ async def test_another_tenant_cannot_export_the_episode(api_runs: ApiRuns) -> No
     assert episode["agent"] == "faq" and episode["status"] == "succeeded"
     with pytest.raises(EpisodeNotFound):
         await export_episodes(api_runs.runtime, tenant_id=tenant_b, run_ids=[run_a])
+
+
+async def test_the_replay_cli_replays_a_tenants_runs_and_not_anothers(
+    api_runs: ApiRuns, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", api_runs.database_url)
+    (tenant_a, run_a), (tenant_b, run_b) = api_runs.runs[0], api_runs.runs[1]
+    args = ["--mode", "exact", "--episodes"]
+
+    assert await asyncio.to_thread(main, [*args, str(run_a), "--tenant", str(tenant_a)]) == 0
+    assert "EXACT replay: 1 episodes" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, [*args, f"{run_a},{run_b}", "--tenant", str(tenant_b)]) == 2
+    assert f"episode not found: run {run_a}" in capsys.readouterr().err
