@@ -199,6 +199,7 @@ def files() -> dict[Path, str]:
                     "STRIPE_API_BASE=http://stripe-sim:8092",
                     "GATEWAY_PROVIDER_SIM_URL=http://provider-sim:8090",
                     'PROVIDER_CREDENTIAL_HOSTS={"sim": ["http://provider-sim"]}',
+                    "ORCH_TOOLBOX_URL=http://toolbox:8094",
                 ],
             }
         ],
@@ -219,6 +220,8 @@ def files() -> dict[Path, str]:
                     "STRIPE_API_BASE=https://api.stripe.com",
                     "GATEWAY_PROVIDER_SIM_URL=http://provider-sim.invalid:8090",
                     "PROVIDER_CREDENTIAL_HOSTS={}",
+                    # The tenants' business systems the orchestrator's tools call: set to yours (HTTPS, egress 443).
+                    "ORCH_TOOLBOX_URL=https://business-systems.invalid",
                 ],
             }
         ],

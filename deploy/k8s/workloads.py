@@ -40,7 +40,7 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
 # Optional: the gateway serves without a real provider key (the simulator in dev).
 OPTIONAL_SECRETS = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
 # Values that differ by overlay: read from the overlay's generated ConfigMap `aiaas-config`.
-CONFIG_ENV = {"STRIPE_API_BASE", "PROVIDER_CREDENTIAL_HOSTS", "GATEWAY_PROVIDER_SIM_URL"}
+CONFIG_ENV = {"STRIPE_API_BASE", "PROVIDER_CREDENTIAL_HOSTS", "GATEWAY_PROVIDER_SIM_URL", "ORCH_TOOLBOX_URL"}
 # Compose-only plumbing: key files on volumes (k8s takes the token variables from a Secret instead).
 DROPPED_ENV = {"GATEWAY_ROUTER_SERVICE_TOKEN_FILE", "ORCH_SERVICE_KEY_FILE"}
 _DEFAULTED = re.compile(r"^\$\{[A-Z0-9_]+:-(.*)\}$")
@@ -112,12 +112,13 @@ WORKLOADS: tuple[Workload, ...] = (
         memory_mi=512,
     ),
     Workload("control-plane", "control-plane", public=True),
-    Workload("toolbox", "toolbox"),
+    # A stand-in for tenants' business systems (aiaas.standin): prod points ORCH_TOOLBOX_URL at the real ones.
+    Workload("toolbox", "toolbox", dev_only=True),
     Workload("stripe-sim", "stripe-sim", dev_only=True),
 )
 
-# Outbound HTTPS beyond the cluster (prod): model providers, Stripe, tenants' alert webhooks.
-INTERNET_443 = {"gateway", "billing", "billing-stripe-sync", "billing-meter"}
+# Outbound HTTPS beyond the cluster: model providers, Stripe, tenants' alert webhooks, tenants' business systems.
+INTERNET_443 = {"gateway", "billing", "billing-stripe-sync", "billing-meter", "orchestrator-worker"}
 # Compose's in-cluster HTTP callers that are not infrastructure: (caller, callee).
 INFRA = ("postgres", "nats", "redis")
 

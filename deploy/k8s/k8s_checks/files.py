@@ -24,8 +24,11 @@ def yaml_lint(paths: list[Path]) -> list[Finding]:
 
 
 def dockerfiles(root: Path = ROOT) -> list[Path]:
+    """Every Dockerfile of the repo but the planted-error ones under tests/deploy/bad."""
     skip = {".venv", ".local", "node_modules", ".git"}
-    return sorted(p for p in root.rglob("Dockerfile*") if p.is_file() and not skip & set(p.relative_to(root).parts))
+    bad = root / "tests" / "deploy" / "bad"
+    found = (p for p in root.rglob("Dockerfile*") if p.is_file() and not p.is_relative_to(bad))
+    return sorted(p for p in found if not skip & set(p.relative_to(root).parts))
 
 
 def final_user(text: str) -> str | None:

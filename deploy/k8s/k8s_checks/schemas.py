@@ -3,6 +3,7 @@ schemas in ../shared/k8s-schemas (read in place), anything else an unknown kind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from functools import cache
@@ -49,7 +50,8 @@ def check_custom(doc: Doc, where: str) -> list[Finding]:
     ]
 
 
-def check(render: Render) -> list[Finding]:
+def check(render: Render) -> tuple[list[Finding], list[Doc]]:
+    """Findings of the custom resources and unknown kinds, and the built-in documents for `kubernetes_validate`."""
     findings: list[Finding] = []
     builtin: list[Doc] = []
     for doc in render.docs:
@@ -62,23 +64,42 @@ def check(render: Render) -> list[Finding]:
             findings.append(
                 Finding("unknown-kind", f"{render.label} {ident(doc)}", f"unknown kind {key[1]} ({key[0]})")
             )
-    if builtin:
-        findings += _kubernetes_validate(builtin, render.label)
-    return findings
+    return findings, builtin
 
 
-def _kubernetes_validate(docs: list[Doc], where: str) -> list[Finding]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "render.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-        done = run(
-            [tool("k8s", "kubernetes-validate"), "--strict", "--quiet", "--no-warn", "-k", KUBERNETES_VERSION, path]
-        )
+def kubernetes_validate(items: list[tuple[str, Doc]]) -> list[Finding]:
+    """One `kubernetes-validate --strict` run for every (where, document): each distinct document once, in a file
+    of its own, so an error maps back to every render that holds it (the schemas load once, not per render)."""
+    distinct: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for where, doc in items:
+        text = yaml.safe_dump(doc, sort_keys=True)
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        distinct.setdefault(key, []).append(f"{where} {ident(doc)}")
+        texts[key] = text
+    if not distinct:
+        return []
     findings = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, text in texts.items():
+            (Path(tmp) / f"{key}.yaml").write_text(text)
+        done = run(
+            [
+                tool("k8s", "kubernetes-validate"),
+                "--strict",
+                "--quiet",
+                "--no-warn",
+                "-k",
+                KUBERNETES_VERSION,
+                *sorted(Path(tmp).iterdir()),
+            ]  # fmt: skip
+        )
     for line in done.stdout.splitlines() + done.stderr.splitlines():
-        if line.startswith("ERROR"):
-            message = line.split(" ", 2)[2] if line.count(" ") >= 2 else line
+        if not line.startswith("ERROR"):
+            continue
+        _, path, message = line.split(" ", 2)
+        for where in distinct.get(Path(path).stem, ["?"]):
             findings.append(Finding("schema", where, message))
     if done.returncode != 0 and not findings:
-        findings.append(Finding("schema", where, f"kubernetes-validate failed: {done.stderr.strip()[:400]}"))
+        findings.append(Finding("schema", "kubernetes-validate", f"failed: {done.stderr.strip()[:400]}"))
     return findings
