@@ -17,9 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aiaas.db import admin_session, create_engine, session_factory
-from aiaas_testing.admin_keys import create_test_admin_key
-from evals.episodes.corpus_stack import CorpusStack
+from aiaas.db import admin_session
+from evals.episodes.corpus_stack import running_stack
 from evals.episodes.export import EpisodeNotFound, export_episodes
 from evals.episodes.record_corpus import CorpusApi, run_scenarios
 from evals.episodes.scenarios import SCENARIOS
@@ -42,23 +41,11 @@ class ApiRuns:
 
 @pytest.fixture(scope="module")
 async def api_runs() -> AsyncIterator[ApiRuns]:
-    stack = CorpusStack(Path(tempfile.mkdtemp(prefix="replay-api-")))
-    infra = stack.create_database()
-    owner = create_engine(stack.owner_url, pool_size=1)
-    admin = create_engine(infra.admin_database_url, pool_size=2)
-    runtime = create_engine(infra.database_url, pool_size=2)
-    try:
-        key = await create_test_admin_key(session_factory(owner), f"orch-replay-{uuid.uuid4().hex[:8]}")
-        stack.start(key.name, key.key)
+    async with running_stack(Path(tempfile.mkdtemp(prefix="replay-api-"))) as platform:
         scenarios = [scenario for scenario in SCENARIOS if scenario.name in NAMES]
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            runs = await run_scenarios(CorpusApi(http, stack.urls), session_factory(admin), scenarios)
-        yield ApiRuns(infra.database_url, session_factory(runtime), session_factory(admin), runs)
-    finally:
-        stack.stop()
-        for engine in (owner, admin, runtime):
-            await engine.dispose()
-        await stack.drop_database()
+            runs = await run_scenarios(CorpusApi(http, platform.urls), platform.admin, scenarios)
+        yield ApiRuns(platform.database_url, platform.runtime, platform.admin, runs)
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, ...]:

@@ -12,17 +12,22 @@ import os
 import subprocess  # nosec B404: our own CLIs
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
+from aiaas.db import create_engine, session_factory
 from aiaas_testing import InfraUrls, NatsServer, ServiceProcess, free_port
+from aiaas_testing.admin_keys import AdminKey, create_test_admin_key
 from aiaas_testing.infra import infra_urls_from_env, owner_database_url
 
-__all__ = ["CorpusStack"]
+__all__ = ["CorpusStack", "RunningStack", "running_stack"]
 
 _DSNS = ("DATABASE_URL", "ADMIN_DATABASE_URL", "MIGRATION_DATABASE_URL", "PG_SUPERUSER_URL")
 _SUPERUSER = "postgresql://postgres:postgres@127.0.0.1:55432/postgres"
@@ -161,3 +166,37 @@ class CorpusStack:
             proc.stop()
         if self.nats is not None:
             self.nats.stop()
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A started stack: its URLs, the database's URL and sessions (app_runtime, platform_admin), the service key."""
+
+    stack: CorpusStack
+    database_url: str
+    runtime: async_sessionmaker[AsyncSession]
+    admin: async_sessionmaker[AsyncSession]
+    service_key: AdminKey
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.stack.urls
+
+
+@asynccontextmanager
+async def running_stack(run_dir: Path) -> AsyncIterator[RunningStack]:
+    """Database, service key and processes up; everything stopped, disposed and dropped on the way out."""
+    stack = CorpusStack(run_dir)
+    infra = stack.create_database()
+    owner = create_engine(stack.owner_url, pool_size=1)
+    admin = create_engine(infra.admin_database_url, pool_size=2)
+    runtime = create_engine(infra.database_url, pool_size=4)
+    try:
+        key = await create_test_admin_key(session_factory(owner), f"orchestrator-corpus-{uuid.uuid4().hex[:8]}")
+        stack.start(key.name, key.key)
+        yield RunningStack(stack, infra.database_url, session_factory(runtime), session_factory(admin), key)
+    finally:
+        stack.stop()
+        for engine in (owner, admin, runtime):
+            await engine.dispose()
+        await stack.drop_database()

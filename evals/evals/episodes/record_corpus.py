@@ -22,11 +22,9 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aiaas.db import create_engine, session_factory
 from aiaas_testing import TenantWithKey
-from aiaas_testing.admin_keys import create_test_admin_key
 from aiaas_testing.tenants import create_tenant_with_key
-from evals.episodes.corpus_stack import CorpusStack
+from evals.episodes.corpus_stack import running_stack
 from evals.episodes.export import export_episodes, write_jsonl
 from evals.episodes.scenarios import SCENARIOS, Scenario
 from evals.replay.exact import replay_exact
@@ -114,35 +112,22 @@ async def run_scenarios(
 
 
 async def record(out: Path) -> int:
-    run_dir = Path(tempfile.mkdtemp(prefix="episode-corpus-"))
-    stack = CorpusStack(run_dir)
-    infra = stack.create_database()
-    owner = create_engine(stack.owner_url, pool_size=1)
-    admin = create_engine(infra.admin_database_url, pool_size=2)
-    runtime = create_engine(infra.database_url, pool_size=2)
-    try:
-        key = await create_test_admin_key(session_factory(owner), f"orchestrator-corpus-{uuid.uuid4().hex[:8]}")
-        stack.start(key.name, key.key)
+    async with running_stack(Path(tempfile.mkdtemp(prefix="episode-corpus-"))) as platform:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            runs = await run_scenarios(CorpusApi(http, stack.urls), session_factory(admin), SCENARIOS)
+            runs = await run_scenarios(CorpusApi(http, platform.urls), platform.admin, SCENARIOS)
         episodes = []
         for tenant_id, run_id in runs:
-            episodes += await export_episodes(session_factory(runtime), tenant_id=tenant_id, run_ids=[run_id])
-        failures = 0
-        for scenario, episode in zip(SCENARIOS, episodes, strict=True):
-            episode["scenario"] = scenario.name
-            result = await replay_exact(episode)
-            status = "ok" if result.ok else f"DIVERGED: {result.divergence}"
-            print(f"{scenario.name}: {episode['status']}, {result.steps} steps, replay {status}", file=sys.stderr)
-            failures += 0 if result.ok else 1
-        write_jsonl(episodes, out)
-        print(f"wrote {len(episodes)} episodes to {out}; {failures} did not replay", file=sys.stderr)
-        return 0 if failures == 0 else 1
-    finally:
-        stack.stop()
-        for engine in (owner, admin, runtime):
-            await engine.dispose()
-        await stack.drop_database()
+            episodes += await export_episodes(platform.runtime, tenant_id=tenant_id, run_ids=[run_id])
+    failures = 0
+    for scenario, episode in zip(SCENARIOS, episodes, strict=True):
+        episode["scenario"] = scenario.name
+        result = await replay_exact(episode)
+        status = "ok" if result.ok else f"DIVERGED: {result.divergence}"
+        print(f"{scenario.name}: {episode['status']}, {result.steps} steps, replay {status}", file=sys.stderr)
+        failures += 0 if result.ok else 1
+    write_jsonl(episodes, out)
+    print(f"wrote {len(episodes)} episodes to {out}; {failures} did not replay", file=sys.stderr)
+    return 0 if failures == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
