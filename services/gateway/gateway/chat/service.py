@@ -5,71 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
 
-from aiaas.auth import ApiKeyResolver, Principal
+from aiaas.auth import Principal
 from aiaas.errors import BadRequest, Forbidden, NotFound, PlatformError, RateLimited
-from aiaas.flags import FlagClient
 from aiaas.quota import quota_key
 from aiaas.service_callers import COST_HEADER
 from gateway.cache.replay import completion_body, replay, stream_events
 from gateway.cache.rules import cache_control as parse_cache_control
-from gateway.cache.service import CacheRequest, CacheService
+from gateway.cache.service import CacheRequest
 from gateway.callers import RunStep
 from gateway.catalog.schemas import ModelAlias
-from gateway.catalog.service import Catalog
-from gateway.chat.embedding import Embedder, RequestEmbedding
+from gateway.chat.deps import ChatDeps, ChatReply
+from gateway.chat.embedding import RequestEmbedding
 from gateway.chat.request import estimate_prompt_tokens
 from gateway.chat.schemas import ChatCompletionRequest
-from gateway.limits.service import LimitDecision, Limits, RateLimiter, Settlement
+from gateway.limits.service import LimitDecision, Limits, Settlement
 from gateway.metrics import RATE_LIMIT_BYPASSED, RATE_LIMIT_REJECTIONS, request_series, ttft_series
 from gateway.providers.base import SSE_DONE, ChatStream, Completion, ProviderError, Usage, sse
-from gateway.providers.failover import AllDeploymentsFailed, Failover, Served
+from gateway.providers.failover import AllDeploymentsFailed, Served
 from gateway.routing.service import AutoRouter, Routed
-from gateway.usage.meter import RequestRecord, Status, UsageMeter
+from gateway.usage.meter import RequestRecord, Status
 
 __all__ = ["ChatCall", "ChatDeps", "ChatReply", "QuotaExceeded"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDeps:
-    """What the chat route uses of the gateway's state, built once at start-up."""
-
-    resolver: ApiKeyResolver
-    catalog: Catalog
-    # Live per-tenant feature flags from the control plane (streaming, max_tokens cap, model allowlist).
-    flags: FlagClient
-    limiter: RateLimiter
-    failover: Failover
-    meter: UsageMeter
-    # Runs a fire-and-forget coroutine the gateway waits for at shutdown (GatewayState.spawn).
-    spawn: Callable[[Coroutine[Any, Any, None]], None]
-    # A tenant without limits of its own gets these (0 = unlimited).
-    default_tenant_rpm: int
-    default_tenant_tpm: int
-    default_max_tokens_estimate: int
-    request_deadline_s: float
-    # `model: "auto"` (gateway/routing): the router's choice of alias; None = no auto alias.
-    auto: AutoRouter | None = None
-    # The response cache (gateway/cache) and the request embedder it shares with the router; None = off.
-    cache: CacheService | None = None
-    embedder: Embedder | None = None
-
-
-class ChatReply(Protocol):
-    """How the answer leaves: one JSON body, or a stream of SSE events (the transport's business)."""
-
-    async def json(self, body: bytes, headers: Mapping[str, str]) -> None: ...
-
-    async def stream(self, events: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
-        """Send `events` until they end or the client leaves; `events` is closed either way."""
 
 
 _NO_LIMITS = Limits()
