@@ -25,7 +25,7 @@ def test_exact_on_the_corpus_exits_0_and_reports(tmp_path: Path, capsys: pytest.
     assert main(["--mode", "exact", "--episodes", str(CORPUS), "--report", str(report)]) == 0
 
     body = json.loads(report.read_text())
-    assert body["divergences"] == 0 and body["errors"] == 0 and body["sockets_opened"] == 0
+    assert body["divergences"] == 0 and body["errors"] == 0 and body["sockets_opened"] == 0 and body["diverged"] == []
     assert body["episodes"] >= 30 and body["steps"] >= body["episodes"]
     assert "0 divergences, 0 sockets opened" in capsys.readouterr().out
 

@@ -117,6 +117,8 @@ async def _replay(args: argparse.Namespace) -> int:
         "mode": "exact",
         "episodes": len(results),
         "divergences": len(diverged),
+        # what the gate's exact_replay criterion lists (evals.gate.criteria)
+        "diverged": [f"{r.episode_id} ({r.agent}): {r.divergence}" for r in diverged],
         "errors": len(failed),
         "steps": sum(result.steps for result in results),
         "sockets_opened": sum(result.sockets for result in results),
