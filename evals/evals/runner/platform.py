@@ -53,6 +53,7 @@ class PlatformClient:
         self.http = http
         self._admin = {"Authorization": f"Bearer {urls.admin_key}"}
         self._nc: Any = None
+        self._upload_lock = asyncio.Lock()
         self.upload_retries = 0  # uploads the ingestion service answered 500 and that succeeded when repeated
 
     async def aclose(self) -> None:
@@ -138,7 +139,16 @@ class PlatformClient:
         )
 
     async def upload_document(self, tenant: Tenant, relative: str, *, timeout_s: float = 60.0) -> str:
-        """Upload one repository file to the tenant's knowledge base and wait until it is `ready`."""
+        """Upload one repository file to the tenant's knowledge base and wait until it is `ready`.
+
+        One upload at a time, across tasks: concurrent first uploads of different tenants deadlock in Postgres
+        (the ingestion service's kb_ensure_partition against another upload's read of kb_chunks) and answer 500,
+        and the version they leave `queued` is never ingested (the same bytes again are `unchanged`).
+        """
+        async with self._upload_lock:
+            return await self._upload(tenant, relative, timeout_s)
+
+    async def _upload(self, tenant: Tenant, relative: str, timeout_s: float) -> str:
         path = REPO_ROOT / relative
         base = f"{self.urls.ingestion}/v1/ingestion/documents"
         for attempt in range(UPLOAD_ATTEMPTS):
@@ -149,13 +159,12 @@ class PlatformClient:
                     f"upload {relative}", "POST", base, expect=(202,), data=form, headers=tenant.auth
                 )
                 break
-            except PlatformError as exc:
-                # Concurrent first uploads of different tenants can deadlock in Postgres (kb_ensure_partition
-                # against another upload's read of kb_chunks) and answer 500: the same bytes again are safe.
+            except PlatformError as exc:  # a 500 before the version was stored: the same bytes again are safe
                 if "HTTP 500" not in str(exc) or attempt == UPLOAD_ATTEMPTS - 1:
                     raise
                 self.upload_retries += 1
                 await asyncio.sleep(0.2 * (attempt + 1))
+        document_id = str(doc["document_id"])
         deadline = asyncio.get_running_loop().time() + timeout_s
         status = doc.get("status")
         while status != "ready":
@@ -165,10 +174,10 @@ class PlatformClient:
                 raise PlatformError(f"upload {relative}: still {status} after {timeout_s:.0f}s")
             await asyncio.sleep(0.1)
             _, doc = await self._call(
-                f"document {relative}", "GET", f"{base}/{doc['document_id']}", expect=(200,), headers=tenant.auth
+                f"document {relative}", "GET", f"{base}/{document_id}", expect=(200,), headers=tenant.auth
             )
             status = doc.get("status")
-        return str(doc["document_id"])
+        return document_id
 
     # --- runs ---------------------------------------------------------------------------------------------------------
     def _runs(self) -> str:

@@ -165,6 +165,9 @@ async def run_task(
     except PlatformError as exc:
         result.error, result.error_kind = str(exc), "platform"
         return result
+    except (KeyError, TypeError, ValueError) as exc:  # an answer without the fields the API documents
+        result.error, result.error_kind = f"unexpected answer from the platform: {exc!r}", "platform"
+        return result
     result.status = observation.status
     result.latency_ms = observation.latency_ms
     result.llm_calls = observation.llm_calls()
