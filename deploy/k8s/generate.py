@@ -34,7 +34,7 @@ from manifests import (  # noqa: E402
     service_account,
 )
 from network import allow_dns, default_deny, policies  # noqa: E402
-from workloads import APP_UID, IMAGE_PREFIX, K8S, ROOT, Process, compose, processes  # noqa: E402
+from workloads import IMAGE_PREFIX, K8S, ROOT, Process, compose, processes  # noqa: E402
 
 from aiaas.events.topology import CONSUMERS  # noqa: E402
 
@@ -226,7 +226,6 @@ def files() -> dict[Path, str]:
             }
         ],
     )
-    assert APP_UID  # the Dockerfile's user; documented in manifests.pod_security
     return out
 
 

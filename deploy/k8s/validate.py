@@ -55,8 +55,10 @@ def check_target(target: Path) -> tuple[list[Finding], Builtins]:
     builtin: Builtins = []
     if (target / "kustomization.yaml").exists():
         found, builtin = check_overlay(target)
-    if (target / "Dockerfile").exists():
-        found += files.hadolint([target / "Dockerfile"])
+    # A fixture's is Dockerfile.planted: tests/test_images.py owns the repo's files named exactly Dockerfile.
+    dockerfiles = sorted(target.glob("Dockerfile*"))
+    if dockerfiles:
+        found += files.hadolint(dockerfiles)
     if (target / "docker-compose.yml").exists():
         found += files.compose_config(target / "docker-compose.yml")
     return found, builtin
