@@ -73,7 +73,7 @@ def compose_config(path: Path) -> list[Finding]:
 
 
 def observability(root: Path = ROOT) -> list[str]:
-    """Notes (not findings) for the §2.5 checks that have nothing to check yet."""
-    if (root / "observability").exists():
-        return ["observability/ exists: promtool/amtool/dashboard checks are not wired here yet (issue 17 §3)"]
+    """Notes (not findings) on §2.5: promtool/amtool/dashboard checks live in observability/check.py."""
+    if (root / "observability" / "check.py").exists():
+        return ["promtool/amtool/dashboard checks: python observability/check.py (not run from here)"]
     return ["no observability/ yet: promtool check/test rules, amtool check-config and dashboard checks deferred"]
