@@ -97,11 +97,18 @@ class StressRun:
         return report
 
     async def _tenants(self, stack: StressStack, count: int) -> list[TenantWithKey]:
+        """`count` fresh tenants with a key each, made 8 at a time (one at a time took 31 s for 1000)."""
         assert stack.infra is not None
-        engine = create_engine(stack.infra.admin_database_url, pool_size=4)
+        engine = create_engine(stack.infra.admin_database_url, pool_size=8)
+        slots = asyncio.Semaphore(8)
+        sessions = session_factory(engine)
+
+        async def one() -> TenantWithKey:
+            async with slots:
+                return await create_tenant_with_key(sessions)
+
         try:
-            sessions = session_factory(engine)
-            return [await create_tenant_with_key(sessions) for _ in range(count)]
+            return list(await asyncio.gather(*(one() for _ in range(count))))
         finally:
             await engine.dispose()
 
