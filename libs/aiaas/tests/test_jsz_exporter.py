@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import nats
+import pytest
 from nats.js.api import ConsumerConfig
 
-from aiaas.observability.jsz_exporter import JszExporterSettings, serve
+from aiaas.observability.jsz_exporter import JszExporterSettings, fetch_jsz, serve
 from aiaas_testing import NatsServer, free_port, scrape_metrics
 
 
@@ -65,3 +66,8 @@ async def test_an_unreachable_monitor_is_down_without_lag_series() -> None:
     finally:
         http.shutdown()
     assert [(s.name, s.value) for s in samples] == [("jetstream_jsz_up", 0)]
+
+
+def test_only_http_monitor_urls_are_read() -> None:
+    with pytest.raises(ValueError, match="must be http"):
+        fetch_jsz("file:///etc/hostname", 1.0)

@@ -84,7 +84,10 @@ def consumer_lags(jsz: dict[str, Any]) -> list[ConsumerLag]:
 
 def fetch_jsz(monitor_url: str, timeout_s: float) -> dict[str, Any]:
     """The `/jsz` answer with accounts, streams and consumers; raises OSError/ValueError when unreachable."""
-    with urllib.request.urlopen(monitor_url.rstrip("/") + _QUERY, timeout=timeout_s) as resp:  # noqa: S310 - our URL
+    if not monitor_url.startswith(("http://", "https://")):
+        raise ValueError(f"NATS_MONITOR_URL must be http(s), got {monitor_url!r}")
+    url = monitor_url.rstrip("/") + _QUERY  # the scheme is checked: urlopen never sees file: or custom ones
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310  # nosec B310
         body: dict[str, Any] = json.loads(resp.read())
     return body
 
