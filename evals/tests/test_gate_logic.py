@@ -223,3 +223,20 @@ def test_markdown_names_failing_task_path_expected_and_actual():
     assert '- `o1` assert[0] jsonpath at `$.status`: expected `"succeeded"`, actual `"failed"`' in text
     assert "| critical_tasks | FAIL |" in text and "tasks: o1" in text
     assert "## faq: 1/1 pass" in text and "## order: 0/1 pass" in text
+
+
+# --- the replay summary the gate reads ----------------------------------------------------------------------------
+def test_a_replay_summary_is_read_and_a_bad_one_refused(tmp_path: Path):
+    from evals.gate.run import _replay
+
+    good = tmp_path / "replay.json"
+    good.write_text('{"mode": "exact", "episodes": 31, "divergences": 0, "diverged": []}')
+    summary, note = _replay(good)
+    assert summary is not None and summary["episodes"] == 31 and note == ""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"episodes": 31}')
+    with pytest.raises(ReportError, match="integer `divergences`"):
+        _replay(bad)
+    with pytest.raises(ReportError, match="replay summary"):
+        _replay(tmp_path / "missing.json")
+    assert _replay(None) == (None, "no replay summary given (--replay-summary): EXACT replay not checked")
