@@ -48,10 +48,17 @@ def test_a_tampered_record_exits_1_naming_the_step(tmp_path: Path, capsys: pytes
     assert f"episode {episode['episode_id']} (faq): divergence at step 1: expected {'0' * 64}" in out
 
 
-@pytest.mark.parametrize("mode", ["parametric", "stress", "live"])
+@pytest.mark.parametrize("mode", ["parametric", "live"])
 def test_unsupported_modes_exit_2_listing_the_supported_ones(mode: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--mode", mode, "--episodes", str(CORPUS)]) == 2
-    assert "supported modes: exact" in capsys.readouterr().err
+    assert "supported modes: exact, stress" in capsys.readouterr().err
+
+
+def test_stress_mode_goes_to_the_stress_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--mode stress` hands the rest of the arguments to STRESS: a plan that does not exist is its exit 2."""
+    missing = tmp_path / "no-plan.yaml"
+    assert main(["--mode", "stress", "--faults", str(missing), "--episodes", "generator"]) == 2
+    assert "no-plan.yaml" in capsys.readouterr().err
 
 
 def test_bad_episode_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,7 @@ from evals.replay.exact import replay_exact
 
 __all__ = ["SUPPORTED_MODES", "load_episodes", "main"]
 
-SUPPORTED_MODES = ("exact",)
+SUPPORTED_MODES = ("exact", "stress")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "episodes"
 
 
@@ -136,7 +136,24 @@ async def _replay(args: argparse.Namespace) -> int:
     return 1 if diverged else 0
 
 
+def _stress_argv(argv: list[str]) -> list[str] | None:
+    """The arguments for STRESS (`--mode stress` removed), or None when the mode asked for is another."""
+    for i, arg in enumerate(argv):
+        if arg == "--mode" and i + 1 < len(argv) and argv[i + 1] == "stress":
+            return argv[:i] + argv[i + 2 :]
+        if arg == "--mode=stress":
+            return argv[:i] + argv[i + 1 :]
+    return None
+
+
 def main(argv: list[str]) -> int:
+    stress = _stress_argv(argv)
+    if stress is not None:
+        # STRESS replays episodes through the real stack under a fault plan: its own engine and options
+        # (--faults, --seed, -n, -c, --episodes), the same exit codes.
+        from evals.stress.cli import main as stress_main
+
+        return stress_main(stress)
     parser = argparse.ArgumentParser(prog="python -m evals replay", description="Replay recorded episodes.")
     parser.add_argument("--mode", required=True, help=f"supported by this build: {', '.join(SUPPORTED_MODES)}")
     parser.add_argument("--episodes", required=True, help="a JSONL file, a directory, or comma-separated ids")
