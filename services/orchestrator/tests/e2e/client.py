@@ -28,6 +28,9 @@ from orchestrator.agents.manifest import BUILTIN_MANIFESTS
 HELP_CENTRE = Path(__file__).resolve().parents[3] / "ingestion" / "tests" / "fixtures" / "help_centre"
 SETTLED = frozenset({"interrupted", "succeeded", "failed", "compensated", "cancelled", "expired"})
 TERMINAL = SETTLED - {"interrupted"}
+# Every run the e2e tests create through the API, (tenant, run): replayed EXACT before the e2e database is dropped
+# (issue 16 acceptance 5: the episode record of any run is complete).
+CREATED_RUNS: list[tuple[uuid.UUID, uuid.UUID]] = []
 
 
 class Orch:
@@ -42,7 +45,9 @@ class Orch:
         body = {"agent": agent, "input": input, "idempotency_key": key or f"e2e-{uuid.uuid4()}"}
         async with self.http.post(f"{self.url}/runs", json=body, headers=self.tenant.auth) as resp:
             assert resp.status in (200, 202), await resp.text()
-            return uuid.UUID((await resp.json())["run_id"])
+            run_id = uuid.UUID((await resp.json())["run_id"])
+        CREATED_RUNS.append((self.tenant.id, run_id))
+        return run_id
 
     async def get(self, run_id: uuid.UUID) -> dict[str, Any]:
         async with self.http.get(f"{self.url}/runs/{run_id}", headers=self.tenant.auth) as resp:

@@ -19,7 +19,9 @@ from aiaas.db import create_engine, session_factory
 from aiaas_testing import AdminKey, InfraUrls, NatsServer, TenantWithKey
 from aiaas_testing.admin_keys import create_test_admin_key
 from aiaas_testing.tenants import create_tenant_with_key
+from evals.replay.pytest_plugin import ExactReplayRegistry
 
+from .client import CREATED_RUNS
 from .database import E2EDatabase
 from .stack import E2EStack
 
@@ -30,10 +32,21 @@ def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def e2e_db(infra_urls: InfraUrls) -> Iterator[E2EDatabase]:
+def e2e_db(infra_urls: InfraUrls, exact_replay: ExactReplayRegistry) -> Iterator[E2EDatabase]:
+    """The throwaway database. Before it is dropped, every run the tests created through the API is exported as its
+    tenant and replayed EXACT (evals.replay): a divergence, or an episode that cannot be replayed, fails the session
+    here (issue 16 acceptance 5)."""
     db = E2EDatabase.create(infra_urls)
-    yield db
-    asyncio.run(db.drop())
+    try:
+        yield db
+        for tenant_id, run_id in CREATED_RUNS:
+            exact_replay.add(tenant_id, run_id, database_url=db.infra.database_url)
+        results = asyncio.run(exact_replay.verify())
+        failures = ExactReplayRegistry.failures(results)
+        assert not failures, f"{len(failures)} of {len(results)} e2e episodes do not replay EXACT: {failures}"
+        print(f"\ne2e episodes replayed EXACT: {len(results)} of {len(CREATED_RUNS)} runs created (finished ones)")
+    finally:
+        asyncio.run(db.drop())
 
 
 @pytest_asyncio.fixture(scope="session")
