@@ -32,6 +32,12 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
 
 def _prune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=None, help="retention in days (default: ORCH_CKPT_RETENTION_DAYS)")
+    parser.add_argument(
+        "--episode-days",
+        type=int,
+        default=None,
+        help="episode records' retention in days (default: ORCH_EPISODE_RETENTION_DAYS)",
+    )
 
 
 WORK = Command(
@@ -41,7 +47,7 @@ WORK = Command(
 )
 PRUNE = Command(
     "prune",
-    "delete the checkpoints of runs finished longer ago than the retention",
+    "delete the checkpoints, then the episode records, of runs finished longer ago than their retentions",
     _lazy("orchestrator.worker", "prune"),
     _prune_arguments,
 )

@@ -50,10 +50,16 @@ class OrchestratorSettings(ServiceSettings):
     comp_max_age_s: float = Field(3600.0, gt=0)
     # Checkpoints of runs finished longer ago than this are pruned (`python -m orchestrator prune`).
     ckpt_retention_days: int = Field(30, ge=1)
+    # Episode records (runs with their steps and ledger rows) of runs finished longer ago than this are deleted by
+    # the same job; the evals replay and export them until then.
+    episode_retention_days: int = Field(90, ge=1)
     # FAQ runs' checkpoint durability: "sync" after every step, "exit" only when the run stops (faster).
     faq_durability: Literal["sync", "exit"] = "sync"
     # One tool call's deadline, its retries included.
     tool_deadline_s: float = Field(30.0, gt=0)
+    # Benchmark baseline only (issue 16 "recording cost"): false leaves response bodies out of orch_steps rows, so
+    # such episodes cannot be replayed. Production keeps it true.
+    record_bodies: bool = True
 
     # The API: the longest `wait` a create may ask for (a larger one is cut to this), how often a waiting create and
     # an event stream read the run, and the comment an idle event stream sends to keep proxies from closing it.

@@ -66,8 +66,8 @@ class Engine:
         record_bodies: bool | None = None,
     ) -> None:
         self._checkpoints = checkpoints
-        if record_bodies is None:  # ORCH_RECORD_BODIES once the settings carry it (benchmark baseline: false)
-            record_bodies = bool(getattr(settings, "record_bodies", True))
+        if record_bodies is None:  # ORCH_RECORD_BODIES (benchmark baseline: false)
+            record_bodies = settings.record_bodies
         self.ledger = Ledger(
             sessions,
             tools,

@@ -1,10 +1,11 @@
 """The orchestrator's worker: `python -m orchestrator work` (consumer `orchestrator-runs` + expiry sweeper) and
-`python -m orchestrator prune` (checkpoint retention).
+`python -m orchestrator prune` (checkpoint and episode-record retention).
 
 - consumer.py: the durable pull consumer, up to ORCH_MAX_INFLIGHT runs at once, in-progress acks, nak, DLQ;
 - runs.py: one delivery = one `Engine.execute`, the outcome and its event in one transaction;
 - sweeper.py: interrupted runs past their expiry -> `orch.run.requested` reason expire;
-- prune.py: checkpoints of runs finished more than ORCH_CKPT_RETENTION_DAYS ago;
+- prune.py: checkpoints of runs finished more than ORCH_CKPT_RETENTION_DAYS ago, their episode records after
+  ORCH_EPISODE_RETENTION_DAYS;
 - process.py: the two processes' wiring (imported only when one of them runs).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["work", "prune", "prune_arguments"]
+__all__ = ["work", "prune"]
 
 
 def work(args: argparse.Namespace) -> int:
@@ -27,7 +28,3 @@ def prune(args: argparse.Namespace) -> int:
 
     code: int = run_prune(args)
     return code
-
-
-def prune_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=None, help="retention in days (default ORCH_CKPT_RETENTION_DAYS)")

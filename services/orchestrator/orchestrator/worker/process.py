@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -25,7 +26,7 @@ from orchestrator.llm import GatewayLLM
 from orchestrator.tools_catalog import base_urls
 from orchestrator.worker.config import WorkerSettings
 from orchestrator.worker.consumer import RUNS_CONSUMER, RunConsumer
-from orchestrator.worker.prune import prune_finished_runs
+from orchestrator.worker.prune import prune_episode_records, prune_finished_runs
 from orchestrator.worker.runs import RunProcessor
 from orchestrator.worker.sweeper import ExpirySweeper
 
@@ -121,25 +122,39 @@ def runs_database(url: str, max_inflight: int, application_name: str) -> AsyncEn
 
 
 def prune(args: argparse.Namespace) -> int:
-    """Delete the checkpoints of runs finished longer ago than the retention; prints what it did."""
+    """Delete the checkpoints, then the episode records, of runs finished longer ago than their retentions; prints
+    what it did."""
     settings = WorkerSettings(service_name="orchestrator-prune")
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     days = args.days if args.days is not None else settings.ckpt_retention_days
-    if days < 0:
-        raise SystemExit("--days must be >= 0")
+    episode_days = args.episode_days if args.episode_days is not None else settings.episode_retention_days
+    if days < 0 or episode_days < 0:
+        print("error: --days and --episode-days must be >= 0", file=sys.stderr)
+        return 2
+    if episode_days < days:  # a deleted run's checkpoints could no longer be found by the next prune
+        print("error: --episode-days must be >= --days (episode records outlive their checkpoints)", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         admin_engine = create_engine(settings.admin_database_url, pool_size=1, application_name=settings.service_name)
+        runtime_engine = create_engine(settings.database_url, pool_size=1, application_name=settings.service_name)
         pool = checkpoint_pool(settings.database_url, min_size=1, max_size=1)
+        admin_sessions = session_factory(admin_engine)
         try:
             await pool.open(wait=True)
-            report = await prune_finished_runs(
-                session_factory(admin_engine), pool, days=days, batch=settings.prune_batch
+            report = await prune_finished_runs(admin_sessions, pool, days=days, batch=settings.prune_batch)
+            episodes = await prune_episode_records(
+                admin_sessions, session_factory(runtime_engine), days=episode_days, batch=settings.prune_batch
             )
         finally:
             await pool.close()
             await admin_engine.dispose()
+            await runtime_engine.dispose()
         print(f"pruned {report.pruned} runs of {report.tenants} tenants ({report.candidates} finished > {days} days)")
+        print(
+            f"deleted {episodes.pruned} episode records of {episodes.tenants} tenants "
+            f"({episodes.candidates} finished > {episode_days} days)"
+        )
 
     asyncio.run(main())
     return 0
