@@ -11,6 +11,7 @@ Exit 0 clean, 1 findings, 2 usage error or tools that cannot be installed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,8 +26,14 @@ from obs_lib.check_rules import check_alertmanager, check_prometheus, check_runb
 from obs_lib.findings import Finding  # noqa: E402
 from obs_lib.metric_names import exported_metrics, metrics_in  # noqa: E402
 
-# The Grafana schemas are read in place beside the checkout (../shared/k8s-schemas/MANIFEST.md), never copied.
-SCHEMAS = ROOT.parent / "shared" / "k8s-schemas" / "grafana"
+# The Grafana schemas are read in place (../shared/k8s-schemas/MANIFEST.md), never copied: `$AIAAS_K8S_SCHEMAS`, else
+# beside the checkout, else the workplace's /work/shared (a CI clone elsewhere).
+_BESIDE = ROOT.parent / "shared" / "k8s-schemas"
+_SHARED = Path(
+    os.environ.get("AIAAS_K8S_SCHEMAS")
+    or next((str(p) for p in (_BESIDE, Path("/work/shared/k8s-schemas")) if p.is_dir()), str(_BESIDE))
+)
+SCHEMAS = _SHARED / "grafana"
 SOURCES = [ROOT / "libs", ROOT / "services", ROOT / "control-plane"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 TOOLS = ROOT / ".local" / "tools"
-SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
+
+
+def schemas_dir() -> Path:
+    """The shared JSON schemas, read in place, never copied in: `$AIAAS_K8S_SCHEMAS`, else `../shared/k8s-schemas`
+    beside the checkout, else the workplace's `/work/shared/k8s-schemas` (a CI clone elsewhere, e.g. under /tmp)."""
+    configured = os.environ.get("AIAAS_K8S_SCHEMAS")
+    if configured:
+        return Path(configured)
+    beside = ROOT.parent / "shared" / "k8s-schemas"
+    for candidate in (beside, Path("/work/shared/k8s-schemas")):
+        if candidate.is_dir():
+            return candidate
+    return beside
+
+
+SCHEMAS = schemas_dir()
 KUBERNETES_VERSION = "1.33.0"
 
 Doc = dict[str, Any]
