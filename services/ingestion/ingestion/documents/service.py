@@ -1,10 +1,11 @@
 """Accept an upload, ingest a document version, list, read and delete documents.
 
 `Pipeline.accept` checks an upload (size, type sniffed from the bytes, that it parses) and records it: a new
-file name is version 1; the same bytes again change nothing (no row, no embedding); changed bytes are the next
-version, queued. `Pipeline.ingest(tenant, document, version)` is the pipeline's one step per version, the step
-the JetStream consumer of `ingest.document.requested.<tenant>` runs for a message (until that stream exists the
-API calls it right after `accept`, `accept_and_ingest`): parse, chunk, reuse the stored vector of every chunk
+file name is version 1; the same bytes as a ready version change nothing (no row, no embedding); changed bytes,
+or the same bytes of a version that never became ready, are the next version, queued.
+`Pipeline.ingest(tenant, document, version)` is the pipeline's one step per version, the step the JetStream
+consumer of `ingest.document.requested.<tenant>` runs for a message (until that stream exists the API calls it
+right after `accept`, `accept_and_ingest`): parse, chunk, reuse the stored vector of every chunk
 whose content hash the tenant already has, embed the rest, then in ONE transaction insert the version's chunks,
 delete the previous version's and mark the document ready, so a search sees either version whole, never a mix.
 A message for a version that was superseded or deleted meanwhile changes nothing.
@@ -13,6 +14,10 @@ Files are parsed in worker processes under a time limit (parsing/worker.py). Emb
 tokens of the texts an ingest actually embedded (0 for reused vectors) go on the document row and, when there are
 any, into a `usage.recorded` outbox event in the same transaction as the chunks. A delete writes
 `kb.document.deleted` to the outbox in its own transaction.
+
+Every transaction here takes kb_documents before kb_chunks (or kb_chunks alone), the order `kb_ensure_partition`
+locks in since migration 0033; the ingest's transactions are retried whole if Postgres still aborts one (40P01,
+40001: `aiaas.db.retry_tenant_transaction`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiaas import clock
-from aiaas.db import tenant_session
+from aiaas.db import retry_tenant_transaction, tenant_session
 from aiaas.errors import NotFound, PayloadTooLarge, PlatformError
 from aiaas.events import write_outbox
 from aiaas.events.publisher import NATS_UNAVAILABLE
@@ -70,6 +76,19 @@ class _Vectors:
     by_sha: dict[str, str]
     embedded_chunks: int
     tokens: int
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A version's chunks with their vectors, ready to store, and when their embedding ran (the usage event's)."""
+
+    tenant_id: uuid.UUID
+    document_id: uuid.UUID
+    version: int
+    chunks: list[Chunk]
+    vectors: _Vectors
+    started_at: datetime
+    completed_at: datetime
 
 
 def as_http_error(exc: ParseError) -> PlatformError:
@@ -117,7 +136,7 @@ class Pipeline:
         # The same bytes again (the usual re-sync) answer from one read: they parsed when they were first stored.
         async with tenant_session(self._sessions, tenant_id) as session:
             known = await repository.by_filename(session, filename)
-        if known is not None and known.sha256 == sha256 and known.status != "failed":
+        if known is not None and known.sha256 == sha256 and known.status == "ready":
             return Accepted(known.id, known.version, known.status, unchanged=True), None
         parsed = await self.parser.parse(data, filename, media_type)
         now = clock.now()
@@ -138,8 +157,10 @@ class Pipeline:
                     now=now,
                 )
                 return Accepted(document_id, 1, "queued", unchanged=False), parsed
-            if existing.sha256 == sha256 and existing.status != "failed":
+            if existing.sha256 == sha256 and existing.status == "ready":
                 return Accepted(existing.id, existing.version, existing.status, unchanged=True), None
+            # Changed bytes, or the same bytes whose version never became ready (failed, or left queued or
+            # processing by an ingest that died): the next version, so a late message for the old one is stale.
             version = await repository.new_version(
                 session,
                 existing.id,
@@ -189,18 +210,21 @@ class Pipeline:
         # Given the parsed document (the inline path), its chunks' stored vectors are looked up in the transaction
         # that claims the version, and the original bytes are not read back: one transaction less per document.
         chunks = self.chunker.chunks(parsed) if parsed is not None else None
-        stored: dict[str, str] | None = None
-        async with tenant_session(self._sessions, tenant_id) as session:
+
+        async def claim(session: AsyncSession) -> tuple[DocumentRow | None, bytes, dict[str, str] | None]:
             if chunks is None:
                 found = await repository.get_for_update(session, document_id)
                 row, data = (None, b"") if found is None else found
             else:
                 row, data = await repository.lock(session, document_id), b""
             if row is None or row.version != version or row.status == "ready":
-                return None
+                return None, b"", None
             await repository.set_status(session, document_id, version, "processing", error=None, now=clock.now())
-            if chunks is not None:
-                stored = await self._stored_vectors(session, chunks)
+            return row, data, None if chunks is None else await self._stored_vectors(session, chunks)
+
+        row, data, stored = await retry_tenant_transaction(self._sessions, tenant_id, claim)
+        if row is None:
+            return None
         if chunks is None:
             try:
                 chunks = self.chunker.chunks(await self.parser.parse(data, row.filename, row.media_type))
@@ -214,56 +238,12 @@ class Pipeline:
         vectors = await self._vectors(tenant_id, chunks, stored)
         completed_at = clock.now()
         await self._ensure_partition(tenant_id)
-        async with tenant_session(self._sessions, tenant_id) as session:
-            current = await repository.lock(session, document_id)
-            if current is None or current.version != version:
-                return None  # deleted or superseded while we embedded: the newer message does the work
-            await repository.insert_chunks(
-                session,
-                tenant_id=tenant_id,
-                document_id=document_id,
-                version=version,
-                model_id=self.embedder.model_id,
-                dimension=self.embedder.dimension,
-                chunks=[
-                    NewChunk(
-                        id=uuid.uuid4(),
-                        ordinal=chunk.ordinal,
-                        content=chunk.content,
-                        section_path=chunk.section_path,
-                        page=chunk.page,
-                        content_sha256=chunk.content_sha256,
-                        embedding=vectors.by_sha[chunk.content_sha256],
-                    )
-                    for chunk in chunks
-                ],
-            )
-            await repository.delete_other_versions(session, document_id, version)
-            embedded = vectors.embedded_chunks
-            result = IngestResult(len(chunks), embedded, len(chunks) - embedded, vectors.tokens)
-            await repository.mark_ready(
-                session,
-                document_id,
-                version,
-                chunks=result.chunks,
-                embedded=result.embedded,
-                reused=result.reused,
-                tokens=result.tokens,
-                now=clock.now(),
-            )
-            if result.tokens:
-                usage = embedding_usage(
-                    tenant_id,
-                    current.api_key_id,
-                    document_id,
-                    version,
-                    model_alias=self.embedder.usage_alias,
-                    model_id=self.embedder.model_id,
-                    tokens=result.tokens,
-                    started_at=started_at,
-                    completed_at=completed_at,
-                )
-                await write_outbox(session, usage)
+        embedded = _Embedded(tenant_id, document_id, version, chunks, vectors, started_at, completed_at)
+        result = await retry_tenant_transaction(
+            self._sessions, tenant_id, lambda session: self._store(session, embedded)
+        )
+        if result is None:
+            return None  # deleted or superseded while we embedded: the newer message does the work
         log.info(
             "document ingested",
             extra={
@@ -274,6 +254,67 @@ class Pipeline:
                 "embedding_tokens": result.tokens,
             },
         )
+        return result
+
+    async def _store(self, session: AsyncSession, work: _Embedded) -> IngestResult | None:
+        """The version's chunks in, the previous version's out, the document ready (and its usage event), in the
+        caller's one transaction; None when the version was deleted or superseded meanwhile."""
+        tenant_id, document_id, version, chunks, vectors = (
+            work.tenant_id,
+            work.document_id,
+            work.version,
+            work.chunks,
+            work.vectors,
+        )
+        current = await repository.lock(session, document_id)
+        if current is None or current.version != version:
+            return None
+        await repository.insert_chunks(
+            session,
+            tenant_id=tenant_id,
+            document_id=document_id,
+            version=version,
+            model_id=self.embedder.model_id,
+            dimension=self.embedder.dimension,
+            chunks=[
+                NewChunk(
+                    id=uuid.uuid4(),
+                    ordinal=chunk.ordinal,
+                    content=chunk.content,
+                    section_path=chunk.section_path,
+                    page=chunk.page,
+                    content_sha256=chunk.content_sha256,
+                    embedding=vectors.by_sha[chunk.content_sha256],
+                )
+                for chunk in chunks
+            ],
+        )
+        await repository.delete_other_versions(session, document_id, version)
+        embedded = vectors.embedded_chunks
+        result = IngestResult(len(chunks), embedded, len(chunks) - embedded, vectors.tokens)
+        await repository.mark_ready(
+            session,
+            document_id,
+            version,
+            chunks=result.chunks,
+            embedded=result.embedded,
+            reused=result.reused,
+            tokens=result.tokens,
+            now=clock.now(),
+        )
+        if result.tokens:
+            usage = embedding_usage(
+                tenant_id,
+                current.api_key_id,
+                document_id,
+                version,
+                model_alias=self.embedder.usage_alias,
+                model_id=self.embedder.model_id,
+                tokens=result.tokens,
+                started_at=work.started_at,
+                completed_at=work.completed_at,
+            )
+            await write_outbox(session, usage)
         return result
 
     async def _stored_vectors(self, session: AsyncSession, chunks: list[Chunk]) -> dict[str, str]:
@@ -301,8 +342,9 @@ class Pipeline:
         if tenant_id in self._partitions:
             return
         # A transaction of its own: making a partition locks the parent table briefly, not for a whole ingest.
-        async with tenant_session(self._sessions, tenant_id) as session:
-            await repository.ensure_partition(session, tenant_id)
+        await retry_tenant_transaction(
+            self._sessions, tenant_id, lambda session: repository.ensure_partition(session, tenant_id)
+        )
         self._partitions.add(tenant_id)
 
 
