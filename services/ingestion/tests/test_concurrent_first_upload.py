@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -70,6 +71,26 @@ async def test_fresh_tenants_uploading_their_first_documents_at_once_all_become_
             assert not isinstance(accepted, BaseException)
             assert (accepted.version, accepted.status, accepted.unchanged) == (1, "ready", False)
             assert await _status(wide_sessions, tenant, accepted.document_id) == "ready"
+
+
+async def test_fresh_tenants_first_uploads_through_the_api_at_once_all_answer_ready(
+    ingestion_url: str, make_tenant: Callable[..., Any]
+) -> None:
+    """The evals runner's case: one API process, 4 tenants' first uploads in flight together."""
+    async with httpx2.AsyncClient(base_url=ingestion_url, timeout=120) as client:
+        for round_ in range(2):
+            tenants = [await make_tenant() for _ in range(4)]
+            body = f"# FAQ\n\nRound {round_}: how long does shipping take? Three days.".encode()
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/ingestion/documents", headers=tenant.auth, files={"file": ("faq.md", body, "text/plain")}
+                    )
+                    for tenant in tenants
+                )
+            )
+            assert [r.status_code for r in responses] == [202] * 4, [r.text for r in responses]
+            assert [(r.json()["status"], r.json()["unchanged"]) for r in responses] == [("ready", False)] * 4
 
 
 async def _insert_document(session: AsyncSession, tenant: uuid.UUID, name: str) -> uuid.UUID:
