@@ -91,7 +91,10 @@ def _row(mapping: Any) -> DocumentRow:
 
 
 async def ensure_partition(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """The tenant's `kb_chunks` partition (and its HNSW and GIN indexes), made if missing (SECURITY DEFINER)."""
+    """The tenant's `kb_chunks` partition (and its HNSW and GIN indexes), made if missing (SECURITY DEFINER).
+
+    Making one locks tenants, kb_documents and kb_chunks in that order (migration 0033) until the transaction ends:
+    call it first in a transaction of its own, never after this transaction has touched those tables."""
     await session.execute(text("select kb_ensure_partition(:tid)"), {"tid": tenant_id})
 
 
