@@ -26,11 +26,14 @@ class _Saver(AsyncPostgresSaver):
         raise ValueError("bad blob")
 
 
-@pytest.mark.asyncio
-async def test_saver_methods_run_inline_and_others_in_a_thread() -> None:
-    loop = asyncio.get_running_loop()
-    executor = install_saver_inline_executor()
-    try:
+def test_saver_methods_run_inline_and_others_in_a_thread() -> None:
+    """On a loop of its own (asyncio.run): installing a default executor, then shutting it down, on the suite's
+    shared loop would leave every later `to_thread` of the session failing ("cannot schedule new futures after
+    shutdown")."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        executor = install_saver_inline_executor()
         saver = _Saver()
         here = threading.get_ident()
         assert await asyncio.to_thread(saver._load_writes, ["w"]) == (here, ["w"])
@@ -38,8 +41,9 @@ async def test_saver_methods_run_inline_and_others_in_a_thread() -> None:
             await asyncio.to_thread(saver._dump_blobs, "t", "", {}, {})
         assert await asyncio.to_thread(threading.get_ident) != here
         assert await loop.run_in_executor(None, threading.get_ident) != here
-    finally:
-        executor.shutdown(wait=True)
+        assert loop._default_executor is executor  # type: ignore[attr-defined]  # asyncio.run shuts it down
+
+    asyncio.run(body())
 
 
 @pytest.mark.asyncio
