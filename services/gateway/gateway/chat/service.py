@@ -20,7 +20,7 @@ from gateway.cache.rules import cache_control as parse_cache_control
 from gateway.cache.service import CacheRequest
 from gateway.callers import RunStep
 from gateway.catalog.schemas import ModelAlias
-from gateway.chat.deps import ChatDeps, ChatReply
+from gateway.chat.collaborators import ChatDeps, ChatReply
 from gateway.chat.embedding import RequestEmbedding
 from gateway.chat.request import estimate_prompt_tokens
 from gateway.chat.schemas import ChatCompletionRequest
